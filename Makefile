@@ -1,0 +1,62 @@
+# mod_sse: Server-Sent Events on named channels for Apache httpd 2.4.
+#   make          build mod_sse.so (apxs, -Wall -Wextra)
+#   make run      install what is missing, build, run a private httpd with the demo
+#   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
+#   make unit     C unit tests of the pure parts
+#   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available
+
+APXS     ?= apxs
+HTTPD    ?= /usr/sbin/apache2
+PORT     ?= 8080
+SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c
+HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h
+WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
+EXTRA_CFLAGS ?=
+RUNDIR    = $(CURDIR)/build/run
+# Debian packages that the build, the demo and the tests need.
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl curl make gcc
+
+.PHONY: all deps install run test unit clean
+
+all: mod_sse.so
+
+mod_sse.so: $(SRCS) $(HDRS)
+	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
+	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS)
+	cp .libs/mod_sse.so mod_sse.so
+
+# Install what a fresh Debian machine lacks (as root), or say what to run.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing packages:$$missing"; \
+	    echo "run: sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+install: mod_sse.so
+	$(APXS) -i -n sse mod_sse.la
+	install -m 644 conf/sse.load conf/sse.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
+
+run: deps mod_sse.so
+	@mkdir -p $(RUNDIR)/logs
+	@sed -e 's|@ROOT@|$(CURDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g' -e 's|@PORT@|$(PORT)|g' \
+	    conf/httpd-run.conf.in > $(RUNDIR)/httpd.conf
+	@echo "mod_sse demo: http://localhost:$(PORT)/   (Ctrl-C stops; logs in build/run/logs)"
+	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT)
+
+test: deps mod_sse.so
+	bash test/run-tests.sh
+
+unit:
+	$(MAKE) -C test/unit
+
+clean:
+	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so build
+	-$(MAKE) -C test/unit clean

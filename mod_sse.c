@@ -1,0 +1,748 @@
+/*
+ * mod_sse.c: Server-Sent Events on named channels for Apache httpd 2.4.
+ *
+ * This file holds only the module glue: directives, per-directory config,
+ * hooks and the two handlers.  "sse" turns a GET into a stream: it sends
+ * the headers, then hands the socket to this child's broker thread
+ * (sse_broker.c) and returns, freeing the worker.  "sse-publish" validates
+ * an event and sends it through the relay (sse_relay.c) to every child;
+ * GET and DELETE on it inspect and close channels.  Framing and parsing
+ * live in sse_event.c.
+ */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "http_ssl.h"
+#include "apr_strings.h"
+#include "apr_lib.h"
+
+#define SSE_MODULE_FILE
+#include "sse_private.h"
+#include "sse_event.h"
+#include "sse_broker.h"
+#include "sse_relay.h"
+
+/* --- configuration ------------------------------------------------------- */
+
+static void *sse_create_dir_config(apr_pool_t *p, char *dir)
+{
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    (void)dir;
+    dc->max_event_size = -1;
+    dc->max_backlog = -1;
+    return dc;
+}
+
+static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_dir_conf_t *base = basev, *add = addv;
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->channel = add->channel ? add->channel : base->channel;
+    dc->event = add->event ? add->event : base->event;
+    dc->data = add->data ? add->data : base->data;
+    dc->max_event_size = add->max_event_size >= 0 ? add->max_event_size
+                                                  : base->max_event_size;
+    dc->max_backlog = add->max_backlog >= 0 ? add->max_backlog
+                                            : base->max_backlog;
+    return dc;
+}
+
+static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    const char *err = NULL;
+    ap_expr_info_t *expr = ap_expr_parse_cmd(cmd, arg,
+                                             AP_EXPR_FLAG_STRING_RESULT,
+                                             &err, NULL);
+    char *base = (char *)dcv;
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: cannot parse '%s': %s",
+                            cmd->cmd->name, arg, err);
+    }
+    *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
+    return NULL;
+}
+
+static const char *set_size(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    char *end;
+    apr_int64_t v = apr_strtoi64(arg, &end, 10);
+    char *base = (char *)dcv;
+
+    if (*end || end == arg || v < 1 || v > 64 * 1024 * 1024) {
+        return apr_psprintf(cmd->pool, "%s must be a number of bytes "
+                            "from 1 to 67108864, not '%s'",
+                            cmd->cmd->name, arg);
+    }
+    *(apr_off_t *)(base + (apr_size_t)cmd->info) = (apr_off_t)v;
+    return NULL;
+}
+
+static const command_rec sse_cmds[] = {
+    AP_INIT_TAKE1("SSEChannel", set_expr,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
+                  "Channel(s) of a stream or publish location: an ap_expr "
+                  "string, several names separated by commas or spaces "
+                  "(default: the 'channel' query argument)"),
+    AP_INIT_TAKE1("SSEEvent", set_expr,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, event), OR_FILEINFO,
+                  "Default event name for a publish location (ap_expr string)"),
+    AP_INIT_TAKE1("SSEData", set_expr,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, data), OR_FILEINFO,
+                  "Default event data for a publish location, used when the "
+                  "request gives none (ap_expr string)"),
+    AP_INIT_TAKE1("SSEMaxEventSize", set_size,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_event_size),
+                  OR_FILEINFO,
+                  "Largest publish body in bytes (default 65536)"),
+    AP_INIT_TAKE1("SSEMaxBacklog", set_size,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_backlog),
+                  OR_FILEINFO,
+                  "Unsent bytes a stream may queue before it is closed as too "
+                  "slow (default 262144)"),
+    { NULL }
+};
+
+/* --- small helpers ------------------------------------------------------- */
+
+/* End the request with status and a one-line text reason, logged too. */
+static int sse_refuse(request_rec *r, int status, const char *allow,
+                      const char *reason)
+{
+    ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_INFO, 0, r,
+                  "SSE00001: %d %s: %s", status, r->uri, reason);
+    r->status = status;
+    if (allow) {
+        apr_table_setn(r->headers_out, "Allow", allow);
+    }
+    if (status == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+    }
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "%s\n", reason);
+    return OK;
+}
+
+/* Append every value of the urlencoded field name in args to out.  Returns
+ * NULL or a reason (a bad %-escape). */
+static const char *sse_args_collect(apr_pool_t *p, const char *args,
+                                    const char *name, apr_array_header_t *out)
+{
+    apr_size_t nlen = strlen(name);
+
+    while (args && *args) {
+        const char *end = strchr(args, '&');
+        apr_size_t len = end ? (apr_size_t)(end - args) : strlen(args);
+        if (len > nlen && !strncmp(args, name, nlen) && args[nlen] == '=') {
+            char *v = apr_pstrmemdup(p, args + nlen + 1, len - nlen - 1);
+            if (ap_unescape_urlencoded(v) != OK) {
+                return apr_psprintf(p, "bad %%-escape in '%s'", name);
+            }
+            APR_ARRAY_PUSH(out, const char *) = v;
+        }
+        else if (len == nlen && !strncmp(args, name, nlen)) {
+            APR_ARRAY_PUSH(out, const char *) = "";
+        }
+        args = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The last value of name in args, or NULL; *err set on a bad escape. */
+static const char *sse_arg(apr_pool_t *p, const char *args, const char *name,
+                           const char **err)
+{
+    apr_array_header_t *v = apr_array_make(p, 1, sizeof(const char *));
+
+    if ((*err = sse_args_collect(p, args, name, v)) != NULL || !v->nelts) {
+        return NULL;
+    }
+    return APR_ARRAY_IDX(v, v->nelts - 1, const char *);
+}
+
+/* Resolve the channels of r: SSEChannel if set, else the channel fields of
+ * args (the query) and form (a urlencoded body, may be NULL).  Returns NULL
+ * with *chans filled (maybe empty), or a one-line reason. */
+static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
+                                const char *form, apr_array_header_t **chans)
+{
+    apr_array_header_t *raw = apr_array_make(r->pool, 2, sizeof(const char *));
+    const char *err = NULL;
+    int i;
+
+    *chans = apr_array_make(r->pool, 2, sizeof(const char *));
+    if (dc->channel) {
+        const char *v = ap_expr_str_exec(r, dc->channel, &err);
+        if (err) {
+            return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
+        }
+        APR_ARRAY_PUSH(raw, const char *) = v;
+    }
+    else if ((err = sse_args_collect(r->pool, r->args, "channel", raw))
+             || (err = sse_args_collect(r->pool, form, "channel", raw))) {
+        return err;
+    }
+    for (i = 0; i < raw->nelts; i++) {
+        err = sse_channels_parse(r->pool, APR_ARRAY_IDX(raw, i, const char *),
+                                 *chans);
+        if (err) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
+/* --- the stream handler --------------------------------------------------- */
+
+/* Copy the MPM's socket into a private non-blocking descriptor that the
+ * broker owns; -1 on failure. */
+static int sse_take_socket(conn_rec *c)
+{
+    apr_socket_t *csd = ap_get_conn_socket(c);
+    apr_os_sock_t fd;
+    int dup;
+
+    if (!csd || apr_os_sock_get(&fd, csd) != APR_SUCCESS) {
+        return -1;
+    }
+    dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup >= 0 && fcntl(dup, F_SETFL, fcntl(dup, F_GETFL) | O_NONBLOCK) < 0) {
+        close(dup);
+        return -1;
+    }
+    return dup;
+}
+
+/* A content filter still in the chain would hold back or rewrite bytes the
+ * broker writes straight to the socket. */
+static const char *sse_content_filter(request_rec *r)
+{
+    ap_filter_t *f;
+
+    for (f = r->output_filters; f; f = f->next) {
+        if (f->frec->ftype < AP_FTYPE_PROTOCOL) {
+            return f->frec->name;
+        }
+    }
+    return NULL;
+}
+
+/* Send the headers now: a lone flush bucket through the chain (ap_rflush
+ * would add the OLD_WRITE buffer filter). */
+static apr_status_t sse_flush_headers(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    return ap_pass_brigade(r->output_filters, bb);
+}
+
+static int sse_stream_handler(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+    conn_rec *c = r->connection;
+    apr_array_header_t *chans;
+    const char *err, *filter;
+    sse_sub_t *sub;
+    int fd;
+
+    if (r->method_number != M_GET) {
+        return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
+                          "an event stream answers GET and HEAD only");
+    }
+    if ((err = sse_channels(r, dc, NULL, &chans)) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!chans->nelts) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
+    }
+    if (c->master || ap_ssl_conn_is_ssl(c)) {
+        return sse_refuse(r, HTTP_NOT_IMPLEMENTED, NULL,
+                          "event streams over TLS or HTTP/2 are not "
+                          "supported yet");
+    }
+    /* No chunking, no keep-alive, no gzip: the broker writes raw bytes
+     * after the headers until the connection ends. */
+    c->keepalive = AP_CONN_CLOSE;
+    apr_table_setn(r->subprocess_env, "no-gzip", "1");
+    apr_table_unset(r->headers_out, "Content-Length");
+    ap_set_content_type(r, "text/event-stream");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    if (r->header_only) {
+        return OK;
+    }
+    if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
+        return OK;
+    }
+    if ((filter = sse_content_filter(r)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "SSE00002: output filter '%s' is in the way of the "
+                      "event stream; remove it from this location", filter);
+        return OK;
+    }
+    fd = sse_take_socket(c);
+    sub = fd < 0 ? NULL
+        : sse_sub_create(fd, (const char *const *)chans->elts, chans->nelts,
+                         c->client_ip,
+                         dc->max_backlog >= 0 ? (apr_size_t)dc->max_backlog
+                                              : SSE_DEFAULT_MAX_BACKLOG);
+    if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "SSE00003: cannot hand the stream to the broker");
+        if (sub) {
+            sse_sub_free(sub);
+        }
+        else if (fd >= 0) {
+            close(fd);
+        }
+        return OK;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "SSE00004: stream on %s parked", apr_array_pstrcat(
+                      r->pool, chans, ','));
+    /* The socket is the broker's now: the MPM must only close its own
+     * descriptor, not shut the connection down. */
+    c->aborted = 1;
+    return OK;
+}
+
+/* --- the publish handler --------------------------------------------------- */
+
+/* Read the whole body, up to max bytes.  Returns OK with the body and its length set,
+ * or an HTTP status. */
+static int sse_read_body(request_rec *r, apr_off_t max, char **body,
+                         apr_size_t *len)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_size_t got = 0;
+    long n;
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    if (cl && apr_atoi64(cl) > max) {
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
+        return rc;
+    }
+    if (!ap_should_client_block(r)) {
+        return OK;
+    }
+    *body = apr_palloc(r->pool, (apr_size_t)max + 1);
+    while ((n = ap_get_client_block(r, *body + got, (apr_size_t)max + 1 - got)) > 0) {
+        got += (apr_size_t)n;
+        if (got > (apr_size_t)max) {
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+    if (n < 0) {
+        return HTTP_BAD_REQUEST;
+    }
+    (*body)[got] = '\0';
+    *len = got;
+    return OK;
+}
+
+/* The field name of a urlencoded form or the query, or NULL. */
+static const char *sse_field(request_rec *r, const char *form,
+                             const char *name, const char **err)
+{
+    const char *v = form ? sse_arg(r->pool, form, name, err) : NULL;
+
+    if (!v && !*err) {
+        v = sse_arg(r->pool, r->args, name, err);
+    }
+    return v;
+}
+
+/* Build the events of a POST from its body, query and the location's
+ * defaults.  Returns NULL or a reason; *form is set for a urlencoded body. */
+static const char *sse_post_events(request_rec *r, const sse_dir_conf_t *dc,
+                                   char *body, apr_size_t len,
+                                   const char **form, apr_array_header_t **evs)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    const char *err = NULL;
+    sse_event_t *ev;
+
+    *form = NULL;
+    if (ct && !strncasecmp(ct, "text/event-stream", 17) && len) {
+        return sse_event_parse_stream(r->pool, body, len, evs);
+    }
+    *evs = apr_array_make(r->pool, 1, sizeof(sse_event_t));
+    ev = apr_array_push(*evs);
+    memset(ev, 0, sizeof(*ev));
+    if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+        if (memchr(body ? body : "", '\0', len)) {
+            return "NUL byte in form body";
+        }
+        *form = body ? body : "";
+        ev->data = sse_field(r, *form, "data", &err);
+    }
+    else if (len) {
+        ev->data = body;
+    }
+    ev->event = err ? NULL : sse_field(r, *form, "event", &err);
+    ev->id = err ? NULL : sse_field(r, *form, "id", &err);
+    ev->retry = err ? NULL : sse_field(r, *form, "retry", &err);
+    if (err) {
+        return err;
+    }
+    if (!ev->event && dc->event) {
+        ev->event = ap_expr_str_exec(r, dc->event, &err);
+    }
+    if (!ev->data && dc->data && !err) {
+        ev->data = ap_expr_str_exec(r, dc->data, &err);
+    }
+    if (err) {
+        return apr_psprintf(r->pool, "SSEEvent/SSEData failed: %s", err);
+    }
+    if (!ev->data) {
+        ev->data = "";
+    }
+    ev->data_len = ev->data == body ? len : strlen(ev->data);
+    if (ev->event && !*ev->event) {
+        ev->event = NULL;
+    }
+    return NULL;
+}
+
+static apr_status_t sse_buf_cleanup(void *b)
+{
+    sse_buf_free(b);
+    return APR_SUCCESS;
+}
+
+/* Send a relay request of type op with the given strings (n of them) and
+ * wait for its result.  Returns APR_SUCCESS or an error. */
+static apr_status_t sse_call(request_rec *r, int op, const char *const *strs,
+                             const apr_size_t *lens, int n,
+                             sse_relay_result_t *res)
+{
+    sse_buf_t *b = apr_pcalloc(r->pool, sizeof(*b));
+    long off;
+    int i;
+
+    apr_pool_cleanup_register(r->pool, b, sse_buf_cleanup,
+                              apr_pool_cleanup_null);
+    off = sse_frame_begin(b, (uint32_t)op, 0);
+    for (i = 0; i < n && off >= 0; i++) {
+        if (sse_buf_put_str(b, strs[i], lens[i])) {
+            return APR_ENOMEM;
+        }
+    }
+    if (off < 0) {
+        return APR_ENOMEM;
+    }
+    sse_frame_end(b, off);
+    return sse_relay_call(r->pool, b, res);
+}
+
+/* Sum of the brokers' numeric replies. */
+static long sse_sum(const sse_relay_result_t *res)
+{
+    long sum = 0;
+    int i;
+
+    for (i = 0; i < res->replies->nelts; i++) {
+        sum += atol(APR_ARRAY_IDX(res->replies, i, const char *));
+    }
+    return sum;
+}
+
+static int sse_relay_down(request_rec *r, apr_status_t rv)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                  "SSE00005: the relay did not answer");
+    return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                      "the event relay is not available; try again");
+}
+
+static int sse_json_answer(request_rec *r, apr_array_header_t *items)
+{
+    ap_set_content_type(r, "application/json");
+    if (items->nelts == 1) {
+        ap_rprintf(r, "%s\n", APR_ARRAY_IDX(items, 0, const char *));
+    }
+    else {
+        ap_rprintf(r, "[%s]\n", apr_array_pstrcat(r->pool, items, ','));
+    }
+    return OK;
+}
+
+static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
+{
+    apr_off_t max = dc->max_event_size >= 0 ? dc->max_event_size
+                                            : SSE_DEFAULT_MAX_EVENT_SIZE;
+    apr_array_header_t *evs, *chans, *items;
+    const char *form, *err;
+    apr_size_t len;
+    char *body;
+    int rc, i, j;
+
+    rc = sse_read_body(r, max, &body, &len);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return sse_refuse(r, rc, NULL, apr_psprintf(r->pool,
+                          "event larger than SSEMaxEventSize (%" APR_OFF_T_FMT
+                          " bytes)", max));
+    }
+    if (rc != OK) {
+        return rc;
+    }
+    if ((err = sse_post_events(r, dc, body, len, &form, &evs)) != NULL
+        || (err = sse_channels(r, dc, form, &chans)) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!chans->nelts) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
+    }
+    for (j = 0; j < evs->nelts; j++) {
+        if ((err = sse_event_check(r->pool, &APR_ARRAY_IDX(evs, j, sse_event_t)))) {
+            return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+        }
+    }
+    items = apr_array_make(r->pool, chans->nelts * evs->nelts, sizeof(char *));
+    for (i = 0; i < chans->nelts; i++) {
+        const char *chan = APR_ARRAY_IDX(chans, i, const char *);
+        for (j = 0; j < evs->nelts; j++) {
+            sse_event_t *ev = &APR_ARRAY_IDX(evs, j, sse_event_t);
+            const char *f[5] = { chan, ev->id ? ev->id : "",
+                                 ev->event ? ev->event : "",
+                                 ev->retry ? ev->retry : "", ev->data };
+            apr_size_t l[5] = { strlen(f[0]), strlen(f[1]), strlen(f[2]),
+                                strlen(f[3]), ev->data_len };
+            sse_relay_result_t res;
+            apr_status_t rv = sse_call(r, SSE_OP_PUBLISH, f, l, 5, &res);
+            if (rv != APR_SUCCESS) {
+                return sse_relay_down(r, rv);
+            }
+            APR_ARRAY_PUSH(items, const char *) = apr_psprintf(r->pool,
+                "{\"channel\":%s,\"id\":%s,\"subscribers\":%ld}",
+                sse_json_str(r->pool, chan), sse_json_str(r->pool, res.id),
+                sse_sum(&res));
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "SSE00006: published id %s on %s to %ld streams",
+                          res.id, chan, sse_sum(&res));
+        }
+    }
+    return sse_json_answer(r, items);
+}
+
+/* GET on one channel: its streams across every child. */
+static const char *sse_admin_conns(request_rec *r, const char *chan,
+                                   apr_status_t *rv)
+{
+    apr_size_t len = strlen(chan);
+    sse_relay_result_t res;
+    apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
+    int i;
+
+    if ((*rv = sse_call(r, SSE_OP_CONNS, &chan, &len, 1, &res)) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (i = 0; i < res.replies->nelts; i++) {
+        char *last, *line;
+        char *txt = apr_pstrdup(r->pool, APR_ARRAY_IDX(res.replies, i, char *));
+        for (line = apr_strtok(txt, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *f2, *remote = apr_strtok(line, "\t", &f2);
+            char *since = apr_strtok(NULL, "\t", &f2);
+            char *pid = apr_strtok(NULL, "\t", &f2);
+            char stamp[APR_RFC822_DATE_LEN + 8];
+            apr_time_exp_t tm;
+            apr_size_t sl;
+            if (!remote || !since || !pid) {
+                continue;
+            }
+            apr_time_exp_gmt(&tm, apr_atoi64(since));
+            apr_strftime(stamp, &sl, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+            APR_ARRAY_PUSH(conns, const char *) = apr_psprintf(r->pool,
+                "{\"remote\":%s,\"since\":\"%s\",\"pid\":%d}",
+                sse_json_str(r->pool, remote), stamp, atoi(pid));
+        }
+    }
+    return apr_psprintf(r->pool,
+                        "{\"channel\":%s,\"subscribers\":%d,\"connections\":[%s]}",
+                        sse_json_str(r->pool, chan), conns->nelts,
+                        apr_array_pstrcat(r->pool, conns, ','));
+}
+
+static int sse_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* GET without a channel: every channel with its count across children. */
+static int sse_admin_list(request_rec *r)
+{
+    apr_hash_t *counts = apr_hash_make(r->pool);
+    apr_array_header_t *names = apr_array_make(r->pool, 8, sizeof(char *));
+    apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
+    sse_relay_result_t res;
+    apr_status_t rv = sse_call(r, SSE_OP_LIST, NULL, NULL, 0, &res);
+    int i;
+
+    if (rv != APR_SUCCESS) {
+        return sse_relay_down(r, rv);
+    }
+    for (i = 0; i < res.replies->nelts; i++) {
+        char *last, *line;
+        char *txt = apr_pstrdup(r->pool, APR_ARRAY_IDX(res.replies, i, char *));
+        for (line = apr_strtok(txt, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            long *n;
+            if (!tab) {
+                continue;
+            }
+            *tab = '\0';
+            n = apr_hash_get(counts, line, APR_HASH_KEY_STRING);
+            if (!n) {
+                n = apr_pcalloc(r->pool, sizeof(*n));
+                apr_hash_set(counts, line, APR_HASH_KEY_STRING, n);
+                APR_ARRAY_PUSH(names, const char *) = line;
+            }
+            *n += atol(tab + 1);
+        }
+    }
+    qsort(names->elts, names->nelts, sizeof(char *), sse_cmp_str);
+    for (i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        long *n = apr_hash_get(counts, name, APR_HASH_KEY_STRING);
+        APR_ARRAY_PUSH(items, const char *) = apr_psprintf(r->pool,
+            "{\"channel\":%s,\"subscribers\":%ld}",
+            sse_json_str(r->pool, name), *n);
+    }
+    ap_set_content_type(r, "application/json");
+    ap_rprintf(r, "{\"channels\":[%s]}\n", apr_array_pstrcat(r->pool, items, ','));
+    return OK;
+}
+
+static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
+{
+    apr_array_header_t *chans, *items;
+    const char *err;
+    int i;
+
+    if ((err = sse_channels(r, dc, NULL, &chans)) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!chans->nelts) {
+        if (r->method_number == M_DELETE) {
+            return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
+        }
+        return sse_admin_list(r);
+    }
+    items = apr_array_make(r->pool, chans->nelts, sizeof(char *));
+    for (i = 0; i < chans->nelts; i++) {
+        const char *chan = APR_ARRAY_IDX(chans, i, const char *);
+        apr_status_t rv = APR_SUCCESS;
+        const char *item;
+        if (r->method_number == M_DELETE) {
+            apr_size_t len = strlen(chan);
+            sse_relay_result_t res;
+            rv = sse_call(r, SSE_OP_CLOSE, &chan, &len, 1, &res);
+            item = rv ? NULL : apr_psprintf(r->pool,
+                "{\"channel\":%s,\"closed\":%ld}",
+                sse_json_str(r->pool, chan), sse_sum(&res));
+        }
+        else {
+            item = sse_admin_conns(r, chan, &rv);
+        }
+        if (rv != APR_SUCCESS) {
+            return sse_relay_down(r, rv);
+        }
+        APR_ARRAY_PUSH(items, const char *) = item;
+    }
+    return sse_json_answer(r, items);
+}
+
+static int sse_publish_handler(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+
+    switch (r->method_number) {
+    case M_POST:
+        return sse_publish(r, dc);
+    case M_GET:
+    case M_DELETE:
+        if (r->header_only) {
+            ap_set_content_type(r, "application/json");
+            return OK;
+        }
+        return sse_admin(r, dc);
+    default:
+        return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, POST, DELETE",
+                          "a publish location answers GET, POST and DELETE "
+                          "only");
+    }
+}
+
+/* --- hooks ------------------------------------------------------------------ */
+
+static int sse_handler(request_rec *r)
+{
+    if (!r->handler) {
+        return DECLINED;
+    }
+    if (!strcmp(r->handler, "sse")) {
+        return sse_stream_handler(r);
+    }
+    if (!strcmp(r->handler, "sse-publish")) {
+        return sse_publish_handler(r);
+    }
+    return DECLINED;
+}
+
+static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    return sse_relay_spawn(pconf, s);
+}
+
+static void sse_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_status_t rv = sse_broker_start(pchild, s);
+
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "SSE00007: cannot start the broker thread; event "
+                     "streams in this child will fail");
+    }
+}
+
+static void sse_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(sse) = {
+    STANDARD20_MODULE_STUFF,
+    sse_create_dir_config,
+    sse_merge_dir_config,
+    NULL,
+    NULL,
+    sse_cmds,
+    sse_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

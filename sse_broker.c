@@ -1,0 +1,693 @@
+/*
+ * sse_broker.c: the per-child broker thread (see sse_broker.h).
+ *
+ * Why raw epoll and not apr_pollset: an apr_pollset needs an apr_socket_t
+ * per descriptor, and APR can only make one from a pool, so each parked
+ * stream would cost a pool (8 KiB at least) or leak on every disconnect.
+ * A subscriber here is one malloc'ed block; the loop is Linux's epoll plus
+ * an eventfd for the wake-up, the same shape as APR_POLLSET_WAKEABLE.
+ *
+ * Delivery: the relay sends an event already serialized; the broker copies
+ * it once into a reference-counted sse_msg_t and tries a non-blocking write
+ * to each subscriber of the channel.  Only a subscriber whose socket is full
+ * queues a reference (with its offset) and waits for EPOLLOUT; past its
+ * backlog limit it is closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+#include "apr_thread_proc.h"
+#include "apr_thread_mutex.h"
+
+#include "sse_private.h"
+#include "sse_broker.h"
+#include "sse_chan.h"
+#include "sse_proto.h"
+#include "sse_relay.h"
+
+/* An event's bytes, shared by every subscriber that still has to send it. */
+typedef struct {
+    unsigned refs;
+    size_t len;
+    char data[];
+} sse_msg_t;
+
+typedef struct sse_out_t {
+    sse_msg_t *msg;
+    struct sse_out_t *next;
+} sse_out_t;
+
+struct sse_sub_t {
+    int fd;
+    int dead;                   /* closing: skipped by delivery */
+    int nlinks;
+    sse_link_t *links;          /* one per channel, in this block */
+    char **names;               /* channel names, in this block */
+    sse_out_t *out_head, *out_tail;
+    size_t out_off;             /* bytes of out_head already sent */
+    size_t backlog;             /* unsent bytes queued */
+    size_t max_backlog;
+    apr_time_t since;
+    char remote[64];
+    struct sse_sub_t *next, *prev;  /* the broker's list of all, or queue */
+    struct sse_sub_t *next_dead;
+};
+
+static struct {
+    server_rec *s;
+    apr_thread_t *thread;
+    int ep;
+    int wakefd;
+    volatile int stop;
+    pid_t pid;
+
+    apr_thread_mutex_t *lock;   /* guards queue only */
+    sse_sub_t *queue;           /* parked, not yet taken by the loop */
+
+    apr_hash_t *chans;
+    sse_sub_t *all;             /* every registered subscriber */
+    sse_sub_t *dead;            /* to be freed after the current pass */
+    sse_msg_t *preamble;
+
+    int relay_fd;
+    sse_buf_t relay_in;
+    sse_buf_t relay_out;
+    apr_time_t relay_retry;
+} B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
+
+/* Tags for the non-subscriber descriptors in the epoll set. */
+static char tag_wake, tag_relay;
+
+static sse_msg_t *msg_make(const char *data, size_t len)
+{
+    sse_msg_t *m = malloc(sizeof(*m) + len);
+
+    if (m) {
+        m->refs = 1;
+        m->len = len;
+        memcpy(m->data, data, len);
+    }
+    return m;
+}
+
+static void msg_unref(sse_msg_t *m)
+{
+    if (--m->refs == 0) {
+        free(m);
+    }
+}
+
+sse_sub_t *sse_sub_create(int fd, const char *const *channels, int n,
+                          const char *remote, apr_size_t max_backlog)
+{
+    size_t size = sizeof(sse_sub_t) + n * (sizeof(sse_link_t) + sizeof(char *));
+    sse_sub_t *sub;
+    char *p;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        size += strlen(channels[i]) + 1;
+    }
+    sub = calloc(1, size);
+    if (!sub) {
+        return NULL;
+    }
+    sub->fd = fd;
+    sub->nlinks = n;
+    sub->links = (sse_link_t *)(sub + 1);
+    sub->names = (char **)(sub->links + n);
+    p = (char *)(sub->names + n);
+    for (i = 0; i < n; i++) {
+        size_t len = strlen(channels[i]) + 1;
+        memcpy(p, channels[i], len);
+        sub->names[i] = p;
+        p += len;
+    }
+    sub->max_backlog = max_backlog;
+    sub->since = apr_time_now();
+    apr_cpystrn(sub->remote, remote ? remote : "", sizeof(sub->remote));
+    return sub;
+}
+
+void sse_sub_free(sse_sub_t *sub)
+{
+    if (sub->fd >= 0) {
+        close(sub->fd);
+    }
+    free(sub);
+}
+
+apr_status_t sse_broker_park(sse_sub_t *sub)
+{
+    uint64_t one = 1;
+
+    if (!B.lock || B.stop) {
+        return APR_EINVAL;
+    }
+    apr_thread_mutex_lock(B.lock);
+    sub->next = B.queue;
+    B.queue = sub;
+    apr_thread_mutex_unlock(B.lock);
+    if (write(B.wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    return APR_SUCCESS;
+}
+
+/* --- subscribers (broker thread only) ----------------------------------- */
+
+static void sub_kill(sse_sub_t *sub, const char *why)
+{
+    if (sub->dead) {
+        return;
+    }
+    sub->dead = 1;
+    sub->next_dead = B.dead;
+    B.dead = sub;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, B.s,
+                 "SSE00101: closing stream from %s on %s: %s",
+                 sub->remote, sub->names[0], why);
+}
+
+/* Free every subscriber killed during the last pass. */
+static void subs_reap(void)
+{
+    while (B.dead) {
+        sse_sub_t *sub = B.dead;
+        int i;
+
+        B.dead = sub->next_dead;
+        for (i = 0; i < sub->nlinks; i++) {
+            sse_chan_leave(B.chans, &sub->links[i]);
+        }
+        while (sub->out_head) {
+            sse_out_t *o = sub->out_head;
+            sub->out_head = o->next;
+            msg_unref(o->msg);
+            free(o);
+        }
+        if (sub->prev) {
+            sub->prev->next = sub->next;
+        }
+        else if (B.all == sub) {
+            B.all = sub->next;
+        }
+        if (sub->next) {
+            sub->next->prev = sub->prev;
+        }
+        sse_sub_free(sub);   /* close() also takes it out of the epoll set */
+    }
+}
+
+static void sub_want_out(sse_sub_t *sub, int on)
+{
+    struct epoll_event ev;
+
+    ev.events = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+    ev.data.ptr = sub;
+    epoll_ctl(B.ep, EPOLL_CTL_MOD, sub->fd, &ev);
+}
+
+/* Write what is queued; returns 0, or -1 when the subscriber was killed. */
+static int sub_flush(sse_sub_t *sub)
+{
+    while (sub->out_head) {
+        sse_out_t *o = sub->out_head;
+        size_t left = o->msg->len - sub->out_off;
+        ssize_t n = send(sub->fd, o->msg->data + sub->out_off, left,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return 0;
+            }
+            sub_kill(sub, "write failed");
+            return -1;
+        }
+        sub->backlog -= (size_t)n;
+        if ((size_t)n < left) {
+            sub->out_off += (size_t)n;
+            return 0;
+        }
+        sub->out_head = o->next;
+        if (!sub->out_head) {
+            sub->out_tail = NULL;
+        }
+        sub->out_off = 0;
+        msg_unref(o->msg);
+        free(o);
+    }
+    sub_want_out(sub, 0);
+    return 0;
+}
+
+/* Send msg to sub: write now if nothing waits, else queue a reference. */
+static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
+{
+    size_t off = 0;
+    sse_out_t *o;
+
+    if (!sub->out_head) {
+        ssize_t n;
+        do {
+            n = send(sub->fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        } while (n < 0 && errno == EINTR);
+        if (n == (ssize_t)msg->len) {
+            return;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            sub_kill(sub, "write failed");
+            return;
+        }
+        off = n > 0 ? (size_t)n : 0;
+    }
+    if (sub->backlog + (msg->len - off) > sub->max_backlog) {
+        sub_kill(sub, "backlog over SSEMaxBacklog (slow client)");
+        return;
+    }
+    o = malloc(sizeof(*o));
+    if (!o) {
+        sub_kill(sub, "out of memory");
+        return;
+    }
+    o->msg = msg;
+    o->next = NULL;
+    msg->refs++;
+    if (sub->out_tail) {
+        sub->out_tail->next = o;
+    }
+    else {
+        sub->out_head = o;
+        sub->out_off = off;
+        sub_want_out(sub, 1);
+    }
+    sub->out_tail = o;
+    sub->backlog += msg->len - off;
+}
+
+/* The client sent bytes or hung up: anything but EAGAIN ends the stream. */
+static void sub_readable(sse_sub_t *sub)
+{
+    char buf[512];
+    ssize_t n;
+
+    for (;;) {
+        n = recv(sub->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0) {
+            continue;           /* a stream client has nothing to say */
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        }
+        sub_kill(sub, n == 0 ? "client closed" : "connection error");
+        return;
+    }
+}
+
+static void sub_register(sse_sub_t *sub)
+{
+    struct epoll_event ev;
+    int i;
+
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.ptr = sub;
+    if (epoll_ctl(B.ep, EPOLL_CTL_ADD, sub->fd, &ev) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, B.s,
+                     "SSE00102: cannot watch stream socket");
+        sse_sub_free(sub);
+        return;
+    }
+    sub->prev = NULL;
+    sub->next = B.all;
+    if (B.all) {
+        B.all->prev = sub;
+    }
+    B.all = sub;
+    for (i = 0; i < sub->nlinks; i++) {
+        if (sse_chan_join(B.chans, &sub->links[i], sub->names[i], sub) < 0) {
+            sub_kill(sub, "out of memory");
+            return;
+        }
+    }
+    sub_send(sub, B.preamble);
+}
+
+/* Take every parked stream the workers queued. */
+static void queue_drain(void)
+{
+    sse_sub_t *q;
+    uint64_t n;
+
+    if (read(B.wakefd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
+                     "SSE00103: wake-up read failed");
+    }
+    apr_thread_mutex_lock(B.lock);
+    q = B.queue;
+    B.queue = NULL;
+    apr_thread_mutex_unlock(B.lock);
+    while (q) {
+        sse_sub_t *next = q->next;
+        sub_register(q);
+        q = next;
+    }
+}
+
+/* --- requests from the relay --------------------------------------------- */
+
+static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
+{
+    const char *name, *bytes;
+    size_t nlen, blen;
+    sse_chan_t *ch;
+    sse_link_t *l;
+    sse_msg_t *msg;
+    int n = 0;
+    char num[16];
+
+    if (sse_rd_str(rd, &name, &nlen) || sse_rd_str(rd, &bytes, &blen)) {
+        return -1;
+    }
+    ch = sse_chan_find(B.chans, name, nlen);
+    if (ch && (msg = msg_make(bytes, blen)) != NULL) {
+        for (l = ch->head; l; l = l->next) {
+            if (!l->sub->dead) {
+                n++;
+                sub_send(l->sub, msg);
+            }
+        }
+        msg_unref(msg);
+    }
+    apr_snprintf(num, sizeof(num), "%d", n);
+    return sse_buf_put_str(reply, num, strlen(num));
+}
+
+static int op_list(sse_buf_t *reply)
+{
+    apr_hash_index_t *hi;
+    sse_buf_t txt = { 0 };
+    int rc;
+
+    for (hi = apr_hash_first(NULL, B.chans); hi; hi = apr_hash_next(hi)) {
+        sse_chan_t *ch = apr_hash_this_val(hi);
+        char line[32];
+        int len = apr_snprintf(line, sizeof(line), "\t%d\n", ch->count);
+        if (sse_buf_put(&txt, ch->name, ch->len) || sse_buf_put(&txt, line, len)) {
+            sse_buf_free(&txt);
+            return -1;
+        }
+    }
+    rc = sse_buf_put_str(reply, txt.data ? txt.data : "", txt.len);
+    sse_buf_free(&txt);
+    return rc;
+}
+
+static int op_conns(sse_rd_t *rd, sse_buf_t *reply)
+{
+    const char *name;
+    size_t nlen;
+    sse_chan_t *ch;
+    sse_link_t *l;
+    sse_buf_t txt = { 0 };
+    int rc = 0;
+
+    if (sse_rd_str(rd, &name, &nlen)) {
+        return -1;
+    }
+    ch = sse_chan_find(B.chans, name, nlen);
+    for (l = ch ? ch->head : NULL; l && !rc; l = l->next) {
+        char line[128];
+        int len;
+        if (l->sub->dead) {
+            continue;
+        }
+        len = apr_snprintf(line, sizeof(line), "%s\t%" APR_TIME_T_FMT "\t%d\n",
+                           l->sub->remote, l->sub->since, (int)B.pid);
+        rc = sse_buf_put(&txt, line, len);
+    }
+    if (!rc) {
+        rc = sse_buf_put_str(reply, txt.data ? txt.data : "", txt.len);
+    }
+    sse_buf_free(&txt);
+    return rc;
+}
+
+static int op_close(sse_rd_t *rd, sse_buf_t *reply)
+{
+    const char *name;
+    size_t nlen;
+    sse_chan_t *ch;
+    sse_link_t *l;
+    int n = 0;
+    char num[16];
+
+    if (sse_rd_str(rd, &name, &nlen)) {
+        return -1;
+    }
+    ch = sse_chan_find(B.chans, name, nlen);
+    for (l = ch ? ch->head : NULL; l; l = l->next) {
+        if (!l->sub->dead) {
+            n++;
+            sub_kill(l->sub, "channel closed by DELETE");
+        }
+    }
+    apr_snprintf(num, sizeof(num), "%d", n);
+    return sse_buf_put_str(reply, num, strlen(num));
+}
+
+static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
+{
+    sse_rd_t rd = { payload, h->len };
+    long off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
+    int rc;
+
+    if (off < 0) {
+        return -1;
+    }
+    switch (h->type) {
+    case SSE_OP_PUBLISH: rc = op_publish(&rd, &B.relay_out); break;
+    case SSE_OP_LIST:    rc = op_list(&B.relay_out);         break;
+    case SSE_OP_CONNS:   rc = op_conns(&rd, &B.relay_out);   break;
+    case SSE_OP_CLOSE:   rc = op_close(&rd, &B.relay_out);   break;
+    default:             rc = -1;
+    }
+    if (rc) {
+        return -1;
+    }
+    sse_frame_end(&B.relay_out, off);
+    return 0;
+}
+
+static void relay_drop(const char *why)
+{
+    if (B.relay_fd < 0) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, B.s,
+                 "SSE00104: lost the relay (%s); reconnecting", why);
+    close(B.relay_fd);
+    B.relay_fd = -1;
+    B.relay_in.len = 0;
+    B.relay_out.len = 0;
+    B.relay_retry = apr_time_now() + apr_time_from_msec(200);
+}
+
+static void relay_try_connect(void)
+{
+    struct epoll_event ev;
+    long off;
+
+    if (apr_time_now() < B.relay_retry) {
+        return;
+    }
+    B.relay_retry = apr_time_now() + apr_time_from_msec(200);
+    B.relay_fd = sse_relay_connect();
+    if (B.relay_fd < 0) {
+        return;
+    }
+    off = sse_frame_begin(&B.relay_out, SSE_OP_HELLO, 0);
+    if (off < 0 || sse_buf_put_u32(&B.relay_out, (uint32_t)B.pid)) {
+        relay_drop("out of memory");
+        return;
+    }
+    sse_frame_end(&B.relay_out, off);
+    if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+        relay_drop("hello failed");
+        return;
+    }
+    B.relay_out.len = 0;
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tag_relay;
+    epoll_ctl(B.ep, EPOLL_CTL_ADD, B.relay_fd, &ev);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, B.s,
+                 "SSE00105: broker of child %d connected to the relay",
+                 (int)B.pid);
+}
+
+/* Read what the relay sent, answer every whole request, in order. */
+static void relay_readable(void)
+{
+    char buf[65536];
+    ssize_t n = recv(B.relay_fd, buf, sizeof(buf), MSG_DONTWAIT);
+    size_t pos = 0;
+    sse_frame_hdr_t h;
+    const char *payload;
+    int rc;
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        relay_drop(n == 0 ? "closed" : "read failed");
+        return;
+    }
+    if (n < 0 || sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+        return;
+    }
+    while ((rc = sse_frame_peek(B.relay_in.data + pos, B.relay_in.len - pos,
+                                &h, &payload)) == 1) {
+        if (relay_handle(&h, payload)) {
+            relay_drop("bad request");
+            return;
+        }
+        pos += sizeof(h) + h.len;
+    }
+    if (rc < 0) {
+        relay_drop("bad frame");
+        return;
+    }
+    sse_buf_consume(&B.relay_in, pos);
+    if (B.relay_out.len) {
+        /* Small answers; the relay always reads, so blocking is short. */
+        if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+            relay_drop("write failed");
+            return;
+        }
+        B.relay_out.len = 0;
+    }
+    subs_reap();
+}
+
+/* --- the loop -------------------------------------------------------------- */
+
+static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
+{
+    struct epoll_event evs[256];
+    int i, n;
+
+    (void)data;
+    while (!B.stop) {
+        if (B.relay_fd < 0) {
+            relay_try_connect();
+        }
+        n = epoll_wait(B.ep, evs, 256, 1000);
+        for (i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &tag_wake) {
+                queue_drain();
+            }
+            else if (p == &tag_relay) {
+                relay_readable();
+            }
+            else {
+                sse_sub_t *sub = p;
+                if (!sub->dead && (evs[i].events & EPOLLOUT)) {
+                    sub_flush(sub);
+                }
+                if (!sub->dead && (evs[i].events & (EPOLLIN | EPOLLRDHUP
+                                                    | EPOLLHUP | EPOLLERR))) {
+                    sub_readable(sub);
+                }
+            }
+        }
+        subs_reap();
+    }
+    /* Stopping: close every stream and anything still queued. */
+    for (; B.all; subs_reap()) {
+        sse_sub_t *sub;
+        for (sub = B.all; sub; sub = sub->next) {
+            sub_kill(sub, "child exiting");
+        }
+    }
+    apr_thread_mutex_lock(B.lock);
+    while (B.queue) {
+        sse_sub_t *q = B.queue;
+        B.queue = q->next;
+        sse_sub_free(q);
+    }
+    apr_thread_mutex_unlock(B.lock);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t broker_stop(void *data)
+{
+    uint64_t one = 1;
+    apr_status_t rv;
+
+    (void)data;
+    if (!B.thread) {
+        return APR_SUCCESS;
+    }
+    B.stop = 1;
+    if (write(B.wakefd, &one, sizeof(one)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
+                     "SSE00106: cannot wake the broker");
+    }
+    apr_thread_join(&rv, B.thread);
+    B.thread = NULL;
+    if (B.relay_fd >= 0) {
+        close(B.relay_fd);
+        B.relay_fd = -1;
+    }
+    sse_buf_free(&B.relay_in);
+    sse_buf_free(&B.relay_out);
+    msg_unref(B.preamble);
+    close(B.ep);
+    close(B.wakefd);
+    B.ep = B.wakefd = -1;
+    return APR_SUCCESS;
+}
+
+apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s)
+{
+    static const char preamble[] = ": ok\n\n";
+    struct epoll_event ev;
+    apr_status_t rv;
+
+    B.s = s;
+    B.pid = getpid();
+    B.chans = sse_chan_table_make(pchild);
+    B.preamble = msg_make(preamble, sizeof(preamble) - 1);
+    B.ep = epoll_create1(EPOLL_CLOEXEC);
+    B.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!B.preamble || B.ep < 0 || B.wakefd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tag_wake;
+    if (epoll_ctl(B.ep, EPOLL_CTL_ADD, B.wakefd, &ev) < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    rv = apr_thread_mutex_create(&B.lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_create(&B.thread, NULL, broker_main, NULL, pchild);
+    }
+    if (rv != APR_SUCCESS) {
+        B.lock = NULL;
+        return rv;
+    }
+    apr_pool_pre_cleanup_register(pchild, NULL, broker_stop);
+    return APR_SUCCESS;
+}

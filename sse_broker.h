@@ -1,0 +1,42 @@
+/*
+ * sse_broker.h: the per-child broker thread.
+ *
+ * One thread per child process owns every parked stream of that child: the
+ * epoll set, the channel table, each subscriber's output queue and the
+ * child's connection to the relay.  Nothing else touches them, so the
+ * delivery path takes no lock.  Worker threads hand a stream over with
+ * sse_broker_park(), the one thread-safe entry point: it queues the
+ * subscriber under a mutex and wakes the loop through an eventfd; the woken
+ * loop drains the whole queue.
+ */
+#ifndef SSE_BROKER_H
+#define SSE_BROKER_H
+
+#include "httpd.h"
+#include "apr_pools.h"
+
+typedef struct sse_sub_t sse_sub_t;
+
+/* Start this child's broker thread (child_init).  Registers a pre-cleanup
+ * on pchild that stops and joins the thread and closes every stream.
+ * Returns APR_SUCCESS or the error that prevented the start. */
+apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s);
+
+/* Make a subscriber for the socket fd (a private, non-blocking duplicate),
+ * subscribed to the n channels given.  All strings are copied: the result is
+ * one malloc'ed block that needs no request memory.  Any thread.  Returns
+ * NULL when out of memory. */
+sse_sub_t *sse_sub_create(int fd, const char *const *channels, int n,
+                          const char *remote, apr_size_t max_backlog);
+
+/* Hand sub to the broker, which owns it (and its fd) from then on: it sends
+ * the ": ok" preamble once the stream is registered, so a client that has
+ * read it is counted by every later publish.  Any thread.  On failure (no
+ * broker running) the caller still owns sub and frees it with
+ * sse_sub_free(). */
+apr_status_t sse_broker_park(sse_sub_t *sub);
+
+/* Free a subscriber that was never parked; closes its fd. */
+void sse_sub_free(sse_sub_t *sub);
+
+#endif

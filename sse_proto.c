@@ -1,0 +1,126 @@
+/*
+ * sse_proto.c: encoding and decoding of relay frames (see sse_proto.h).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sse_proto.h"
+
+int sse_buf_put(sse_buf_t *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n) {
+        size_t cap = b->cap ? b->cap : 256;
+        char *d;
+        while (cap - b->len < n) {
+            cap *= 2;
+        }
+        d = realloc(b->data, cap);
+        if (!d) {
+            return -1;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    if (n) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    }
+    return 0;
+}
+
+int sse_buf_put_u32(sse_buf_t *b, uint32_t v)
+{
+    return sse_buf_put(b, &v, sizeof(v));
+}
+
+int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n)
+{
+    if (n > SSE_PROTO_MAX_FRAME) {
+        return -1;
+    }
+    if (sse_buf_put_u32(b, (uint32_t)n) || sse_buf_put(b, s, n)
+        || sse_buf_put(b, "", 1)) {
+        return -1;
+    }
+    return 0;
+}
+
+void sse_buf_consume(sse_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void sse_buf_free(sse_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq)
+{
+    sse_frame_hdr_t h;
+    long off = (long)b->len;
+
+    h.type = type;
+    h.seq = seq;
+    h.len = 0;
+    return sse_buf_put(b, &h, sizeof(h)) ? -1 : off;
+}
+
+void sse_frame_end(sse_buf_t *b, long off)
+{
+    sse_frame_hdr_t h;
+
+    memcpy(&h, b->data + off, sizeof(h));
+    h.len = (uint32_t)(b->len - (size_t)off - sizeof(h));
+    memcpy(b->data + off, &h, sizeof(h));
+}
+
+int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
+                   const char **payload)
+{
+    if (len < sizeof(*h)) {
+        return 0;
+    }
+    memcpy(h, in, sizeof(*h));
+    if (h->len > SSE_PROTO_MAX_FRAME) {
+        return -1;
+    }
+    if (len - sizeof(*h) < h->len) {
+        return 0;
+    }
+    *payload = in + sizeof(*h);
+    return 1;
+}
+
+int sse_rd_u32(sse_rd_t *rd, uint32_t *v)
+{
+    if (rd->left < sizeof(*v)) {
+        return -1;
+    }
+    memcpy(v, rd->p, sizeof(*v));
+    rd->p += sizeof(*v);
+    rd->left -= sizeof(*v);
+    return 0;
+}
+
+int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
+{
+    uint32_t len;
+
+    if (sse_rd_u32(rd, &len) || rd->left < (size_t)len + 1
+        || rd->p[len] != '\0') {
+        return -1;
+    }
+    *s = rd->p;
+    *n = len;
+    rd->p += (size_t)len + 1;
+    rd->left -= (size_t)len + 1;
+    return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * sse_proto.h: the relay wire protocol, shared by the relay daemon, each
+ * child's broker and the publish handler.  A frame is a fixed header
+ * (type, seq, payload length; native byte order, both ends are the same
+ * host) followed by a payload of length-prefixed, NUL-terminated strings
+ * and 32-bit integers.  Pure code: no httpd, no sockets, testable alone.
+ *
+ * Buffers are malloc'ed and owned by whoever holds the sse_buf_t; they are
+ * used from one thread at a time.
+ */
+#ifndef SSE_PROTO_H
+#define SSE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SSE_PROTO_MAX_FRAME (16u * 1024u * 1024u)
+
+/* Frame types.  Requests travel publisher -> relay -> every broker; each
+ * broker answers with one REPLY (in request order); the relay gathers them
+ * and answers the publisher with one RESULT. */
+enum {
+    SSE_OP_HELLO = 1,   /* broker -> relay: "I am a broker" (u32 pid)       */
+    SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data;
+                           relay -> broker: channel, serialized event       */
+    SSE_OP_LIST,        /* channels with their subscriber counts            */
+    SSE_OP_CONNS,       /* connections on one channel                       */
+    SSE_OP_CLOSE,       /* close every stream on one channel                */
+    SSE_OP_REPLY,       /* broker -> relay: one text answer                 */
+    SSE_OP_RESULT       /* relay -> publisher: id, u32 n, n text answers    */
+};
+
+typedef struct {
+    uint32_t type;
+    uint32_t seq;
+    uint32_t len;       /* payload bytes after the header */
+} sse_frame_hdr_t;
+
+typedef struct {
+    char  *data;
+    size_t len;
+    size_t cap;
+} sse_buf_t;
+
+/* Append n bytes; returns 0, or -1 when out of memory (buffer unchanged). */
+int sse_buf_put(sse_buf_t *b, const void *p, size_t n);
+/* Append a u32 / a length-prefixed NUL-terminated string; 0 or -1. */
+int sse_buf_put_u32(sse_buf_t *b, uint32_t v);
+int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n);
+/* Drop the first n bytes (after they were written out). */
+void sse_buf_consume(sse_buf_t *b, size_t n);
+void sse_buf_free(sse_buf_t *b);
+
+/* Start a frame: returns the offset to give sse_frame_end, or -1. */
+long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq);
+/* Finish the frame started at off by filling in its payload length. */
+void sse_frame_end(sse_buf_t *b, long off);
+
+/* Look for a whole frame at the front of in[0..len).  Returns 1 and fills
+ * *h and *payload (pointing into in) when one is there, 0 when more bytes
+ * are needed, -1 when the header is impossible (oversized frame). */
+int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
+                   const char **payload);
+
+/* Reading a payload. */
+typedef struct {
+    const char *p;
+    size_t left;
+} sse_rd_t;
+
+/* Each returns 0, or -1 when the payload is short or malformed. */
+int sse_rd_u32(sse_rd_t *rd, uint32_t *v);
+int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
+
+#endif

@@ -1,0 +1,686 @@
+/*
+ * sse_relay.c: the relay daemon and its clients (see sse_relay.h).
+ *
+ * The daemon is one process with one epoll loop.  Its peers are brokers
+ * (one long connection per child, announced by HELLO) and requesters
+ * (a publish or admin call: one request, one result, then close).  A request
+ * becomes a "gather": the relay sends it to every broker, each broker owes
+ * one REPLY (brokers answer in order, so each broker keeps a FIFO of the
+ * gathers it owes), and when the last reply is in, or its broker is gone,
+ * the requester gets the RESULT.  Writes to peers are non-blocking with an
+ * output buffer per peer, so a busy child never stalls the others.
+ *
+ * Lifetime: the parent forks it once and keeps its pid in the process pool,
+ * so it outlives graceful restarts; it exits on SIGTERM (sent by the parent
+ * when httpd stops) or when its parent is gone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+#include "apr_signal.h"
+#include "apr_thread_proc.h"
+#include "ap_listen.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "unixd.h"
+#include "http_core.h"
+
+#include "sse_private.h"
+#include "sse_relay.h"
+#include "sse_event.h"
+
+const char *sse_relay_path;
+
+/* --- clients (children) -------------------------------------------------- */
+
+int sse_relay_connect(void)
+{
+    struct sockaddr_un sa;
+    struct timeval tv = { 5, 0 };
+    int fd;
+
+    if (!sse_relay_path || strlen(sse_relay_path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, sse_relay_path);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int sse_relay_write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_all(int fd, char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
+                            sse_relay_result_t *res)
+{
+    sse_frame_hdr_t h;
+    sse_rd_t rd;
+    const char *s;
+    size_t n;
+    uint32_t i, count;
+    char *payload;
+    int fd = sse_relay_connect();
+
+    if (fd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (sse_relay_write_all(fd, req->data, req->len)
+        || read_all(fd, (char *)&h, sizeof(h))
+        || h.type != SSE_OP_RESULT || h.len > SSE_PROTO_MAX_FRAME
+        || read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
+        close(fd);
+        return APR_EGENERAL;
+    }
+    close(fd);
+    rd.p = payload;
+    rd.left = h.len;
+    if (sse_rd_str(&rd, &s, &n) || sse_rd_u32(&rd, &count)) {
+        return APR_EGENERAL;
+    }
+    res->id = apr_pstrmemdup(p, s, n);
+    res->replies = apr_array_make(p, count ? (int)count : 1, sizeof(char *));
+    for (i = 0; i < count; i++) {
+        if (sse_rd_str(&rd, &s, &n)) {
+            return APR_EGENERAL;
+        }
+        APR_ARRAY_PUSH(res->replies, const char *) = apr_pstrmemdup(p, s, n);
+    }
+    return APR_SUCCESS;
+}
+
+/* --- the daemon ------------------------------------------------------------ */
+
+typedef struct relay_conn_t relay_conn_t;
+
+typedef struct relay_gather_t {
+    relay_conn_t *req;          /* NULL once the requester has gone */
+    char *id;                   /* malloc'ed; "" unless a publish */
+    int remaining;              /* replies still owed */
+    uint32_t nreplies;
+    sse_buf_t replies;          /* the replies, each a length-prefixed string */
+    uint32_t seq;
+} relay_gather_t;
+
+typedef struct relay_owed_t {
+    relay_gather_t *g;
+    struct relay_owed_t *next;
+} relay_owed_t;
+
+struct relay_conn_t {
+    int fd;
+    int broker;
+    int pid;
+    sse_buf_t in, out;
+    relay_gather_t *waiting;    /* requester: its open request */
+    relay_owed_t *owed, *owed_tail; /* broker: gathers it owes, in order */
+    relay_conn_t *prev, *next;
+};
+
+static struct {
+    server_rec *s;
+    apr_pool_t *pool;
+    int ep;
+    int lfd;
+    relay_conn_t *conns;
+    uint64_t next_id;
+    uint32_t seq;
+    pid_t parent;
+    volatile sig_atomic_t stop;
+} R;
+
+static void relay_sigterm(int sig)
+{
+    (void)sig;
+    R.stop = 1;
+}
+
+static void conn_want_out(relay_conn_t *c)
+{
+    struct epoll_event ev;
+
+    ev.events = EPOLLIN | (c->out.len ? EPOLLOUT : 0);
+    ev.data.ptr = c;
+    epoll_ctl(R.ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Write what c has queued, without blocking; 0 or -1 (peer gone). */
+static int conn_flush(relay_conn_t *c)
+{
+    while (c->out.len) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            return -1;
+        }
+        sse_buf_consume(&c->out, (size_t)n);
+    }
+    conn_want_out(c);
+    return 0;
+}
+
+static void gather_finish(relay_gather_t *g)
+{
+    relay_conn_t *c = g->req;
+
+    if (c) {
+        long off = sse_frame_begin(&c->out, SSE_OP_RESULT, g->seq);
+        if (off >= 0 && !sse_buf_put_str(&c->out, g->id, strlen(g->id))
+            && !sse_buf_put_u32(&c->out, g->nreplies)
+            && !sse_buf_put(&c->out, g->replies.data, g->replies.len)) {
+            sse_frame_end(&c->out, off);
+            conn_flush(c);
+        }
+        c->waiting = NULL;
+    }
+    sse_buf_free(&g->replies);
+    free(g->id);
+    free(g);
+}
+
+/* One broker's part of g is done (reply is NULL when the broker is gone). */
+static void gather_reply(relay_gather_t *g, const char *reply, size_t len)
+{
+    if (reply && !sse_buf_put_str(&g->replies, reply, len)) {
+        g->nreplies++;
+    }
+    if (--g->remaining == 0) {
+        gather_finish(g);
+    }
+}
+
+static void conn_close(relay_conn_t *c)
+{
+    while (c->owed) {
+        relay_owed_t *o = c->owed;
+        c->owed = o->next;
+        gather_reply(o->g, NULL, 0);
+        free(o);
+    }
+    if (c->waiting) {
+        c->waiting->req = NULL;
+    }
+    if (c->broker) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
+                     "SSE00201: broker of child %d left the relay", c->pid);
+    }
+    if (c->prev) {
+        c->prev->next = c->next;
+    }
+    else {
+        R.conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    close(c->fd);
+    sse_buf_free(&c->in);
+    sse_buf_free(&c->out);
+    free(c);
+}
+
+/* Turn a requester's PUBLISH payload into the serialized event; returns the
+ * bytes (in p) and sets *id, or NULL when the request is invalid. */
+static const char *publish_prepare(apr_pool_t *p, sse_rd_t *rd,
+                                   const char **chan, char **id,
+                                   apr_size_t *len)
+{
+    const char *f[5];
+    size_t n[5];
+    sse_event_t ev;
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        if (sse_rd_str(rd, &f[i], &n[i])) {
+            return NULL;
+        }
+    }
+    *chan = f[0];
+    memset(&ev, 0, sizeof(ev));
+    ev.id = n[1] ? f[1] : apr_psprintf(p, "%" APR_UINT64_T_FMT, R.next_id++);
+    ev.event = n[2] ? f[2] : NULL;
+    ev.retry = n[3] ? f[3] : NULL;
+    ev.data = f[4];
+    ev.data_len = n[4];
+    if (!sse_channel_valid(f[0], n[0]) || sse_event_check(p, &ev)) {
+        return NULL;
+    }
+    *id = strdup(ev.id);
+    return sse_event_serialize(p, &ev, len);
+}
+
+/* A requester's request: build the gather and send it to every broker. */
+static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
+                         const char *payload)
+{
+    apr_pool_t *p;
+    sse_rd_t rd = { payload, h->len };
+    const char *chan = NULL, *body = NULL;
+    apr_size_t blen = 0;
+    size_t clen;
+    relay_gather_t *g;
+    relay_conn_t *b;
+    char *id = NULL;
+
+    if (c->waiting) {
+        return -1;              /* one request per connection at a time */
+    }
+    apr_pool_create(&p, R.pool);
+    if (h->type == SSE_OP_PUBLISH) {
+        body = publish_prepare(p, &rd, &chan, &id, &blen);
+        if (!body) {
+            apr_pool_destroy(p);
+            return -1;
+        }
+    }
+    else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
+        if (sse_rd_str(&rd, &chan, &clen)) {
+            apr_pool_destroy(p);
+            return -1;
+        }
+    }
+    else if (h->type != SSE_OP_LIST) {
+        apr_pool_destroy(p);
+        return -1;
+    }
+    g = calloc(1, sizeof(*g));
+    g->req = c;
+    g->seq = h->seq;
+    g->id = id ? id : strdup("");
+    g->remaining = 1;           /* held until every broker was asked */
+    c->waiting = g;
+    for (b = R.conns; b; b = b->next) {
+        relay_owed_t *o;
+        long off;
+        if (!b->broker) {
+            continue;
+        }
+        off = sse_frame_begin(&b->out, h->type, ++R.seq);
+        if (off < 0 || (chan && sse_buf_put_str(&b->out, chan, strlen(chan)))
+            || (body && sse_buf_put_str(&b->out, body, blen))
+            || !(o = calloc(1, sizeof(*o)))) {
+            continue;
+        }
+        sse_frame_end(&b->out, off);
+        o->g = g;
+        if (b->owed_tail) {
+            b->owed_tail->next = o;
+        }
+        else {
+            b->owed = o;
+        }
+        b->owed_tail = o;
+        g->remaining++;
+        conn_flush(b);
+    }
+    apr_pool_destroy(p);
+    gather_reply(g, NULL, 0);   /* drop the hold */
+    return 0;
+}
+
+static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
+                        const char *payload)
+{
+    sse_rd_t rd = { payload, h->len };
+
+    if (h->type == SSE_OP_HELLO) {
+        uint32_t pid;
+        if (c->broker || sse_rd_u32(&rd, &pid)) {
+            return -1;
+        }
+        c->broker = 1;
+        c->pid = (int)pid;
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
+                     "SSE00202: broker of child %d joined the relay", c->pid);
+        return 0;
+    }
+    if (h->type == SSE_OP_REPLY) {
+        relay_owed_t *o = c->owed;
+        const char *s;
+        size_t n;
+        if (!c->broker || !o || sse_rd_str(&rd, &s, &n)) {
+            return -1;
+        }
+        c->owed = o->next;
+        if (!c->owed) {
+            c->owed_tail = NULL;
+        }
+        gather_reply(o->g, s, n);
+        free(o);
+        return 0;
+    }
+    return c->broker ? -1 : request_start(c, h, payload);
+}
+
+static void conn_readable(relay_conn_t *c)
+{
+    char buf[65536];
+    sse_frame_hdr_t h;
+    const char *payload;
+    size_t pos = 0;
+    ssize_t n;
+    int rc;
+
+    n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (n <= 0 || sse_buf_put(&c->in, buf, (size_t)n)) {
+        conn_close(c);
+        return;
+    }
+    while ((rc = sse_frame_peek(c->in.data + pos, c->in.len - pos,
+                                &h, &payload)) == 1) {
+        if (frame_handle(c, &h, payload)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                         "SSE00203: bad request on the relay socket; "
+                         "dropping that connection");
+            conn_close(c);
+            return;
+        }
+        pos += sizeof(h) + h.len;
+    }
+    if (rc < 0) {
+        conn_close(c);
+        return;
+    }
+    sse_buf_consume(&c->in, pos);
+}
+
+/* Only the relay's own user (the httpd run user) and root may talk to it. */
+static int peer_allowed(int fd)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return 0;
+    }
+    return cred.uid == getuid() || cred.uid == 0;
+}
+
+static void relay_accept(void)
+{
+    struct epoll_event ev;
+    relay_conn_t *c;
+    int fd = accept4(R.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (fd < 0) {
+        return;
+    }
+    if (!peer_allowed(fd)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                     "SSE00204: refused a relay connection from another user");
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->next = R.conns;
+    if (R.conns) {
+        R.conns->prev = c;
+    }
+    R.conns = c;
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    epoll_ctl(R.ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void relay_loop(void)
+{
+    struct epoll_event evs[64], ev;
+    int i, n;
+
+    ev.events = EPOLLIN;
+    ev.data.ptr = NULL;
+    epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev);
+    while (!R.stop && getppid() == R.parent) {
+        n = epoll_wait(R.ep, evs, 64, 1000);
+        for (i = 0; i < n; i++) {
+            relay_conn_t *c = evs[i].data.ptr;
+            if (!c) {
+                relay_accept();
+                continue;
+            }
+            if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
+                conn_close(c);
+                continue;
+            }
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+                conn_readable(c);
+            }
+        }
+    }
+}
+
+/* Bind the socket as the parent's user (root, usually), then hand it to
+ * the run user: mode 0600 under a 077 umask, owned by User/Group. */
+static int relay_listen(const char *path)
+{
+    struct sockaddr_un sa;
+    mode_t old;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    old = umask(0077);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0
+        || listen(fd, 511) < 0) {
+        umask(old);
+        close(fd);
+        return -1;
+    }
+    umask(old);
+    if (geteuid() == 0
+        && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The daemon's body, in the forked process; never returns. */
+static void relay_main(apr_pool_t *pool, server_rec *s, const char *path)
+{
+    ap_listen_rec *lr;
+
+    R.s = s;
+    R.parent = getppid();
+    R.next_id = (uint64_t)(apr_time_now() / 1000);
+    /* The parent's listening sockets are not ours to hold. */
+    for (lr = ap_listeners; lr; lr = lr->next) {
+        apr_os_sock_t fd;
+        if (lr->sd && apr_os_sock_get(&fd, lr->sd) == APR_SUCCESS) {
+            close(fd);
+        }
+    }
+    apr_signal(SIGTERM, relay_sigterm);
+    apr_signal(SIGINT, relay_sigterm);
+    apr_signal(SIGHUP, SIG_IGN);        /* restarts are the parent's */
+    apr_signal(SIGUSR1, SIG_IGN);
+    apr_signal(SIGWINCH, SIG_IGN);
+    apr_signal(SIGPIPE, SIG_IGN);
+    apr_pool_create(&R.pool, pool);
+    R.lfd = relay_listen(path);
+    if (R.lfd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     "SSE00205: relay cannot listen on %s", path);
+        _exit(1);
+    }
+    if (ap_run_drop_privileges(R.pool, s)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "SSE00206: relay cannot drop privileges");
+        _exit(1);
+    }
+    R.ep = epoll_create1(EPOLL_CLOEXEC);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "SSE00207: relay %d listening on %s", (int)getpid(), path);
+    relay_loop();
+    unlink(path);
+    _exit(0);
+}
+
+/* --- the parent's side ------------------------------------------------------ */
+
+/* Kept in the process pool so that it survives the module's reload on
+ * restart: the relay of an earlier generation goes on serving. */
+typedef struct {
+    apr_proc_t proc;
+    int running;
+    pid_t parent;
+    apr_pool_t *pconf;          /* the current generation's, for respawns */
+    server_rec *s;
+} relay_state_t;
+
+static int relay_fork(relay_state_t *st);
+
+static void relay_maint(int reason, void *data, apr_wait_t status)
+{
+    relay_state_t *st = data;
+
+    (void)status;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        st->running = 0;
+        apr_proc_other_child_unregister(st);
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &reason) == APR_SUCCESS
+            && reason != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s,
+                         "SSE00208: relay died; restarting it");
+            if (relay_fork(st) == OK) {
+                apr_proc_other_child_register(&st->proc, relay_maint, st,
+                                              NULL, st->pconf);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* pconf cleanup: the relay goes when httpd exits, stays over restarts. */
+static apr_status_t relay_kill(void *data)
+{
+    relay_state_t *st = data;
+
+    if (st->running && getpid() == st->parent
+        && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+        kill(st->proc.pid, SIGTERM);
+        waitpid(st->proc.pid, NULL, 0);
+        st->running = 0;
+    }
+    return APR_SUCCESS;
+}
+
+static int relay_fork(relay_state_t *st)
+{
+    apr_status_t rv = apr_proc_fork(&st->proc, st->pconf);
+
+    if (rv == APR_INCHILD) {
+        relay_main(st->pconf, st->s, sse_relay_path);
+    }
+    if (rv != APR_INPARENT) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, st->s,
+                     "SSE00209: cannot fork the relay");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    st->running = 1;
+    return OK;
+}
+
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s)
+{
+    static const char key[] = "sse_relay_state";
+    apr_pool_t *pproc = s->process->pool;
+    relay_state_t *st;
+    void *data;
+
+    sse_relay_path = ap_runtime_dir_relative(pconf,
+                        apr_psprintf(pconf, "sse-relay.%d.sock", (int)getpid()));
+    apr_pool_userdata_get(&data, key, pproc);
+    st = data;
+    if (!st) {
+        st = apr_pcalloc(pproc, sizeof(*st));
+        st->parent = getpid();
+        apr_pool_userdata_set(st, key, apr_pool_cleanup_null, pproc);
+    }
+    st->pconf = pconf;
+    st->s = s;
+    if (st->running && kill(st->proc.pid, 0) < 0) {
+        st->running = 0;
+    }
+    if (!st->running && relay_fork(st) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_proc_other_child_register(&st->proc, relay_maint, st, NULL, pconf);
+    apr_pool_cleanup_register(pconf, st, relay_kill, apr_pool_cleanup_null);
+    return OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * sse_relay.h: the relay daemon, one per server, and the calls that talk to
+ * it.  The parent forks it in post_config (as mod_cgid does its daemon);
+ * it outlives graceful restarts, drops root, and listens on a unix socket
+ * (sse_relay_path) that only the httpd run user may use.  Every child's
+ * broker keeps one connection to it; publish and admin requests open a
+ * short connection, send one request and read one result.  The relay
+ * assigns event ids, fans each request out to every broker and gathers
+ * their answers.
+ */
+#ifndef SSE_RELAY_H
+#define SSE_RELAY_H
+
+#include "httpd.h"
+#include "apr_tables.h"
+#include "sse_proto.h"
+
+/* Parent, post_config: start the relay unless one of an earlier generation
+ * still runs; ask the parent to restart it if it dies.  Returns OK or an
+ * HTTP-style error for post_config. */
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s);
+
+/* Connect to the relay socket; returns a blocking fd with 5 s send and
+ * receive timeouts, or -1 (errno set).  Any thread. */
+int sse_relay_connect(void);
+
+/* Write all of buf to fd, blocking; 0 or -1.  Retries on EINTR. */
+int sse_relay_write_all(int fd, const char *buf, size_t len);
+
+/* The relay's answer to one request. */
+typedef struct {
+    const char *id;             /* the event id for a publish, else "" */
+    apr_array_header_t *replies;/* const char *: one text per broker */
+} sse_relay_result_t;
+
+/* Send one request frame (req holds a whole frame) and wait for the result;
+ * strings of res are allocated in p.  Any thread.  Returns APR_SUCCESS, or
+ * an error when the relay cannot be reached or answered badly. */
+apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
+                            sse_relay_result_t *res);
+
+#endif
