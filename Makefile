@@ -8,8 +8,8 @@
 APXS     ?= apxs
 HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
-SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c
-HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h
+SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c
+HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 RUNDIR    = $(CURDIR)/build/run
@@ -20,7 +20,7 @@ DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl curl make gcc
 
 all: mod_sse.so
 
-mod_sse.so: $(SRCS) $(HDRS)
+mod_sse.so: $(SRCS) $(HDRS) Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
 	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS)
 	cp .libs/mod_sse.so mod_sse.so

@@ -22,6 +22,8 @@
 #include "http_ssl.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_atomic.h"
+#include "apr_shm.h"
 
 #define SSE_MODULE_FILE
 #include "sse_private.h"
@@ -38,6 +40,11 @@ static void *sse_create_dir_config(apr_pool_t *p, char *dir)
     (void)dir;
     dc->max_event_size = -1;
     dc->max_backlog = -1;
+    dc->keepalive = -1;
+    dc->retry = -1;
+    dc->history = -1;
+    dc->history_age = -1;
+    dc->max_channels = -1;
     return dc;
 }
 
@@ -53,8 +60,33 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
                                                   : base->max_event_size;
     dc->max_backlog = add->max_backlog >= 0 ? add->max_backlog
                                             : base->max_backlog;
+#define SSE_MERGE_INT(f) dc->f = add->f >= 0 ? add->f : base->f
+    SSE_MERGE_INT(keepalive);
+    SSE_MERGE_INT(retry);
+    SSE_MERGE_INT(max_channels);
+#undef SSE_MERGE_INT
+    if (add->history >= 0) {
+        dc->history = add->history;
+        dc->history_age = add->history_age;
+    }
+    else {
+        dc->history = base->history;
+        dc->history_age = base->history_age;
+    }
     return dc;
 }
+
+static void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
+{
+    sse_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    (void)s;
+    sc->max_streams = -1;
+    return sc;
+}
+
+/* The value of an int setting, or its default when unset. */
+#define SSE_OR(v, dflt) ((v) >= 0 ? (v) : (dflt))
 
 static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
 {
@@ -87,6 +119,56 @@ static const char *set_size(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
+/* A whole number in [min, max]; returns NULL or an error for cmd. */
+static const char *parse_int(cmd_parms *cmd, const char *arg, int min,
+                             int max, int *out)
+{
+    char *end;
+    apr_int64_t v = apr_strtoi64(arg, &end, 10);
+
+    if (*end || end == arg || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number "
+                            "from %d to %d", cmd->cmd->name, arg, min, max);
+    }
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    char *base = (char *)dcv;
+    int max = !strcmp(cmd->cmd->name, "SSERetry") ? 86400000
+            : !strcmp(cmd->cmd->name, "SSEKeepalive") ? 3600 : 100000;
+    int min = !strcmp(cmd->cmd->name, "SSEMaxChannels") ? 1 : 0;
+
+    return parse_int(cmd, arg, min, max,
+                     (int *)(base + (apr_size_t)cmd->info));
+}
+
+static const char *set_history(cmd_parms *cmd, void *dcv, const char *count,
+                               const char *age)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *err = parse_int(cmd, count, 0, 100000, &dc->history);
+
+    dc->history_age = SSE_DEFAULT_HISTORY_AGE;
+    if (!err && age) {
+        err = parse_int(cmd, age, 1, 30 * 86400, &dc->history_age);
+    }
+    return err;
+}
+
+static const char *set_max_streams(cmd_parms *cmd, void *dummy,
+                                   const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dummy;
+    return err ? err : parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
+}
+
 static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEChannel", set_expr,
                   (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
@@ -109,6 +191,25 @@ static const command_rec sse_cmds[] = {
                   OR_FILEINFO,
                   "Unsent bytes a stream may queue before it is closed as too "
                   "slow (default 262144)"),
+    AP_INIT_TAKE1("SSEKeepalive", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, keepalive), OR_FILEINFO,
+                  "Seconds of quiet after which a stream gets a comment line "
+                  "(default 15, 0: never)"),
+    AP_INIT_TAKE1("SSERetry", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, retry), OR_FILEINFO,
+                  "Reconnection delay in ms sent to clients as 'retry:' when "
+                  "a stream opens (default: none sent)"),
+    AP_INIT_TAKE12("SSEHistory", set_history, NULL, OR_FILEINFO,
+                   "Events a publish location keeps per channel for resuming "
+                   "clients, and for how many seconds (default 100 3600)"),
+    AP_INIT_TAKE1("SSEMaxChannels", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_channels),
+                  OR_FILEINFO,
+                  "Most channels one stream or publish request may name "
+                  "(default 32)"),
+    AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
+                  "Most open event streams in the whole server; more are "
+                  "refused with 503 (default 50000, 0: no limit)"),
     { NULL }
 };
 
@@ -169,13 +270,56 @@ static const char *sse_arg(apr_pool_t *p, const char *args, const char *name,
     return APR_ARRAY_IDX(v, v->nelts - 1, const char *);
 }
 
+/* A fresh channel name nobody can guess, for SSEChannel "*private*". */
+static const char *sse_private_name(apr_pool_t *p)
+{
+    unsigned char rnd[16];
+    char hex[33];
+    int i;
+
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (i = 0; i < 16; i++) {
+        apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    }
+    return apr_pstrcat(p, "private-", hex, NULL);
+}
+
+/* Add the channels listed in v to chans; the word *private* (when private
+ * is not NULL) becomes a fresh name, returned in *private. */
+static const char *sse_channels_add(apr_pool_t *p, const char *v,
+                                    apr_array_header_t *chans,
+                                    const char **private)
+{
+    char *list = apr_pstrdup(p, v), *last, *tok;
+    const char *err;
+
+    for (tok = apr_strtok(list, ", \t", &last); tok;
+         tok = apr_strtok(NULL, ", \t", &last)) {
+        if (private && !*private && !strcmp(tok, SSE_PRIVATE_WORD)) {
+            if (!(*private = sse_private_name(p))) {
+                return "cannot make a private channel name";
+            }
+            tok = (char *)*private;
+        }
+        if ((err = sse_channels_parse(p, tok, chans)) != NULL) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
 /* Resolve the channels of r: SSEChannel if set, else the channel fields of
  * args (the query) and form (a urlencoded body, may be NULL).  Returns NULL
- * with *chans filled (maybe empty), or a one-line reason. */
+ * with *chans filled (maybe empty), or a one-line reason.  private: as for
+ * sse_channels_add (streams only). */
 static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
-                                const char *form, apr_array_header_t **chans)
+                                const char *form, apr_array_header_t **chans,
+                                const char **private)
 {
     apr_array_header_t *raw = apr_array_make(r->pool, 2, sizeof(const char *));
+    int max = SSE_OR(dc->max_channels, SSE_DEFAULT_MAX_CHANNELS);
     const char *err = NULL;
     int i;
 
@@ -192,10 +336,14 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
         return err;
     }
     for (i = 0; i < raw->nelts; i++) {
-        err = sse_channels_parse(r->pool, APR_ARRAY_IDX(raw, i, const char *),
-                                 *chans);
+        err = sse_channels_add(r->pool, APR_ARRAY_IDX(raw, i, const char *),
+                               *chans, private);
         if (err) {
             return err;
+        }
+        if ((*chans)->nelts > max) {
+            return apr_psprintf(r->pool, "more than %d channels "
+                                "(SSEMaxChannels)", max);
         }
     }
     return NULL;
@@ -247,20 +395,140 @@ static apr_status_t sse_flush_headers(request_rec *r)
     return ap_pass_brigade(r->output_filters, bb);
 }
 
+/* The Last-Event-ID a stream resumes after (header, else the lastEventId
+ * query argument for polyfills), NULL for none; *err on a bad one. */
+static const char *sse_last_id(request_rec *r, const char **err)
+{
+    const char *id = apr_table_get(r->headers_in, "Last-Event-ID");
+
+    *err = NULL;
+    if (!id) {
+        id = sse_arg(r->pool, r->args, "lastEventId", err);
+    }
+    if (!id || *err) {
+        return NULL;
+    }
+    if (!*id) {
+        return NULL;            /* an empty id is "no id" to a browser */
+    }
+    if (strlen(id) > 1024 || strpbrk(id, "\r\n")
+        || !sse_utf8_valid(id, strlen(id))) {
+        *err = "Last-Event-ID is not a valid event id";
+        return NULL;
+    }
+    return id;
+}
+
+/* Ask the relay whether resuming chans after last_id would miss events.
+ * An unreachable relay means the history is out of reach: lost. */
+static int sse_history_lost(request_rec *r, const char *last_id,
+                            apr_array_header_t *chans)
+{
+    sse_buf_t b = { 0 };
+    sse_relay_result_t res;
+    long off = sse_frame_begin(&b, SSE_OP_CHECK, 0);
+    int i, lost = 1;
+
+    if (off >= 0 && !sse_buf_put_str(&b, last_id, strlen(last_id))
+        && !sse_buf_put_u32(&b, (uint32_t)chans->nelts)) {
+        for (i = 0; i < chans->nelts; i++) {
+            const char *c = APR_ARRAY_IDX(chans, i, const char *);
+            if (sse_buf_put_str(&b, c, strlen(c))) {
+                break;
+            }
+        }
+        if (i == chans->nelts) {
+            sse_frame_end(&b, off);
+            if (sse_relay_call(r->pool, &b, &res) == APR_SUCCESS) {
+                lost = strcmp(res.id, "0") != 0;
+            }
+        }
+    }
+    sse_buf_free(&b);
+    return lost;
+}
+
+/* The first bytes of the body: ": ok", then retry: and the private
+ * channel's name when there are. */
+static const char *sse_preamble(request_rec *r, const sse_dir_conf_t *dc,
+                                const char *private)
+{
+    const char *pre = ": ok\n\n";
+
+    if (dc->retry >= 0) {
+        pre = apr_psprintf(r->pool, "%sretry: %d\n\n", pre, dc->retry);
+    }
+    if (private) {
+        pre = apr_pstrcat(r->pool, pre, "event: sse-channel\ndata: ",
+                          private, "\n\n", NULL);
+    }
+    return pre;
+}
+
+/* Count the stream against SSEMaxSubscribers; 0, or -1 when full. */
+static int sse_stream_admit(request_rec *r)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                              &sse_module);
+    int max = SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS);
+
+    if (!sse_stream_count) {
+        return 0;
+    }
+    if (apr_atomic_inc32(sse_stream_count) >= (apr_uint32_t)max && max) {
+        apr_atomic_dec32(sse_stream_count);
+        return -1;
+    }
+    return 0;
+}
+
+/* Hand the connection to the broker; returns 0 or -1 (logged). */
+static int sse_park(request_rec *r, const sse_sub_spec_t *spec)
+{
+    conn_rec *c = r->connection;
+    const char *filter = sse_content_filter(r);
+    sse_sub_t *sub = NULL;
+    int fd = -1;
+
+    if (filter) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "SSE00002: output filter '%s' is in the way of the "
+                      "event stream; remove it from this location", filter);
+        return -1;
+    }
+    if ((fd = sse_take_socket(c)) >= 0 && (sub = sse_sub_create(fd, spec))
+        && sse_broker_park(sub) == APR_SUCCESS) {
+        /* The socket is the broker's now: the MPM must only close its own
+         * descriptor, not shut the connection down. */
+        c->aborted = 1;
+        return 0;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "SSE00003: cannot hand the stream to the broker");
+    if (sub) {
+        sse_sub_free(sub);
+    }
+    else if (fd >= 0) {
+        close(fd);
+    }
+    return -1;
+}
+
 static int sse_stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     conn_rec *c = r->connection;
     apr_array_header_t *chans;
-    const char *err, *filter;
-    sse_sub_t *sub;
-    int fd;
+    const char *err, *private = NULL;
+    sse_sub_spec_t spec;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
                           "an event stream answers GET and HEAD only");
     }
-    if ((err = sse_channels(r, dc, NULL, &chans)) != NULL) {
+    memset(&spec, 0, sizeof(spec));
+    if ((err = sse_channels(r, dc, NULL, &chans, &private)) != NULL
+        || (spec.last_id = sse_last_id(r, &err), err)) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
     }
     if (!chans->nelts) {
@@ -271,6 +539,10 @@ static int sse_stream_handler(request_rec *r)
                           "event streams over TLS or HTTP/2 are not "
                           "supported yet");
     }
+    if (!r->header_only && sse_stream_admit(r) < 0) {
+        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                          "too many event streams (SSEMaxSubscribers)");
+    }
     /* No chunking, no keep-alive, no gzip: the broker writes raw bytes
      * after the headers until the connection ends. */
     c->keepalive = AP_CONN_CLOSE;
@@ -279,41 +551,31 @@ static int sse_stream_handler(request_rec *r)
     ap_set_content_type(r, "text/event-stream");
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    if (spec.last_id && sse_history_lost(r, spec.last_id, chans)) {
+        apr_table_setn(r->headers_out, "SSE-History-Lost", "true");
+    }
     if (r->header_only) {
         return OK;
     }
-    if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
-        return OK;
-    }
-    if ((filter = sse_content_filter(r)) != NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "SSE00002: output filter '%s' is in the way of the "
-                      "event stream; remove it from this location", filter);
-        return OK;
-    }
-    fd = sse_take_socket(c);
-    sub = fd < 0 ? NULL
-        : sse_sub_create(fd, (const char *const *)chans->elts, chans->nelts,
-                         c->client_ip,
-                         dc->max_backlog >= 0 ? (apr_size_t)dc->max_backlog
-                                              : SSE_DEFAULT_MAX_BACKLOG);
-    if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "SSE00003: cannot hand the stream to the broker");
-        if (sub) {
-            sse_sub_free(sub);
-        }
-        else if (fd >= 0) {
-            close(fd);
+    spec.channels = (const char *const *)chans->elts;
+    spec.nchannels = chans->nelts;
+    spec.remote = c->client_ip;
+    spec.max_backlog = dc->max_backlog >= 0 ? (apr_size_t)dc->max_backlog
+                                            : SSE_DEFAULT_MAX_BACKLOG;
+    spec.preamble = sse_preamble(r, dc, private);
+    spec.keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
+    if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
+        || sse_park(r, &spec) < 0) {
+        if (sse_stream_count) {
+            apr_atomic_dec32(sse_stream_count);
         }
         return OK;
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "SSE00004: stream on %s parked", apr_array_pstrcat(
-                      r->pool, chans, ','));
-    /* The socket is the broker's now: the MPM must only close its own
-     * descriptor, not shut the connection down. */
-    c->aborted = 1;
+                  "SSE00004: stream on %s parked%s%s",
+                  apr_array_pstrcat(r->pool, chans, ','),
+                  spec.last_id ? ", resuming after " : "",
+                  spec.last_id ? spec.last_id : "");
     return OK;
 }
 
@@ -429,6 +691,7 @@ static apr_status_t sse_buf_cleanup(void *b)
  * wait for its result.  Returns APR_SUCCESS or an error. */
 static apr_status_t sse_call(request_rec *r, int op, const char *const *strs,
                              const apr_size_t *lens, int n,
+                             const uint32_t *nums, int nnums,
                              sse_relay_result_t *res)
 {
     sse_buf_t *b = apr_pcalloc(r->pool, sizeof(*b));
@@ -440,6 +703,11 @@ static apr_status_t sse_call(request_rec *r, int op, const char *const *strs,
     off = sse_frame_begin(b, (uint32_t)op, 0);
     for (i = 0; i < n && off >= 0; i++) {
         if (sse_buf_put_str(b, strs[i], lens[i])) {
+            return APR_ENOMEM;
+        }
+    }
+    for (i = 0; i < nnums && off >= 0; i++) {
+        if (sse_buf_put_u32(b, nums[i])) {
             return APR_ENOMEM;
         }
     }
@@ -502,7 +770,7 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
         return rc;
     }
     if ((err = sse_post_events(r, dc, body, len, &form, &evs)) != NULL
-        || (err = sse_channels(r, dc, form, &chans)) != NULL) {
+        || (err = sse_channels(r, dc, form, &chans, NULL)) != NULL) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
     }
     if (!chans->nelts) {
@@ -523,8 +791,12 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
                                  ev->retry ? ev->retry : "", ev->data };
             apr_size_t l[5] = { strlen(f[0]), strlen(f[1]), strlen(f[2]),
                                 strlen(f[3]), ev->data_len };
+            uint32_t keep[2] = {
+                (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY),
+                (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE) };
             sse_relay_result_t res;
-            apr_status_t rv = sse_call(r, SSE_OP_PUBLISH, f, l, 5, &res);
+            apr_status_t rv = sse_call(r, SSE_OP_PUBLISH, f, l, 5, keep, 2,
+                                       &res);
             if (rv != APR_SUCCESS) {
                 return sse_relay_down(r, rv);
             }
@@ -549,7 +821,7 @@ static const char *sse_admin_conns(request_rec *r, const char *chan,
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
     int i;
 
-    if ((*rv = sse_call(r, SSE_OP_CONNS, &chan, &len, 1, &res)) != APR_SUCCESS) {
+    if ((*rv = sse_call(r, SSE_OP_CONNS, &chan, &len, 1, NULL, 0, &res)) != APR_SUCCESS) {
         return NULL;
     }
     for (i = 0; i < res.replies->nelts; i++) {
@@ -591,7 +863,7 @@ static int sse_admin_list(request_rec *r)
     apr_array_header_t *names = apr_array_make(r->pool, 8, sizeof(char *));
     apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
     sse_relay_result_t res;
-    apr_status_t rv = sse_call(r, SSE_OP_LIST, NULL, NULL, 0, &res);
+    apr_status_t rv = sse_call(r, SSE_OP_LIST, NULL, NULL, 0, NULL, 0, &res);
     int i;
 
     if (rv != APR_SUCCESS) {
@@ -636,7 +908,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
     const char *err;
     int i;
 
-    if ((err = sse_channels(r, dc, NULL, &chans)) != NULL) {
+    if ((err = sse_channels(r, dc, NULL, &chans, NULL)) != NULL) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
     }
     if (!chans->nelts) {
@@ -653,7 +925,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         if (r->method_number == M_DELETE) {
             apr_size_t len = strlen(chan);
             sse_relay_result_t res;
-            rv = sse_call(r, SSE_OP_CLOSE, &chan, &len, 1, &res);
+            rv = sse_call(r, SSE_OP_CLOSE, &chan, &len, 1, NULL, 0, &res);
             item = rv ? NULL : apr_psprintf(r->pool,
                 "{\"channel\":%s,\"closed\":%ld}",
                 sse_json_str(r->pool, chan), sse_sum(&res));
@@ -711,9 +983,21 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     (void)plog;
     (void)ptemp;
+    apr_shm_t *shm;
+    apr_status_t rv;
+
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
+    /* One counter of open streams for this generation's children. */
+    rv = apr_shm_create(&shm, sizeof(apr_uint32_t), NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "SSE00008: cannot create the stream counter");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    sse_stream_count = apr_shm_baseaddr_get(shm);
+    apr_atomic_set32(sse_stream_count, 0);
     return sse_relay_spawn(pconf, s);
 }
 
@@ -740,7 +1024,7 @@ AP_DECLARE_MODULE(sse) = {
     STANDARD20_MODULE_STUFF,
     sse_create_dir_config,
     sse_merge_dir_config,
-    NULL,
+    sse_create_srv_config,
     NULL,
     sse_cmds,
     sse_register_hooks,

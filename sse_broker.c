@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 #include "apr_thread_mutex.h"
@@ -40,6 +41,13 @@ typedef struct {
     char data[];
 } sse_msg_t;
 
+/* A replay request in flight; the relay answers them in order. */
+typedef struct sse_replay_t {
+    uint32_t token;
+    struct sse_sub_t *sub;      /* NULL once the stream is gone */
+    struct sse_replay_t *next;
+} sse_replay_t;
+
 typedef struct sse_out_t {
     sse_msg_t *msg;
     struct sse_out_t *next;
@@ -48,6 +56,12 @@ typedef struct sse_out_t {
 struct sse_sub_t {
     int fd;
     int dead;                   /* closing: skipped by delivery */
+    struct sse_replay_t *replaying; /* waiting for its history: live events
+                                   before the answer are in the answer */
+    int keepalive;              /* seconds */
+    apr_time_t last_write;
+    const char *preamble;       /* in this block */
+    const char *last_id;        /* in this block, or NULL */
     int nlinks;
     sse_link_t *links;          /* one per channel, in this block */
     char **names;               /* channel names, in this block */
@@ -75,13 +89,20 @@ static struct {
     apr_hash_t *chans;
     sse_sub_t *all;             /* every registered subscriber */
     sse_sub_t *dead;            /* to be freed after the current pass */
-    sse_msg_t *preamble;
+    sse_msg_t *keepalive;
+    sse_msg_t *lost;
+    uint32_t next_token;
+    sse_replay_t *replays, *replays_tail;
+    apr_time_t next_tick;
 
     int relay_fd;
     sse_buf_t relay_in;
     sse_buf_t relay_out;
     apr_time_t relay_retry;
+    apr_time_t now;             /* this pass of the loop */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
+
+apr_uint32_t *sse_stream_count;
 
 /* Tags for the non-subscriber descriptors in the epoll set. */
 static char tag_wake, tag_relay;
@@ -105,16 +126,27 @@ static void msg_unref(sse_msg_t *m)
     }
 }
 
-sse_sub_t *sse_sub_create(int fd, const char *const *channels, int n,
-                          const char *remote, apr_size_t max_backlog)
+/* Copy s to *p, advancing it; returns the copy. */
+static const char *block_copy(char **p, const char *s)
 {
-    size_t size = sizeof(sse_sub_t) + n * (sizeof(sse_link_t) + sizeof(char *));
+    size_t len = strlen(s) + 1;
+    char *d = memcpy(*p, s, len);
+
+    *p += len;
+    return d;
+}
+
+sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
+{
+    int i, n = spec->nchannels;
+    size_t size = sizeof(sse_sub_t) + n * (sizeof(sse_link_t) + sizeof(char *))
+                  + strlen(spec->preamble) + 1
+                  + (spec->last_id ? strlen(spec->last_id) + 1 : 0);
     sse_sub_t *sub;
     char *p;
-    int i;
 
     for (i = 0; i < n; i++) {
-        size += strlen(channels[i]) + 1;
+        size += strlen(spec->channels[i]) + 1;
     }
     sub = calloc(1, size);
     if (!sub) {
@@ -126,14 +158,16 @@ sse_sub_t *sse_sub_create(int fd, const char *const *channels, int n,
     sub->names = (char **)(sub->links + n);
     p = (char *)(sub->names + n);
     for (i = 0; i < n; i++) {
-        size_t len = strlen(channels[i]) + 1;
-        memcpy(p, channels[i], len);
-        sub->names[i] = p;
-        p += len;
+        sub->names[i] = (char *)block_copy(&p, spec->channels[i]);
     }
-    sub->max_backlog = max_backlog;
+    sub->preamble = block_copy(&p, spec->preamble);
+    sub->last_id = spec->last_id ? block_copy(&p, spec->last_id) : NULL;
+    sub->max_backlog = spec->max_backlog;
+    sub->keepalive = spec->keepalive;
     sub->since = apr_time_now();
-    apr_cpystrn(sub->remote, remote ? remote : "", sizeof(sub->remote));
+    sub->last_write = sub->since;
+    apr_cpystrn(sub->remote, spec->remote ? spec->remote : "",
+                sizeof(sub->remote));
     return sub;
 }
 
@@ -185,6 +219,9 @@ static void subs_reap(void)
         int i;
 
         B.dead = sub->next_dead;
+        if (sub->replaying) {
+            sub->replaying->sub = NULL;
+        }
         for (i = 0; i < sub->nlinks; i++) {
             sse_chan_leave(B.chans, &sub->links[i]);
         }
@@ -202,6 +239,9 @@ static void subs_reap(void)
         }
         if (sub->next) {
             sub->next->prev = sub->prev;
+        }
+        if (sse_stream_count) {
+            apr_atomic_dec32(sse_stream_count);
         }
         sse_sub_free(sub);   /* close() also takes it out of the epoll set */
     }
@@ -236,6 +276,7 @@ static int sub_flush(sse_sub_t *sub)
             return -1;
         }
         sub->backlog -= (size_t)n;
+        sub->last_write = B.now;
         if ((size_t)n < left) {
             sub->out_off += (size_t)n;
             return 0;
@@ -264,6 +305,7 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
             n = send(sub->fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT);
         } while (n < 0 && errno == EINTR);
         if (n == (ssize_t)msg->len) {
+            sub->last_write = B.now;
             return;
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -318,6 +360,70 @@ static void sub_readable(sse_sub_t *sub)
     }
 }
 
+/* Send bytes that only this subscriber gets. */
+static void sub_send_bytes(sse_sub_t *sub, const char *data, size_t len)
+{
+    sse_msg_t *m;
+
+    if (!len || sub->dead) {
+        return;
+    }
+    m = msg_make(data, len);
+    if (!m) {
+        sub_kill(sub, "out of memory");
+        return;
+    }
+    sub_send(sub, m);
+    msg_unref(m);
+}
+
+static void relay_drop(const char *why);
+
+/* Ask the relay for what sub missed.  Live events that reach this child
+ * before the answer are skipped for sub: the relay sends its answer after
+ * them, and it holds them too.  Without the relay, say history is lost. */
+static void replay_request(sse_sub_t *sub)
+{
+    long off;
+    int i;
+
+    sse_replay_t *rp;
+
+    if (B.relay_fd < 0 || !(rp = calloc(1, sizeof(*rp)))) {
+        sub_send(sub, B.lost);
+        return;
+    }
+    rp->token = ++B.next_token;
+    rp->sub = sub;
+    if (B.replays_tail) {
+        B.replays_tail->next = rp;
+    }
+    else {
+        B.replays = rp;
+    }
+    B.replays_tail = rp;
+    sub->replaying = rp;
+    off = sse_frame_begin(&B.relay_out, SSE_OP_REPLAY, rp->token);
+    if (off < 0 || sse_buf_put_str(&B.relay_out, sub->last_id, strlen(sub->last_id))
+        || sse_buf_put_u32(&B.relay_out, (uint32_t)sub->nlinks)) {
+        sub_kill(sub, "out of memory");
+        return;
+    }
+    for (i = 0; i < sub->nlinks; i++) {
+        if (sse_buf_put_str(&B.relay_out, sub->names[i], strlen(sub->names[i]))) {
+            sub_kill(sub, "out of memory");
+            return;
+        }
+    }
+    sse_frame_end(&B.relay_out, off);
+    if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+        B.relay_out.len = 0;
+        relay_drop("write failed");
+        return;
+    }
+    B.relay_out.len = 0;
+}
+
 static void sub_register(sse_sub_t *sub)
 {
     struct epoll_event ev;
@@ -343,7 +449,10 @@ static void sub_register(sse_sub_t *sub)
             return;
         }
     }
-    sub_send(sub, B.preamble);
+    sub_send_bytes(sub, sub->preamble, strlen(sub->preamble));
+    if (sub->last_id) {
+        replay_request(sub);
+    }
 }
 
 /* Take every parked stream the workers queued. */
@@ -387,7 +496,9 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
         for (l = ch->head; l; l = l->next) {
             if (!l->sub->dead) {
                 n++;
-                sub_send(l->sub, msg);
+                if (!l->sub->replaying) {
+                    sub_send(l->sub, msg);
+                }
             }
         }
         msg_unref(msg);
@@ -469,12 +580,45 @@ static int op_close(sse_rd_t *rd, sse_buf_t *reply)
     return sse_buf_put_str(reply, num, strlen(num));
 }
 
+/* The relay's answer to replay_request(): the lost flag and the events. */
+static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
+{
+    const char *events;
+    size_t len;
+    uint32_t lost;
+    sse_sub_t *sub;
+
+    sse_replay_t *rp = B.replays;
+
+    if (!rp || rp->token != h->seq
+        || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)) {
+        return -1;
+    }
+    B.replays = rp->next;
+    if (!B.replays) {
+        B.replays_tail = NULL;
+    }
+    if ((sub = rp->sub) != NULL) {
+        sub->replaying = NULL;
+        if (lost) {
+            sub_send(sub, B.lost);
+        }
+        sub_send_bytes(sub, events, len);
+    }
+    free(rp);
+    return 0;
+}
+
 static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
 {
     sse_rd_t rd = { payload, h->len };
-    long off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
+    long off;
     int rc;
 
+    if (h->type == SSE_OP_REPLAYED) {
+        return replay_done(h, &rd);
+    }
+    off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
     if (off < 0) {
         return -1;
     }
@@ -494,9 +638,21 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
 
 static void relay_drop(const char *why)
 {
+    sse_sub_t *sub;
+
     if (B.relay_fd < 0) {
         return;
     }
+    while (B.replays) {
+        sse_replay_t *rp = B.replays;
+        B.replays = rp->next;
+        if ((sub = rp->sub) != NULL) {
+            sub->replaying = NULL;
+            sub_send(sub, B.lost);
+        }
+        free(rp);
+    }
+    B.replays_tail = NULL;
     ap_log_error(APLOG_MARK, APLOG_WARNING, errno, B.s,
                  "SSE00104: lost the relay (%s); reconnecting", why);
     close(B.relay_fd);
@@ -581,6 +737,21 @@ static void relay_readable(void)
 
 /* --- the loop -------------------------------------------------------------- */
 
+/* Once a second: a comment on every stream quiet for its SSEKeepalive, so
+ * proxies keep it open and a vanished client is found by the write. */
+static void keepalive_tick(void)
+{
+    sse_sub_t *sub;
+
+    B.next_tick = B.now + apr_time_from_sec(1);
+    for (sub = B.all; sub; sub = sub->next) {
+        if (!sub->dead && sub->keepalive && !sub->out_head
+            && B.now - sub->last_write >= apr_time_from_sec(sub->keepalive)) {
+            sub_send(sub, B.keepalive);
+        }
+    }
+}
+
 static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
 {
     struct epoll_event evs[256];
@@ -592,6 +763,10 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
             relay_try_connect();
         }
         n = epoll_wait(B.ep, evs, 256, 1000);
+        B.now = apr_time_now();
+        if (B.now >= B.next_tick) {
+            keepalive_tick();
+        }
         for (i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &tag_wake) {
@@ -624,6 +799,9 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
     while (B.queue) {
         sse_sub_t *q = B.queue;
         B.queue = q->next;
+        if (sse_stream_count) {
+            apr_atomic_dec32(sse_stream_count);
+        }
         sse_sub_free(q);
     }
     apr_thread_mutex_unlock(B.lock);
@@ -653,7 +831,8 @@ static apr_status_t broker_stop(void *data)
     }
     sse_buf_free(&B.relay_in);
     sse_buf_free(&B.relay_out);
-    msg_unref(B.preamble);
+    msg_unref(B.keepalive);
+    msg_unref(B.lost);
     close(B.ep);
     close(B.wakefd);
     B.ep = B.wakefd = -1;
@@ -662,17 +841,19 @@ static apr_status_t broker_stop(void *data)
 
 apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s)
 {
-    static const char preamble[] = ": ok\n\n";
+    static const char keepalive[] = ": keepalive\n\n";
+    static const char lost[] = ": history lost\n\n";
     struct epoll_event ev;
     apr_status_t rv;
 
     B.s = s;
     B.pid = getpid();
     B.chans = sse_chan_table_make(pchild);
-    B.preamble = msg_make(preamble, sizeof(preamble) - 1);
+    B.keepalive = msg_make(keepalive, sizeof(keepalive) - 1);
+    B.lost = msg_make(lost, sizeof(lost) - 1);
     B.ep = epoll_create1(EPOLL_CLOEXEC);
     B.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!B.preamble || B.ep < 0 || B.wakefd < 0) {
+    if (!B.keepalive || !B.lost || B.ep < 0 || B.wakefd < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
     ev.events = EPOLLIN;

@@ -22,19 +22,34 @@ typedef struct sse_sub_t sse_sub_t;
  * Returns APR_SUCCESS or the error that prevented the start. */
 apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s);
 
-/* Make a subscriber for the socket fd (a private, non-blocking duplicate),
- * subscribed to the n channels given.  All strings are copied: the result is
- * one malloc'ed block that needs no request memory.  Any thread.  Returns
- * NULL when out of memory. */
-sse_sub_t *sse_sub_create(int fd, const char *const *channels, int n,
-                          const char *remote, apr_size_t max_backlog);
+/* What a new stream is: everything the broker needs after the request is
+ * gone. */
+typedef struct {
+    const char *const *channels;
+    int nchannels;
+    const char *remote;         /* client address */
+    apr_size_t max_backlog;     /* SSEMaxBacklog */
+    const char *preamble;       /* first bytes of the body */
+    const char *last_id;        /* resume after this id; NULL: live only */
+    int keepalive;              /* SSEKeepalive seconds, 0: off */
+} sse_sub_spec_t;
+
+/* Make a subscriber for the socket fd (a private, non-blocking duplicate).
+ * All strings are copied: the result is one malloc'ed block that needs no
+ * request memory.  Any thread.  Returns NULL when out of memory. */
+sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec);
 
 /* Hand sub to the broker, which owns it (and its fd) from then on: it sends
- * the ": ok" preamble once the stream is registered, so a client that has
- * read it is counted by every later publish.  Any thread.  On failure (no
+ * the preamble once the stream is registered, so a client that has read it
+ * is counted by every later publish; then, when resuming, the events it
+ * missed (from the relay's history), then live events.  Any thread.  On failure (no
  * broker running) the caller still owns sub and frees it with
  * sse_sub_free(). */
 apr_status_t sse_broker_park(sse_sub_t *sub);
+
+/* Streams of this server generation, in shared memory (NULL: not
+ * counted); the broker decrements it when one of its streams ends. */
+extern apr_uint32_t *sse_stream_count;
 
 /* Free a subscriber that was never parked; closes its fd. */
 void sse_sub_free(sse_sub_t *sub);

@@ -19,14 +19,30 @@ extern module AP_MODULE_DECLARE_DATA sse_module;
 
 #define SSE_DEFAULT_MAX_EVENT_SIZE (64 * 1024)
 #define SSE_DEFAULT_MAX_BACKLOG    (256 * 1024)
+#define SSE_DEFAULT_KEEPALIVE      15
+#define SSE_DEFAULT_HISTORY        100
+#define SSE_DEFAULT_HISTORY_AGE    3600
+#define SSE_DEFAULT_MAX_CHANNELS   32
+#define SSE_DEFAULT_MAX_STREAMS    50000
+#define SSE_PRIVATE_WORD           "*private*"
 
+/* Every field is -1 (or NULL) when unset, so merge can tell. */
 typedef struct {
     ap_expr_info_t *channel;    /* SSEChannel, NULL: the channel argument */
     ap_expr_info_t *event;      /* SSEEvent: default event name          */
     ap_expr_info_t *data;       /* SSEData: default data                 */
-    apr_off_t max_event_size;   /* SSEMaxEventSize, -1 unset             */
-    apr_off_t max_backlog;      /* SSEMaxBacklog, -1 unset               */
+    apr_off_t max_event_size;   /* SSEMaxEventSize                       */
+    apr_off_t max_backlog;      /* SSEMaxBacklog                         */
+    int keepalive;              /* SSEKeepalive seconds, 0 off           */
+    int retry;                  /* SSERetry ms                           */
+    int history;                /* SSEHistory count                      */
+    int history_age;            /* SSEHistory max age, seconds           */
+    int max_channels;           /* SSEMaxChannels per request            */
 } sse_dir_conf_t;
+
+typedef struct {
+    int max_streams;            /* SSEMaxSubscribers, -1 unset           */
+} sse_srv_conf_t;
 
 /* Path of the relay's unix socket.  Set by the parent in post_config and
  * inherited by every child; read-only afterwards. */

@@ -19,6 +19,8 @@
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
  * and answers the publisher with one RESULT. */
+/* A PUBLISH from a publisher: channel, id ("" = assign one), event,
+ * retry, data, then u32 history count and u32 history age in seconds. */
 enum {
     SSE_OP_HELLO = 1,   /* broker -> relay: "I am a broker" (u32 pid)       */
     SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data;
@@ -27,7 +29,12 @@ enum {
     SSE_OP_CONNS,       /* connections on one channel                       */
     SSE_OP_CLOSE,       /* close every stream on one channel                */
     SSE_OP_REPLY,       /* broker -> relay: one text answer                 */
-    SSE_OP_RESULT       /* relay -> publisher: id, u32 n, n text answers    */
+    SSE_OP_RESULT,      /* relay -> publisher: id, u32 n, n text answers    */
+    SSE_OP_REPLAY,      /* broker -> relay, seq = the broker's token:
+                           last id, u32 n, n channels                        */
+    SSE_OP_REPLAYED,    /* relay -> broker, same seq: u32 lost, events       */
+    SSE_OP_CHECK        /* publisher -> relay: last id, u32 n, n channels;
+                           RESULT id is "1" when history was lost, else "0"  */
 };
 
 typedef struct {

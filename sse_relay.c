@@ -38,6 +38,7 @@
 #include "sse_private.h"
 #include "sse_relay.h"
 #include "sse_event.h"
+#include "sse_hist.h"
 
 const char *sse_relay_path;
 
@@ -175,7 +176,8 @@ static struct {
     int ep;
     int lfd;
     relay_conn_t *conns;
-    uint64_t next_id;
+    uint64_t next_id;           /* seq of the next event; also its id */
+    sse_hist_t *hist;
     uint32_t seq;
     pid_t parent;
     volatile sig_atomic_t stop;
@@ -277,14 +279,17 @@ static void conn_close(relay_conn_t *c)
     free(c);
 }
 
-/* Turn a requester's PUBLISH payload into the serialized event; returns the
- * bytes (in p) and sets *id, or NULL when the request is invalid. */
+/* Turn a requester's PUBLISH payload into the serialized event, give it
+ * its seq and keep it in the history; returns the bytes (in p) and sets
+ * *id, or NULL when the request is invalid. */
 static const char *publish_prepare(apr_pool_t *p, sse_rd_t *rd,
                                    const char **chan, char **id,
                                    apr_size_t *len)
 {
-    const char *f[5];
+    const char *f[5], *bytes;
     size_t n[5];
+    uint32_t keep, age;
+    uint64_t seq;
     sse_event_t ev;
     int i;
 
@@ -293,9 +298,13 @@ static const char *publish_prepare(apr_pool_t *p, sse_rd_t *rd,
             return NULL;
         }
     }
+    if (sse_rd_u32(rd, &keep) || sse_rd_u32(rd, &age)) {
+        return NULL;
+    }
     *chan = f[0];
+    seq = R.next_id;
     memset(&ev, 0, sizeof(ev));
-    ev.id = n[1] ? f[1] : apr_psprintf(p, "%" APR_UINT64_T_FMT, R.next_id++);
+    ev.id = n[1] ? f[1] : apr_psprintf(p, "%" APR_UINT64_T_FMT, seq);
     ev.event = n[2] ? f[2] : NULL;
     ev.retry = n[3] ? f[3] : NULL;
     ev.data = f[4];
@@ -303,8 +312,97 @@ static const char *publish_prepare(apr_pool_t *p, sse_rd_t *rd,
     if (!sse_channel_valid(f[0], n[0]) || sse_event_check(p, &ev)) {
         return NULL;
     }
+    R.next_id++;
+    bytes = sse_event_serialize(p, &ev, len);
+    if (sse_hist_add(R.hist, f[0], seq, ev.id, bytes, *len, apr_time_now(),
+                     keep, apr_time_from_sec(age))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                     "SSE00210: out of memory: event %s not kept in history",
+                     ev.id);
+    }
     *id = strdup(ev.id);
-    return sse_event_serialize(p, &ev, len);
+    return bytes;
+}
+
+/* Read "last id, u32 n, n channels" (REPLAY and CHECK).  Returns the seq
+ * to resume after and whether the history is incomplete, or -1. */
+static int resume_point(apr_pool_t *p, sse_rd_t *rd, const char ***chans,
+                        uint32_t *n, uint64_t *after, int *unknown)
+{
+    const char *id;
+    size_t len;
+    uint32_t i;
+
+    if (sse_rd_str(rd, &id, &len) || sse_rd_u32(rd, n) || *n > 4096) {
+        return -1;
+    }
+    *chans = apr_palloc(p, (*n + 1) * sizeof(char *));
+    for (i = 0; i < *n; i++) {
+        if (sse_rd_str(rd, &(*chans)[i], &len)) {
+            return -1;
+        }
+    }
+    *unknown = !sse_hist_lookup(R.hist, id, after);
+    if (*unknown) {
+        *after = 0;
+    }
+    return 0;
+}
+
+/* A broker asks for the events its new stream missed; the answer goes on
+ * the same connection, after every event published before this moment. */
+static int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
+                         sse_rd_t *rd)
+{
+    apr_pool_t *p;
+    const char **chans;
+    uint32_t n;
+    uint64_t after;
+    int unknown, lost = 0, rc = -1;
+    sse_buf_t events = { 0 };
+    long off;
+
+    apr_pool_create(&p, R.pool);
+    if (!resume_point(p, rd, &chans, &n, &after, &unknown)
+        && !sse_hist_replay(R.hist, chans, (int)n, after, &events, &lost)
+        && (off = sse_frame_begin(&c->out, SSE_OP_REPLAYED, h->seq)) >= 0
+        && !sse_buf_put_u32(&c->out, (uint32_t)(lost || unknown))
+        && !sse_buf_put_str(&c->out, events.data ? events.data : "",
+                            events.len)) {
+        sse_frame_end(&c->out, off);
+        conn_flush(c);
+        rc = 0;
+    }
+    sse_buf_free(&events);
+    apr_pool_destroy(p);
+    return rc;
+}
+
+/* A publisher-side check before a resumed stream's headers: would its
+ * replay be incomplete?  Answered at once, from the history alone. */
+static int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
+                        sse_rd_t *rd)
+{
+    apr_pool_t *p;
+    const char **chans;
+    uint32_t n;
+    uint64_t after;
+    int unknown, lost, rc = -1;
+    long off;
+
+    apr_pool_create(&p, R.pool);
+    if (!resume_point(p, rd, &chans, &n, &after, &unknown)
+        && (off = sse_frame_begin(&c->out, SSE_OP_RESULT, h->seq)) >= 0) {
+        lost = unknown || sse_hist_lost(R.hist, chans, (int)n, after);
+        if (!sse_buf_put_str(&c->out, lost ? "1" : "0", 1)
+            && !sse_buf_put_u32(&c->out, 0)) {
+            sse_frame_end(&c->out, off);
+            conn_flush(c);
+            rc = 0;
+        }
+    }
+    apr_pool_destroy(p);
+    return rc;
 }
 
 /* A requester's request: build the gather and send it to every broker. */
@@ -406,6 +504,12 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
         gather_reply(o->g, s, n);
         free(o);
         return 0;
+    }
+    if (h->type == SSE_OP_REPLAY) {
+        return c->broker ? replay_answer(c, h, &rd) : -1;
+    }
+    if (h->type == SSE_OP_CHECK) {
+        return c->broker ? -1 : check_answer(c, h, &rd);
     }
     return c->broker ? -1 : request_start(c, h, payload);
 }
@@ -553,7 +657,9 @@ static void relay_main(apr_pool_t *pool, server_rec *s, const char *path)
 
     R.s = s;
     R.parent = getppid();
+    /* Ids go on rising across a relay restart: start from the clock (ms). */
     R.next_id = (uint64_t)(apr_time_now() / 1000);
+    R.hist = sse_hist_create(R.next_id);
     /* The parent's listening sockets are not ours to hold. */
     for (lr = ap_listeners; lr; lr = lr->next) {
         apr_os_sock_t fd;

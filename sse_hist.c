@@ -1,0 +1,288 @@
+/*
+ * sse_hist.c: the relay's event history (see sse_hist.h).
+ *
+ * Each channel holds a ring of entries in seq order; one entry is one
+ * malloc'ed block (header, id, bytes).  The id index points at entries and
+ * is updated as they come and go.  "gone" remembers the highest seq a
+ * channel has dropped, which is how a replay knows it cannot be complete.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "apr_hash.h"
+#include "sse_hist.h"
+
+typedef struct {
+    uint64_t seq;
+    apr_time_t t;
+    char *id;
+    char *bytes;
+    size_t len;
+} hent_t;
+
+typedef struct {
+    char *name;
+    hent_t **ring;
+    unsigned cap, head, n;
+    uint64_t gone;          /* highest seq dropped from this channel */
+} hchan_t;
+
+struct sse_hist_t {
+    apr_pool_t *pool;
+    apr_hash_t *chans;      /* name -> hchan_t */
+    apr_hash_t *ids;        /* id -> hent_t, the newest with that id */
+    uint64_t gone;          /* highest seq of channels no longer held */
+    size_t events, bytes;
+};
+
+sse_hist_t *sse_hist_create(uint64_t first_seq)
+{
+    sse_hist_t *h = calloc(1, sizeof(*h));
+
+    if (!h || apr_pool_create(&h->pool, NULL) != APR_SUCCESS) {
+        free(h);
+        return NULL;
+    }
+    h->chans = apr_hash_make(h->pool);
+    h->ids = apr_hash_make(h->pool);
+    h->gone = first_seq ? first_seq - 1 : 0;
+    return h;
+}
+
+static hent_t *ring_at(const hchan_t *ch, unsigned i)
+{
+    return ch->ring[(ch->head + i) % ch->cap];
+}
+
+static void ent_drop(sse_hist_t *h, hchan_t *ch)
+{
+    hent_t *e = ch->ring[ch->head];
+
+    ch->head = (ch->head + 1) % ch->cap;
+    ch->n--;
+    if (e->seq > ch->gone) {
+        ch->gone = e->seq;
+    }
+    if (apr_hash_get(h->ids, e->id, APR_HASH_KEY_STRING) == e) {
+        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, NULL);
+    }
+    h->events--;
+    h->bytes -= e->len;
+    free(e);
+}
+
+static void chan_free(sse_hist_t *h, hchan_t *ch)
+{
+    while (ch->n) {
+        ent_drop(h, ch);
+    }
+    if (ch->gone > h->gone) {
+        h->gone = ch->gone;
+    }
+    apr_hash_set(h->chans, ch->name, APR_HASH_KEY_STRING, NULL);
+    free(ch->ring);
+    free(ch->name);
+    free(ch);
+}
+
+void sse_hist_destroy(sse_hist_t *h)
+{
+    apr_hash_index_t *hi;
+
+    if (!h) {
+        return;
+    }
+    while ((hi = apr_hash_first(NULL, h->chans)) != NULL) {
+        chan_free(h, apr_hash_this_val(hi));
+    }
+    apr_pool_destroy(h->pool);
+    free(h);
+}
+
+static hchan_t *chan_get(sse_hist_t *h, const char *name)
+{
+    hchan_t *ch = apr_hash_get(h->chans, name, APR_HASH_KEY_STRING);
+
+    if (ch) {
+        return ch;
+    }
+    ch = calloc(1, sizeof(*ch));
+    if (!ch || !(ch->name = strdup(name))) {
+        free(ch);
+        return NULL;
+    }
+    ch->gone = h->gone;
+    apr_hash_set(h->chans, ch->name, APR_HASH_KEY_STRING, ch);
+    return ch;
+}
+
+/* Make room for one more entry; 0 or -1. */
+static int ring_grow(hchan_t *ch)
+{
+    unsigned cap = ch->cap ? ch->cap * 2 : 8, i;
+    hent_t **ring;
+
+    if (ch->n < ch->cap) {
+        return 0;
+    }
+    ring = malloc(cap * sizeof(*ring));
+    if (!ring) {
+        return -1;
+    }
+    for (i = 0; i < ch->n; i++) {
+        ring[i] = ring_at(ch, i);
+    }
+    free(ch->ring);
+    ch->ring = ring;
+    ch->cap = cap;
+    ch->head = 0;
+    return 0;
+}
+
+int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
+                 const char *id, const char *bytes, size_t len,
+                 apr_time_t now, unsigned max_count, apr_interval_time_t max_age)
+{
+    size_t idlen = strlen(id);
+    hchan_t *ch = chan_get(h, chan);
+    hent_t *e;
+    int rc = 0;
+
+    if (!ch) {
+        return -1;
+    }
+    if (max_count && ring_grow(ch) == 0
+        && (e = malloc(sizeof(*e) + idlen + 1 + len)) != NULL) {
+        e->seq = seq;
+        e->t = now;
+        e->id = (char *)(e + 1);
+        memcpy(e->id, id, idlen + 1);
+        e->bytes = e->id + idlen + 1;
+        memcpy(e->bytes, bytes, len);
+        e->len = len;
+        ch->ring[(ch->head + ch->n) % ch->cap] = e;
+        ch->n++;
+        /* apr_hash keeps the first key pointer it was given: drop an older
+         * entry's mapping so the key is the live entry's own id. */
+        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, NULL);
+        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, e);
+        h->events++;
+        h->bytes += len;
+    }
+    else if (max_count) {
+        rc = -1;
+    }
+    else if (seq > ch->gone) {
+        ch->gone = seq;         /* kept nowhere: a resume over it is lossy */
+    }
+    while (ch->n && (ch->n > max_count
+                     || (max_age > 0 && now - ring_at(ch, 0)->t > max_age))) {
+        ent_drop(h, ch);
+    }
+    if (!ch->n) {
+        chan_free(h, ch);
+    }
+    return rc;
+}
+
+int sse_hist_lookup(const sse_hist_t *h, const char *id, uint64_t *seq)
+{
+    hent_t *e = apr_hash_get(h->ids, id, APR_HASH_KEY_STRING);
+    const char *p;
+    uint64_t v = 0;
+
+    if (e) {
+        *seq = e->seq;
+        return 1;
+    }
+    for (p = id; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (p == id || *p) {
+        return 0;
+    }
+    *seq = v;
+    return 1;
+}
+
+/* Index of the first entry of ch with seq > after (ch->n if none). */
+static unsigned first_after(const hchan_t *ch, uint64_t after)
+{
+    unsigned lo = 0, hi = ch->n;
+
+    while (lo < hi) {
+        unsigned mid = lo + (hi - lo) / 2;
+        if (ring_at(ch, mid)->seq <= after) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+int sse_hist_lost(const sse_hist_t *h, const char *const *chans, int n,
+                  uint64_t after)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        const hchan_t *ch = apr_hash_get(h->chans, chans[i],
+                                         APR_HASH_KEY_STRING);
+        if ((ch ? ch->gone : h->gone) > after) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int sse_hist_replay(sse_hist_t *h, const char *const *chans, int n,
+                    uint64_t after, sse_buf_t *out, int *lost)
+{
+    hchan_t **ch = calloc(n ? (size_t)n : 1, sizeof(*ch));
+    unsigned *pos = calloc(n ? (size_t)n : 1, sizeof(*pos));
+    int i, rc = 0;
+
+    if (!ch || !pos) {
+        free(ch);
+        free(pos);
+        return -1;
+    }
+    *lost = sse_hist_lost(h, chans, n, after);
+    for (i = 0; i < n; i++) {
+        ch[i] = apr_hash_get(h->chans, chans[i], APR_HASH_KEY_STRING);
+        pos[i] = ch[i] ? first_after(ch[i], after) : 0;
+    }
+    for (;;) {
+        int best = -1;
+        for (i = 0; i < n; i++) {
+            if (ch[i] && pos[i] < ch[i]->n
+                && (best < 0 || ring_at(ch[i], pos[i])->seq
+                                < ring_at(ch[best], pos[best])->seq)) {
+                best = i;
+            }
+        }
+        if (best < 0) {
+            break;
+        }
+        if (sse_buf_put(out, ring_at(ch[best], pos[best])->bytes,
+                        ring_at(ch[best], pos[best])->len)) {
+            rc = -1;
+            break;
+        }
+        pos[best]++;
+    }
+    free(ch);
+    free(pos);
+    return rc;
+}
+
+void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes)
+{
+    *events = h->events;
+    *bytes = h->bytes;
+}
