@@ -8,13 +8,15 @@
 APXS     ?= apxs
 HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
-SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c
-HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h
+TLS_PORT ?= 8443
+TLS      ?=
+SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c sse_held.c
+HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h sse_held.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
-DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl curl make gcc
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl curl openssl nghttp2-client make gcc
 
 .PHONY: all deps install run test unit clean
 
@@ -23,7 +25,7 @@ all: mod_sse.so
 mod_sse.so: $(SRCS) $(HDRS) Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
 	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS)
-	cp .libs/mod_sse.so mod_sse.so
+	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.
 deps:
@@ -47,9 +49,15 @@ install: mod_sse.so
 run: deps mod_sse.so
 	@mkdir -p $(RUNDIR)/logs
 	@sed -e 's|@ROOT@|$(CURDIR)|g' -e 's|@RUNDIR@|$(RUNDIR)|g' -e 's|@PORT@|$(PORT)|g' \
-	    conf/httpd-run.conf.in > $(RUNDIR)/httpd.conf
+	    -e 's|@TLS_PORT@|$(TLS_PORT)|g' conf/httpd-run.conf.in > $(RUNDIR)/httpd.conf
+	@if [ -n "$(TLS)" ] && [ ! -f $(RUNDIR)/tls/localhost.key ]; then \
+	  mkdir -p $(RUNDIR)/tls && openssl req -x509 -newkey rsa:2048 -nodes -days 365 \
+	    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout $(RUNDIR)/tls/localhost.key -out $(RUNDIR)/tls/localhost.crt 2>/dev/null; fi
 	@echo "mod_sse demo: http://localhost:$(PORT)/   (Ctrl-C stops; logs in build/run/logs)"
-	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT)
+	@[ -z "$(TLS)" ] || echo "          and https://localhost:$(TLS_PORT)/ (HTTP/2, self-signed certificate)"
+	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT) \
+	    $$([ -n "$(TLS)" ] && echo -DTLS)
 
 test: deps mod_sse.so
 	bash test/run-tests.sh

@@ -20,6 +20,7 @@
 #include "http_request.h"
 #include "util_filter.h"
 #include "http_ssl.h"
+#include "mpm_common.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "apr_atomic.h"
@@ -30,6 +31,7 @@
 #include "sse_event.h"
 #include "sse_broker.h"
 #include "sse_relay.h"
+#include "sse_held.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -82,6 +84,7 @@ static void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
 
     (void)s;
     sc->max_streams = -1;
+    sc->max_held = -1;
     return sc;
 }
 
@@ -166,7 +169,13 @@ static const char *set_max_streams(cmd_parms *cmd, void *dummy,
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     (void)dummy;
-    return err ? err : parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
+    if (err) {
+        return err;
+    }
+    if (!strcmp(cmd->cmd->name, "SSEMaxHeldStreams")) {
+        return parse_int(cmd, arg, 0, 100000, &sc->max_held);
+    }
+    return parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
 }
 
 static const command_rec sse_cmds[] = {
@@ -210,6 +219,10 @@ static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
+    AP_INIT_TAKE1("SSEMaxHeldStreams", set_max_streams, NULL, RSRC_CONF,
+                  "Most TLS or HTTP/2 event streams per child process, each "
+                  "holding a worker thread (default: half of "
+                  "ThreadsPerChild, at least 1)"),
     { NULL }
 };
 
@@ -465,6 +478,15 @@ static const char *sse_preamble(request_rec *r, const sse_dir_conf_t *dc,
     return pre;
 }
 
+/* SSEMaxHeldStreams of r's server, or its default. */
+static int sse_max_held(request_rec *r)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                              &sse_module);
+
+    return sc->max_held >= 0 ? sc->max_held : sse_held_default_max();
+}
+
 /* Count the stream against SSEMaxSubscribers; 0, or -1 when full. */
 static int sse_stream_admit(request_rec *r)
 {
@@ -521,6 +543,7 @@ static int sse_stream_handler(request_rec *r)
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
+    int held;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -534,18 +557,21 @@ static int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
-    if (c->master || ap_ssl_conn_is_ssl(c)) {
-        return sse_refuse(r, HTTP_NOT_IMPLEMENTED, NULL,
-                          "event streams over TLS or HTTP/2 are not "
-                          "supported yet");
+    /* TLS records or HTTP/2 frames cannot be written by the broker: such
+     * a stream keeps its worker thread (sse_held.c). */
+    held = c->master != NULL || ap_ssl_conn_is_ssl(c);
+    if (held && !r->header_only && sse_held_admit(sse_max_held(r)) < 0) {
+        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                          "too many TLS/HTTP/2 event streams in this process "
+                          "(SSEMaxHeldStreams)");
     }
     if (!r->header_only && sse_stream_admit(r) < 0) {
+        if (held) {
+            sse_held_release();
+        }
         return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
                           "too many event streams (SSEMaxSubscribers)");
     }
-    /* No chunking, no keep-alive, no gzip: the broker writes raw bytes
-     * after the headers until the connection ends. */
-    c->keepalive = AP_CONN_CLOSE;
     apr_table_setn(r->subprocess_env, "no-gzip", "1");
     apr_table_unset(r->headers_out, "Content-Length");
     ap_set_content_type(r, "text/event-stream");
@@ -557,6 +583,10 @@ static int sse_stream_handler(request_rec *r)
     if (r->header_only) {
         return OK;
     }
+    if (!held) {
+        /* Parked: no chunking, no keep-alive, raw bytes after the headers */
+        c->keepalive = AP_CONN_CLOSE;
+    }
     spec.channels = (const char *const *)chans->elts;
     spec.nchannels = chans->nelts;
     spec.remote = c->client_ip;
@@ -564,6 +594,15 @@ static int sse_stream_handler(request_rec *r)
                                             : SSE_DEFAULT_MAX_BACKLOG;
     spec.preamble = sse_preamble(r, dc, private);
     spec.keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
+    if (held) {
+        c->keepalive = AP_CONN_CLOSE;
+        if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
+            sse_held_release();
+            apr_atomic_dec32(sse_stream_count);
+            return OK;
+        }
+        return sse_held_serve(r, &spec);
+    }
     if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
         || sse_park(r, &spec) < 0) {
         if (sse_stream_count) {
@@ -1012,9 +1051,17 @@ static void sse_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+static void sse_child_stopping(apr_pool_t *pchild, int graceful)
+{
+    (void)pchild;
+    (void)graceful;
+    sse_held_stop();
+}
+
 static void sse_register_hooks(apr_pool_t *p)
 {
     (void)p;
+    ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);

@@ -42,6 +42,7 @@ typedef struct {
 
 typedef struct {
     int max_streams;            /* SSEMaxSubscribers, -1 unset           */
+    int max_held;               /* SSEMaxHeldStreams per child, -1 unset */
 } sse_srv_conf_t;
 
 /* Path of the relay's unix socket.  Set by the parent in post_config and
