@@ -16,7 +16,7 @@ WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
-DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl curl openssl nghttp2-client make gcc
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl curl openssl make gcc
 
 .PHONY: all deps install run test unit clean
 
@@ -59,8 +59,15 @@ run: deps mod_sse.so
 	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT) \
 	    $$([ -n "$(TLS)" ] && echo -DTLS)
 
-test: deps mod_sse.so
+test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
+
+# A throw-away certificate for the TLS and HTTP/2 tests.
+test/t/conf/tls/localhost.key:
+	mkdir -p test/t/conf/tls
+	openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=localhost \
+	    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	    -keyout $@ -out test/t/conf/tls/localhost.crt 2>/dev/null
 
 unit:
 	$(MAKE) -C test/unit

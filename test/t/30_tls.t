@@ -1,0 +1,128 @@
+# Held streams: TLS (mod_ssl) over HTTP/1.1 and HTTP/2 (mod_http2).  Same
+# wire format, ids, resume and counts as parked streams; SSEMaxHeldStreams
+# caps them per child; a client leaving lowers the count; a graceful
+# restart ends them so old children can exit.
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use File::Spec ();
+use IO::Select ();
+use Protocol::HTTP2::Client ();
+use Time::HiRes qw(time);
+use IO::Socket::SSL ();
+use POSIX ();
+use SSETest;
+
+plan tests => 14;
+
+my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
+ok $port, "TLS virtual host on port " . ($port // '?');
+
+# A raw TLS stream, read with the same helpers as plaintext ones.
+sub tls_stream {
+    my($path, @headers) = @_;
+    my $sock = IO::Socket::SSL->new(
+        PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
+        SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+        or return undef;
+    my $req = "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n";
+    while (my($k, $v) = splice @headers, 0, 2) { $req .= "$k: $v\r\n" }
+    print $sock "$req\r\n";
+    my $s = bless { sock => $sock, buf => '', eof => 0, path => $path,
+                    method => 'GET' }, 'SSETest::Stream';
+    $s->open_ok(5);
+    return $s;
+}
+
+# 1. TLS, HTTP/1.1: headers and bytes as for a parked stream
+my $c = uniq_chan('tls');
+my $s = tls_stream("/stream?channel=$c");
+ok $s && $s->{status} == 200 && $s->{preamble} eq PREAMBLE,
+   'TLS stream: 200 and the ": ok" preamble';
+is join('|', map { $s->header($_) // '-' }
+        qw(Content-Type Cache-Control Transfer-Encoding Content-Length)),
+   'text/event-stream|no-cache|-|-', 'TLS stream headers: no chunking, no length';
+my(undef, $j) = publish($c, data => "line1\nline2", event => 'tick');
+is $j->{subscribers}, 1, 'a publish on the plain port counts the TLS stream';
+is show($s->next_event(5)),
+   show(ev(id => $j->{id}, event => 'tick', data => ['line1', 'line2'])),
+   'the TLS stream receives it byte for byte';
+$s->{sock}->close(SSL_no_shutdown => 1);
+ok wait_until(3, sub { my(undef, $x) = admin_get($c); $x->{subscribers} == 0 }),
+   'TLS client closes: count back to 0';
+
+# 2. resume over TLS
+my(undef, $j2) = publish($c, data => 'missed');
+$s = tls_stream("/stream?channel=$c", 'Last-Event-ID' => $j->{id});
+is show($s->next_event(5)), show(ev(id => $j2->{id}, data => 'missed')),
+   'resume over TLS replays what was missed';
+$s->{sock}->close(SSL_no_shutdown => 1);
+
+# 3. HTTP/2: 13 streams on one connection, so in one child: SSEMaxHeldStreams
+#    12 admits 12 and refuses the 13th.  mod_http2 starts a connection with
+#    6 requests at a time and raises that as requests complete, so 40 quick
+#    requests go first, in batches, as a browser loading a page would.
+my $h = uniq_chan('h2');
+my $sock = IO::Socket::SSL->new(
+    PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
+    SSL_alpn_protocols => ['h2'], Timeout => 10) or die "h2 connect: $!";
+my $h2 = Protocol::HTTP2::Client->new(keepalive => 1);
+my %req = (':scheme' => 'https', ':authority' => "localhost:$port",
+           ':method' => 'GET');
+
+# write what the client has queued, read what arrived, until $done->()
+sub pump {
+    my($timeout, $done) = @_;
+    my $deadline = time + $timeout;
+    my $sel = IO::Select->new($sock);
+    while (!$done->()) {
+        while (my $f = $h2->next_frame) { print $sock $f }
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        next unless $sock->pending || $sel->can_read($left < 0.2 ? $left : 0.2);
+        my $n = sysread $sock, my $buf, 65536;
+        return 0 unless $n;
+        $h2->feed($buf);
+    }
+    return 1;
+}
+
+my $warm = 0;
+for my $batch (1 .. 4) {
+    $h2->request(%req, ':path' => "/index.html?w=$batch$_", on_done => sub { $warm++ })
+        for 1 .. 10;
+    pump(10, sub { $warm == 10 * $batch });
+}
+is $warm, 40, 'HTTP/2 connection warmed up with 40 requests';
+my(%status, %data);
+for my $n (1 .. 13) {
+    $h2->request(%req, ':path' => "/stream?channel=$h&n=$n",
+        on_headers => sub { my %hd = @{ $_[0] }; $status{$n} = $hd{':status'}; 1 },
+        on_data => sub { $data{$n} .= $_[0]; 1 },
+        on_done => sub { });
+}
+pump(8, sub { keys(%status) == 13 });
+is join(',', map { $status{$_} // '-' } sort { $a <=> $b } keys %status),
+   join(',', ('200') x 12, '503'), '12 streams answer 200, the 13th 503 (SSEMaxHeldStreams)';
+my(undef, $j3) = publish($h, data => 'over h2');
+is $j3->{subscribers}, 12, 'publish reaches the 12 HTTP/2 streams';
+my $want = ev(id => $j3->{id}, data => 'over h2');
+pump(5, sub { 12 == grep { ($data{$_} // '') =~ /\Q$want\E/ } 1 .. 12 });
+is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 12), 12,
+   'each of the 12 received ": ok" and the event, byte for byte';
+close $sock;
+ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),
+   'the HTTP/2 client goes away: count back to 0';
+
+# 4. a graceful restart ends held streams, so old children can exit
+my $g = tls_stream('/stream?channel=' . uniq_chan('tg'));
+my $pidfile = File::Spec->catfile(Apache::Test::vars('t_logs'), 'httpd.pid');
+open my $fh, '<', $pidfile or die "$pidfile: $!";
+chomp(my $ppid = <$fh>);
+ok kill('USR1', $ppid), 'graceful restart';
+ok $g->wait_eof(8), 'the held TLS stream ends';
+wait_until(10, sub { Apache::TestRequest::GET('/index.html')->code == 200 });
