@@ -345,8 +345,9 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
         APR_ARRAY_PUSH(raw, const char *) = v;
     }
     else if ((err = sse_args_collect(r->pool, r->args, "channel", raw))
-             || (err = sse_args_collect(r->pool, form, "channel", raw))) {
-        return err;
+             || (!raw->nelts
+                 && (err = sse_args_collect(r->pool, form, "channel", raw)))) {
+        return err;             /* the query's channels win over the form's */
     }
     for (i = 0; i < raw->nelts; i++) {
         err = sse_channels_add(r->pool, APR_ARRAY_IDX(raw, i, const char *),
@@ -580,12 +581,11 @@ static int sse_stream_handler(request_rec *r)
     if (spec.last_id && sse_history_lost(r, spec.last_id, chans)) {
         apr_table_setn(r->headers_out, "SSE-History-Lost", "true");
     }
+    /* No chunking and no keep-alive: the body runs until the connection
+     * ends (for HEAD too, so the answer's headers are the same). */
+    c->keepalive = AP_CONN_CLOSE;
     if (r->header_only) {
         return OK;
-    }
-    if (!held) {
-        /* Parked: no chunking, no keep-alive, raw bytes after the headers */
-        c->keepalive = AP_CONN_CLOSE;
     }
     spec.channels = (const char *const *)chans->elts;
     spec.nchannels = chans->nelts;
@@ -595,7 +595,6 @@ static int sse_stream_handler(request_rec *r)
     spec.preamble = sse_preamble(r, dc, private);
     spec.keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
     if (held) {
-        c->keepalive = AP_CONN_CLOSE;
         if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
             sse_held_release();
             apr_atomic_dec32(sse_stream_count);
