@@ -100,6 +100,9 @@ static struct {
     sse_buf_t relay_out;
     apr_time_t relay_retry;
     apr_time_t now;             /* this pass of the loop */
+    struct {
+        apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
+    } st;                       /* counters for SSE_OP_STATS */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
 
 apr_uint32_t *sse_stream_count;
@@ -243,6 +246,7 @@ static void subs_reap(void)
         if (sse_stream_count) {
             apr_atomic_dec32(sse_stream_count);
         }
+        B.st.closed++;
         sse_sub_free(sub);   /* close() also takes it out of the epoll set */
     }
 }
@@ -277,6 +281,7 @@ static int sub_flush(sse_sub_t *sub)
         }
         sub->backlog -= (size_t)n;
         sub->last_write = B.now;
+        B.st.bytes += (size_t)n;
         if ((size_t)n < left) {
             sub->out_off += (size_t)n;
             return 0;
@@ -306,6 +311,7 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
         } while (n < 0 && errno == EINTR);
         if (n == (ssize_t)msg->len) {
             sub->last_write = B.now;
+            B.st.bytes += (size_t)n;
             return;
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -313,8 +319,10 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
             return;
         }
         off = n > 0 ? (size_t)n : 0;
+        B.st.bytes += off;
     }
     if (sub->backlog + (msg->len - off) > sub->max_backlog) {
+            B.st.dropped_slow++;
         sub_kill(sub, "backlog over SSEMaxBacklog (slow client)");
         return;
     }
@@ -437,6 +445,7 @@ static void sub_register(sse_sub_t *sub)
         sse_sub_free(sub);
         return;
     }
+    B.st.opened++;
     sub->prev = NULL;
     sub->next = B.all;
     if (B.all) {
@@ -493,9 +502,11 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
     }
     ch = sse_chan_find(B.chans, name, nlen);
     if (ch && (msg = msg_make(bytes, blen)) != NULL) {
+        B.st.published++;
         for (l = ch->head; l; l = l->next) {
             if (!l->sub->dead) {
                 n++;
+                B.st.delivered++;
                 if (!l->sub->replaying) {
                     sub_send(l->sub, msg);
                 }
@@ -609,6 +620,22 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
     return 0;
 }
 
+/* This child's counters, one "key value" line each. */
+static int op_stats(sse_buf_t *reply)
+{
+    char txt[512];
+    int len = apr_snprintf(txt, sizeof(txt),
+        "pid %d\nstreams %" APR_UINT64_T_FMT "\nchannels %u\n"
+        "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
+        "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
+        "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n",
+        (int)B.pid, B.st.opened - B.st.closed, apr_hash_count(B.chans),
+        B.st.published, B.st.delivered, B.st.bytes, B.st.dropped_slow,
+        B.st.opened, B.st.closed);
+
+    return sse_buf_put_str(reply, txt, (size_t)len);
+}
+
 static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
 {
     sse_rd_t rd = { payload, h->len };
@@ -627,6 +654,7 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
     case SSE_OP_LIST:    rc = op_list(&B.relay_out);         break;
     case SSE_OP_CONNS:   rc = op_conns(&rd, &B.relay_out);   break;
     case SSE_OP_CLOSE:   rc = op_close(&rd, &B.relay_out);   break;
+    case SSE_OP_STATS:   rc = op_stats(&B.relay_out);        break;
     default:             rc = -1;
     }
     if (rc) {

@@ -33,8 +33,11 @@ enum {
     SSE_OP_REPLAY,      /* broker -> relay, seq = the broker's token:
                            last id, u32 n, n channels                        */
     SSE_OP_REPLAYED,    /* relay -> broker, same seq: u32 lost, events       */
-    SSE_OP_CHECK        /* publisher -> relay: last id, u32 n, n channels;
+    SSE_OP_CHECK,       /* publisher -> relay: last id, u32 n, n channels;
                            RESULT id is "1" when history was lost, else "0"  */
+    SSE_OP_STATS        /* publisher -> relay -> brokers: counters; each
+                           broker answers one "key value" line per counter,
+                           the RESULT id holds the relay's own lines        */
 };
 
 typedef struct {

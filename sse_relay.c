@@ -405,6 +405,17 @@ static int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
     return rc;
 }
 
+static int relay_brokers(void)
+{
+    relay_conn_t *c;
+    int n = 0;
+
+    for (c = R.conns; c; c = c->next) {
+        n += c->broker;
+    }
+    return n;
+}
+
 /* A requester's request: build the gather and send it to every broker. */
 static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
                          const char *payload)
@@ -433,6 +444,17 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         if (sse_rd_str(&rd, &chan, &clen)) {
             apr_pool_destroy(p);
             return -1;
+        }
+    }
+    else if (h->type == SSE_OP_STATS) {
+        size_t ev, by;
+        sse_hist_stats(R.hist, &ev, &by);
+        id = malloc(256);
+        if (id) {
+            apr_snprintf(id, 256, "relay_pid %d\nhistory_events %" APR_SIZE_T_FMT
+                         "\nhistory_bytes %" APR_SIZE_T_FMT "\nbrokers %d\n"
+                         "next_id %" APR_UINT64_T_FMT "\n", (int)getpid(),
+                         ev, by, relay_brokers(), R.next_id);
         }
     }
     else if (h->type != SSE_OP_LIST) {
