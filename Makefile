@@ -10,13 +10,13 @@ HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
 TLS_PORT ?= 8443
 TLS      ?=
-SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c sse_held.c
-HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h sse_held.h
+SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c sse_held.c sse_cluster.c
+HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h sse_held.h sse_cluster.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
-DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl curl openssl make gcc
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev redis-server curl openssl make gcc
 
 .PHONY: all deps install run test unit clean
 
@@ -24,7 +24,7 @@ all: mod_sse.so
 
 mod_sse.so: $(SRCS) $(HDRS) Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
-	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS)
+	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS) -lhiredis
 	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.

@@ -32,6 +32,7 @@
 #include "sse_broker.h"
 #include "sse_relay.h"
 #include "sse_held.h"
+#include "sse_cluster.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -178,6 +179,53 @@ static const char *set_max_streams(cmd_parms *cmd, void *dummy,
     return parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
 }
 
+static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *name = cmd->cmd->name;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    if (!strcmp(name, "SSECluster")) {
+        if ((err = sse_cluster_check_url(cmd->pool, arg)) != NULL) {
+            return apr_pstrcat(cmd->pool, "SSECluster: ", err, NULL);
+        }
+        sc->cluster_url = arg;
+    }
+    else if (!strcmp(name, "SSEClusterPrefix")) {
+        if (!*arg || strlen(arg) > 64
+            || arg[strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                               "QRSTUVWXYZ0123456789_-:.")]) {
+            return "SSEClusterPrefix: 1-64 characters of A-Z a-z 0-9 _ - : .";
+        }
+        sc->cluster_prefix = arg;
+    }
+    else {
+        /* read now, as root: the file may be readable by root alone */
+        char *buf = NULL;
+        apr_file_t *f;
+        apr_finfo_t fi;
+        const char *path = ap_server_root_relative(cmd->pool, arg);
+        apr_size_t n;
+        if (!path || apr_file_open(&f, path, APR_READ, 0, cmd->pool)
+            || apr_file_info_get(&fi, APR_FINFO_SIZE, f)
+            || fi.size > 4096 || !(buf = apr_palloc(cmd->pool, (apr_size_t)fi.size + 1))
+            || apr_file_read_full(f, buf, (apr_size_t)fi.size, &n)) {
+            return apr_psprintf(cmd->pool, "SSEClusterPasswordFile: cannot "
+                                "read '%s' (at most 4096 bytes)", arg);
+        }
+        apr_file_close(f);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';   /* the first line is the password */
+        sc->cluster_password = buf;
+    }
+    return NULL;
+}
+
 static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEChannel", set_expr,
                   (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
@@ -223,6 +271,14 @@ static const command_rec sse_cmds[] = {
                   "Most TLS or HTTP/2 event streams per child process, each "
                   "holding a worker thread (default: half of "
                   "ThreadsPerChild, at least 1)"),
+    AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
+                  "Share channels, ids, history and counts with other servers "
+                  "through Redis: redis://host:port[/db]"),
+    AP_INIT_TAKE1("SSEClusterPrefix", set_cluster, NULL, RSRC_CONF,
+                  "Prefix of mod_sse's Redis keys (default sse)"),
+    AP_INIT_TAKE1("SSEClusterPasswordFile", set_cluster, NULL, RSRC_CONF,
+                  "File whose first line is the Redis password (read at "
+                  "start-up, as root)"),
     { NULL }
 };
 
@@ -1036,7 +1092,13 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     sse_stream_count = apr_shm_baseaddr_get(shm);
     apr_atomic_set32(sse_stream_count, 0);
-    return sse_relay_spawn(pconf, s);
+    {
+        sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                  &sse_module);
+        sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
+                                  sc->cluster_password };
+        return sse_relay_spawn(pconf, s, &cc);
+    }
 }
 
 static void sse_child_init(apr_pool_t *pchild, server_rec *s)

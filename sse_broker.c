@@ -60,6 +60,7 @@ struct sse_sub_t {
                                    before the answer are in the answer */
     int keepalive;              /* seconds */
     apr_time_t last_write;
+    uint64_t after_seq;         /* its replay covered events up to here */
     const char *preamble;       /* in this block */
     const char *last_id;        /* in this block, or NULL */
     int nlinks;
@@ -494,12 +495,16 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
     sse_chan_t *ch;
     sse_link_t *l;
     sse_msg_t *msg;
+    uint32_t hi, lo;
+    uint64_t seq;
     int n = 0;
     char num[16];
 
-    if (sse_rd_str(rd, &name, &nlen) || sse_rd_str(rd, &bytes, &blen)) {
+    if (sse_rd_str(rd, &name, &nlen) || sse_rd_str(rd, &bytes, &blen)
+        || sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
         return -1;
     }
+    seq = ((uint64_t)hi << 32) | lo;
     ch = sse_chan_find(B.chans, name, nlen);
     if (ch && (msg = msg_make(bytes, blen)) != NULL) {
         B.st.published++;
@@ -507,7 +512,8 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
             if (!l->sub->dead) {
                 n++;
                 B.st.delivered++;
-                if (!l->sub->replaying) {
+                /* a resuming stream gets this in its replay */
+                if (!l->sub->replaying && seq > l->sub->after_seq) {
                     sub_send(l->sub, msg);
                 }
             }
@@ -596,13 +602,14 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
     const char *events;
     size_t len;
-    uint32_t lost;
+    uint32_t lost, hi, lo;
     sse_sub_t *sub;
 
     sse_replay_t *rp = B.replays;
 
     if (!rp || rp->token != h->seq
-        || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)) {
+        || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)
+        || sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
         return -1;
     }
     B.replays = rp->next;
@@ -611,6 +618,7 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
     }
     if ((sub = rp->sub) != NULL) {
         sub->replaying = NULL;
+        sub->after_seq = ((uint64_t)hi << 32) | lo;
         if (lost) {
             sub_send(sub, B.lost);
         }

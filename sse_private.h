@@ -43,6 +43,9 @@ typedef struct {
 typedef struct {
     int max_streams;            /* SSEMaxSubscribers, -1 unset           */
     int max_held;               /* SSEMaxHeldStreams per child, -1 unset */
+    const char *cluster_url;    /* SSECluster, NULL: this server alone   */
+    const char *cluster_prefix; /* SSEClusterPrefix                      */
+    const char *cluster_password; /* read from SSEClusterPasswordFile    */
 } sse_srv_conf_t;
 
 /* Path of the relay's unix socket.  Set by the parent in post_config and

@@ -39,6 +39,7 @@
 #include "sse_relay.h"
 #include "sse_event.h"
 #include "sse_hist.h"
+#include "sse_cluster.h"
 
 const char *sse_relay_path;
 
@@ -153,6 +154,10 @@ typedef struct relay_gather_t {
     uint32_t nreplies;
     sse_buf_t replies;          /* the replies, each a length-prefixed string */
     uint32_t seq;
+    void (*done)(struct relay_gather_t *g); /* internal gathers: no req */
+    uint64_t pub_seq;           /* cluster publish waiting for its echo */
+    char *pub_chan;             /* malloc'ed, with pub_seq */
+    struct relay_gather_t *next_pending;
 } relay_gather_t;
 
 typedef struct relay_owed_t {
@@ -178,6 +183,13 @@ static struct {
     relay_conn_t *conns;
     uint64_t next_id;           /* seq of the next event; also its id */
     sse_hist_t *hist;
+    sse_cluster_t *cluster;     /* SSECluster, or NULL: this server alone */
+    int cluster_fd;             /* its fd while in the epoll set, or -1 */
+    uint64_t last_seq;          /* cluster: the last event fanned out */
+    relay_gather_t *pending;    /* cluster publishes awaiting their echo */
+    char **chans;               /* channels with streams here, last count */
+    int nchans;
+    apr_time_t next_tick;
     uint32_t seq;
     pid_t parent;
     volatile sig_atomic_t stop;
@@ -223,6 +235,9 @@ static void gather_finish(relay_gather_t *g)
 {
     relay_conn_t *c = g->req;
 
+    if (g->done) {
+        g->done(g);
+    }
     if (c) {
         long off = sse_frame_begin(&c->out, SSE_OP_RESULT, g->seq);
         if (off >= 0 && !sse_buf_put_str(&c->out, g->id, strlen(g->id))
@@ -234,6 +249,7 @@ static void gather_finish(relay_gather_t *g)
         c->waiting = NULL;
     }
     sse_buf_free(&g->replies);
+    free(g->pub_chan);
     free(g->id);
     free(g);
 }
@@ -279,48 +295,55 @@ static void conn_close(relay_conn_t *c)
     free(c);
 }
 
-/* Turn a requester's PUBLISH payload into the serialized event, give it
- * its seq and keep it in the history; returns the bytes (in p) and sets
- * *id, or NULL when the request is invalid. */
-static const char *publish_prepare(apr_pool_t *p, sse_rd_t *rd,
-                                   const char **chan, char **id,
-                                   apr_size_t *len)
+/* A requester's PUBLISH payload, checked.  Returns 0 or -1. */
+static int publish_read(apr_pool_t *p, sse_rd_t *rd, const char **chan,
+                        sse_event_t *ev, uint32_t *keep, uint32_t *age)
 {
-    const char *f[5], *bytes;
+    const char *f[5];
     size_t n[5];
-    uint32_t keep, age;
-    uint64_t seq;
-    sse_event_t ev;
     int i;
 
     for (i = 0; i < 5; i++) {
         if (sse_rd_str(rd, &f[i], &n[i])) {
-            return NULL;
+            return -1;
         }
     }
-    if (sse_rd_u32(rd, &keep) || sse_rd_u32(rd, &age)) {
-        return NULL;
+    if (sse_rd_u32(rd, keep) || sse_rd_u32(rd, age)) {
+        return -1;
     }
     *chan = f[0];
-    seq = R.next_id;
-    memset(&ev, 0, sizeof(ev));
-    ev.id = n[1] ? f[1] : apr_psprintf(p, "%" APR_UINT64_T_FMT, seq);
-    ev.event = n[2] ? f[2] : NULL;
-    ev.retry = n[3] ? f[3] : NULL;
-    ev.data = f[4];
-    ev.data_len = n[4];
-    if (!sse_channel_valid(f[0], n[0]) || sse_event_check(p, &ev)) {
-        return NULL;
+    memset(ev, 0, sizeof(*ev));
+    ev->id = n[1] ? f[1] : NULL;
+    ev->event = n[2] ? f[2] : NULL;
+    ev->retry = n[3] ? f[3] : NULL;
+    ev->data = f[4];
+    ev->data_len = n[4];
+    if (!sse_channel_valid(f[0], n[0]) || sse_event_check(p, ev)) {
+        return -1;
     }
-    R.next_id++;
-    bytes = sse_event_serialize(p, &ev, len);
-    if (sse_hist_add(R.hist, f[0], seq, ev.id, bytes, *len, apr_time_now(),
+    return 0;
+}
+
+/* This server alone: give the event the next seq, keep it in the history
+ * and return its bytes (in p), with *id (malloc'ed) and *seq. */
+static const char *publish_local(apr_pool_t *p, const char *chan,
+                                 sse_event_t *ev, uint32_t keep, uint32_t age,
+                                 char **id, uint64_t *seq, apr_size_t *len)
+{
+    const char *bytes;
+
+    *seq = R.next_id++;
+    if (!ev->id) {
+        ev->id = apr_psprintf(p, "%" APR_UINT64_T_FMT, *seq);
+    }
+    bytes = sse_event_serialize(p, ev, len);
+    if (sse_hist_add(R.hist, chan, *seq, ev->id, bytes, *len, apr_time_now(),
                      keep, apr_time_from_sec(age))) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
                      "SSE00210: out of memory: event %s not kept in history",
-                     ev.id);
+                     ev->id);
     }
-    *id = strdup(ev.id);
+    *id = strdup(ev->id);
     return bytes;
 }
 
@@ -342,9 +365,28 @@ static int resume_point(apr_pool_t *p, sse_rd_t *rd, const char ***chans,
             return -1;
         }
     }
-    *unknown = !sse_hist_lookup(R.hist, id, after);
+    *unknown = R.cluster ? sse_cluster_lookup(R.cluster, id, after) != 1
+                         : !sse_hist_lookup(R.hist, id, after);
     if (*unknown) {
         *after = 0;
+    }
+    return 0;
+}
+
+/* The held events of chans after `after` (local history or Redis), *lost
+ * when incomplete, *max the seq up to which they cover those channels. */
+static int history_replay(const char **chans, uint32_t n, uint64_t after,
+                          sse_buf_t *events, int *lost, uint64_t *max)
+{
+    if (!R.cluster) {
+        *max = R.next_id - 1;
+        return sse_hist_replay(R.hist, chans, (int)n, after, events, lost);
+    }
+    if (sse_cluster_replay(R.cluster, chans, (int)n, after, events, lost,
+                           max) < 0) {
+        events->len = 0;
+        *lost = 1;              /* Redis is down: its history is out of reach */
+        *max = 0;
     }
     return 0;
 }
@@ -360,15 +402,18 @@ static int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
     uint64_t after;
     int unknown, lost = 0, rc = -1;
     sse_buf_t events = { 0 };
+    uint64_t max = 0;
     long off;
 
     apr_pool_create(&p, R.pool);
     if (!resume_point(p, rd, &chans, &n, &after, &unknown)
-        && !sse_hist_replay(R.hist, chans, (int)n, after, &events, &lost)
+        && !history_replay(chans, n, after, &events, &lost, &max)
         && (off = sse_frame_begin(&c->out, SSE_OP_REPLAYED, h->seq)) >= 0
         && !sse_buf_put_u32(&c->out, (uint32_t)(lost || unknown))
         && !sse_buf_put_str(&c->out, events.data ? events.data : "",
-                            events.len)) {
+                            events.len)
+        && !sse_buf_put_u32(&c->out, (uint32_t)(max >> 32))
+        && !sse_buf_put_u32(&c->out, (uint32_t)max)) {
         sse_frame_end(&c->out, off);
         conn_flush(c);
         rc = 0;
@@ -393,7 +438,18 @@ static int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
     apr_pool_create(&p, R.pool);
     if (!resume_point(p, rd, &chans, &n, &after, &unknown)
         && (off = sse_frame_begin(&c->out, SSE_OP_RESULT, h->seq)) >= 0) {
-        lost = unknown || sse_hist_lost(R.hist, chans, (int)n, after);
+        if (unknown) {
+            lost = 1;
+        }
+        else if (!R.cluster) {
+            lost = sse_hist_lost(R.hist, chans, (int)n, after);
+        }
+        else {
+            sse_buf_t events = { 0 };
+            uint64_t max;
+            history_replay(chans, n, after, &events, &lost, &max);
+            sse_buf_free(&events);
+        }
         if (!sse_buf_put_str(&c->out, lost ? "1" : "0", 1)
             && !sse_buf_put_u32(&c->out, 0)) {
             sse_frame_end(&c->out, off);
@@ -416,66 +472,25 @@ static int relay_brokers(void)
     return n;
 }
 
-/* A requester's request: build the gather and send it to every broker. */
-static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
-                         const char *payload)
+/* Send request op (chan, body and seq as present) to every broker; each
+ * owes g one reply.  g is finished once all have answered. */
+static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
+                           const char *body, size_t blen, uint64_t seq)
 {
-    apr_pool_t *p;
-    sse_rd_t rd = { payload, h->len };
-    const char *chan = NULL, *body = NULL;
-    apr_size_t blen = 0;
-    size_t clen;
-    relay_gather_t *g;
     relay_conn_t *b;
-    char *id = NULL;
 
-    if (c->waiting) {
-        return -1;              /* one request per connection at a time */
-    }
-    apr_pool_create(&p, R.pool);
-    if (h->type == SSE_OP_PUBLISH) {
-        body = publish_prepare(p, &rd, &chan, &id, &blen);
-        if (!body) {
-            apr_pool_destroy(p);
-            return -1;
-        }
-    }
-    else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
-        if (sse_rd_str(&rd, &chan, &clen)) {
-            apr_pool_destroy(p);
-            return -1;
-        }
-    }
-    else if (h->type == SSE_OP_STATS) {
-        size_t ev, by;
-        sse_hist_stats(R.hist, &ev, &by);
-        id = malloc(256);
-        if (id) {
-            apr_snprintf(id, 256, "relay_pid %d\nhistory_events %" APR_SIZE_T_FMT
-                         "\nhistory_bytes %" APR_SIZE_T_FMT "\nbrokers %d\n"
-                         "next_id %" APR_UINT64_T_FMT "\n", (int)getpid(),
-                         ev, by, relay_brokers(), R.next_id);
-        }
-    }
-    else if (h->type != SSE_OP_LIST) {
-        apr_pool_destroy(p);
-        return -1;
-    }
-    g = calloc(1, sizeof(*g));
-    g->req = c;
-    g->seq = h->seq;
-    g->id = id ? id : strdup("");
-    g->remaining = 1;           /* held until every broker was asked */
-    c->waiting = g;
+    g->remaining++;             /* held until every broker was asked */
     for (b = R.conns; b; b = b->next) {
         relay_owed_t *o;
         long off;
         if (!b->broker) {
             continue;
         }
-        off = sse_frame_begin(&b->out, h->type, ++R.seq);
+        off = sse_frame_begin(&b->out, op, ++R.seq);
         if (off < 0 || (chan && sse_buf_put_str(&b->out, chan, strlen(chan)))
-            || (body && sse_buf_put_str(&b->out, body, blen))
+            || (body && (sse_buf_put_str(&b->out, body, blen)
+                         || sse_buf_put_u32(&b->out, (uint32_t)(seq >> 32))
+                         || sse_buf_put_u32(&b->out, (uint32_t)seq)))
             || !(o = calloc(1, sizeof(*o)))) {
             continue;
         }
@@ -491,8 +506,187 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         g->remaining++;
         conn_flush(b);
     }
-    apr_pool_destroy(p);
     gather_reply(g, NULL, 0);   /* drop the hold */
+}
+
+static relay_gather_t *gather_new(relay_conn_t *req, uint32_t seq, char *id)
+{
+    relay_gather_t *g = calloc(1, sizeof(*g));
+
+    if (!g) {
+        free(id);
+        return NULL;
+    }
+    g->req = req;
+    g->seq = seq;
+    g->id = id ? id : strdup("");
+    if (req) {
+        req->waiting = g;
+    }
+    return g;
+}
+
+/* Add the other servers' streams to g's answer (cluster only): one more
+ * reply, a number for a publish on chan, count lines for a list. */
+static void gather_add_remote(relay_gather_t *g, const char *chan)
+{
+    sse_buf_t lines = { 0 };
+
+    if (!R.cluster || sse_cluster_get_counts(R.cluster, chan, &lines) < 0) {
+        return;
+    }
+    if (chan) {
+        char num[24];
+        long sum = 0;
+        size_t i = 0;
+        while (i < lines.len) {
+            const char *tab = memchr(lines.data + i, '\t', lines.len - i);
+            const char *nl = memchr(lines.data + i, '\n', lines.len - i);
+            if (!tab || !nl) {
+                break;
+            }
+            sum += strtol(tab + 1, NULL, 10);
+            i = (size_t)(nl - lines.data) + 1;
+        }
+        apr_snprintf(num, sizeof(num), "%ld", sum);
+        sse_buf_put_str(&g->replies, num, strlen(num));
+    }
+    else {
+        sse_buf_put_str(&g->replies, lines.data ? lines.data : "", lines.len);
+    }
+    g->nreplies++;
+    sse_buf_free(&lines);
+}
+
+/* An event to fan out to this server's children: a local publish, or
+ * (cluster) one that came back from Redis. */
+static void relay_fanout(void *ctx, uint64_t seq, const char *id,
+                         const char *chan, const char *body, size_t len)
+{
+    relay_gather_t **pp, *g = NULL;
+    sse_buf_t bytes = { 0 };
+
+    (void)ctx;
+    if (seq <= R.last_seq) {
+        return;                 /* already fanned out (gap fill overlap) */
+    }
+    R.last_seq = seq;
+    for (pp = &R.pending; *pp; pp = &(*pp)->next_pending) {
+        if ((*pp)->pub_seq == seq) {
+            g = *pp;
+            *pp = g->next_pending;
+            break;
+        }
+    }
+    if (!g && !(g = gather_new(NULL, 0, NULL))) {
+        return;
+    }
+    if (g->req) {
+        gather_add_remote(g, chan);
+    }
+    if (sse_buf_put(&bytes, "id: ", 4) || sse_buf_put(&bytes, id, strlen(id))
+        || sse_buf_put(&bytes, "\n", 1) || sse_buf_put(&bytes, body, len)) {
+        g->remaining = 1;       /* out of memory: answer with what there is */
+        gather_reply(g, NULL, 0);
+    }
+    else {
+        gather_scatter(g, SSE_OP_PUBLISH, chan, bytes.data, bytes.len, seq);
+    }
+    sse_buf_free(&bytes);
+}
+
+/* Publish through Redis: the requester is answered when the event comes
+ * back on the subscription (relay_fanout), counts of every server in. */
+static int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h,
+                           apr_pool_t *p, const char *chan, sse_event_t *ev,
+                           uint32_t keep)
+{
+    const char *id = ev->id ? ev->id : "";
+    apr_size_t blen;
+    const char *body;
+    relay_gather_t *g;
+    uint64_t seq;
+
+    ev->id = NULL;
+    body = sse_event_serialize(p, ev, &blen);
+    if (sse_cluster_publish(R.cluster, chan, id, body, blen, keep, &seq) < 0) {
+        return -1;              /* the requester sees the close: 503 */
+    }
+    if (!(g = gather_new(c, h->seq, strdup(*id ? id
+                         : apr_psprintf(p, "%" APR_UINT64_T_FMT, seq))))) {
+        return -1;
+    }
+    g->pub_seq = seq;
+    g->pub_chan = strdup(chan);
+    g->next_pending = R.pending;
+    R.pending = g;
+    return 0;
+}
+
+/* A requester's request: build the gather and send it to every broker. */
+static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
+                         const char *payload)
+{
+    apr_pool_t *p;
+    sse_rd_t rd = { payload, h->len };
+    const char *chan = NULL, *body = NULL;
+    apr_size_t blen = 0;
+    size_t clen;
+    relay_gather_t *g;
+    char *id = NULL;
+    uint64_t seq = 0;
+    int rc = 0;
+
+    if (c->waiting) {
+        return -1;              /* one request per connection at a time */
+    }
+    apr_pool_create(&p, R.pool);
+    if (h->type == SSE_OP_PUBLISH) {
+        sse_event_t ev;
+        uint32_t keep, age;
+        if (publish_read(p, &rd, &chan, &ev, &keep, &age)) {
+            rc = -1;
+        }
+        else if (R.cluster) {
+            rc = publish_cluster(c, h, p, chan, &ev, keep);
+            apr_pool_destroy(p);
+            return rc;
+        }
+        else {
+            body = publish_local(p, chan, &ev, keep, age, &id, &seq, &blen);
+        }
+    }
+    else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
+        rc = sse_rd_str(&rd, &chan, &clen);
+    }
+    else if (h->type == SSE_OP_STATS) {
+        size_t ev, by;
+        sse_hist_stats(R.hist, &ev, &by);
+        id = malloc(320);
+        if (id) {
+            apr_snprintf(id, 320, "relay_pid %d\nhistory_events %" APR_SIZE_T_FMT
+                         "\nhistory_bytes %" APR_SIZE_T_FMT "\nbrokers %d\n"
+                         "next_id %" APR_UINT64_T_FMT "\ncluster %s\n",
+                         (int)getpid(), ev, by, relay_brokers(), R.next_id,
+                         !R.cluster ? "off"
+                         : sse_cluster_up(R.cluster) ? "up" : "down");
+        }
+    }
+    else if (h->type != SSE_OP_LIST) {
+        rc = -1;
+    }
+    if (rc || !(g = gather_new(c, h->seq, id))) {
+        apr_pool_destroy(p);
+        return -1;
+    }
+    if (h->type == SSE_OP_LIST) {
+        gather_add_remote(g, NULL);
+    }
+    if (h->type == SSE_OP_PUBLISH) {
+        R.last_seq = seq;
+    }
+    gather_scatter(g, h->type, chan, body, blen, seq);
+    apr_pool_destroy(p);
     return 0;
 }
 
@@ -614,6 +808,111 @@ static void relay_accept(void)
     epoll_ctl(R.ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
+static char tag_cluster;
+
+/* An internal LIST has come back: sum it per channel, remember the
+ * channels (for a gap fill) and tell Redis this server's counts. */
+static void counts_done(relay_gather_t *g)
+{
+    apr_pool_t *p;
+    apr_hash_t *sum;
+    apr_hash_index_t *hi;
+    sse_rd_t rd = { g->replies.data, g->replies.len };
+    sse_buf_t lines = { 0 };
+    const char *txt;
+    size_t len;
+    uint32_t i;
+    int k = 0;
+
+    apr_pool_create(&p, R.pool);
+    sum = apr_hash_make(p);
+    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
+        char *last, *line, *copy = apr_pstrmemdup(p, txt, len);
+        for (line = apr_strtok(copy, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            long *n;
+            if (!tab) {
+                continue;
+            }
+            *tab = '\0';
+            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
+                n = apr_pcalloc(p, sizeof(*n));
+                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
+            }
+            *n += atol(tab + 1);
+        }
+    }
+    for (i = 0; i < (uint32_t)R.nchans; i++) {
+        free(R.chans[i]);
+    }
+    free(R.chans);
+    R.nchans = 0;
+    R.chans = calloc(apr_hash_count(sum) + 1, sizeof(char *));
+    for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
+        const char *name = apr_hash_this_key(hi);
+        char num[24];
+        int nl = apr_snprintf(num, sizeof(num), "\t%ld\n",
+                              *(long *)apr_hash_this_val(hi));
+        sse_buf_put(&lines, name, strlen(name));
+        sse_buf_put(&lines, num, (size_t)nl);
+        if (R.chans) {
+            R.chans[k++] = strdup(name);
+        }
+    }
+    R.nchans = k;
+    if (R.cluster && sse_cluster_up(R.cluster)) {
+        sse_cluster_put_counts(R.cluster, lines.data ? lines.data : "",
+                               lines.len);
+    }
+    sse_buf_free(&lines);
+    apr_pool_destroy(p);
+}
+
+/* Once a second (cluster only): reconnect Redis, fill the gap an outage
+ * left, refresh this server's counts. */
+static void cluster_tick(void)
+{
+    struct epoll_event ev;
+    relay_gather_t *g;
+
+    if (sse_cluster_tick(R.cluster)) {
+        ev.events = EPOLLIN;
+        ev.data.ptr = &tag_cluster;
+        R.cluster_fd = sse_cluster_fd(R.cluster);
+        epoll_ctl(R.ep, EPOLL_CTL_ADD, R.cluster_fd, &ev);
+        if (R.last_seq && R.nchans) {
+            sse_cluster_fill(R.cluster, (const char *const *)R.chans, R.nchans,
+                             R.last_seq, relay_fanout, NULL);
+        }
+    }
+    if ((g = gather_new(NULL, 0, NULL)) != NULL) {
+        g->done = counts_done;
+        gather_scatter(g, SSE_OP_LIST, NULL, NULL, 0, 0);
+    }
+}
+
+/* Redis went away: publishes waiting for their echo get the close (503). */
+static void cluster_check_down(void)
+{
+    if (sse_cluster_up(R.cluster) || R.cluster_fd < 0) {
+        return;
+    }
+    R.cluster_fd = -1;          /* its close took it out of the epoll set */
+    while (R.pending) {
+        relay_gather_t *g = R.pending;
+        R.pending = g->next_pending;
+        if (g->req) {
+            relay_conn_t *c = g->req;
+            c->waiting = NULL;
+            g->req = NULL;
+            conn_close(c);
+        }
+        g->remaining = 1;
+        gather_reply(g, NULL, 0);
+    }
+}
+
 static void relay_loop(void)
 {
     struct epoll_event evs[64], ev;
@@ -622,12 +921,21 @@ static void relay_loop(void)
     ev.events = EPOLLIN;
     ev.data.ptr = NULL;
     epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev);
+    R.cluster_fd = -1;
     while (!R.stop && getppid() == R.parent) {
         n = epoll_wait(R.ep, evs, 64, 1000);
+        if (R.cluster && apr_time_now() >= R.next_tick) {
+            R.next_tick = apr_time_now() + apr_time_from_sec(1);
+            cluster_tick();
+        }
         for (i = 0; i < n; i++) {
             relay_conn_t *c = evs[i].data.ptr;
             if (!c) {
                 relay_accept();
+                continue;
+            }
+            if (evs[i].data.ptr == &tag_cluster) {
+                sse_cluster_readable(R.cluster, relay_fanout, NULL);
                 continue;
             }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
@@ -637,6 +945,9 @@ static void relay_loop(void)
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 conn_readable(c);
             }
+        }
+        if (R.cluster) {
+            cluster_check_down();
         }
     }
 }
@@ -673,7 +984,8 @@ static int relay_listen(const char *path)
 }
 
 /* The daemon's body, in the forked process; never returns. */
-static void relay_main(apr_pool_t *pool, server_rec *s, const char *path)
+static void relay_main(apr_pool_t *pool, server_rec *s, const char *path,
+                       const sse_cluster_conf_t *cc)
 {
     ap_listen_rec *lr;
 
@@ -708,8 +1020,12 @@ static void relay_main(apr_pool_t *pool, server_rec *s, const char *path)
         _exit(1);
     }
     R.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (cc->url) {
+        R.cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 "SSE00207: relay %d listening on %s", (int)getpid(), path);
+                 "SSE00207: relay %d listening on %s%s%s", (int)getpid(), path,
+                 cc->url ? ", cluster " : "", cc->url ? cc->url : "");
     relay_loop();
     unlink(path);
     _exit(0);
@@ -725,6 +1041,8 @@ typedef struct {
     pid_t parent;
     apr_pool_t *pconf;          /* the current generation's, for respawns */
     server_rec *s;
+    sse_cluster_conf_t cc;      /* in pconf, for the next fork */
+    char cluster[2048];         /* the running relay's cluster settings */
 } relay_state_t;
 
 static int relay_fork(relay_state_t *st);
@@ -773,7 +1091,7 @@ static int relay_fork(relay_state_t *st)
     apr_status_t rv = apr_proc_fork(&st->proc, st->pconf);
 
     if (rv == APR_INCHILD) {
-        relay_main(st->pconf, st->s, sse_relay_path);
+        relay_main(st->pconf, st->s, sse_relay_path, &st->cc);
     }
     if (rv != APR_INPARENT) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, st->s,
@@ -784,8 +1102,10 @@ static int relay_fork(relay_state_t *st)
     return OK;
 }
 
-int sse_relay_spawn(apr_pool_t *pconf, server_rec *s)
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
+                    const sse_cluster_conf_t *cc)
 {
+    const char *cluster;
     static const char key[] = "sse_relay_state";
     apr_pool_t *pproc = s->process->pool;
     relay_state_t *st;
@@ -802,9 +1122,22 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s)
     }
     st->pconf = pconf;
     st->s = s;
+    st->cc = *cc;
     if (st->running && kill(st->proc.pid, 0) < 0) {
         st->running = 0;
     }
+    /* A relay started with other cluster settings must make way. */
+    cluster = apr_pstrcat(pconf, cc->url ? cc->url : "", "|",
+                          cc->prefix ? cc->prefix : "", "|",
+                          cc->password ? cc->password : "", NULL);
+    if (st->running && strcmp(cluster, st->cluster)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "SSE00211: cluster settings changed; restarting the relay");
+        kill(st->proc.pid, SIGTERM);
+        waitpid(st->proc.pid, NULL, 0);
+        st->running = 0;
+    }
+    apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
     if (!st->running && relay_fork(st) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }

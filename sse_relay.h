@@ -15,10 +15,18 @@
 #include "apr_tables.h"
 #include "sse_proto.h"
 
+/* SSECluster and friends; url NULL: this server alone. */
+typedef struct {
+    const char *url;
+    const char *prefix;
+    const char *password;
+} sse_cluster_conf_t;
+
 /* Parent, post_config: start the relay unless one of an earlier generation
- * still runs; ask the parent to restart it if it dies.  Returns OK or an
- * HTTP-style error for post_config. */
-int sse_relay_spawn(apr_pool_t *pconf, server_rec *s);
+ * still runs with the same cluster settings; ask the parent to restart it
+ * if it dies.  Returns OK or an HTTP-style error for post_config. */
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
+                    const sse_cluster_conf_t *cc);
 
 /* Connect to the relay socket; returns a blocking fd with 5 s send and
  * receive timeouts, or -1 (errno set).  Any thread. */

@@ -1,0 +1,638 @@
+/*
+ * sse_cluster.c: the relay's Redis client (see sse_cluster.h).
+ *
+ * Keys, all under the prefix P (SSEClusterPrefix, default "sse"):
+ *   P:seq          the event sequence shared by every server (INCR)
+ *   P:h:CHAN       the channel's history, a Redis stream with ids "SEQ-0"
+ *                  and fields i (event id) and b (event without id line)
+ *   P:gone:CHAN    the highest seq trimmed from that history
+ *   P:ids          publisher-given id -> seq, for Last-Event-ID
+ *   P:ev           the pub/sub channel every relay listens to
+ *   P:srv:SID      one server's "channel -> streams" counts, expiring
+ *   P:servers      sorted set of server ids by last refresh (ms)
+ * The hiredis contexts are blocking with short timeouts: Redis runs on the
+ * local network, and the relay has nothing else to do while it waits.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "apr_strings.h"
+#include "apr_time.h"
+#include "apr_general.h"
+
+#include "sse_private.h"
+#include "sse_cluster.h"
+#include "sse_event.h"
+
+struct sse_cluster_t {
+    server_rec *s;
+    apr_pool_t *pool;
+    char *host;
+    int port, db;
+    char *prefix, *password;
+    redisContext *cmd, *sub;
+    apr_time_t retry_at;
+    apr_interval_time_t backoff;
+    char sid[33];
+};
+
+/* Publish one event: see the key list above.  ARGV: prefix, channel, id
+ * ("" = use the seq), body, history count. */
+static const char publish_lua[] =
+    "local P, chan, id, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
+    "local keep = tonumber(ARGV[5])\n"
+    "local seq = redis.call('INCR', P .. ':seq')\n"
+    "if id == '' then id = tostring(seq)\n"
+    "else redis.call('HSET', P .. ':ids', id, seq) end\n"
+    "local hk = P .. ':h:' .. chan\n"
+    "if keep > 0 then\n"
+    "  redis.call('XADD', hk, seq .. '-0', 'i', id, 'b', body)\n"
+    "  local n = redis.call('XLEN', hk) - keep\n"
+    "  if n > 0 then\n"
+    "    local old = redis.call('XRANGE', hk, '-', '+', 'COUNT', n)\n"
+    "    for _, e in ipairs(old) do\n"
+    "      redis.call('XDEL', hk, e[1])\n"
+    "      if redis.call('HGET', P .. ':ids', e[2][2]) == string.match(e[1], '^%d+') then\n"
+    "        redis.call('HDEL', P .. ':ids', e[2][2]) end\n"
+    "    end\n"
+    "    redis.call('SET', P .. ':gone:' .. chan, string.match(old[#old][1], '^%d+'))\n"
+    "  end\n"
+    "else redis.call('SET', P .. ':gone:' .. chan, seq) end\n"
+    "redis.call('PUBLISH', P .. ':ev', seq .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
+    "return seq\n";
+
+const char *sse_cluster_check_url(apr_pool_t *p, const char *url)
+{
+    const char *hp;
+    char *end;
+    long port;
+
+    if (strncmp(url, "redis://", 8)) {
+        return apr_psprintf(p, "'%s' does not start with redis://", url);
+    }
+    hp = url + 8;
+    if (!*hp || *hp == ':' || *hp == '/') {
+        return apr_psprintf(p, "'%s' has no host", url);
+    }
+    end = strchr(hp, ':');
+    if (end) {
+        port = strtol(end + 1, &end, 10);
+        if (port < 1 || port > 65535 || (*end && *end != '/')) {
+            return apr_psprintf(p, "'%s' has a bad port", url);
+        }
+    }
+    return NULL;
+}
+
+static void cluster_parse_url(sse_cluster_t *c, const char *url)
+{
+    char *hp = apr_pstrdup(c->pool, url + 8), *slash, *colon;
+
+    c->port = 6379;
+    c->db = 0;
+    if ((slash = strchr(hp, '/')) != NULL) {
+        *slash = '\0';
+        c->db = atoi(slash + 1);
+    }
+    if ((colon = strchr(hp, ':')) != NULL) {
+        *colon = '\0';
+        c->port = atoi(colon + 1);
+    }
+    c->host = hp;
+}
+
+sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
+                                  const char *prefix, const char *password)
+{
+    apr_pool_t *p;
+    sse_cluster_t *c;
+    unsigned char rnd[16];
+    int i;
+
+    apr_pool_create(&p, NULL);
+    c = apr_pcalloc(p, sizeof(*c));
+    c->pool = p;
+    c->s = s;
+    cluster_parse_url(c, url);
+    c->prefix = apr_pstrdup(p, prefix ? prefix : "sse");
+    c->password = password ? apr_pstrdup(p, password) : NULL;
+    c->backoff = apr_time_from_msec(200);
+    apr_generate_random_bytes(rnd, sizeof(rnd));
+    for (i = 0; i < 16; i++) {
+        apr_snprintf(c->sid + 2 * i, 3, "%02x", rnd[i]);
+    }
+    return c;
+}
+
+int sse_cluster_fd(const sse_cluster_t *c)
+{
+    return c->sub ? c->sub->fd : -1;
+}
+
+int sse_cluster_up(const sse_cluster_t *c)
+{
+    return c->cmd && c->sub;
+}
+
+static void cluster_down(sse_cluster_t *c, const char *why)
+{
+    if (!c->cmd && !c->sub) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                 "SSE00401: lost Redis at %s:%d (%s); publishing answers 503 "
+                 "until it is back", c->host, c->port, why);
+    if (c->cmd) {
+        redisFree(c->cmd);
+    }
+    if (c->sub) {
+        redisFree(c->sub);
+    }
+    c->cmd = c->sub = NULL;
+    c->retry_at = apr_time_now() + c->backoff;
+}
+
+/* Run one command (argv of NUL-terminated strings, or with lengths);
+ * returns the reply (free with freeReplyObject) or NULL, Redis then down. */
+static redisReply *cluster_cmd(sse_cluster_t *c, int argc, const char **argv,
+                               const size_t *lens)
+{
+    redisReply *r;
+
+    if (!c->cmd) {
+        return NULL;
+    }
+    r = redisCommandArgv(c->cmd, argc, argv, lens);
+    if (!r) {
+        cluster_down(c, c->cmd->errstr[0] ? c->cmd->errstr : "no answer");
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "SSE00402: Redis said: %s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Connect one context: AUTH and SELECT as configured. */
+static redisContext *cluster_connect(sse_cluster_t *c)
+{
+    struct timeval tv = { 1, 0 };
+    redisContext *ctx = redisConnectWithTimeout(c->host, c->port, tv);
+    redisReply *r;
+
+    if (!ctx || ctx->err) {
+        if (ctx) {
+            redisFree(ctx);
+        }
+        return NULL;
+    }
+    tv.tv_sec = 2;
+    redisSetTimeout(ctx, tv);
+    if (c->password) {
+        r = redisCommand(ctx, "AUTH %s", c->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                         "SSE00403: Redis refused the password from "
+                         "SSEClusterPasswordFile");
+            if (r) {
+                freeReplyObject(r);
+            }
+            redisFree(ctx);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    if (c->db) {
+        r = redisCommand(ctx, "SELECT %d", c->db);
+        if (r) {
+            freeReplyObject(r);
+        }
+    }
+    return ctx;
+}
+
+int sse_cluster_tick(sse_cluster_t *c)
+{
+    redisReply *r;
+
+    if (sse_cluster_up(c) || apr_time_now() < c->retry_at) {
+        return 0;
+    }
+    c->cmd = cluster_connect(c);
+    c->sub = c->cmd ? cluster_connect(c) : NULL;
+    r = c->sub ? redisCommand(c->sub, "SUBSCRIBE %s:ev", c->prefix) : NULL;
+    if (!r) {
+        if (c->cmd) {
+            redisFree(c->cmd);
+        }
+        if (c->sub) {
+            redisFree(c->sub);
+        }
+        c->cmd = c->sub = NULL;
+        c->retry_at = apr_time_now() + c->backoff;
+        if (c->backoff < apr_time_from_sec(5)) {
+            c->backoff *= 2;
+        }
+        return 0;
+    }
+    freeReplyObject(r);
+    c->backoff = apr_time_from_msec(200);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
+                 "SSE00404: connected to Redis at %s:%d (server id %s)",
+                 c->host, c->port, c->sid);
+    return 1;
+}
+
+int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
+                        const char *body, size_t len, unsigned keep,
+                        uint64_t *seq)
+{
+    char keepstr[16];
+    const char *argv[8] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
+                            body, keepstr };
+    size_t lens[8];
+    redisReply *r;
+    int i;
+
+    apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
+    for (i = 0; i < 8; i++) {
+        lens[i] = strlen(argv[i]);
+    }
+    lens[6] = len;
+    r = cluster_cmd(c, 8, argv, lens);
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        if (r) {
+            freeReplyObject(r);
+        }
+        return -1;
+    }
+    *seq = (uint64_t)r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
+/* One pub/sub message "seq\nid\nchan\nbody" to fn. */
+static void cluster_message(redisReply *r, sse_cluster_event_fn *fn, void *ctx)
+{
+    char idbuf[1100], chbuf[SSE_CHANNEL_MAX + 1];
+    const char *p, *end, *nl1, *nl2, *nl3;
+    redisReply *m;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
+        || r->element[0]->type != REDIS_REPLY_STRING
+        || strcmp(r->element[0]->str, "message")
+        || r->element[2]->type != REDIS_REPLY_STRING) {
+        return;
+    }
+    m = r->element[2];
+    p = m->str;
+    end = m->str + m->len;
+    if (!(nl1 = memchr(p, '\n', (size_t)(end - p)))
+        || !(nl2 = memchr(nl1 + 1, '\n', (size_t)(end - nl1 - 1)))
+        || !(nl3 = memchr(nl2 + 1, '\n', (size_t)(end - nl2 - 1)))
+        || (size_t)(nl2 - nl1 - 1) >= sizeof(idbuf)
+        || (size_t)(nl3 - nl2 - 1) >= sizeof(chbuf)) {
+        return;
+    }
+    memcpy(idbuf, nl1 + 1, (size_t)(nl2 - nl1 - 1));
+    idbuf[nl2 - nl1 - 1] = '\0';
+    memcpy(chbuf, nl2 + 1, (size_t)(nl3 - nl2 - 1));
+    chbuf[nl3 - nl2 - 1] = '\0';
+    fn(ctx, strtoull(p, NULL, 10), idbuf, chbuf, nl3 + 1,
+       (size_t)(end - nl3 - 1));
+}
+
+void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
+                          void *ctx)
+{
+    void *reply;
+
+    if (!c->sub) {
+        return;
+    }
+    if (redisBufferRead(c->sub) != REDIS_OK) {
+        cluster_down(c, "subscription closed");
+        return;
+    }
+    while (c->sub && redisGetReplyFromReader(c->sub, &reply) == REDIS_OK
+           && reply) {
+        cluster_message(reply, fn, ctx);
+        freeReplyObject(reply);
+    }
+}
+
+int sse_cluster_lookup(sse_cluster_t *c, const char *id, uint64_t *seq)
+{
+    char key[256];
+    const char *argv[3] = { "HGET", key, id };
+    redisReply *r;
+    const char *p;
+
+    apr_snprintf(key, sizeof(key), "%s:ids", c->prefix);
+    r = cluster_cmd(c, 3, argv, NULL);
+    if (!r) {
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        *seq = strtoull(r->str, NULL, 10);
+        freeReplyObject(r);
+        return 1;
+    }
+    freeReplyObject(r);
+    for (p = id; *p >= '0' && *p <= '9'; p++) {
+    }
+    if (p == id || *p || p - id > 19) {
+        return 0;
+    }
+    *seq = strtoull(id, NULL, 10);
+    return 1;
+}
+
+/* The history entries of chan after seq, as an XRANGE reply (or NULL). */
+static redisReply *cluster_range(sse_cluster_t *c, const char *chan,
+                                 uint64_t after)
+{
+    char key[256], start[32];
+    const char *argv[4] = { "XRANGE", key, start, "+" };
+
+    apr_snprintf(key, sizeof(key), "%s:h:%s", c->prefix, chan);
+    apr_snprintf(start, sizeof(start), "%" APR_UINT64_T_FMT "-0", after + 1);
+    return cluster_cmd(c, 4, argv, NULL);
+}
+
+/* Merge the XRANGE replies of n channels by seq, calling emit for each. */
+typedef int emit_fn(void *ctx, uint64_t seq, redisReply *fields,
+                    const char *chan);
+
+static int cluster_merge(redisReply **rr, const char *const *chans, int n,
+                         emit_fn *emit, void *ctx)
+{
+    size_t *pos = calloc((size_t)n + 1, sizeof(*pos));
+    int i, rc = 0;
+
+    if (!pos) {
+        return -1;
+    }
+    for (;;) {
+        int best = -1;
+        uint64_t bseq = 0;
+        for (i = 0; i < n; i++) {
+            if (rr[i] && pos[i] < rr[i]->elements) {
+                uint64_t s = strtoull(rr[i]->element[pos[i]]->element[0]->str,
+                                      NULL, 10);
+                if (best < 0 || s < bseq) {
+                    best = i;
+                    bseq = s;
+                }
+            }
+        }
+        if (best < 0) {
+            break;
+        }
+        if ((rc = emit(ctx, bseq, rr[best]->element[pos[best]]->element[1],
+                       chans[best])) != 0) {
+            break;
+        }
+        pos[best]++;
+    }
+    free(pos);
+    return rc;
+}
+
+/* Fields of an entry: i, the id, b, the body (in any order). */
+static void entry_fields(redisReply *f, const char **id, const char **body,
+                         size_t *blen)
+{
+    size_t k;
+
+    *id = "";
+    *body = "";
+    *blen = 0;
+    for (k = 0; k + 1 < f->elements; k += 2) {
+        if (!strcmp(f->element[k]->str, "i")) {
+            *id = f->element[k + 1]->str;
+        }
+        else if (!strcmp(f->element[k]->str, "b")) {
+            *body = f->element[k + 1]->str;
+            *blen = f->element[k + 1]->len;
+        }
+    }
+}
+
+typedef struct {
+    sse_buf_t *out;
+    uint64_t *max;
+} replay_ctx_t;
+
+static int emit_replay(void *vctx, uint64_t seq, redisReply *f,
+                       const char *chan)
+{
+    replay_ctx_t *ctx = vctx;
+    const char *id, *body;
+    size_t blen;
+
+    (void)chan;
+    entry_fields(f, &id, &body, &blen);
+    if (sse_buf_put(ctx->out, "id: ", 4) || sse_buf_put(ctx->out, id, strlen(id))
+        || sse_buf_put(ctx->out, "\n", 1) || sse_buf_put(ctx->out, body, blen)) {
+        return -1;
+    }
+    if (seq > *ctx->max) {
+        *ctx->max = seq;
+    }
+    return 0;
+}
+
+typedef struct {
+    sse_cluster_event_fn *fn;
+    void *ctx;
+} fill_ctx_t;
+
+static int emit_fill(void *vctx, uint64_t seq, redisReply *f, const char *chan)
+{
+    fill_ctx_t *ctx = vctx;
+    const char *id, *body;
+    size_t blen;
+
+    entry_fields(f, &id, &body, &blen);
+    ctx->fn(ctx->ctx, seq, id, chan, body, blen);
+    return 0;
+}
+
+/* XRANGE every channel after `after`, then merge through emit. */
+static int cluster_walk(sse_cluster_t *c, const char *const *chans, int n,
+                        uint64_t after, emit_fn *emit, void *ctx)
+{
+    redisReply **rr = calloc((size_t)n + 1, sizeof(*rr));
+    int i, rc = 0;
+
+    if (!rr) {
+        return -1;
+    }
+    for (i = 0; i < n && !rc; i++) {
+        rr[i] = cluster_range(c, chans[i], after);
+        if (!rr[i]) {
+            rc = -1;
+        }
+        else if (rr[i]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(rr[i]);
+            rr[i] = NULL;
+        }
+    }
+    if (!rc) {
+        rc = cluster_merge(rr, chans, n, emit, ctx);
+    }
+    for (i = 0; i < n; i++) {
+        if (rr[i]) {
+            freeReplyObject(rr[i]);
+        }
+    }
+    free(rr);
+    return rc;
+}
+
+int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
+                       uint64_t after, sse_buf_t *out, int *lost,
+                       uint64_t *max)
+{
+    replay_ctx_t ctx = { out, max };
+    char key[256];
+    const char *argv[2] = { "GET", key };
+    int i;
+
+    *lost = 0;
+    *max = after;
+    for (i = 0; i < n; i++) {
+        redisReply *r;
+        apr_snprintf(key, sizeof(key), "%s:gone:%s", c->prefix, chans[i]);
+        if (!(r = cluster_cmd(c, 2, argv, NULL))) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) > after) {
+            *lost = 1;
+        }
+        freeReplyObject(r);
+    }
+    return cluster_walk(c, chans, n, after, emit_replay, &ctx);
+}
+
+int sse_cluster_fill(sse_cluster_t *c, const char *const *chans, int n,
+                     uint64_t after, sse_cluster_event_fn *fn, void *ctx)
+{
+    fill_ctx_t fc = { fn, ctx };
+
+    return cluster_walk(c, chans, n, after, emit_fill, &fc);
+}
+
+int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len)
+{
+    char key[256], zkey[256], now[32];
+    apr_pool_t *p;
+    char *txt, *line, *last;
+    apr_array_header_t *argv;
+    redisReply *r;
+    const char *del[2] = { "DEL", key };
+    const char *exp[3] = { "EXPIRE", key, "3" };
+    const char *zadd[4] = { "ZADD", zkey, now, c->sid };
+    int ok;
+
+    apr_pool_create(&p, c->pool);
+    txt = apr_pstrmemdup(p, lines, len);
+    argv = apr_array_make(p, 16, sizeof(char *));
+    apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, c->sid);
+    apr_snprintf(zkey, sizeof(zkey), "%s:servers", c->prefix);
+    apr_snprintf(now, sizeof(now), "%" APR_TIME_T_FMT, apr_time_now() / 1000);
+    APR_ARRAY_PUSH(argv, const char *) = "HSET";
+    APR_ARRAY_PUSH(argv, const char *) = key;
+    for (line = apr_strtok(txt, "\n", &last); line;
+         line = apr_strtok(NULL, "\n", &last)) {
+        char *tab = strchr(line, '\t');
+        if (tab) {
+            *tab = '\0';
+            APR_ARRAY_PUSH(argv, const char *) = line;
+            APR_ARRAY_PUSH(argv, const char *) = tab + 1;
+        }
+    }
+    ok = (r = cluster_cmd(c, 2, del, NULL)) != NULL;
+    if (r) {
+        freeReplyObject(r);
+    }
+    if (ok && argv->nelts > 2) {
+        ok = (r = cluster_cmd(c, argv->nelts, (const char **)argv->elts,
+                              NULL)) != NULL;
+        if (r) {
+            freeReplyObject(r);
+        }
+    }
+    if (ok && (r = cluster_cmd(c, 3, exp, NULL)) != NULL) {
+        freeReplyObject(r);
+    }
+    if (ok && (r = cluster_cmd(c, 4, zadd, NULL)) != NULL) {
+        freeReplyObject(r);
+    }
+    apr_pool_destroy(p);
+    return ok ? 0 : -1;
+}
+
+int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+{
+    char zkey[256], min[32], key[256];
+    const char *zr[4] = { "ZRANGEBYSCORE", zkey, min, "+inf" };
+    redisReply *ids;
+    size_t i;
+    int rc = 0;
+
+    apr_snprintf(zkey, sizeof(zkey), "%s:servers", c->prefix);
+    apr_snprintf(min, sizeof(min), "%" APR_TIME_T_FMT,
+                 apr_time_now() / 1000 - 3000);
+    if (!(ids = cluster_cmd(c, 4, zr, NULL))) {
+        return -1;
+    }
+    for (i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !rc; i++) {
+        redisReply *r;
+        const char *sid = ids->element[i]->str;
+        if (!strcmp(sid, c->sid)) {
+            continue;
+        }
+        apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, sid);
+        if (chan) {
+            const char *argv[3] = { "HGET", key, chan };
+            if (!(r = cluster_cmd(c, 3, argv, NULL))) {
+                rc = -1;
+                break;
+            }
+            if (r->type == REDIS_REPLY_STRING) {
+                rc = sse_buf_put(out, chan, strlen(chan))
+                     || sse_buf_put(out, "\t", 1)
+                     || sse_buf_put(out, r->str, r->len)
+                     || sse_buf_put(out, "\n", 1);
+            }
+        }
+        else {
+            const char *argv[2] = { "HGETALL", key };
+            size_t k;
+            if (!(r = cluster_cmd(c, 2, argv, NULL))) {
+                rc = -1;
+                break;
+            }
+            for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
+                rc |= sse_buf_put(out, r->element[k]->str, r->element[k]->len)
+                      || sse_buf_put(out, "\t", 1)
+                      || sse_buf_put(out, r->element[k + 1]->str,
+                                     r->element[k + 1]->len)
+                      || sse_buf_put(out, "\n", 1);
+            }
+        }
+        freeReplyObject(r);
+    }
+    freeReplyObject(ids);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,81 @@
+/*
+ * sse_cluster.h: several servers sharing channels through Redis
+ * (SSECluster).  Only the relay talks to Redis, over two connections: one
+ * for commands, one subscribed to the prefix's event channel.
+ *
+ * A publish runs one Lua script that takes the next number of a sequence
+ * shared by every server, keeps the event in the channel's Redis stream
+ * (trimmed to SSEHistory's count) and publishes it; every relay, the
+ * publishing one included, receives it in that same order and fans it out
+ * to its children.  Ids and history are therefore cluster-wide, and a
+ * client may resume on any server.  Each relay also writes its per-channel
+ * stream counts to a hash that expires when the server stops refreshing it,
+ * so counts cover every live server.
+ *
+ * Used by the relay's single thread only.
+ */
+#ifndef SSE_CLUSTER_H
+#define SSE_CLUSTER_H
+
+#include <stdint.h>
+#include "httpd.h"
+#include "sse_proto.h"
+
+typedef struct sse_cluster_t sse_cluster_t;
+
+/* An event received from Redis. */
+typedef void sse_cluster_event_fn(void *ctx, uint64_t seq, const char *id,
+                                  const char *chan, const char *body,
+                                  size_t len);
+
+/* Parse "redis://host:port[/db]"; NULL or an error message (in p). */
+const char *sse_cluster_check_url(apr_pool_t *p, const char *url);
+
+/* A cluster client, not yet connected (sse_cluster_tick connects). */
+sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
+                                  const char *prefix, const char *password);
+
+/* The subscribed connection's fd to watch for reading, or -1 (down). */
+int sse_cluster_fd(const sse_cluster_t *c);
+
+/* Call once a second or so: (re)connects with backoff.  Returns 1 when a
+ * connection was just made (the caller then fills the gap), else 0. */
+int sse_cluster_tick(sse_cluster_t *c);
+
+/* 1 when both connections are up. */
+int sse_cluster_up(const sse_cluster_t *c);
+
+/* Publish: body is the serialized event without its id line; id "" asks
+ * for the sequence number as id.  Returns 0 with *seq set, or -1 (Redis
+ * unreachable: the caller answers 503). */
+int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
+                        const char *body, size_t len, unsigned keep,
+                        uint64_t *seq);
+
+/* Read what the subscription connection has; calls fn for each event. */
+void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
+                          void *ctx);
+
+/* The seq of a Last-Event-ID: 1 and *seq, 0 unknown, -1 Redis down. */
+int sse_cluster_lookup(sse_cluster_t *c, const char *id, uint64_t *seq);
+
+/* Events of chans after seq `after`, in seq order, serialized with their
+ * ids, appended to out; *lost when some were trimmed; *max the highest seq
+ * appended (after when none).  0, or -1 when Redis is down. */
+int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
+                       uint64_t after, sse_buf_t *out, int *lost,
+                       uint64_t *max);
+
+/* Deliver to fn every event of chans after `after`, in seq order (the gap
+ * left by an outage).  0 or -1. */
+int sse_cluster_fill(sse_cluster_t *c, const char *const *chans, int n,
+                     uint64_t after, sse_cluster_event_fn *fn, void *ctx);
+
+/* Store this server's counts ("chan\tcount\n" lines); 0 or -1. */
+int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len);
+
+/* The other live servers' counts as "chan\tcount\n" lines (all channels,
+ * or only chan when not NULL), appended to out; 0 or -1. */
+int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out);
+
+#endif
