@@ -18,7 +18,7 @@ RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev redis-server curl openssl make gcc
 
-.PHONY: all deps install run test unit clean
+.PHONY: all deps install run test test-cluster unit clean
 
 all: mod_sse.so
 
@@ -61,6 +61,11 @@ run: deps mod_sse.so
 
 test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
+	bash test/cluster/run.sh
+
+# Several servers over Redis only (also part of make test).
+test-cluster: deps mod_sse.so
+	bash test/cluster/run.sh
 
 # A throw-away certificate for the TLS and HTTP/2 tests.
 test/t/conf/tls/localhost.key:

@@ -66,6 +66,18 @@ static const char publish_lua[] =
     "redis.call('PUBLISH', P .. ':ev', seq .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
     "return seq\n";
 
+/* After a reconnect: a Redis that lost its data (restarted without
+ * persistence) would count from 1 again; raise its sequence to what this
+ * relay has seen and remember that history before it is gone (P:floor). */
+static const char bump_lua[] =
+    "local P, last = ARGV[1], tonumber(ARGV[2])\n"
+    "local v = tonumber(redis.call('GET', P .. ':seq') or '0')\n"
+    "if v < last then\n"
+    "  redis.call('SET', P .. ':seq', ARGV[2])\n"
+    "  redis.call('SET', P .. ':floor', ARGV[2])\n"
+    "end\n"
+    "return v\n";
+
 const char *sse_cluster_check_url(apr_pool_t *p, const char *url)
 {
     const char *hp;
@@ -219,9 +231,11 @@ static redisContext *cluster_connect(sse_cluster_t *c)
     return ctx;
 }
 
-int sse_cluster_tick(sse_cluster_t *c)
+int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 {
     redisReply *r;
+    char last[24];
+    const char *bump[5] = { "EVAL", bump_lua, "0", c->prefix, last };
 
     if (sse_cluster_up(c) || apr_time_now() < c->retry_at) {
         return 0;
@@ -238,12 +252,26 @@ int sse_cluster_tick(sse_cluster_t *c)
         }
         c->cmd = c->sub = NULL;
         c->retry_at = apr_time_now() + c->backoff;
-        if (c->backoff < apr_time_from_sec(5)) {
+        if (c->backoff < apr_time_from_sec(2)) {
             c->backoff *= 2;
         }
         return 0;
     }
     freeReplyObject(r);
+    apr_snprintf(last, sizeof(last), "%" APR_UINT64_T_FMT, last_seq);
+    if ((r = cluster_cmd(c, 5, bump, NULL)) != NULL) {
+        if (r->type == REDIS_REPLY_INTEGER && (uint64_t)r->integer < last_seq) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
+                         "SSE00405: Redis lost its data (its sequence was at "
+                         "%" APR_INT64_T_FMT ", this server had seen %s); "
+                         "resumes from before now report lost history",
+                         (apr_int64_t)r->integer, last);
+        }
+        freeReplyObject(r);
+    }
+    if (!c->cmd) {
+        return 0;
+    }
     c->backoff = apr_time_from_msec(200);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
                  "SSE00404: connected to Redis at %s:%d (server id %s)",
@@ -311,14 +339,14 @@ static void cluster_message(redisReply *r, sse_cluster_event_fn *fn, void *ctx)
 }
 
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
-                          void *ctx)
+                          void *ctx, int do_read)
 {
     void *reply;
 
     if (!c->sub) {
         return;
     }
-    if (redisBufferRead(c->sub) != REDIS_OK) {
+    if (do_read && redisBufferRead(c->sub) != REDIS_OK) {
         cluster_down(c, "subscription closed");
         return;
     }
@@ -479,6 +507,10 @@ static int cluster_walk(sse_cluster_t *c, const char *const *chans, int n,
     }
     for (i = 0; i < n && !rc; i++) {
         rr[i] = cluster_range(c, chans[i], after);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, c->s,
+                     "SSE00406: history of %s after %" APR_UINT64_T_FMT ": %ld",
+                     chans[i], after, rr[i] && rr[i]->type == REDIS_REPLY_ARRAY
+                     ? (long)rr[i]->elements : -1L);
         if (!rr[i]) {
             rc = -1;
         }
@@ -510,6 +542,17 @@ int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
 
     *lost = 0;
     *max = after;
+    apr_snprintf(key, sizeof(key), "%s:floor", c->prefix);
+    {
+        redisReply *r = cluster_cmd(c, 2, argv, NULL);
+        if (!r) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) > after) {
+            *lost = 1;
+        }
+        freeReplyObject(r);
+    }
     for (i = 0; i < n; i++) {
         redisReply *r;
         apr_snprintf(key, sizeof(key), "%s:gone:%s", c->prefix, chans[i]);

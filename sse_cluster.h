@@ -38,9 +38,11 @@ sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
 /* The subscribed connection's fd to watch for reading, or -1 (down). */
 int sse_cluster_fd(const sse_cluster_t *c);
 
-/* Call once a second or so: (re)connects with backoff.  Returns 1 when a
- * connection was just made (the caller then fills the gap), else 0. */
-int sse_cluster_tick(sse_cluster_t *c);
+/* Call once a second or so: (re)connects with backoff; last_seq is the
+ * last event this relay saw (a Redis that lost its data is raised to it).
+ * Returns 1 when a connection was just made (the caller then fills the
+ * gap), else 0. */
+int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq);
 
 /* 1 when both connections are up. */
 int sse_cluster_up(const sse_cluster_t *c);
@@ -52,9 +54,10 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
                         uint64_t *seq);
 
-/* Read what the subscription connection has; calls fn for each event. */
+/* Read what the subscription connection has (do_read 0: only what
+ * hiredis already buffered); calls fn for each event. */
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
-                          void *ctx);
+                          void *ctx, int do_read);
 
 /* The seq of a Last-Event-ID: 1 and *seq, 0 unknown, -1 Redis down. */
 int sse_cluster_lookup(sse_cluster_t *c, const char *id, uint64_t *seq);

@@ -185,6 +185,8 @@ static struct {
     sse_hist_t *hist;
     sse_cluster_t *cluster;     /* SSECluster, or NULL: this server alone */
     int cluster_fd;             /* its fd while in the epoll set, or -1 */
+    int cluster_live;           /* connected, and that fd is watched */
+    uint64_t fill_from;         /* last event seen before a reconnect */
     uint64_t last_seq;          /* cluster: the last event fanned out */
     relay_gather_t *pending;    /* cluster publishes awaiting their echo */
     char **chans;               /* channels with streams here, last count */
@@ -567,6 +569,9 @@ static void relay_fanout(void *ctx, uint64_t seq, const char *id,
     sse_buf_t bytes = { 0 };
 
     (void)ctx;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
+                 "SSE00212: event %" APR_UINT64_T_FMT " (id %s) on %s%s", seq,
+                 id, chan, seq <= R.last_seq ? ": seen already" : "");
     if (seq <= R.last_seq) {
         return;                 /* already fanned out (gap fill overlap) */
     }
@@ -610,7 +615,7 @@ static int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h,
     ev->id = NULL;
     body = sse_event_serialize(p, ev, &blen);
     if (sse_cluster_publish(R.cluster, chan, id, body, blen, keep, &seq) < 0) {
-        return -1;              /* the requester sees the close: 503 */
+        return -2;              /* the requester sees the close: 503 */
     }
     if (!(g = gather_new(c, h->seq, strdup(*id ? id
                          : apr_psprintf(p, "%" APR_UINT64_T_FMT, seq))))) {
@@ -749,10 +754,13 @@ static void conn_readable(relay_conn_t *c)
     }
     while ((rc = sse_frame_peek(c->in.data + pos, c->in.len - pos,
                                 &h, &payload)) == 1) {
-        if (frame_handle(c, &h, payload)) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
-                         "SSE00203: bad request on the relay socket; "
-                         "dropping that connection");
+        int bad = frame_handle(c, &h, payload);
+        if (bad) {
+            if (bad != -2) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                             "SSE00203: bad request on the relay socket; "
+                             "dropping that connection");
+            }
             conn_close(c);
             return;
         }
@@ -869,22 +877,49 @@ static void counts_done(relay_gather_t *g)
     apr_pool_destroy(p);
 }
 
+/* After a reconnect: the current channels are known, so fill the gap the
+ * outage left on them, then start reading live events (Redis holds them in
+ * the subscription socket meanwhile, so nothing is skipped or reordered). */
+static void fill_done(relay_gather_t *g)
+{
+    struct epoll_event ev;
+
+    counts_done(g);
+    if (!sse_cluster_up(R.cluster)) {
+        return;
+    }
+    if (R.fill_from && R.nchans) {
+        int rc = sse_cluster_fill(R.cluster, (const char *const *)R.chans,
+                                  R.nchans, R.fill_from, relay_fanout, NULL);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
+                     "SSE00213: gap fill after %" APR_UINT64_T_FMT
+                     " over %d channels: %s", R.fill_from, R.nchans,
+                     rc ? "failed" : "done");
+    }
+    if (!sse_cluster_up(R.cluster)) {
+        return;
+    }
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tag_cluster;
+    R.cluster_fd = sse_cluster_fd(R.cluster);
+    epoll_ctl(R.ep, EPOLL_CTL_ADD, R.cluster_fd, &ev);
+    R.cluster_live = 1;
+    sse_cluster_readable(R.cluster, relay_fanout, NULL, 0);
+}
+
 /* Once a second (cluster only): reconnect Redis, fill the gap an outage
  * left, refresh this server's counts. */
 static void cluster_tick(void)
 {
-    struct epoll_event ev;
     relay_gather_t *g;
 
-    if (sse_cluster_tick(R.cluster)) {
-        ev.events = EPOLLIN;
-        ev.data.ptr = &tag_cluster;
-        R.cluster_fd = sse_cluster_fd(R.cluster);
-        epoll_ctl(R.ep, EPOLL_CTL_ADD, R.cluster_fd, &ev);
-        if (R.last_seq && R.nchans) {
-            sse_cluster_fill(R.cluster, (const char *const *)R.chans, R.nchans,
-                             R.last_seq, relay_fanout, NULL);
+    if (sse_cluster_tick(R.cluster, R.last_seq)) {
+        R.fill_from = R.last_seq;
+        if ((g = gather_new(NULL, 0, NULL)) != NULL) {
+            g->done = fill_done;
+            gather_scatter(g, SSE_OP_LIST, NULL, NULL, 0, 0);
         }
+        return;
     }
     if ((g = gather_new(NULL, 0, NULL)) != NULL) {
         g->done = counts_done;
@@ -895,10 +930,11 @@ static void cluster_tick(void)
 /* Redis went away: publishes waiting for their echo get the close (503). */
 static void cluster_check_down(void)
 {
-    if (sse_cluster_up(R.cluster) || R.cluster_fd < 0) {
+    if (sse_cluster_up(R.cluster) || (!R.cluster_live && !R.pending)) {
         return;
     }
     R.cluster_fd = -1;          /* its close took it out of the epoll set */
+    R.cluster_live = 0;
     while (R.pending) {
         relay_gather_t *g = R.pending;
         R.pending = g->next_pending;
@@ -935,7 +971,7 @@ static void relay_loop(void)
                 continue;
             }
             if (evs[i].data.ptr == &tag_cluster) {
-                sse_cluster_readable(R.cluster, relay_fanout, NULL);
+                sse_cluster_readable(R.cluster, relay_fanout, NULL, 1);
                 continue;
             }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {

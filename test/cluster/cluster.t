@@ -1,0 +1,208 @@
+# Several servers, one set of channels (SSECluster): three httpd (event,
+# worker, prefork) and one redis-server, started by test/cluster/run.sh.
+use strict;
+use warnings FATAL => 'all';
+use Test::More;
+use IO::Socket::INET ();
+use IO::Select ();
+use HTTP::Tiny ();
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
+my $redis_port = $ENV{REDIS_PORT};
+my $work = $ENV{CLUSTER_WORK};
+plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $redis_port;
+$SIG{PIPE} = 'IGNORE';
+my $json = JSON::PP->new->utf8;
+my $http = HTTP::Tiny->new(timeout => 10);
+
+# --- a minimal raw stream client --------------------------------------------
+sub stream_open {
+    my($port, $path, @h) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 5) or return;
+    binmode $s;
+    my $req = "GET $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n";
+    while (my($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
+    syswrite $s, "$req\r\n";
+    return { sock => $s, buf => '', head => undef, events => [], port => $port };
+}
+
+# read what is there; parse head and complete event blocks
+sub stream_read {
+    my $st = shift;
+    my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
+    $st->{eof} = 1 if !$n;
+    if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
+        $st->{head} = substr $st->{buf}, 0, $i + 4, '';
+    }
+    return unless defined $st->{head};
+    while ((my $i = index $st->{buf}, "\n\n") >= 0) {
+        my $blk = substr $st->{buf}, 0, $i + 2, '';
+        $st->{ok} = 1 if $blk eq ": ok\n\n";
+        next unless $blk =~ /^id: (.*)$/m;
+        my $id = $1;
+        my($d) = $blk =~ /^data: (.*)$/m;
+        push @{ $st->{events} }, [$id, $d];
+    }
+}
+
+# read every stream until $done->() or timeout
+sub pump {
+    my($streams, $timeout, $done) = @_;
+    my $deadline = time + $timeout;
+    my %by = map { fileno($_->{sock}) => $_ } grep { !$_->{eof} } @$streams;
+    my $sel = IO::Select->new(map { $_->{sock} } values %by);
+    until ($done->()) {
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        for my $fh ($sel->can_read($left < 0.2 ? $left : 0.2)) {
+            my $st = $by{ fileno $fh } or next;
+            stream_read($st);
+            $sel->remove($fh) if $st->{eof};
+        }
+    }
+    return 1;
+}
+
+sub publish {
+    my($port, $chan, $data, %o) = @_;
+    my $res = $http->post_form("http://127.0.0.1:$port/pub?channel=$chan",
+                               { data => $data, %o });
+    my $j = $res->{status} == 200 ? eval { $json->decode($res->{content}) } : undef;
+    return wantarray ? ($res, $j) : $j;
+}
+
+sub total {
+    my($port, $chan) = @_;
+    my $res = $http->get("http://127.0.0.1:$port/pub");
+    return -1 unless $res->{status} == 200;
+    my $j = eval { $json->decode($res->{content}) } or return -1;
+    my($c) = grep { $_->{channel} eq $chan } @{ $j->{channels} };
+    return $c ? $c->{subscribers} : 0;
+}
+
+sub wait_until {
+    my($timeout, $f) = @_;
+    my $deadline = time + $timeout;
+    until ($f->()) { return 0 if time > $deadline; sleep 0.05 }
+    return 1;
+}
+
+# --- 1. all three up and connected to Redis ---------------------------------
+ok wait_until(15, sub { !grep { my $j = publish($_, 'warmup', 'x'); !$j } @ports }),
+   'the three servers publish through Redis';
+
+# --- 2. cross-server delivery and counts -------------------------------------
+my $c = "x$$";
+my @s = map { stream_open($_, "/stream?channel=$c") } @ports;
+ok pump(\@s, 5, sub { !grep { !$_->{ok} } @s }),
+   'a stream open on each server';
+ok wait_until(5, sub { !grep { total($_, $c) != 3 } @ports }),
+   'every server counts 3 streams on the channel (its own and the others\')';
+my $j = publish($ports[1], $c, 'hello');
+is $j && $j->{subscribers}, 3, 'a publish on server 2 reports 3 subscribers';
+pump(\@s, 5, sub { !grep { @{ $_->{events} } < 1 } @s });
+is join(',', map { join '/', map { "@$_" } @{ $_->{events} } } @s),
+   join(',', ("$j->{id} hello") x 3), 'each server\'s stream gets it once, same id';
+close $_->{sock} for @s;
+
+# --- 3. 300 subscribers over 3 servers, 5,000 events round-robin, one
+#        subscriber moved to another server mid-run with Last-Event-ID ----
+my $r = "rr$$";
+my @subs;
+for my $i (0 .. 299) {
+    push @subs, stream_open($ports[$i % 3], "/stream?channel=$r");
+}
+ok pump(\@subs, 15, sub { !grep { !defined $_->{head} } @subs }), '300 streams open';
+ok wait_until(5, sub { total($ports[0], $r) == 300 }), 'counted 300 across the servers';
+my $N = 5000;
+my $pid = fork // die "fork: $!";
+if (!$pid) {
+    $http = HTTP::Tiny->new(timeout => 10);   # not the parent's connection
+    my $bad = 0;
+    for my $n (1 .. $N) {
+        my $res;
+        for (1 .. 50) {     # a 503 (Redis gap) is retried, never lost
+            $res = publish($ports[$n % 3], $r, "e$n");
+            last if $res;
+            sleep 0.1;
+        }
+        $bad++ unless $res;
+    }
+    POSIX::_exit($bad ? 1 : 0);
+}
+my $moved = $subs[0];
+my $moved_done = 0;
+my $need_move = sub { !$moved_done && @{ $moved->{events} } >= $N / 2 };
+my $all_done = sub { !grep { @{ $_->{events} } < $N } @subs };
+my $deadline = time + 180;
+while (!$all_done->() && time < $deadline) {
+    pump(\@subs, $deadline - time, sub { $need_move->() || $all_done->() });
+    if ($need_move->()) {
+        my $last = $moved->{events}[-1][0];
+        close $moved->{sock};
+        my $again = stream_open($ports[2], "/stream?channel=$r", 'Last-Event-ID' => $last);
+        $again->{events} = $moved->{events};   # one subscriber, two connections
+        $subs[0] = $moved = $again;
+        $moved_done = 1;
+    }
+}
+waitpid $pid, 0;
+is $? >> 8, 0, "the publisher's $N publishes all succeeded";
+ok $moved_done, 'one subscriber moved from server 1 to server 3 mid-run';
+my @bad;
+for my $i (0 .. $#subs) {
+    my @d = map { $_->[1] } @{ $subs[$i]{events} };
+    my $want = join ',', map { "e$_" } 1 .. $N;
+    push @bad, "subscriber $i: " . scalar(@d) . " events" unless join(',', @d) eq $want;
+}
+ok !@bad, "all 300 subscribers got each of the $N events once, in order"
+    or diag join "\n", @bad[0 .. ($#bad < 5 ? $#bad : 4)];
+close $_->{sock} for @subs;
+
+# --- 4. Redis restarts in the middle: 503 while it is away, then back ---------
+my $q = "rd$$";
+my @w = map { stream_open($_, "/stream?channel=$q") } @ports;
+pump(\@w, 5, sub { !grep { !defined $_->{head} } @w });
+my $j0 = publish($ports[0], $q, 'before');
+my($res1, $j1) = publish($ports[0], $q, 'before');
+ok $j0 && $j1, 'published before the Redis restart';
+system('redis-cli', '-p', $redis_port, 'shutdown', 'nosave') ;
+ok wait_until(5, sub { my($res) = publish($ports[1], $q, 'during');
+                       $res->{status} == 503 && ($res->{headers}{'retry-after'} // '') ne '' }),
+   'Redis down: publish answers 503 with Retry-After';
+system('redis-server', '--port', $redis_port, '--bind', '127.0.0.1', '--save', '',
+       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/redis.pid",
+       '--logfile', "$work/redis.log", '--dir', $work) == 0 or die 'redis restart';
+my $j2;
+ok wait_until(15, sub { $j2 = publish($ports[2], $q, 'after') }),
+   'Redis back: publishing works again';
+pump(\@w, 12, sub { !grep { !grep { $_->[1] eq 'after' } @{ $_->{events} } } @w });
+is join(',', map { join '/', map { $_->[1] } @{ $_->{events} } } @w),
+   join(',', ('before/before/after') x 3),
+   'streams stayed open through the outage and got everything published';
+ok $j2 && $j2->{id} > $j1->{id}, 'ids keep rising although Redis lost its data';
+my $late = stream_open($ports[0], "/stream?channel=$q", 'Last-Event-ID' => $j0->{id});
+pump([$late], 5, sub { defined $late->{head} && @{ $late->{events} } });
+like $late->{head} // '', qr/SSE-History-Lost: true/i,
+   'a resume from before the data loss is told history was lost';
+close $_->{sock} for @w, $late;
+
+# --- 5. one server killed: its streams leave the counts ---------------------
+my $k = "kill$$";
+my @ks = map { stream_open($_, "/stream?channel=$k") } @ports;
+pump(\@ks, 5, sub { !grep { !defined $_->{head} } @ks });
+ok wait_until(5, sub { total($ports[0], $k) == 3 }), '3 streams counted';
+open my $fh, '<', "$work/s3/httpd.pid" or die $!;
+chomp(my $ppid = <$fh>);
+system("pkill -KILL -P $ppid; kill -KILL $ppid");
+ok wait_until(8, sub { total($ports[0], $k) == 2 }),
+   'server 3 killed: within a few seconds the others count 2';
+my $jk = publish($ports[1], $k, 'survivors');
+is $jk && $jk->{subscribers}, 2, 'and a publish reaches 2';
+close $_->{sock} for @ks;
+
+done_testing;

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Several servers, one set of channels: starts a private redis-server on a
+# loopback port and three private httpd (event, worker, prefork) sharing
+# it through SSECluster, runs the tests in test/cluster/*.t against them
+# (CLUSTER_PORTS and REDIS_PORT in the environment), stops everything.
+# `make test-cluster` calls this; it works as root and as a user.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$(dirname "$here")")
+base=${CLUSTER_BASE_PORT:-18610}
+redis_port=$((base + 9))
+work=$(mktemp -d "${TMPDIR:-/tmp}/mod_sse-cluster.XXXXXX")
+chmod 755 "$work"
+prefix="ssetest$$"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+cleanup() {
+    for d in "$work"/s*; do
+        [ -f "$d/httpd.pid" ] && kill "$(cat "$d/httpd.pid")" 2>/dev/null
+    done
+    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
+    sleep 1
+    if [ "${keep:-0}" = 1 ]; then echo "cluster: logs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log" \
+    --dir "$work" || exit 2
+
+ports=""
+i=0
+for mpm in event worker prefork; do
+    i=$((i + 1))
+    port=$((base + i))
+    dir="$work/s$i"
+    mkdir -p "$dir"
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
+        -e "s|@TOP@|$top|g" -e "s|@REDIS@|$redis_port|g" -e "s|@PREFIX@|$prefix|g" \
+        "$here/httpd.conf.in" > "$dir/httpd.conf"
+    root=""
+    if [ "$(id -u)" = 0 ]; then root=-DRUN_AS_ROOT; chown nobody "$dir"; fi
+    /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k start || { keep=1; exit 2; }
+    ports="$ports $port"
+done
+
+export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work"
+export PERL5LIB="$top/test/t/lib${PERL5LIB:+:$PERL5LIB}"
+prove "$here"/*.t
+rc=$?
+if [ "$rc" != 0 ]; then
+    keep=1
+    for d in "$work"/s*; do echo "--- $d/error.log"; tail -n 20 "$d/error.log"; done
+fi
+exit "$rc"
