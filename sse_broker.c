@@ -215,7 +215,9 @@ static void sub_kill(sse_sub_t *sub, const char *why)
                  sub->remote, sub->names[0], why);
 }
 
-/* Free every subscriber killed during the last pass. */
+/* Free every subscriber killed during the last pass.  Only the loop calls
+ * it, after the whole batch of epoll events: a later event of the batch may
+ * name a subscriber killed by an earlier one. */
 static void subs_reap(void)
 {
     while (B.dead) {
@@ -768,7 +770,6 @@ static void relay_readable(void)
         }
         B.relay_out.len = 0;
     }
-    subs_reap();
 }
 
 /* --- the loop -------------------------------------------------------------- */
