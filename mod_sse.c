@@ -33,6 +33,7 @@
 #include "sse_relay.h"
 #include "sse_held.h"
 #include "sse_cluster.h"
+#include "sse_count.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -549,16 +550,8 @@ static int sse_stream_admit(request_rec *r)
 {
     sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
                                               &sse_module);
-    int max = SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS);
 
-    if (!sse_stream_count) {
-        return 0;
-    }
-    if (apr_atomic_inc32(sse_stream_count) >= (apr_uint32_t)max && max) {
-        apr_atomic_dec32(sse_stream_count);
-        return -1;
-    }
-    return 0;
+    return sse_count_admit(SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS));
 }
 
 /* Hand the connection to the broker; returns 0 or -1 (logged). */
@@ -653,16 +646,14 @@ static int sse_stream_handler(request_rec *r)
     if (held) {
         if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
             sse_held_release();
-            apr_atomic_dec32(sse_stream_count);
+            sse_count_release();
             return OK;
         }
         return sse_held_serve(r, &spec);
     }
     if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
         || sse_park(r, &spec) < 0) {
-        if (sse_stream_count) {
-            apr_atomic_dec32(sse_stream_count);
-        }
+        sse_count_release();
         return OK;
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
@@ -1077,21 +1068,20 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     (void)plog;
     (void)ptemp;
-    apr_shm_t *shm;
     apr_status_t rv;
+    int children = 0;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
-    /* One counter of open streams for this generation's children. */
-    rv = apr_shm_create(&shm, sizeof(apr_uint32_t), NULL, pconf);
+    /* One stream counter per child process of this generation. */
+    ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &children);
+    rv = sse_count_init(pconf, children);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "SSE00008: cannot create the stream counter");
+                     "SSE00008: cannot create the stream counters");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    sse_stream_count = apr_shm_baseaddr_get(shm);
-    apr_atomic_set32(sse_stream_count, 0);
     {
         sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
                                                   &sse_module);
@@ -1101,9 +1091,24 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
 }
 
+/* Parent: a child is gone (even by kill -9): its streams are too. */
+static void sse_child_status(server_rec *s, pid_t pid, ap_generation_t gen,
+                             int slot, mpm_child_status state)
+{
+    (void)s;
+    (void)gen;
+    (void)slot;
+    if (state == MPM_CHILD_EXITED) {
+        sse_count_child_exited(pid);
+    }
+}
+
 static void sse_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    apr_status_t rv = sse_broker_start(pchild, s);
+    apr_status_t rv;
+
+    sse_count_claim();
+    rv = sse_broker_start(pchild, s);
 
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
@@ -1123,6 +1128,7 @@ static void sse_register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_status(sse_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);

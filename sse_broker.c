@@ -33,6 +33,7 @@
 #include "sse_chan.h"
 #include "sse_proto.h"
 #include "sse_relay.h"
+#include "sse_count.h"
 
 /* An event's bytes, shared by every subscriber that still has to send it. */
 typedef struct {
@@ -106,7 +107,6 @@ static struct {
     } st;                       /* counters for SSE_OP_STATS */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
 
-apr_uint32_t *sse_stream_count;
 
 /* Tags for the non-subscriber descriptors in the epoll set. */
 static char tag_wake, tag_relay;
@@ -194,8 +194,11 @@ apr_status_t sse_broker_park(sse_sub_t *sub)
     sub->next = B.queue;
     B.queue = sub;
     apr_thread_mutex_unlock(B.lock);
-    if (write(B.wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN) {
-        return APR_FROM_OS_ERROR(errno);
+    /* Queued: the broker owns sub now, even if this wake-up were lost (the
+     * loop wakes every second anyway). */
+    if (write(B.wakefd, &one, sizeof(one)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
+                     "SSE00107: cannot wake the broker");
     }
     return APR_SUCCESS;
 }
@@ -246,11 +249,12 @@ static void subs_reap(void)
         if (sub->next) {
             sub->next->prev = sub->prev;
         }
-        if (sse_stream_count) {
-            apr_atomic_dec32(sse_stream_count);
-        }
+        sse_count_release();
         B.st.closed++;
-        sse_sub_free(sub);   /* close() also takes it out of the epoll set */
+        /* Not left to close(): an epoll entry lives as long as the socket
+         * itself, and the MPM may still hold its own descriptor of it. */
+        epoll_ctl(B.ep, EPOLL_CTL_DEL, sub->fd, NULL);
+        sse_sub_free(sub);
     }
 }
 
@@ -807,9 +811,9 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
         for (i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &tag_wake) {
-                queue_drain();
+                continue;       /* drained below, woken or not */
             }
-            else if (p == &tag_relay) {
+            if (p == &tag_relay) {
                 relay_readable();
             }
             else {
@@ -823,6 +827,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
                 }
             }
         }
+        queue_drain();
         subs_reap();
     }
     /* Stopping: close every stream and anything still queued. */
@@ -836,9 +841,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
     while (B.queue) {
         sse_sub_t *q = B.queue;
         B.queue = q->next;
-        if (sse_stream_count) {
-            apr_atomic_dec32(sse_stream_count);
-        }
+        sse_count_release();
         sse_sub_free(q);
     }
     apr_thread_mutex_unlock(B.lock);

@@ -47,10 +47,6 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec);
  * sse_sub_free(). */
 apr_status_t sse_broker_park(sse_sub_t *sub);
 
-/* Streams of this server generation, in shared memory (NULL: not
- * counted); the broker decrements it when one of its streams ends. */
-extern apr_uint32_t *sse_stream_count;
-
 /* Free a subscriber that was never parked; closes its fd. */
 void sse_sub_free(sse_sub_t *sub);
 

@@ -26,6 +26,7 @@
 
 #include "sse_private.h"
 #include "sse_held.h"
+#include "sse_count.h"
 
 static apr_uint32_t held_count;     /* this child's held streams */
 static volatile int held_stopping;
@@ -164,6 +165,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
                       "SSE00301: cannot make a socketpair for a held stream");
         apr_atomic_dec32(&held_count);
+        sse_count_release();
         return OK;
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -179,6 +181,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
         }
         close(sv[1]);
         apr_atomic_dec32(&held_count);
+        sse_count_release();
         return OK;
     }
     why = held_loop(r, sv[1]);
