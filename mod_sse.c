@@ -105,6 +105,21 @@ static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
         return apr_psprintf(cmd->pool, "%s: cannot parse '%s': %s",
                             cmd->cmd->name, arg, err);
     }
+    /* A constant channel list can be checked now, by configtest. */
+    if (!strcmp(cmd->cmd->name, "SSEChannel") && !strstr(arg, "%{")
+        && !strstr(arg, SSE_PRIVATE_WORD)) {
+        apr_array_header_t *chans = apr_array_make(cmd->temp_pool, 4,
+                                                   sizeof(char *));
+        char *list = apr_pstrdup(cmd->temp_pool, arg), *last, *tok;
+        for (tok = apr_strtok(list, ", \t", &last); tok && !err;
+             tok = apr_strtok(NULL, ", \t", &last)) {
+            err = sse_channels_parse(cmd->temp_pool, tok, chans);
+        }
+        if (err || !chans->nelts) {
+            return apr_psprintf(cmd->pool, "SSEChannel '%s': %s", arg,
+                                err ? err : "no channel name");
+        }
+    }
     *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
     return NULL;
 }
