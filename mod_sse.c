@@ -212,6 +212,13 @@ static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
         }
         sc->cluster_url = arg;
     }
+    else if (!strcmp(name, "SSEStatsChannel")) {
+        if (!sse_channel_valid(arg, strlen(arg))) {
+            return apr_psprintf(cmd->pool, "SSEStatsChannel: '%s' is not a "
+                                "valid channel name", arg);
+        }
+        sc->stats_channel = arg;
+    }
     else if (!strcmp(name, "SSEClusterPrefix")) {
         if (!*arg || strlen(arg) > 64
             || arg[strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
@@ -290,6 +297,9 @@ static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),
+    AP_INIT_TAKE1("SSEStatsChannel", set_cluster, NULL, RSRC_CONF,
+                  "Channel on which the server publishes its counters as a "
+                  "JSON 'stats' event every second (default: none)"),
     AP_INIT_TAKE1("SSEClusterPrefix", set_cluster, NULL, RSRC_CONF,
                   "Prefix of mod_sse's Redis keys (default sse)"),
     AP_INIT_TAKE1("SSEClusterPasswordFile", set_cluster, NULL, RSRC_CONF,
@@ -1101,7 +1111,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
                                                   &sse_module);
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
-                                  sc->cluster_password };
+                                  sc->cluster_password, sc->stats_channel };
         return sse_relay_spawn(pconf, s, &cc);
     }
 }

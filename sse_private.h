@@ -46,6 +46,7 @@ typedef struct {
     const char *cluster_url;    /* SSECluster, NULL: this server alone   */
     const char *cluster_prefix; /* SSEClusterPrefix                      */
     const char *cluster_password; /* read from SSEClusterPasswordFile    */
+    const char *stats_channel;  /* SSEStatsChannel, NULL: none           */
 } sse_srv_conf_t;
 
 /* Path of the relay's unix socket.  Set by the parent in post_config and

@@ -192,6 +192,9 @@ static struct {
     char **chans;               /* channels with streams here, last count */
     int nchans;
     apr_time_t next_tick;
+    const char *stats_channel;  /* SSEStatsChannel, or NULL */
+    char *stats_children;       /* malloc'ed: the last STATS replies */
+    apr_time_t next_stats;
     uint32_t seq;
     pid_t parent;
     volatile sig_atomic_t stop;
@@ -949,6 +952,121 @@ static void cluster_check_down(void)
     }
 }
 
+/* SSEStatsChannel: the counters of the children (a STATS gather), then
+ * the channels (a LIST gather), published as one JSON event "stats" on
+ * the stats channel.  These events are outside the id sequence: no id,
+ * no history, delivered to every stream on the channel. */
+static void stats_list_done(relay_gather_t *g)
+{
+    apr_pool_t *p;
+    sse_rd_t rd = { g->replies.data, g->replies.len };
+    apr_array_header_t *chans, *kids;
+    apr_hash_t *sum;
+    apr_hash_index_t *hi;
+    const char *txt, *json;
+    char *copy, *line, *last;
+    size_t len, hlen;
+    uint32_t i;
+    relay_gather_t *out;
+    sse_buf_t bytes = { 0 };
+
+    apr_pool_create(&p, R.pool);
+    sum = apr_hash_make(p);
+    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
+        copy = apr_pstrmemdup(p, txt, len);
+        for (line = apr_strtok(copy, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            long *n;
+            if (!tab) {
+                continue;
+            }
+            *tab = '\0';
+            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
+                n = apr_pcalloc(p, sizeof(*n));
+                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
+            }
+            *n += atol(tab + 1);
+        }
+    }
+    chans = apr_array_make(p, 16, sizeof(char *));
+    for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
+        APR_ARRAY_PUSH(chans, char *) = apr_psprintf(p,
+            "{\"channel\":%s,\"subscribers\":%ld}",
+            sse_json_str(p, apr_hash_this_key(hi)),
+            *(long *)apr_hash_this_val(hi));
+    }
+    /* each child's "key value" lines become one JSON object */
+    kids = apr_array_make(p, 8, sizeof(char *));
+    copy = apr_pstrdup(p, R.stats_children ? R.stats_children : "");
+    for (line = apr_strtok(copy, "\x1e", &last); line;
+         line = apr_strtok(NULL, "\x1e", &last)) {
+        char *l2, *kv;
+        apr_array_header_t *f = apr_array_make(p, 10, sizeof(char *));
+        for (kv = apr_strtok(line, "\n", &l2); kv; kv = apr_strtok(NULL, "\n", &l2)) {
+            char *sp = strchr(kv, ' ');
+            if (sp) {
+                *sp = '\0';
+                APR_ARRAY_PUSH(f, char *) = apr_psprintf(p, "\"%s\":%s", kv, sp + 1);
+            }
+        }
+        APR_ARRAY_PUSH(kids, char *) = apr_psprintf(p, "{%s}",
+                                                    apr_array_pstrcat(p, f, ','));
+    }
+    {
+        size_t ev, by;
+        sse_hist_stats(R.hist, &ev, &by);
+        json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"relay\":{"
+            "\"pid\":%d,\"brokers\":%d,\"history_events\":%" APR_SIZE_T_FMT
+            ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\"},"
+            "\"children\":[%s],\"channels\":[%s]}",
+            apr_time_now() / 1000, (int)getpid(), relay_brokers(), ev, by,
+            !R.cluster ? "off" : sse_cluster_up(R.cluster) ? "up" : "down",
+            apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','));
+    }
+    hlen = strlen(json);
+    if (!sse_buf_put(&bytes, "event: stats\ndata: ", 19)
+        && !sse_buf_put(&bytes, json, hlen) && !sse_buf_put(&bytes, "\n\n", 2)
+        && (out = gather_new(NULL, 0, NULL)) != NULL) {
+        gather_scatter(out, SSE_OP_PUBLISH, R.stats_channel, bytes.data,
+                       bytes.len, UINT64_MAX);
+    }
+    sse_buf_free(&bytes);
+    apr_pool_destroy(p);
+}
+
+static void stats_done(relay_gather_t *g)
+{
+    sse_rd_t rd = { g->replies.data, g->replies.len };
+    sse_buf_t all = { 0 };
+    relay_gather_t *next;
+    const char *txt;
+    size_t len;
+    uint32_t i;
+
+    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
+        sse_buf_put(&all, txt, len);
+        sse_buf_put(&all, "\x1e", 1);      /* one record per child */
+    }
+    sse_buf_put(&all, "", 1);
+    free(R.stats_children);
+    R.stats_children = all.data;            /* taken over */
+    if ((next = gather_new(NULL, 0, NULL)) != NULL) {
+        next->done = stats_list_done;
+        gather_scatter(next, SSE_OP_LIST, NULL, NULL, 0, 0);
+    }
+}
+
+static void stats_tick(void)
+{
+    relay_gather_t *g = gather_new(NULL, 0, NULL);
+
+    if (g) {
+        g->done = stats_done;
+        gather_scatter(g, SSE_OP_STATS, NULL, NULL, 0, 0);
+    }
+}
+
 static void relay_loop(void)
 {
     struct epoll_event evs[64], ev;
@@ -963,6 +1081,10 @@ static void relay_loop(void)
         if (R.cluster && apr_time_now() >= R.next_tick) {
             R.next_tick = apr_time_now() + apr_time_from_sec(1);
             cluster_tick();
+        }
+        if (R.stats_channel && apr_time_now() >= R.next_stats) {
+            R.next_stats = apr_time_now() + apr_time_from_sec(1);
+            stats_tick();
         }
         for (i = 0; i < n; i++) {
             relay_conn_t *c = evs[i].data.ptr;
@@ -1059,6 +1181,7 @@ static void relay_main(apr_pool_t *pool, server_rec *s, const char *path,
     if (cc->url) {
         R.cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
     }
+    R.stats_channel = cc->stats_channel;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "SSE00207: relay %d listening on %s%s%s", (int)getpid(), path,
                  cc->url ? ", cluster " : "", cc->url ? cc->url : "");
@@ -1165,10 +1288,12 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
     /* A relay started with other cluster settings must make way. */
     cluster = apr_pstrcat(pconf, cc->url ? cc->url : "", "|",
                           cc->prefix ? cc->prefix : "", "|",
-                          cc->password ? cc->password : "", NULL);
+                          cc->password ? cc->password : "", "|",
+                          cc->stats_channel ? cc->stats_channel : "", NULL);
     if (st->running && strcmp(cluster, st->cluster)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "SSE00211: cluster settings changed; restarting the relay");
+                     "SSE00211: cluster or stats settings changed; restarting "
+                     "the relay");
         kill(st->proc.pid, SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;

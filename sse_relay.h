@@ -15,11 +15,13 @@
 #include "apr_tables.h"
 #include "sse_proto.h"
 
-/* SSECluster and friends; url NULL: this server alone. */
+/* SSECluster and friends; url NULL: this server alone.  stats_channel:
+ * SSEStatsChannel, where the relay publishes its counters every second. */
 typedef struct {
     const char *url;
     const char *prefix;
     const char *password;
+    const char *stats_channel;
 } sse_cluster_conf_t;
 
 /* Parent, post_config: start the relay unless one of an earlier generation
