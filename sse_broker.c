@@ -62,6 +62,7 @@ struct sse_sub_t {
     int keepalive;              /* seconds */
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
+    uint64_t events, bytes;     /* sent to it, for the end-of-stream log */
     const char *preamble;       /* in this block */
     const char *last_id;        /* in this block, or NULL */
     int nlinks;
@@ -213,9 +214,23 @@ static void sub_kill(sse_sub_t *sub, const char *why)
     sub->dead = 1;
     sub->next_dead = B.dead;
     B.dead = sub;
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, B.s,
-                 "SSE00101: closing stream from %s on %s: %s",
-                 sub->remote, sub->names[0], why);
+    if (APLOGinfo(B.s)) {
+        char chans[256];
+        size_t used = 0;
+        int i;
+        chans[0] = '\0';
+        for (i = 0; i < sub->nlinks && used + 2 < sizeof(chans); i++) {
+            used += (size_t)apr_snprintf(chans + used, sizeof(chans) - used,
+                                         "%s%s", i ? "," : "", sub->names[i]);
+        }
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, B.s,
+                     "SSE00101: stream ended: channels=%s remote=%s "
+                     "duration=%.1fs events=%" APR_UINT64_T_FMT
+                     " bytes=%" APR_UINT64_T_FMT " reason=%s",
+                     chans, sub->remote,
+                     (double)(apr_time_now() - sub->since) / APR_USEC_PER_SEC,
+                     sub->events, sub->bytes, why);
+    }
 }
 
 /* Free every subscriber killed during the last pass.  Only the loop calls
@@ -289,6 +304,7 @@ static int sub_flush(sse_sub_t *sub)
         sub->backlog -= (size_t)n;
         sub->last_write = B.now;
         B.st.bytes += (size_t)n;
+        sub->bytes += (size_t)n;
         if ((size_t)n < left) {
             sub->out_off += (size_t)n;
             return 0;
@@ -311,6 +327,9 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
     size_t off = 0;
     sse_out_t *o;
 
+    if (msg != B.keepalive) {
+        sub->events++;
+    }
     if (!sub->out_head) {
         ssize_t n;
         do {
@@ -319,6 +338,7 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
         if (n == (ssize_t)msg->len) {
             sub->last_write = B.now;
             B.st.bytes += (size_t)n;
+            sub->bytes += (size_t)n;
             return;
         }
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -327,10 +347,11 @@ static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
         }
         off = n > 0 ? (size_t)n : 0;
         B.st.bytes += off;
+        sub->bytes += off;
     }
     if (sub->backlog + (msg->len - off) > sub->max_backlog) {
             B.st.dropped_slow++;
-        sub_kill(sub, "backlog over SSEMaxBacklog (slow client)");
+        sub_kill(sub, "slow client (backlog over SSEMaxBacklog)");
         return;
     }
     o = malloc(sizeof(*o));
@@ -466,6 +487,7 @@ static void sub_register(sse_sub_t *sub)
         }
     }
     sub_send_bytes(sub, sub->preamble, strlen(sub->preamble));
+    sub->events = 0;            /* the preamble is not an event */
     if (sub->last_id) {
         replay_request(sub);
     }
@@ -596,7 +618,7 @@ static int op_close(sse_rd_t *rd, sse_buf_t *reply)
     for (l = ch ? ch->head : NULL; l; l = l->next) {
         if (!l->sub->dead) {
             n++;
-            sub_kill(l->sub, "channel closed by DELETE");
+            sub_kill(l->sub, "channel deleted");
         }
     }
     apr_snprintf(num, sizeof(num), "%d", n);
@@ -627,8 +649,17 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
         sub->after_seq = ((uint64_t)hi << 32) | lo;
         if (lost) {
             sub_send(sub, B.lost);
+            sub->events--;
         }
-        sub_send_bytes(sub, events, len);
+        if (len) {
+            const char *p = events, *end = events + len;
+            uint64_t n = 0;
+            while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
+                n += *p == '\n';
+            }
+            sub_send_bytes(sub, events, len);
+            sub->events += n ? n - 1 : 0;   /* one write, n events */
+        }
     }
     free(rp);
     return 0;
@@ -834,7 +865,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
     for (; B.all; subs_reap()) {
         sse_sub_t *sub;
         for (sub = B.all; sub; sub = sub->next) {
-            sub_kill(sub, "child exiting");
+            sub_kill(sub, "restart or stop (child exiting)");
         }
     }
     apr_thread_mutex_lock(B.lock);
