@@ -49,6 +49,7 @@ static void *sse_create_dir_config(apr_pool_t *p, char *dir)
     dc->history = -1;
     dc->history_age = -1;
     dc->max_channels = -1;
+    dc->handover = -1;
     return dc;
 }
 
@@ -68,6 +69,7 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(keepalive);
     SSE_MERGE_INT(retry);
     SSE_MERGE_INT(max_channels);
+    SSE_MERGE_INT(handover);
 #undef SSE_MERGE_INT
     if (add->history >= 0) {
         dc->history = add->history;
@@ -249,6 +251,13 @@ static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+static const char *set_handover(cmd_parms *cmd, void *dcv, int on)
+{
+    (void)cmd;
+    ((sse_dir_conf_t *)dcv)->handover = on;
+    return NULL;
+}
+
 static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEChannel", set_expr,
                   (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
@@ -287,6 +296,10 @@ static const command_rec sse_cmds[] = {
                   OR_FILEINFO,
                   "Most channels one stream or publish request may name "
                   "(default 32)"),
+    AP_INIT_FLAG("SSEHandover", set_handover, NULL, OR_FILEINFO,
+                 "On: a response (CGI, FastCGI, proxy, ...) carrying the "
+                 "header " SSE_HANDOVER_HEADER " becomes an event stream on "
+                 "those channels (default off)"),
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
@@ -611,6 +624,36 @@ static int sse_park(request_rec *r, const sse_sub_spec_t *spec)
     return -1;
 }
 
+/* The response headers of a stream, and no keep-alive: the body runs
+ * until the connection ends (for HEAD too, so the headers are the same). */
+static void sse_stream_headers(request_rec *r, apr_array_header_t *chans,
+                               const char *last_id)
+{
+    apr_table_setn(r->subprocess_env, "no-gzip", "1");
+    apr_table_unset(r->headers_out, "Content-Length");
+    ap_set_content_type(r, "text/event-stream");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    if (last_id && sse_history_lost(r, last_id, chans)) {
+        apr_table_setn(r->headers_out, "SSE-History-Lost", "true");
+    }
+    r->connection->keepalive = AP_CONN_CLOSE;
+}
+
+/* What the broker needs to know of the stream (spec->last_id is set). */
+static void sse_spec_fill(request_rec *r, const sse_dir_conf_t *dc,
+                          sse_sub_spec_t *spec, apr_array_header_t *chans,
+                          const char *private)
+{
+    spec->channels = (const char *const *)chans->elts;
+    spec->nchannels = chans->nelts;
+    spec->remote = r->connection->client_ip;
+    spec->max_backlog = dc->max_backlog >= 0 ? (apr_size_t)dc->max_backlog
+                                             : SSE_DEFAULT_MAX_BACKLOG;
+    spec->preamble = sse_preamble(r, dc, private);
+    spec->keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
+}
+
 static int sse_stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
@@ -647,27 +690,11 @@ static int sse_stream_handler(request_rec *r)
         return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
                           "too many event streams (SSEMaxSubscribers)");
     }
-    apr_table_setn(r->subprocess_env, "no-gzip", "1");
-    apr_table_unset(r->headers_out, "Content-Length");
-    ap_set_content_type(r, "text/event-stream");
-    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
-    apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
-    if (spec.last_id && sse_history_lost(r, spec.last_id, chans)) {
-        apr_table_setn(r->headers_out, "SSE-History-Lost", "true");
-    }
-    /* No chunking and no keep-alive: the body runs until the connection
-     * ends (for HEAD too, so the answer's headers are the same). */
-    c->keepalive = AP_CONN_CLOSE;
+    sse_stream_headers(r, chans, spec.last_id);
     if (r->header_only) {
         return OK;
     }
-    spec.channels = (const char *const *)chans->elts;
-    spec.nchannels = chans->nelts;
-    spec.remote = c->client_ip;
-    spec.max_backlog = dc->max_backlog >= 0 ? (apr_size_t)dc->max_backlog
-                                            : SSE_DEFAULT_MAX_BACKLOG;
-    spec.preamble = sse_preamble(r, dc, private);
-    spec.keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
+    sse_spec_fill(r, dc, &spec, chans, private);
     if (held) {
         if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
             sse_held_release();
@@ -1072,6 +1099,152 @@ static int sse_publish_handler(request_rec *r)
     }
 }
 
+/* --- hand-over: an application's response becomes a stream --------------- */
+
+typedef struct {
+    int stream;                 /* 1: turning this response into a stream */
+    int discard;                /* 1: replaced by an error: drop the rest */
+    apr_array_header_t *chans;
+    const char *last_id;
+} sse_handover_t;
+
+/* Replace the application's response by a one-line error. */
+static apr_status_t sse_handover_refuse(ap_filter_t *f, apr_bucket_brigade *bb,
+                                        sse_handover_t *ctx, int status,
+                                        const char *why)
+{
+    request_rec *r = f->r;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "SSE00009: cannot hand the response over to a stream: %s",
+                  why);
+    ctx->discard = 1;
+    r->status = status;
+    apr_table_clear(r->headers_out);
+    apr_table_unset(r->err_headers_out, SSE_HANDOVER_HEADER);
+    if (status == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+    }
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    apr_brigade_cleanup(bb);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(
+        apr_pstrcat(r->pool, why, "\n", NULL), strlen(why) + 1, r->pool, ba));
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* The first brigade: does the application hand this response over? */
+static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
+                                       sse_handover_t *ctx)
+{
+    request_rec *r = f->r;
+    const char *v = apr_table_get(r->headers_out, SSE_HANDOVER_HEADER);
+    const char *err;
+
+    if (!v) {
+        v = apr_table_get(r->err_headers_out, SSE_HANDOVER_HEADER);
+    }
+    if (!v) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    apr_table_unset(r->headers_out, SSE_HANDOVER_HEADER);
+    apr_table_unset(r->err_headers_out, SSE_HANDOVER_HEADER);
+    ctx->chans = apr_array_make(r->pool, 2, sizeof(char *));
+    if ((err = sse_channels_add(r->pool, v, ctx->chans, NULL)) != NULL
+        || !ctx->chans->nelts) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_BAD_GATEWAY,
+            apr_psprintf(r->pool, "bad " SSE_HANDOVER_HEADER ": %s",
+                         err ? err : "no channel"));
+    }
+    if (r->connection->master || ap_ssl_conn_is_ssl(r->connection)) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_NOT_IMPLEMENTED,
+            "hand-over over TLS or HTTP/2 is not supported");
+    }
+    if ((ctx->last_id = sse_last_id(r, &err), err)) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_BAD_REQUEST, err);
+    }
+    if (sse_stream_admit(r) < 0) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE,
+            "too many event streams (SSEMaxSubscribers)");
+    }
+    sse_stream_headers(r, ctx->chans, ctx->last_id);
+    ctx->stream = 1;
+    return APR_SUCCESS;
+}
+
+/* SSE_HANDOVER output filter (SSEHandover on): the application's status,
+ * headers and body go out as the stream's preamble; at its end the
+ * connection is parked like any stream. */
+static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    sse_handover_t *ctx = f->ctx;
+    apr_bucket *b;
+    apr_status_t rv;
+
+    if (!ctx) {
+        ctx = f->ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+        if ((rv = sse_handover_start(f, bb, ctx)) != APR_SUCCESS
+            || !ctx->stream) {
+            return rv;
+        }
+    }
+    if (ctx->discard) {
+        for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+             b = APR_BUCKET_NEXT(b)) {
+            if (APR_BUCKET_IS_EOS(b)) {
+                ap_remove_output_filter(f);
+                apr_brigade_split_ex(bb, b, NULL);
+                apr_brigade_cleanup(bb);
+                APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(
+                    r->connection->bucket_alloc));
+                return ap_pass_brigade(f->next, bb);
+            }
+        }
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb);
+         b = APR_BUCKET_NEXT(b)) {
+        if (APR_BUCKET_IS_EOS(b)) {
+            sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config,
+                                                      &sse_module);
+            sse_sub_spec_t spec;
+            apr_bucket_brigade *rest = apr_brigade_split_ex(bb, b, NULL);
+            apr_brigade_cleanup(rest);          /* the EOS: the stream goes on */
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+                r->connection->bucket_alloc));
+            ap_remove_output_filter(f);
+            rv = ap_pass_brigade(f->next, bb);
+            memset(&spec, 0, sizeof(spec));
+            spec.last_id = ctx->last_id;
+            sse_spec_fill(r, dc, &spec, ctx->chans, NULL);
+            if (rv != APR_SUCCESS || r->connection->aborted
+                || sse_park(r, &spec) < 0) {
+                sse_count_release();
+                return rv;
+            }
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "SSE00010: response handed over to a stream on %s",
+                          apr_array_pstrcat(r->pool, ctx->chans, ','));
+            return APR_SUCCESS;
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void sse_insert_filter(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+
+    if (dc->handover == 1 && !r->main) {
+        /* decided before mod_deflate looks: streams are never compressed */
+        apr_table_setn(r->subprocess_env, "no-gzip", "1");
+        ap_add_output_filter("SSE_HANDOVER", NULL, r, r->connection);
+    }
+}
+
 /* --- hooks ------------------------------------------------------------------ */
 
 static int sse_handler(request_rec *r)
@@ -1157,6 +1330,9 @@ static void sse_register_hooks(apr_pool_t *p)
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_filter(sse_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_output_filter("SSE_HANDOVER", sse_handover_filter, NULL,
+                              AP_FTYPE_CONTENT_SET - 1);
 }
 
 AP_DECLARE_MODULE(sse) = {

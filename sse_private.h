@@ -25,6 +25,7 @@ extern module AP_MODULE_DECLARE_DATA sse_module;
 #define SSE_DEFAULT_MAX_CHANNELS   32
 #define SSE_DEFAULT_MAX_STREAMS    50000
 #define SSE_PRIVATE_WORD           "*private*"
+#define SSE_HANDOVER_HEADER        "X-SSE-Channel"
 
 /* Every field is -1 (or NULL) when unset, so merge can tell. */
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     int history;                /* SSEHistory count                      */
     int history_age;            /* SSEHistory max age, seconds           */
     int max_channels;           /* SSEMaxChannels per request            */
+    int handover;               /* SSEHandover on|off                    */
 } sse_dir_conf_t;
 
 typedef struct {
