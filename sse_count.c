@@ -62,13 +62,16 @@ int sse_count_admit(int max)
     if (!mine) {
         return 0;               /* no table: not counted, not limited */
     }
+    /* Count first, then look: concurrent admissions may refuse a little
+     * early, but never let the total pass max. */
+    apr_atomic_inc32(&mine->streams);
     for (i = 0; max && i < nslots; i++) {
         total += apr_atomic_read32(&slots[i].streams);
     }
-    if (max && total >= (apr_uint32_t)max) {
+    if (max && total > (apr_uint32_t)max) {
+        apr_atomic_dec32(&mine->streams);
         return -1;
     }
-    apr_atomic_inc32(&mine->streams);
     return 0;
 }
 

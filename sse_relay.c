@@ -105,6 +105,31 @@ static int read_all(int fd, char *buf, size_t len)
     return 0;
 }
 
+/* Each worker thread keeps one connection to the relay (the relay answers
+ * a connection's requests one at a time, and a thread asks one at a time),
+ * so a publish costs no connect. */
+static __thread int relay_conn_fd = -1;
+static __thread pid_t relay_conn_pid;
+
+/* This thread's connection, made when missing; -1 with errno on failure. */
+static int relay_conn_get(void)
+{
+    if (relay_conn_fd >= 0 && relay_conn_pid == getpid()) {
+        return relay_conn_fd;
+    }
+    relay_conn_fd = sse_relay_connect();
+    relay_conn_pid = getpid();
+    return relay_conn_fd;
+}
+
+static void relay_conn_drop(void)
+{
+    if (relay_conn_fd >= 0 && relay_conn_pid == getpid()) {
+        close(relay_conn_fd);
+    }
+    relay_conn_fd = -1;
+}
+
 apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
                             sse_relay_result_t *res)
 {
@@ -114,19 +139,27 @@ apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
     size_t n;
     uint32_t i, count;
     char *payload;
-    int fd = sse_relay_connect();
+    int fd = relay_conn_get();
 
     if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
-    if (sse_relay_write_all(fd, req->data, req->len)
-        || read_all(fd, (char *)&h, sizeof(h))
+    if (sse_relay_write_all(fd, req->data, req->len)) {
+        /* The kept connection may belong to a relay that has since been
+         * restarted; nothing was sent, so one retry on a new one is safe. */
+        relay_conn_drop();
+        if ((fd = relay_conn_get()) < 0
+            || sse_relay_write_all(fd, req->data, req->len)) {
+            relay_conn_drop();
+            return APR_EGENERAL;
+        }
+    }
+    if (read_all(fd, (char *)&h, sizeof(h))
         || h.type != SSE_OP_RESULT || h.len > SSE_PROTO_MAX_FRAME
         || read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
-        close(fd);
+        relay_conn_drop();      /* no answer: the caller says 503 */
         return APR_EGENERAL;
     }
-    close(fd);
     rd.p = payload;
     rd.left = h.len;
     if (sse_rd_str(&rd, &s, &n) || sse_rd_u32(&rd, &count)) {
