@@ -1,31 +1,38 @@
 # mod_sse: Server-Sent Events on named channels for Apache httpd 2.4.
-#   make          build mod_sse.so (apxs, -Wall -Wextra)
+#   make          build mod_sse.so (apxs, -Wall -Wextra) and tools/sse-publish
 #   make run      install what is missing, build, run a private httpd with the demo
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
 #   make unit     C unit tests of the pure parts
-#   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available
+#   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
 HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
 TLS_PORT ?= 8443
 TLS      ?=
-SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c sse_held.c sse_cluster.c sse_count.c
-HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h sse_held.h sse_cluster.h sse_count.h
+SRCS      = mod_sse.c sse_broker.c sse_chan.c sse_relay.c sse_proto.c sse_event.c sse_hist.c sse_held.c sse_cluster.c sse_count.c sse_status.c
+HDRS      = sse_private.h sse_broker.h sse_chan.h sse_relay.h sse_proto.h sse_event.h sse_hist.h sse_held.h sse_cluster.h sse_count.h sse_status.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
+# The sse-publish command: the module's own event checks and relay framing.
+CLI_SRCS  = tools/sse-publish.c sse_event.c sse_proto.c
+APR_INC  ?= /usr/include/apr-1.0
+BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev redis-server curl openssl make gcc
 
 .PHONY: all deps install run test test-cluster unit clean
 
-all: mod_sse.so
+all: mod_sse.so tools/sse-publish
 
 mod_sse.so: $(SRCS) $(HDRS) Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
-	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS) -lhiredis
+	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
 	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
+
+tools/sse-publish: $(CLI_SRCS) sse_event.h sse_proto.h Makefile
+	$(CC) -std=gnu99 -Wall -Wextra -O2 -I. -I$(APR_INC) -o $@ $(CLI_SRCS) -lapr-1
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.
 deps:
@@ -42,7 +49,8 @@ deps:
 	  fi; \
 	fi
 
-install: mod_sse.so
+install: mod_sse.so tools/sse-publish
+	install -m 755 tools/sse-publish $(DESTDIR)$(BINDIR)/sse-publish
 	$(APXS) -i -n sse mod_sse.la
 	install -m 644 conf/sse.load conf/sse.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
 
@@ -78,5 +86,13 @@ unit:
 	$(MAKE) -C test/unit
 
 clean:
-	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so build
+	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so tools/sse-publish build
 	-$(MAKE) -C test/unit clean
+
+# Fuzzing (make fuzz, make fuzz-smoke), the sanitizer run (make test-asan),
+# the benchmark beside Nchan (make bench) and the fault/reliability runs.
+MOD_LIBS = -lhiredis
+ASAN_MOD_LIBS ?= $(MOD_LIBS)
+ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
+include test/fuzz/fuzz.mk
+include test/asan/asan.mk

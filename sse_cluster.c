@@ -6,7 +6,8 @@
  *   P:h:CHAN       the channel's history, a Redis stream with ids "SEQ-0"
  *                  and fields i (event id) and b (event without id line)
  *   P:gone:CHAN    the highest seq trimmed from that history
- *   P:ids          publisher-given id -> seq, for Last-Event-ID
+ *   P:ids:CHAN     publisher-given id -> seq on that channel, for
+ *                  Last-Event-ID (a publisher may reuse ids per channel)
  *   P:ev           the pub/sub channel every relay listens to
  *   P:srv:SID      one server's "channel -> streams" counts, expiring
  *   P:servers      sorted set of server ids by last refresh (ms)
@@ -48,7 +49,7 @@ static const char publish_lua[] =
     "local keep = tonumber(ARGV[5])\n"
     "local seq = redis.call('INCR', P .. ':seq')\n"
     "if id == '' then id = tostring(seq)\n"
-    "else redis.call('HSET', P .. ':ids', id, seq) end\n"
+    "else redis.call('HSET', P .. ':ids:' .. chan, id, seq) end\n"
     "local hk = P .. ':h:' .. chan\n"
     "if keep > 0 then\n"
     "  redis.call('XADD', hk, seq .. '-0', 'i', id, 'b', body)\n"
@@ -57,8 +58,8 @@ static const char publish_lua[] =
     "    local old = redis.call('XRANGE', hk, '-', '+', 'COUNT', n)\n"
     "    for _, e in ipairs(old) do\n"
     "      redis.call('XDEL', hk, e[1])\n"
-    "      if redis.call('HGET', P .. ':ids', e[2][2]) == string.match(e[1], '^%d+') then\n"
-    "        redis.call('HDEL', P .. ':ids', e[2][2]) end\n"
+    "      if redis.call('HGET', P .. ':ids:' .. chan, e[2][2]) == string.match(e[1], '^%d+') then\n"
+    "        redis.call('HDEL', P .. ':ids:' .. chan, e[2][2]) end\n"
     "    end\n"
     "    redis.call('SET', P .. ':gone:' .. chan, string.match(old[#old][1], '^%d+'))\n"
     "  end\n"
@@ -357,24 +358,32 @@ void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
     }
 }
 
-int sse_cluster_lookup(sse_cluster_t *c, const char *id, uint64_t *seq)
+int sse_cluster_lookup(sse_cluster_t *c, const char *id,
+                       const char *const *chans, int n, uint64_t *seq)
 {
     char key[256];
     const char *argv[3] = { "HGET", key, id };
-    redisReply *r;
     const char *p;
+    int i, found = 0;
 
-    apr_snprintf(key, sizeof(key), "%s:ids", c->prefix);
-    r = cluster_cmd(c, 3, argv, NULL);
-    if (!r) {
-        return -1;
-    }
-    if (r->type == REDIS_REPLY_STRING) {
-        *seq = strtoull(r->str, NULL, 10);
+    for (i = 0; i < n; i++) {
+        redisReply *r;
+        apr_snprintf(key, sizeof(key), "%s:ids:%s", c->prefix, chans[i]);
+        if (!(r = cluster_cmd(c, 3, argv, NULL))) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            uint64_t v = strtoull(r->str, NULL, 10);
+            if (!found || v > *seq) {
+                *seq = v;
+                found = 1;
+            }
+        }
         freeReplyObject(r);
+    }
+    if (found) {
         return 1;
     }
-    freeReplyObject(r);
     for (p = id; *p >= '0' && *p <= '9'; p++) {
     }
     if (p == id || *p || p - id > 19) {

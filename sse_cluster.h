@@ -59,8 +59,10 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
                           void *ctx, int do_read);
 
-/* The seq of a Last-Event-ID: 1 and *seq, 0 unknown, -1 Redis down. */
-int sse_cluster_lookup(sse_cluster_t *c, const char *id, uint64_t *seq);
+/* The seq of a Last-Event-ID on a stream of the n channels (ids are per
+ * channel): 1 and *seq, 0 unknown, -1 Redis down. */
+int sse_cluster_lookup(sse_cluster_t *c, const char *id,
+                       const char *const *chans, int n, uint64_t *seq);
 
 /* Events of chans after seq `after`, in seq order, serialized with their
  * ids, appended to out; *lost when some were trimmed; *max the highest seq

@@ -15,7 +15,9 @@
 typedef struct {
     uint64_t seq;
     apr_time_t t;
-    char *id;
+    char *key;              /* "chan\0id": the index key */
+    size_t klen;
+    char *id;               /* inside key */
     char *bytes;
     size_t len;
 } hent_t;
@@ -30,7 +32,7 @@ typedef struct {
 struct sse_hist_t {
     apr_pool_t *pool;
     apr_hash_t *chans;      /* name -> hchan_t */
-    apr_hash_t *ids;        /* id -> hent_t, the newest with that id */
+    apr_hash_t *ids;        /* "chan\0id" -> hent_t, the newest such */
     uint64_t gone;          /* highest seq of channels no longer held */
     size_t events, bytes;
 };
@@ -63,8 +65,10 @@ static void ent_drop(sse_hist_t *h, hchan_t *ch)
     if (e->seq > ch->gone) {
         ch->gone = e->seq;
     }
-    if (apr_hash_get(h->ids, e->id, APR_HASH_KEY_STRING) == e) {
-        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, NULL);
+    /* Within a channel entries go oldest first, so no older entry with
+     * this key can still be held. */
+    if (apr_hash_get(h->ids, e->key, (apr_ssize_t)e->klen) == e) {
+        apr_hash_set(h->ids, e->key, (apr_ssize_t)e->klen, NULL);
     }
     h->events--;
     h->bytes -= e->len;
@@ -143,7 +147,7 @@ int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
                  const char *id, const char *bytes, size_t len,
                  apr_time_t now, unsigned max_count, apr_interval_time_t max_age)
 {
-    size_t idlen = strlen(id);
+    size_t idlen = strlen(id), clen = strlen(chan);
     hchan_t *ch = chan_get(h, chan);
     hent_t *e;
     int rc = 0;
@@ -152,11 +156,14 @@ int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
         return -1;
     }
     if (max_count && ring_grow(ch) == 0
-        && (e = malloc(sizeof(*e) + idlen + 1 + len)) != NULL) {
+        && (e = malloc(sizeof(*e) + clen + 1 + idlen + 1 + len)) != NULL) {
         e->seq = seq;
         e->t = now;
-        e->id = (char *)(e + 1);
+        e->key = (char *)(e + 1);
+        memcpy(e->key, chan, clen + 1);
+        e->id = e->key + clen + 1;
         memcpy(e->id, id, idlen + 1);
+        e->klen = clen + 1 + idlen;
         e->bytes = e->id + idlen + 1;
         memcpy(e->bytes, bytes, len);
         e->len = len;
@@ -164,8 +171,8 @@ int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
         ch->n++;
         /* apr_hash keeps the first key pointer it was given: drop an older
          * entry's mapping so the key is the live entry's own id. */
-        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, NULL);
-        apr_hash_set(h->ids, e->id, APR_HASH_KEY_STRING, e);
+        apr_hash_set(h->ids, e->key, (apr_ssize_t)e->klen, NULL);
+        apr_hash_set(h->ids, e->key, (apr_ssize_t)e->klen, e);
         h->events++;
         h->bytes += len;
     }
@@ -185,14 +192,31 @@ int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
     return rc;
 }
 
-int sse_hist_lookup(const sse_hist_t *h, const char *id, uint64_t *seq)
+int sse_hist_lookup(const sse_hist_t *h, const char *id,
+                    const char *const *chans, int n, uint64_t *seq)
 {
-    hent_t *e = apr_hash_get(h->ids, id, APR_HASH_KEY_STRING);
+    size_t idlen = strlen(id);
     const char *p;
     uint64_t v = 0;
+    int i, found = 0;
 
-    if (e) {
-        *seq = e->seq;
+    for (i = 0; i < n; i++) {
+        size_t clen = strlen(chans[i]);
+        char *key = malloc(clen + 1 + idlen + 1);
+        hent_t *e;
+        if (!key) {
+            continue;
+        }
+        memcpy(key, chans[i], clen + 1);
+        memcpy(key + clen + 1, id, idlen + 1);
+        e = apr_hash_get(h->ids, key, (apr_ssize_t)(clen + 1 + idlen));
+        free(key);
+        if (e && (!found || e->seq > *seq)) {
+            *seq = e->seq;
+            found = 1;
+        }
+    }
+    if (found) {
         return 1;
     }
     for (p = id; *p >= '0' && *p <= '9'; p++) {

@@ -7,7 +7,8 @@
  * decimal, so one Last-Event-ID orders events across every channel of a
  * multi-channel stream.  Each channel keeps its last events (bounded by
  * count and age, per the publishing location's SSEHistory) and an index
- * maps every id still held, publisher-given ones too, to its seq.
+ * maps every (channel, id) still held, publisher-given ids too, to its
+ * entry.
  *
  * Owned and used by the relay's single thread; memory is malloc'ed and
  * freed here.  Pure code: testable without httpd.
@@ -34,10 +35,13 @@ int sse_hist_add(sse_hist_t *h, const char *chan, uint64_t seq,
                  const char *id, const char *bytes, size_t len,
                  apr_time_t now, unsigned max_count, apr_interval_time_t max_age);
 
-/* The seq that a Last-Event-ID stands for: an id still held, else a
- * decimal number (a server id whose event has gone).  Returns 1 and sets
- * *seq, or 0 when the id is unknown. */
-int sse_hist_lookup(const sse_hist_t *h, const char *id, uint64_t *seq);
+/* The seq that a Last-Event-ID stands for on a stream of the n channels:
+ * the newest held event with that id on any of them (ids are per channel:
+ * a publisher may reuse its ids on each), else a decimal number (a server
+ * id whose event has gone).  Returns 1 and sets *seq, or 0 when the id is
+ * unknown. */
+int sse_hist_lookup(const sse_hist_t *h, const char *id,
+                    const char *const *chans, int n, uint64_t *seq);
 
 /* Append to out, in seq order, every held event of the n channels with a
  * seq after `after`; *lost is set to 1 when some such event of one of

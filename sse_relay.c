@@ -403,8 +403,9 @@ static int resume_point(apr_pool_t *p, sse_rd_t *rd, const char ***chans,
             return -1;
         }
     }
-    *unknown = R.cluster ? sse_cluster_lookup(R.cluster, id, after) != 1
-                         : !sse_hist_lookup(R.hist, id, after);
+    *unknown = R.cluster ? sse_cluster_lookup(R.cluster, id, *chans, (int)*n,
+                                              after) != 1
+                         : !sse_hist_lookup(R.hist, id, *chans, (int)*n, after);
     if (*unknown) {
         *after = 0;
     }

@@ -44,6 +44,8 @@ static char *replay(sse_hist_t *h, const char *chans, uint64_t after, int *lost)
     return ids;
 }
 
+static const char *const AB[] = { "a", "b" };
+
 static void test_replay_order(void)
 {
     sse_hist_t *h = sse_hist_create(10);
@@ -61,12 +63,13 @@ static void test_replay_order(void)
     CHECK(lost == 0);
     CHECK_STR(replay(h, "c", 14, &lost), "");
     CHECK(lost == 0);
-    CHECK(sse_hist_lookup(h, "mine", &seq) && seq == 12);
-    CHECK(sse_hist_lookup(h, "11", &seq) && seq == 11);
-    CHECK(sse_hist_lookup(h, "999", &seq) && seq == 999);   /* a gone server id */
-    CHECK(!sse_hist_lookup(h, "nope", &seq));
-    CHECK(!sse_hist_lookup(h, "", &seq));
-    CHECK(!sse_hist_lookup(h, "99999999999999999999999", &seq));
+    CHECK(sse_hist_lookup(h, "mine", AB, 2, &seq) && seq == 12);
+    CHECK(sse_hist_lookup(h, "11", AB, 2, &seq) && seq == 11);
+    CHECK(sse_hist_lookup(h, "999", AB, 2, &seq) && seq == 999);   /* a gone server id */
+    CHECK(!sse_hist_lookup(h, "mine", AB + 1, 1, &seq));  /* "mine" is a's, not b's */
+    CHECK(!sse_hist_lookup(h, "nope", AB, 2, &seq));
+    CHECK(!sse_hist_lookup(h, "", AB, 2, &seq));
+    CHECK(!sse_hist_lookup(h, "99999999999999999999999", AB, 2, &seq));
     /* Older than the history's start: a loss, and everything held. */
     CHECK_STR(replay(h, "a", 5, &lost), "10,mine,");
     CHECK(lost == 1);
@@ -94,7 +97,7 @@ static void test_trim_count(void)
     CHECK(lost == 0);
     CHECK_STR(replay(h, "a", 44, &lost), "46,47,48,49,50,");
     CHECK(lost == 1);
-    CHECK(sse_hist_lookup(h, "30", &seq) && seq == 30);
+    CHECK(sse_hist_lookup(h, "30", AB, 1, &seq) && seq == 30);
     CHECK_STR(replay(h, "a", seq, &lost), "46,47,48,49,50,");
     CHECK(lost == 1);
     sse_hist_destroy(h);
@@ -127,8 +130,15 @@ static void test_trim_age_and_zero(void)
     add(h, "c", 5, "dup", 12 * SEC, 1);
     add(h, "c", 6, "dup", 12 * SEC, 1);
     {
+        static const char *const c[] = { "c" }, *const dc[] = { "d", "c" };
         uint64_t seq;
-        CHECK(sse_hist_lookup(h, "dup", &seq) && seq == 6);
+        CHECK(sse_hist_lookup(h, "dup", c, 1, &seq) && seq == 6);
+        /* the same id reused on another channel: dropping one there must
+         * not forget the one still held here (found by the hist fuzzer) */
+        add(h, "d", 7, "dup", 12 * SEC, 1);
+        add(h, "d", 8, "other", 12 * SEC, 1);
+        CHECK(sse_hist_lookup(h, "dup", c, 1, &seq) && seq == 6);
+        CHECK(sse_hist_lookup(h, "dup", dc, 2, &seq) && seq == 6);
     }
     sse_hist_destroy(h);
 }

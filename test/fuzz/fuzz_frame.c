@@ -1,0 +1,275 @@
+/* fuzz_frame.c: libFuzzer target for the relay frame codec (sse_proto.c), fed the way
+ * the relay and each broker feed it: bytes arrive in recv-sized chunks, are appended
+ * with sse_buf_put, every whole frame is peeked and decoded, then consumed.
+ *
+ * Input: the first byte is the chunk size (0 = everything at once), the rest is the
+ * byte stream. The slack of the sse_buf_t past its length is poisoned for ASan, so a
+ * decoder reading past the bytes received is caught even inside the buffer's capacity.
+ * Each whole frame's payload goes through every reader the module has (HELLO; the
+ * requester's PUBLISH with the relay's checks and serialization; the broker's PUBLISH;
+ * CONNS, CLOSE, REPLY; RESULT; REPLAY and CHECK; REPLAYED) and a generic one, asserting
+ * that every string lies inside the payload with its NUL, that sse_rd_t's pointer and
+ * count stay in step, and that re-encoding what was decoded with sse_buf_put_str gives
+ * the same frame bytes. (A failed sse_rd_str may leave the reader past the length it
+ * read: every caller drops the frame then, so that is allowed.)
+ */
+#include "fuzz_common.h"
+
+#include <sanitizer/asan_interface.h>
+
+#include "sse_event.h"
+#include "sse_proto.h"
+
+typedef struct {
+    const char *payload;
+    size_t len;
+} frame_t;
+
+/* The buffer's bytes past len are not data: make touching them an ASan error. */
+static void guard(sse_buf_t *b)
+{
+    if (b->data)
+        ASAN_POISON_MEMORY_REGION(b->data + b->len, b->cap - b->len);
+}
+
+static void unguard(sse_buf_t *b)
+{
+    if (b->data)
+        ASAN_UNPOISON_MEMORY_REGION(b->data, b->cap);
+}
+
+/* Reads s[0..n], so ASan checks the whole string. */
+static void touch(const char *s, size_t n)
+{
+    volatile unsigned char sum = 0;
+    size_t i;
+
+    for (i = 0; i <= n; i++)
+        sum = (unsigned char)(sum + (unsigned char)s[i]);
+    (void)sum;
+}
+
+/* rd still describes the tail of f. */
+static void rd_in_step(const frame_t *f, const sse_rd_t *rd)
+{
+    FZ_ASSERT(rd->p >= f->payload && rd->left <= f->len);
+    FZ_ASSERT(rd->p + rd->left == f->payload + f->len);
+}
+
+/* Reads one string and asserts it lies in f, NUL-terminated; reads every byte. */
+static int rd_str(const frame_t *f, sse_rd_t *rd, const char **s, size_t *n)
+{
+    const char *before = rd->p;
+    size_t left = rd->left;
+    int rc = sse_rd_str(rd, s, n);
+
+    rd_in_step(f, rd);
+    if (rc) {
+        FZ_ASSERT(rc == -1);
+        return -1;
+    }
+    FZ_ASSERT(*s == before + 4);
+    FZ_ASSERT(*n + 5 <= left);
+    FZ_ASSERT(*s >= f->payload && *s + *n < f->payload + f->len);
+    FZ_ASSERT((*s)[*n] == '\0');
+    FZ_ASSERT(rd->p == *s + *n + 1);
+    touch(*s, *n);
+    return 0;
+}
+
+static int rd_u32(const frame_t *f, sse_rd_t *rd, uint32_t *v)
+{
+    size_t left = rd->left;
+    int rc = sse_rd_u32(rd, v);
+
+    rd_in_step(f, rd);
+    FZ_ASSERT(rc == 0 ? rd->left == left - 4 : (rc == -1 && left < 4 && rd->left == left));
+    return rc;
+}
+
+/* The relay's publish_prepare: channel, id, event, retry, data, history count and
+ * age -> serialized event. */
+static void as_publish_request(apr_pool_t *p, const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    const char *s[5];
+    size_t n[5];
+    uint32_t keep, age;
+    sse_event_t ev;
+    apr_array_header_t *evs;
+    apr_size_t len;
+    const char *bytes;
+    int i;
+
+    for (i = 0; i < 5; i++)
+        if (rd_str(f, &rd, &s[i], &n[i]))
+            return;
+    if (rd_u32(f, &rd, &keep) || rd_u32(f, &rd, &age))
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.id = n[1] ? s[1] : "1";
+    ev.event = n[2] ? s[2] : NULL;
+    ev.retry = n[3] ? s[3] : NULL;
+    ev.data = s[4];
+    ev.data_len = n[4];
+    if (!sse_channel_valid(s[0], n[0]) || sse_event_check(p, &ev))
+        return;
+    bytes = sse_event_serialize(p, &ev, &len);
+    /* what the brokers receive must parse to one event */
+    FZ_ASSERT(sse_event_parse_stream(p, bytes, len, &evs) == NULL && evs->nelts == 1);
+}
+
+/* sse_relay_call's reading of a RESULT: id, count, count answers. */
+static void as_result(const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    const char *s;
+    size_t n;
+    uint32_t i, count;
+
+    if (rd_str(f, &rd, &s, &n) || rd_u32(f, &rd, &count))
+        return;
+    for (i = 0; i < count; i++)
+        if (rd_str(f, &rd, &s, &n))
+            return;
+}
+
+/* The relay's resume_point (REPLAY, CHECK): last id, u32 n (at most 4096), n channels. */
+static void as_resume(const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    const char *s;
+    size_t len;
+    uint32_t i, n;
+
+    if (rd_str(f, &rd, &s, &len) || rd_u32(f, &rd, &n) || n > 4096)
+        return;
+    for (i = 0; i < n; i++)
+        if (rd_str(f, &rd, &s, &len))
+            return;
+}
+
+/* The broker's replay_done (REPLAYED): u32 lost, the events as one string. */
+static void as_replayed(const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    const char *s;
+    size_t len;
+    uint32_t lost;
+
+    if (rd_u32(f, &rd, &lost) == 0)
+        rd_str(f, &rd, &s, &len);
+}
+
+/* Strings until one fails, then re-encode them and the rest: the same bytes. */
+static void as_strings(const frame_t *f, const sse_frame_hdr_t *h)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    sse_buf_t enc = { 0 };
+    sse_frame_hdr_t h2;
+    const char *s, *payload2;
+    size_t n;
+    long off = sse_frame_begin(&enc, h->type, h->seq);
+
+    FZ_ASSERT(off == 0);
+    /* a failed sse_rd_str may have taken the length already: go on from before it */
+    for (;;) {
+        sse_rd_t at = rd;
+        if (rd_str(f, &rd, &s, &n)) {
+            rd = at;
+            break;
+        }
+        FZ_ASSERT(sse_buf_put_str(&enc, s, n) == 0);
+    }
+    FZ_ASSERT(sse_buf_put(&enc, rd.p, rd.left) == 0);
+    sse_frame_end(&enc, off);
+    FZ_ASSERT(enc.len == sizeof(h2) + f->len);
+    FZ_ASSERT(sse_frame_peek(enc.data, enc.len, &h2, &payload2) == 1);
+    FZ_ASSERT(h2.type == h->type && h2.seq == h->seq && h2.len == h->len);
+    FZ_ASSERT(f->len == 0 || !memcmp(payload2, f->payload, f->len));
+    sse_buf_free(&enc);
+}
+
+static void as_u32s(const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    uint32_t v;
+
+    while (rd_u32(f, &rd, &v) == 0)
+        ;
+    FZ_ASSERT(rd.left < 4);
+}
+
+static void decode(apr_pool_t *p, const sse_frame_hdr_t *h, const char *payload)
+{
+    frame_t f = { payload, h->len };
+    sse_rd_t rd;
+    const char *s, *s2;
+    size_t n, n2;
+    uint32_t v;
+
+    rd = (sse_rd_t){ payload, h->len };             /* HELLO */
+    rd_u32(&f, &rd, &v);
+    as_publish_request(p, &f);                      /* PUBLISH, requester -> relay */
+    rd = (sse_rd_t){ payload, h->len };             /* PUBLISH, relay -> broker */
+    if (rd_str(&f, &rd, &s, &n) == 0)
+        rd_str(&f, &rd, &s2, &n2);
+    rd = (sse_rd_t){ payload, h->len };             /* CONNS, CLOSE, REPLY */
+    rd_str(&f, &rd, &s, &n);
+    as_result(&f);
+    as_resume(&f);
+    as_replayed(&f);
+    as_strings(&f, h);
+    as_u32s(&f);
+}
+
+/* conn_readable / relay_readable: handle every whole frame, keep the rest.
+ * Returns -1 when the stream is to be dropped. */
+static int drain(apr_pool_t *p, sse_buf_t *in)
+{
+    sse_frame_hdr_t h;
+    const char *payload = NULL;
+    size_t pos = 0;
+    int rc;
+
+    while ((rc = sse_frame_peek(in->data + pos, in->len - pos, &h, &payload)) == 1) {
+        FZ_ASSERT(payload == in->data + pos + sizeof(h));
+        FZ_ASSERT(h.len <= SSE_PROTO_MAX_FRAME);
+        FZ_ASSERT(h.len <= in->len - pos - sizeof(h));
+        decode(p, &h, payload);
+        pos += sizeof(h) + h.len;
+    }
+    if (rc < 0) {
+        FZ_ASSERT(in->len - pos >= sizeof(h) && h.len > SSE_PROTO_MAX_FRAME);
+        return -1;
+    }
+    FZ_ASSERT(rc == 0);
+    FZ_ASSERT(in->len - pos < sizeof(h) || in->len - pos - sizeof(h) < h.len);
+    sse_buf_consume(in, pos);
+    guard(in);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p = fz_pool();
+    sse_buf_t in = { 0 };
+    size_t chunk = fz_take(&data, &size), off = 0, n;
+
+    if (!chunk)
+        chunk = size;
+    while (off < size) {
+        n = size - off < chunk ? size - off : chunk;
+        unguard(&in);
+        FZ_ASSERT(sse_buf_put(&in, data + off, n) == 0);
+        guard(&in);
+        off += n;
+        if (drain(p, &in))
+            break;
+    }
+    unguard(&in);
+    sse_buf_free(&in);
+    fz_done();
+    return 0;
+}
