@@ -855,22 +855,15 @@ static void relay_accept(void)
 
 static char tag_cluster;
 
-/* An internal LIST has come back: sum it per channel, remember the
- * channels (for a gap fill) and tell Redis this server's counts. */
-static void counts_done(relay_gather_t *g)
+/* The children's LIST answers of g summed per channel: name -> long *. */
+static apr_hash_t *list_sum(apr_pool_t *p, relay_gather_t *g)
 {
-    apr_pool_t *p;
-    apr_hash_t *sum;
-    apr_hash_index_t *hi;
+    apr_hash_t *sum = apr_hash_make(p);
     sse_rd_t rd = { g->replies.data, g->replies.len };
-    sse_buf_t lines = { 0 };
     const char *txt;
     size_t len;
     uint32_t i;
-    int k = 0;
 
-    apr_pool_create(&p, R.pool);
-    sum = apr_hash_make(p);
     for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
         char *last, *line, *copy = apr_pstrmemdup(p, txt, len);
         for (line = apr_strtok(copy, "\n", &last); line;
@@ -888,7 +881,22 @@ static void counts_done(relay_gather_t *g)
             *n += atol(tab + 1);
         }
     }
-    for (i = 0; i < (uint32_t)R.nchans; i++) {
+    return sum;
+}
+
+/* An internal LIST has come back: sum it per channel, remember the
+ * channels (for a gap fill) and tell Redis this server's counts. */
+static void counts_done(relay_gather_t *g)
+{
+    apr_pool_t *p;
+    apr_hash_t *sum;
+    apr_hash_index_t *hi;
+    sse_buf_t lines = { 0 };
+    int i, k = 0;
+
+    apr_pool_create(&p, R.pool);
+    sum = list_sum(p, g);
+    for (i = 0; i < R.nchans; i++) {
         free(R.chans[i]);
     }
     free(R.chans);
@@ -993,36 +1001,17 @@ static void cluster_check_down(void)
 static void stats_list_done(relay_gather_t *g)
 {
     apr_pool_t *p;
-    sse_rd_t rd = { g->replies.data, g->replies.len };
     apr_array_header_t *chans, *kids;
     apr_hash_t *sum;
     apr_hash_index_t *hi;
-    const char *txt, *json;
+    const char *json;
     char *copy, *line, *last;
-    size_t len, hlen;
-    uint32_t i;
+    size_t hlen;
     relay_gather_t *out;
     sse_buf_t bytes = { 0 };
 
     apr_pool_create(&p, R.pool);
-    sum = apr_hash_make(p);
-    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
-        copy = apr_pstrmemdup(p, txt, len);
-        for (line = apr_strtok(copy, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            long *n;
-            if (!tab) {
-                continue;
-            }
-            *tab = '\0';
-            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
-                n = apr_pcalloc(p, sizeof(*n));
-                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
-            }
-            *n += atol(tab + 1);
-        }
-    }
+    sum = list_sum(p, g);
     chans = apr_array_make(p, 16, sizeof(char *));
     for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
         APR_ARRAY_PUSH(chans, char *) = apr_psprintf(p,
