@@ -10,6 +10,7 @@
  * live in sse_event.c.
  */
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -34,6 +35,7 @@
 #include "sse_held.h"
 #include "sse_cluster.h"
 #include "sse_count.h"
+#include "sse_status.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -475,6 +477,12 @@ static int sse_take_socket(conn_rec *c)
     if (dup >= 0 && fcntl(dup, F_SETFL, fcntl(dup, F_GETFL) | O_NONBLOCK) < 0) {
         close(dup);
         return -1;
+    }
+    if (dup >= 0) {
+        /* A client that stops reading then ties up this much kernel memory
+         * at most (the kernel doubles it) before SSEMaxBacklog counts. */
+        int sndbuf = SSE_STREAM_SNDBUF;
+        setsockopt(dup, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     }
     return dup;
 }
@@ -1324,7 +1332,7 @@ static void sse_child_stopping(apr_pool_t *pchild, int graceful)
 
 static void sse_register_hooks(apr_pool_t *p)
 {
-    (void)p;
+    sse_status_register_hooks(p);
     ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(sse_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);

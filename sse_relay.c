@@ -191,6 +191,8 @@ typedef struct relay_gather_t {
     uint64_t pub_seq;           /* cluster publish waiting for its echo */
     char *pub_chan;             /* malloc'ed, with pub_seq */
     struct relay_gather_t *next_pending;
+    apr_time_t deadline;        /* with a requester: answer it by then */
+    struct relay_gather_t *wprev, *wnext;   /* R.waiting, while req */
 } relay_gather_t;
 
 typedef struct relay_owed_t {
@@ -222,6 +224,7 @@ static struct {
     uint64_t fill_from;         /* last event seen before a reconnect */
     uint64_t last_seq;          /* cluster: the last event fanned out */
     relay_gather_t *pending;    /* cluster publishes awaiting their echo */
+    relay_gather_t *waiting;    /* gathers whose requester waits */
     char **chans;               /* channels with streams here, last count */
     int nchans;
     apr_time_t next_tick;
@@ -269,23 +272,50 @@ static int conn_flush(relay_conn_t *c)
     return 0;
 }
 
-static void gather_finish(relay_gather_t *g)
+/* g no longer has a requester to answer. */
+static void gather_detach(relay_gather_t *g)
+{
+    if (!g->req) {
+        return;
+    }
+    g->req->waiting = NULL;
+    g->req = NULL;
+    if (g->wprev) {
+        g->wprev->wnext = g->wnext;
+    }
+    else {
+        R.waiting = g->wnext;
+    }
+    if (g->wnext) {
+        g->wnext->wprev = g->wprev;
+    }
+}
+
+/* Answer g's requester with the replies gathered so far. */
+static void gather_answer(relay_gather_t *g)
 {
     relay_conn_t *c = g->req;
+    long off;
 
+    if (!c) {
+        return;
+    }
+    off = sse_frame_begin(&c->out, SSE_OP_RESULT, g->seq);
+    if (off >= 0 && !sse_buf_put_str(&c->out, g->id, strlen(g->id))
+        && !sse_buf_put_u32(&c->out, g->nreplies)
+        && !sse_buf_put(&c->out, g->replies.data, g->replies.len)) {
+        sse_frame_end(&c->out, off);
+        conn_flush(c);
+    }
+    gather_detach(g);
+}
+
+static void gather_finish(relay_gather_t *g)
+{
     if (g->done) {
         g->done(g);
     }
-    if (c) {
-        long off = sse_frame_begin(&c->out, SSE_OP_RESULT, g->seq);
-        if (off >= 0 && !sse_buf_put_str(&c->out, g->id, strlen(g->id))
-            && !sse_buf_put_u32(&c->out, g->nreplies)
-            && !sse_buf_put(&c->out, g->replies.data, g->replies.len)) {
-            sse_frame_end(&c->out, off);
-            conn_flush(c);
-        }
-        c->waiting = NULL;
-    }
+    gather_answer(g);
     sse_buf_free(&g->replies);
     free(g->pub_chan);
     free(g->id);
@@ -312,7 +342,7 @@ static void conn_close(relay_conn_t *c)
         free(o);
     }
     if (c->waiting) {
-        c->waiting->req = NULL;
+        gather_detach(c->waiting);
     }
     if (c->broker) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
@@ -561,8 +591,34 @@ static relay_gather_t *gather_new(relay_conn_t *req, uint32_t seq, char *id)
     g->id = id ? id : strdup("");
     if (req) {
         req->waiting = g;
+        g->deadline = apr_time_now() + apr_time_from_sec(2);
+        g->wnext = R.waiting;
+        if (R.waiting) {
+            R.waiting->wprev = g;
+        }
+        R.waiting = g;
     }
     return g;
+}
+
+/* A child that does not answer (stopped, overloaded) must not hold every
+ * publisher: after 2 s the requester gets what the others answered (the
+ * event itself has gone to every child already). */
+static void gather_timeouts(void)
+{
+    apr_time_t now = apr_time_now();
+    relay_gather_t *g = R.waiting, *next;
+
+    for (; g; g = next) {
+        next = g->wnext;
+        if (now >= g->deadline) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                         "SSE00214: %d child(ren) did not answer within 2 s; "
+                         "answering with the %u that did", g->remaining,
+                         (unsigned)g->nreplies);
+            gather_answer(g);
+        }
+    }
 }
 
 /* Add the other servers' streams to g's answer (cluster only): one more
@@ -985,8 +1041,7 @@ static void cluster_check_down(void)
         R.pending = g->next_pending;
         if (g->req) {
             relay_conn_t *c = g->req;
-            c->waiting = NULL;
-            g->req = NULL;
+            gather_detach(g);
             conn_close(c);
         }
         g->remaining = 1;
@@ -1007,6 +1062,7 @@ static void stats_list_done(relay_gather_t *g)
     const char *json;
     char *copy, *line, *last;
     size_t hlen;
+    long private = 0;
     relay_gather_t *out;
     sse_buf_t bytes = { 0 };
 
@@ -1014,10 +1070,16 @@ static void stats_list_done(relay_gather_t *g)
     sum = list_sum(p, g);
     chans = apr_array_make(p, 16, sizeof(char *));
     for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
+        const char *name = apr_hash_this_key(hi);
+        long n = *(long *)apr_hash_this_val(hi);
+        /* the stats channel may be public: private channels are counted,
+         * never named */
+        if (!strncmp(name, "private-", 8)) {
+            private += n;
+            continue;
+        }
         APR_ARRAY_PUSH(chans, char *) = apr_psprintf(p,
-            "{\"channel\":%s,\"subscribers\":%ld}",
-            sse_json_str(p, apr_hash_this_key(hi)),
-            *(long *)apr_hash_this_val(hi));
+            "{\"channel\":%s,\"subscribers\":%ld}", sse_json_str(p, name), n);
     }
     /* each child's "key value" lines become one JSON object */
     kids = apr_array_make(p, 8, sizeof(char *));
@@ -1042,10 +1104,11 @@ static void stats_list_done(relay_gather_t *g)
         json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"relay\":{"
             "\"pid\":%d,\"brokers\":%d,\"history_events\":%" APR_SIZE_T_FMT
             ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\"},"
-            "\"children\":[%s],\"channels\":[%s]}",
+            "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld}",
             apr_time_now() / 1000, (int)getpid(), relay_brokers(), ev, by,
             !R.cluster ? "off" : sse_cluster_up(R.cluster) ? "up" : "down",
-            apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','));
+            apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','),
+            private);
     }
     hlen = strlen(json);
     if (!sse_buf_put(&bytes, "event: stats\ndata: ", 19)
@@ -1100,7 +1163,7 @@ static void relay_loop(void)
     epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev);
     R.cluster_fd = -1;
     while (!R.stop && getppid() == R.parent) {
-        n = epoll_wait(R.ep, evs, 64, 1000);
+        n = epoll_wait(R.ep, evs, 64, R.waiting ? 200 : 1000);
         if (R.cluster && apr_time_now() >= R.next_tick) {
             R.next_tick = apr_time_now() + apr_time_from_sec(1);
             cluster_tick();
@@ -1129,6 +1192,9 @@ static void relay_loop(void)
         }
         if (R.cluster) {
             cluster_check_down();
+        }
+        if (R.waiting) {
+            gather_timeouts();
         }
     }
 }
@@ -1264,6 +1330,11 @@ static apr_status_t relay_kill(void *data)
         kill(st->proc.pid, SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
+        /* the relay, no longer root, may not remove it from a root-owned
+         * runtime directory */
+        if (sse_relay_path) {
+            unlink(sse_relay_path);
+        }
     }
     return APR_SUCCESS;
 }

@@ -1,0 +1,430 @@
+/*
+ * sse_status.c: mod_sse as an operator sees it (see sse_status.h).
+ *
+ * The counters live in each child's broker and in the relay; a worker
+ * cannot read another process's broker, so every status or metrics request
+ * asks the relay, which gathers one STATS reply per child, plus one LIST
+ * for the number of distinct channels (a channel with streams in two
+ * children is one channel).  Child counters count since that child
+ * started, so the server-wide totals are sums over the children alive now:
+ * they drop when a child exits, which Prometheus treats as a counter reset.
+ */
+#include <stdlib.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "scoreboard.h"
+#include "mod_status.h"
+#include "apr_hash.h"
+#include "apr_strings.h"
+
+#include "sse_private.h"
+#include "sse_relay.h"
+#include "sse_status.h"
+
+/* One per-child counter as the broker names it in its STATS reply, with
+ * what it is called on the status page, in ?auto and in the metrics. */
+typedef struct {
+    const char *key;        /* in the broker's "key value" lines        */
+    const char *title;      /* HTML table heading                       */
+    const char *auto_key;   /* ?auto: "SSE<auto_key>: ..."              */
+    const char *metric;     /* mod_sse_<metric>, mod_sse_child_<metric> */
+    int counter;            /* 1: counter (never falls), 0: gauge       */
+    const char *help;
+} sse_status_field_t;
+
+enum {
+    SSE_F_STREAMS, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
+    SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_N
+};
+
+static const sse_status_field_t sse_status_fields[SSE_F_N] = {
+    [SSE_F_STREAMS] = { "streams", "Streams", "Streams", "streams", 0,
+      "Open event streams" },
+    [SSE_F_CHANNELS] = { "channels", "Channels", "Channels", "channels", 0,
+      "Channels with at least one open stream" },
+    [SSE_F_PUBLISHED] = { "published", "Published", "EventsPublished",
+      "events_published_total", 1,
+      "Events fanned out to a child process with a stream on their channel, "
+      "counted once per such child" },
+    [SSE_F_DELIVERED] = { "delivered", "Delivered", "EventsDelivered",
+      "events_delivered_total", 1,
+      "Events written to streams, counted once per stream" },
+    [SSE_F_BYTES] = { "bytes", "Bytes sent", "BytesSent", "sent_bytes_total", 1,
+      "Bytes written to streams" },
+    [SSE_F_DROPPED] = { "dropped_slow", "Dropped (slow)", "DroppedSlow",
+      "dropped_slow_total", 1,
+      "Streams closed because their unsent backlog passed SSEMaxBacklog" },
+    [SSE_F_OPENED] = { "opened", "Opened", "StreamsOpened",
+      "streams_opened_total", 1, "Streams opened" },
+    [SSE_F_CLOSED] = { "closed", "Closed", "StreamsClosed",
+      "streams_closed_total", 1, "Streams closed, for any reason" },
+};
+
+typedef struct {
+    long pid;
+    apr_uint64_t v[SSE_F_N];
+} sse_status_child_t;
+
+/* One snapshot of the whole server, taken for one request. */
+typedef struct {
+    int up;                         /* the relay answered */
+    long relay_pid;
+    long brokers;                   /* child processes connected to it */
+    apr_uint64_t history_events;
+    apr_uint64_t history_bytes;
+    const char *cluster;            /* "off", "up" or "down" */
+    apr_array_header_t *children;   /* sse_status_child_t, by pid */
+    apr_uint64_t total[SSE_F_N];
+    long subscriptions;             /* streams per channel, summed */
+    apr_time_t uptime;              /* since the last (re)start */
+} sse_status_t;
+
+/* Ask the relay one payload-less question. */
+static apr_status_t sse_status_ask(request_rec *r, int op,
+                                   sse_relay_result_t *res)
+{
+    sse_buf_t b = { 0 };
+    long off = sse_frame_begin(&b, (uint32_t)op, 0);
+    apr_status_t rv;
+
+    if (off < 0) {
+        return APR_ENOMEM;
+    }
+    sse_frame_end(&b, off);
+    rv = sse_relay_call(r->pool, &b, res);
+    sse_buf_free(&b);
+    return rv;
+}
+
+/* "key value" lines into a table (values are copied into p). */
+static apr_table_t *sse_status_kv(apr_pool_t *p, const char *txt)
+{
+    apr_table_t *t = apr_table_make(p, 12);
+    char *last, *line, *copy = apr_pstrdup(p, txt);
+
+    for (line = apr_strtok(copy, "\n", &last); line;
+         line = apr_strtok(NULL, "\n", &last)) {
+        char *sp = strchr(line, ' ');
+        if (sp) {
+            *sp = '\0';
+            apr_table_setn(t, line, sp + 1);
+        }
+    }
+    return t;
+}
+
+static apr_uint64_t sse_status_num(apr_table_t *t, const char *key)
+{
+    const char *v = apr_table_get(t, key);
+
+    return v ? (apr_uint64_t)apr_strtoi64(v, NULL, 10) : 0;
+}
+
+static int sse_status_by_pid(const void *a, const void *b)
+{
+    long x = ((const sse_status_child_t *)a)->pid;
+    long y = ((const sse_status_child_t *)b)->pid;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Distinct channels and summed subscriptions from a LIST result. */
+static void sse_status_channels(apr_pool_t *p, const sse_relay_result_t *res,
+                                sse_status_t *st)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    int i;
+
+    for (i = 0; i < res->replies->nelts; i++) {
+        char *last, *line;
+        char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
+        for (line = apr_strtok(txt, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            if (tab) {
+                *tab = '\0';
+                apr_hash_set(seen, line, APR_HASH_KEY_STRING, line);
+                st->subscriptions += atol(tab + 1);
+            }
+        }
+    }
+    st->total[SSE_F_CHANNELS] = apr_hash_count(seen);
+}
+
+/* Fill st from the relay.  A relay that cannot be reached (or answers
+ * badly) leaves st->up 0 and the counters zero, and is logged. */
+static void sse_status_gather(request_rec *r, sse_status_t *st)
+{
+    sse_relay_result_t stats, list;
+    apr_table_t *relay;
+    apr_status_t rv;
+    int i;
+    size_t f;
+
+    memset(st, 0, sizeof(*st));
+    st->cluster = "off";
+    st->children = apr_array_make(r->pool, 8, sizeof(sse_status_child_t));
+    if (ap_scoreboard_image) {
+        st->uptime = apr_time_now() - ap_scoreboard_image->global->restart_time;
+    }
+    if ((rv = sse_status_ask(r, SSE_OP_STATS, &stats)) != APR_SUCCESS
+        || (rv = sse_status_ask(r, SSE_OP_LIST, &list)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                      "SSE00501: the relay did not answer the status request");
+        return;
+    }
+    st->up = 1;
+    relay = sse_status_kv(r->pool, stats.id);
+    st->relay_pid = (long)sse_status_num(relay, "relay_pid");
+    st->brokers = (long)sse_status_num(relay, "brokers");
+    st->history_events = sse_status_num(relay, "history_events");
+    st->history_bytes = sse_status_num(relay, "history_bytes");
+    if (apr_table_get(relay, "cluster")) {
+        st->cluster = apr_table_get(relay, "cluster");
+    }
+    for (i = 0; i < stats.replies->nelts; i++) {
+        apr_table_t *kv = sse_status_kv(r->pool,
+                                        APR_ARRAY_IDX(stats.replies, i, char *));
+        sse_status_child_t *c = apr_array_push(st->children);
+        c->pid = (long)sse_status_num(kv, "pid");
+        for (f = 0; f < SSE_F_N; f++) {
+            c->v[f] = sse_status_num(kv, sse_status_fields[f].key);
+            st->total[f] += c->v[f];
+        }
+    }
+    qsort(st->children->elts, (size_t)st->children->nelts,
+          sizeof(sse_status_child_t), sse_status_by_pid);
+    sse_status_channels(r->pool, &list, st);
+}
+
+/* Per second since the server (re)started. */
+static double sse_status_rate(const sse_status_t *st, apr_uint64_t n)
+{
+    double secs = (double)st->uptime / APR_USEC_PER_SEC;
+
+    return secs > 0 ? (double)n / secs : 0.0;
+}
+
+/* --- mod_status ------------------------------------------------------------ */
+
+static void sse_status_auto(request_rec *r, const sse_status_t *st)
+{
+    int i;
+    size_t f;
+
+    ap_rprintf(r, "SSERelay: %s\n", st->up ? "up" : "down");
+    if (!st->up) {
+        return;
+    }
+    ap_rprintf(r, "SSERelayPid: %ld\nSSEChildren: %ld\nSSECluster: %s\n"
+               "SSEHistoryEvents: %" APR_UINT64_T_FMT "\n"
+               "SSEHistoryBytes: %" APR_UINT64_T_FMT "\n"
+               "SSESubscriptions: %ld\n",
+               st->relay_pid, st->brokers, st->cluster, st->history_events,
+               st->history_bytes, st->subscriptions);
+    for (f = 0; f < SSE_F_N; f++) {
+        ap_rprintf(r, "SSE%s: %" APR_UINT64_T_FMT "\n",
+                   sse_status_fields[f].auto_key, st->total[f]);
+    }
+    ap_rprintf(r, "SSEEventsPublishedPerSec: %.3f\nSSEEventsDeliveredPerSec: %.3f\n",
+               sse_status_rate(st, st->total[SSE_F_PUBLISHED]),
+               sse_status_rate(st, st->total[SSE_F_DELIVERED]));
+    /* one line per counter, one value per child, in SSEChildPids order */
+    ap_rputs("SSEChildPids:", r);
+    for (i = 0; i < st->children->nelts; i++) {
+        ap_rprintf(r, " %ld", APR_ARRAY_IDX(st->children, i, sse_status_child_t).pid);
+    }
+    ap_rputs("\n", r);
+    for (f = 0; f < SSE_F_N; f++) {
+        ap_rprintf(r, "SSEChild%s:", sse_status_fields[f].auto_key);
+        for (i = 0; i < st->children->nelts; i++) {
+            ap_rprintf(r, " %" APR_UINT64_T_FMT,
+                       APR_ARRAY_IDX(st->children, i, sse_status_child_t).v[f]);
+        }
+        ap_rputs("\n", r);
+    }
+}
+
+static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
+{
+    char since[32];
+    int i;
+    size_t f;
+
+    ap_rputs("<hr />\n<h1>Server-Sent Events (mod_sse)</h1>\n<dl>\n", r);
+    if (!st->up) {
+        ap_rputs("<dt>Relay: <b>not reachable</b> (publishing answers 503; "
+                 "see the error log)</dt>\n</dl>\n", r);
+        return;
+    }
+    apr_strfsize((apr_off_t)st->history_bytes, since);
+    ap_rprintf(r, "<dt>Relay: up, pid %ld; %ld child processes connected; "
+               "cluster %s</dt>\n"
+               "<dt>History: %" APR_UINT64_T_FMT " events, %sB</dt>\n",
+               st->relay_pid, st->brokers, ap_escape_html(r->pool, st->cluster),
+               st->history_events, since);
+    ap_rprintf(r, "<dt>Streams: %" APR_UINT64_T_FMT " open on %" APR_UINT64_T_FMT
+               " channels (%ld subscriptions); %" APR_UINT64_T_FMT " opened, %"
+               APR_UINT64_T_FMT " closed, %" APR_UINT64_T_FMT
+               " dropped as slow</dt>\n",
+               st->total[SSE_F_STREAMS], st->total[SSE_F_CHANNELS],
+               st->subscriptions, st->total[SSE_F_OPENED],
+               st->total[SSE_F_CLOSED], st->total[SSE_F_DROPPED]);
+    apr_strfsize((apr_off_t)st->total[SSE_F_BYTES], since);
+    ap_rprintf(r, "<dt>Events: %" APR_UINT64_T_FMT " published (%.2f/s), %"
+               APR_UINT64_T_FMT " delivered (%.2f/s), %sB sent, since the "
+               "last restart</dt>\n</dl>\n",
+               st->total[SSE_F_PUBLISHED],
+               sse_status_rate(st, st->total[SSE_F_PUBLISHED]),
+               st->total[SSE_F_DELIVERED],
+               sse_status_rate(st, st->total[SSE_F_DELIVERED]), since);
+    if (flags & AP_STATUS_NOTABLE) {
+        for (i = 0; i < st->children->nelts; i++) {
+            const sse_status_child_t *c = &APR_ARRAY_IDX(st->children, i,
+                                                         sse_status_child_t);
+            ap_rprintf(r, "<p>Child %ld:", c->pid);
+            for (f = 0; f < SSE_F_N; f++) {
+                ap_rprintf(r, "%s %s %" APR_UINT64_T_FMT, f ? "," : "",
+                           sse_status_fields[f].title, c->v[f]);
+            }
+            ap_rputs("</p>\n", r);
+        }
+        return;
+    }
+    ap_rputs("<table border=\"0\"><tr><th>PID</th>", r);
+    for (f = 0; f < SSE_F_N; f++) {
+        ap_rprintf(r, "<th>%s</th>", sse_status_fields[f].title);
+    }
+    ap_rputs("</tr>\n", r);
+    for (i = 0; i < st->children->nelts; i++) {
+        const sse_status_child_t *c = &APR_ARRAY_IDX(st->children, i,
+                                                     sse_status_child_t);
+        ap_rprintf(r, "<tr><td>%ld</td>", c->pid);
+        for (f = 0; f < SSE_F_N; f++) {
+            ap_rprintf(r, "<td>%" APR_UINT64_T_FMT "</td>", c->v[f]);
+        }
+        ap_rputs("</tr>\n", r);
+    }
+    ap_rputs("</table>\n", r);
+}
+
+/* mod_status's status_hook: our section of /server-status. */
+static int sse_status_hook(request_rec *r, int flags)
+{
+    sse_status_t st;
+
+    sse_status_gather(r, &st);
+    if (flags & AP_STATUS_SHORT) {
+        sse_status_auto(r, &st);
+    }
+    else {
+        sse_status_html(r, &st, flags);
+    }
+    return OK;
+}
+
+/* --- Prometheus ------------------------------------------------------------ */
+
+static void sse_status_family(request_rec *r, const char *name,
+                              const char *type, const char *help)
+{
+    ap_rprintf(r, "# HELP mod_sse_%s %s.\n# TYPE mod_sse_%s %s\n",
+               name, help, name, type);
+}
+
+static void sse_status_metrics(request_rec *r, const sse_status_t *st)
+{
+    static const char *const states[] = { "off", "up", "down" };
+    int i;
+    size_t f;
+
+    sse_status_family(r, "relay_up", "gauge",
+                      "1 if the relay answered this scrape, else 0 (then "
+                      "no other mod_sse metric is given)");
+    ap_rprintf(r, "mod_sse_relay_up %d\n", st->up);
+    if (!st->up) {
+        return;
+    }
+    sse_status_family(r, "children", "gauge",
+                      "Child processes connected to the relay");
+    ap_rprintf(r, "mod_sse_children %ld\n", st->brokers);
+    sse_status_family(r, "cluster_state", "gauge",
+                      "SSECluster state: 1 for the current one of off, up, down");
+    for (i = 0; i < 3; i++) {
+        ap_rprintf(r, "mod_sse_cluster_state{state=\"%s\"} %d\n", states[i],
+                   !strcmp(st->cluster, states[i]));
+    }
+    sse_status_family(r, "history_events", "gauge",
+                      "Events kept in the relay's history for resuming clients");
+    ap_rprintf(r, "mod_sse_history_events %" APR_UINT64_T_FMT "\n",
+               st->history_events);
+    sse_status_family(r, "history_bytes", "gauge",
+                      "Bytes of the events kept in the relay's history");
+    ap_rprintf(r, "mod_sse_history_bytes %" APR_UINT64_T_FMT "\n",
+               st->history_bytes);
+    sse_status_family(r, "subscriptions", "gauge",
+                      "Open streams per channel, summed over channels (in a "
+                      "cluster: every server's)");
+    ap_rprintf(r, "mod_sse_subscriptions %ld\n", st->subscriptions);
+    for (f = 0; f < SSE_F_N; f++) {
+        const sse_status_field_t *fd = &sse_status_fields[f];
+        const char *type = fd->counter ? "counter" : "gauge";
+        sse_status_family(r, fd->metric, type, apr_pstrcat(r->pool, fd->help,
+                          f == SSE_F_CHANNELS ? " (in a cluster: on any server)"
+                                              : " (sum over the child processes)", NULL));
+        ap_rprintf(r, "mod_sse_%s %" APR_UINT64_T_FMT "\n", fd->metric,
+                   st->total[f]);
+    }
+    for (f = 0; f < SSE_F_N; f++) {
+        const sse_status_field_t *fd = &sse_status_fields[f];
+        const char *name = apr_pstrcat(r->pool, "child_", fd->metric, NULL);
+        sse_status_family(r, name, fd->counter ? "counter" : "gauge",
+                          apr_pstrcat(r->pool, fd->help, fd->counter
+                                      ? ", by child process, since it started"
+                                      : ", by child process", NULL));
+        for (i = 0; i < st->children->nelts; i++) {
+            const sse_status_child_t *c = &APR_ARRAY_IDX(st->children, i,
+                                                         sse_status_child_t);
+            ap_rprintf(r, "mod_sse_%s{pid=\"%ld\"} %" APR_UINT64_T_FMT "\n",
+                       name, c->pid, c->v[f]);
+        }
+    }
+}
+
+/* SetHandler sse-metrics. */
+static int sse_status_handler(request_rec *r)
+{
+    sse_status_t st;
+
+    if (!r->handler || strcmp(r->handler, "sse-metrics")) {
+        return DECLINED;
+    }
+    if (r->method_number != M_GET) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "SSE00502: %s on a metrics location: 405", r->method);
+        r->status = HTTP_METHOD_NOT_ALLOWED;
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD");
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rputs("a metrics location answers GET and HEAD only\n", r);
+        return OK;
+    }
+    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (r->header_only) {
+        return OK;
+    }
+    sse_status_gather(r, &st);
+    sse_status_metrics(r, &st);
+    return OK;
+}
+
+void sse_status_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    APR_OPTIONAL_HOOK(ap, status_hook, sse_status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    ap_hook_handler(sse_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}

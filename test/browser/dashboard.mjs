@@ -1,0 +1,149 @@
+// The live dashboard (htdocs/dashboard.html) in a real Chromium (Debian's,
+// driven by playwright-core), against a running `make run` server:
+// streams are opened on three channels from here, the dashboard must list
+// them with their subscriber counts, then events are published through
+// /publish and it must show a non-zero rate, draw the chart and show the
+// last events of each channel.  Usage:
+//   node dashboard.mjs URL [SCREENSHOT.png]     (URL: http://localhost:8080/)
+// Exits non-zero on any failure.
+import http from 'node:http';
+import { chromium } from 'playwright-core';
+
+const base = new URL(process.argv[2] || 'http://localhost:8080/');
+const shot = process.argv[3];
+const tag = `dash${process.pid}`;
+// more subscribers than the channels a developer's server usually has, so
+// that these three are among the four the dashboard listens to
+const chans = { [`${tag}-news`]: 4, [`${tag}-alerts`]: 3, [`${tag}-chat`]: 2 };
+
+let failed = 0;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok' : 'not ok'} - ${what}`);
+  if (!ok) failed++;
+};
+
+// A stream held open from here; resolves once its ": ok" preamble arrived.
+function openStream(channel) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL(`stream?channel=${channel}`, base), res => {
+      if (res.statusCode !== 200) { reject(new Error(`stream ${channel}: ${res.statusCode}`)); return; }
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', d => { buf += d; if (buf.startsWith(': ok\n\n')) resolve(req); });
+    });
+    req.on('error', reject);
+  });
+}
+
+async function publish(channel, event, data) {
+  const res = await fetch(new URL('publish', base), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ channel, event, data }),
+  });
+  if (!res.ok) throw new Error(`publish ${channel}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const streams = [];
+try {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.on('pageerror', e => check(false, `no JavaScript error (${e.message})`));
+  await page.goto(new URL('dashboard.html', base).href);
+  await page.waitForFunction(() => document.getElementById('status').textContent === 'live',
+                             null, { timeout: 10000 }).catch(() => {});
+  check(await page.textContent('#status') === 'live', 'the stats stream is live');
+  await page.waitForFunction(() => /updated \d\d:\d\d:\d\d/.test(
+    document.getElementById('updated').textContent), null, { timeout: 5000 }).catch(() => {});
+  check(/updated/.test(await page.textContent('#updated')), 'a stats event arrived');
+
+  for (const [ch, n] of Object.entries(chans)) {
+    for (let i = 0; i < n; i++) streams.push(await openStream(ch));
+  }
+  // every channel listed, with our streams plus (once it listens) the page
+  const listed = () => page.evaluate(names => names.map(ch => {
+    const tr = document.querySelector(`#channels tr[data-channel="${ch}"]`);
+    return tr ? { n: Number(tr.querySelector('.subs').textContent.replace(/,/g, '')),
+                  watched: tr.cells[0].classList.contains('watched') } : null;
+  }), Object.keys(chans));
+  await page.waitForFunction(want => Object.entries(want).every(([ch, n]) => {
+    const tr = document.querySelector(`#channels tr[data-channel="${ch}"]`);
+    return tr && tr.cells[0].classList.contains('watched') &&
+           tr.querySelector('.subs').textContent === String(n + 1);
+  }), chans, { timeout: 8000 }).catch(() => {});
+  const rows = await listed();
+  Object.entries(chans).forEach(([ch, n], i) => {
+    const r = rows[i];
+    check(r && r.watched && r.n === n + 1,
+          `channel ${ch} listed with ${n} + 1 (this page) subscribers, watched (${JSON.stringify(r)})`);
+  });
+
+  // events: a burst for the rate, then one last known event per channel
+  const last = {};
+  for (let round = 0; round < 20; round++) {
+    for (const ch of Object.keys(chans)) {
+      await publish(ch, 'tick', `tick ${round} on ${ch}`);
+    }
+    await new Promise(ok => setTimeout(ok, 50));
+  }
+  for (const ch of Object.keys(chans)) {
+    last[ch] = await publish(ch, 'final', `the last event on ${ch} <b>not bold</b>`);
+  }
+  const rate = await page.waitForFunction(() => {
+    const t = document.getElementById('rate-delivered').textContent;
+    return parseFloat(t) > 0 && t;
+  }, null, { timeout: 5000 }).then(h => h.jsonValue()).catch(() => null);
+  check(rate !== null, `a non-zero delivered rate is shown (${rate}/s)`);
+  await page.waitForFunction(ids => Object.entries(ids).every(([ch, id]) =>
+    document.querySelector(`#events .chan-events[data-channel="${ch}"] li[data-id="${id}"]`)),
+    Object.fromEntries(Object.entries(last).map(([ch, j]) => [ch, j.id])),
+    { timeout: 5000 }).catch(() => {});
+  for (const ch of Object.keys(chans)) {
+    const items = await page.$$eval(`#events .chan-events[data-channel="${ch}"] li`,
+      lis => lis.map(li => ({ id: li.dataset.id, text: li.querySelector('.ev-data')?.textContent,
+                              name: li.querySelector('.ev-name')?.textContent })));
+    check(items.length === 5 && items[0].id === last[ch].id && items[0].name === 'final' &&
+          items[0].text === `the last event on ${ch} <b>not bold</b>` &&
+          items[1].text === `tick 19 on ${ch}` && items[4].text === `tick 16 on ${ch}`,
+          `${ch}: the last 5 events, newest first, data shown as text ` +
+          `(${items.map(i => i.text).join(' | ')})`);
+  }
+  const bold = await page.$$eval('#events b', b => b.length);
+  check(bold === 0, 'event data is never parsed as HTML');
+  // the chart has drawn both lines
+  const inked = await page.evaluate(() => {
+    const cv = document.getElementById('chart');
+    const d = cv.getContext('2d').getImageData(0, 0, cv.width, cv.height).data;
+    let del = 0, pub = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 200 && d[i + 2] > 180 && d[i] < 80) del++;          // #2f6fdb
+      if (d[i + 3] > 200 && d[i] > 200 && d[i + 1] > 100 && d[i + 2] < 60) pub++;  // #e8871e
+    }
+    return { del, pub };
+  });
+  check(inked.del > 10 && inked.pub > 10, `the chart draws both lines (${JSON.stringify(inked)})`);
+  const kids = await page.$$eval('#children tbody tr', trs => trs.length);
+  check(kids >= 1, `the child processes table has ${kids} rows`);
+  if (shot) {
+    // a steady flow for a few seconds, so the picture shows live rates
+    const names = Object.keys(chans);
+    const until = Date.now() + 4000;
+    for (let i = 0; Date.now() < until; i++) {
+      await publish(names[i % 3], i % 2 ? 'price' : 'update',
+                    JSON.stringify({ n: i, at: new Date().toISOString().slice(11, 19) }));
+      await new Promise(ok => setTimeout(ok, 40));
+    }
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: shot, fullPage: true });
+  }
+} finally {
+  for (const s of streams) s.destroy();
+  await browser.close();
+}
+console.log(failed ? `${failed} failed` : 'all passed');
+process.exit(failed ? 1 : 0);
