@@ -96,3 +96,5 @@ ASAN_MOD_LIBS ?= $(MOD_LIBS)
 ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 include test/fuzz/fuzz.mk
 include test/asan/asan.mk
+include test/fault/fault.mk
+include bench/bench.mk

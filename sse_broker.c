@@ -732,7 +732,7 @@ static void relay_drop(const char *why)
     B.relay_fd = -1;
     B.relay_in.len = 0;
     B.relay_out.len = 0;
-    B.relay_retry = apr_time_now() + apr_time_from_msec(200);
+    B.relay_retry = apr_time_now() + apr_time_from_msec(50);
 }
 
 static void relay_try_connect(void)
@@ -743,7 +743,7 @@ static void relay_try_connect(void)
     if (apr_time_now() < B.relay_retry) {
         return;
     }
-    B.relay_retry = apr_time_now() + apr_time_from_msec(200);
+    B.relay_retry = apr_time_now() + apr_time_from_msec(50);
     B.relay_fd = sse_relay_connect();
     if (B.relay_fd < 0) {
         return;
@@ -834,7 +834,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
         if (B.relay_fd < 0) {
             relay_try_connect();
         }
-        n = epoll_wait(B.ep, evs, 256, 1000);
+        n = epoll_wait(B.ep, evs, 256, B.relay_fd < 0 ? 50 : 1000);
         B.now = apr_time_now();
         if (B.now >= B.next_tick) {
             keepalive_tick();

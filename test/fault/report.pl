@@ -1,0 +1,215 @@
+#!/usr/bin/perl
+# test/fault/report.pl: writes test/RELIABILITY.md from what `make
+# reliability` measured:
+#   RESULTS/apache-test.log   t/4x_*.t run with -verbose under every MPM
+#                             ("# RELIABILITY <test> key=value ..." lines)
+#   RESULTS/full.tsv, .meta   test/fault/run.sh full (one row per check)
+#
+#   perl report.pl --out test/RELIABILITY.md build/fault/results [--mode full]
+use strict;
+use warnings;
+use Getopt::Long;
+
+my %o = (mode => 'full', out => '-');
+GetOptions(\%o, 'out=s', 'mode=s') or die "bad options\n";
+my $dir = shift or die "usage: report.pl --out FILE RESULTS_DIR\n";
+
+# --- the Apache::Test part ---------------------------------------------------------
+my(%fig, %verdict, @mpms, $mpm, $test);
+if (open my $fh, '<', "$dir/apache-test.log") {
+    while (<$fh>) {
+        if (/^=+ mpm (\w+) =+$/) { $mpm = $1; push @mpms, $mpm; next }
+        next unless $mpm;
+        if (m{^(t/\d+_\w+\.t) \.\.}) { $test = $1; next }
+        if (/^# RELIABILITY (\w+) (.*)$/) {
+            my $name = $1;
+            $fig{$name}{$mpm} = { map { split /=/, $_, 2 } split ' ', $2 };
+            $fig{$name}{$mpm}{_test} = $test;
+            $verdict{$name}{$mpm} //= 'PASS';
+            next;
+        }
+        $verdict{"file:$test"}{$mpm} = 'FAIL' if /^not ok/ && $test;
+        $verdict{"file:$test"}{$mpm} = 'FAIL' if $test && /^\Q$test\E \(Wstat/;
+    }
+}
+# a RELIABILITY line is printed at the end of its test file: a "not ok"
+# anywhere in that file makes its row fail
+for my $name (keys %fig) {
+    for my $m (keys %{ $fig{$name} }) {
+        my $t = $fig{$name}{$m}{_test} // '';
+        $verdict{$name}{$m} = 'FAIL' if ($verdict{"file:$t"}{$m} // '') eq 'FAIL';
+    }
+}
+
+my @at = (
+    [kill_child => 't/40_kill_child.t', 'kill -9 of one child while an event is published every few ms',
+     sub { my $f = shift;
+           sprintf('%d streams, %d on the killed child; the other %d received all %d events (lost %d); '
+                   . 'counts dropped it after %.3f s; %d publishes, %d not 200, slowest %.3f s',
+                   $f->{streams}, $f->{killed_child_streams}, $f->{survivors}, $f->{events}, $f->{lost},
+                   $f->{count_drop_secs}, $f->{publishes}, $f->{publish_non200}, $f->{slowest_publish_secs}) }],
+    [kill_relay => 't/41_kill_relay.t', 'kill -9 of the relay, publishing every 20 ms',
+     sub { my $f = shift;
+           sprintf('new relay after %.3f s; %d publishes in the gap: %d answered 503 + Retry-After, %d other, '
+                   . 'slowest %.3f s; publishing again after %.3f s, all %d streams reached after %.3f s, '
+                   . '%d closed; %d events answered 200 before every child had reconnected',
+                   $f->{new_relay_secs}, $f->{publishes_in_gap}, $f->{answered_503}, $f->{answered_other},
+                   $f->{slowest_publish_secs}, $f->{publish_ok_secs}, $f->{streams},
+                   $f->{all_streams_reached_secs}, $f->{streams_ended}, $f->{partial_200}) }],
+    [graceful => 't/42_graceful_load.t', 'graceful restart (SIGUSR1) with streams open and an event every 50 ms',
+     sub { my $f = shift;
+           sprintf('%d streams closed by the old children in %.2f s, those exited in %.2f s; %d clients '
+                   . 'reconnected with Last-Event-ID: %d with a lost or duplicated event (of %d); '
+                   . '%d publishes, %d 503, %d other, slowest %.3f s; parent descriptors %d -> %d; %d crash lines',
+                   $f->{streams}, $f->{streams_closed_secs}, $f->{old_children_exit_secs}, $f->{reconnected},
+                   $f->{lost_or_dup_streams}, $f->{events}, $f->{publishes}, $f->{publish_503},
+                   $f->{publish_other}, $f->{slowest_publish_secs}, $f->{parent_fds_before},
+                   $f->{parent_fds_after}, $f->{crashes}) }],
+    [kill_child_limit => 't/43_kill_child_limit.t', 'kill -9 of a child with the server full (SSEMaxSubscribers 2100)',
+     sub { my $f = shift;
+           sprintf('%d streams; the killed child held %d; %d new streams admitted afterwards (%d places leaked)',
+                   $f->{filled}, $f->{killed_child_streams}, $f->{readmitted}, $f->{leaked_places}) }],
+    [churn_early_close => 't/44_churn_early_close.t', 'churn: clean close and RST after the preamble, then clients that close before the answer',
+     sub { my $f = shift;
+           sprintf('%d + %d early closes: %d children with leaked descriptors, %d children died, %d crash lines',
+                   $f->{cycles}, $f->{early_cycles}, $f->{leaked_fds}, $f->{children_died}, $f->{crashes}) }],
+);
+
+# --- the private-server part -----------------------------------------------------------
+my(@rows, %meta);
+if (open my $fh, '<', "$dir/$o{mode}.tsv") {
+    while (<$fh>) { chomp; push @rows, [ split /\t/ ] }
+}
+if (open my $fh, '<', "$dir/$o{mode}.meta") {
+    while (<$fh>) { chomp; my($k, $v) = split /=/, $_, 2; $meta{$k} = $v }
+}
+
+my($npass, $nfail) = (0, 0);
+for my $r (@rows) { $r->[4] eq 'PASS' ? $npass++ : $nfail++ }
+for my $a (@at) {
+    for my $m (@mpms) {
+        next unless $fig{ $a->[0] }{$m};
+        ($verdict{ $a->[0] }{$m} // 'FAIL') eq 'PASS' ? $npass++ : $nfail++;
+    }
+}
+
+sub cell { my $s = shift // ''; $s =~ s/\|/\\|/g; $s =~ s/\n/ /g; return $s }
+
+my $md = '';
+$md .= "# mod_sse reliability report\n\n";
+$md .= "Generated by `make reliability` (test/fault/report.pl); do not edit by hand.\n";
+$md .= "Run on $meta{date}: $meta{httpd}, Linux $meta{kernel}, $meta{cpus} CPUs, loopback only; "
+     . "mod_sse at `$meta{git}` (mod_sse.so sha256 $meta{module_sha256}...). "
+     . "The private-server part took " . int(($meta{secs} // 0) / 60 + 0.5) . " min.\n\n" if %meta;
+$md .= "**$npass checks passed, $nfail failed.**\n\n";
+
+$md .= <<'EOT';
+## How it is measured
+
+- **Fault injection** runs in the Apache::Test suite (`t/40`-`t/44`, part of `make test`),
+  once per MPM, against httpd with 3-5 children of 5 threads (prefork: 5-10 processes).
+  Pids come from `t/logs/httpd.pid`, `ps --ppid` and the relay's start line in the error log;
+  a crash is any "exit signal" (but the SIGKILL the test sent), segfault or heap abort there.
+- **Churn, stop, graceful at scale and hostile input** run against private httpd instances
+  (`test/fault/run.sh`: worker MPM, 4 children x 25 threads, none ever added or retired, mod_reqtimeout
+  at Debian's defaults, children and relay as an unprivileged user) driven by `test/fault/ssefault`
+  (C, one epoll loop, source addresses 127.0.0.1-16) and `test/fault/hostile.pl`.
+- **Descriptors** are counted in `/proc/<pid>/fd` after a warm-up (10% of the cycles), which is the
+  baseline. Every worker thread keeps one connection to the relay by design, so after the warm-up a
+  child holds at most `ThreadsPerChild` more unix sockets than when it started; the warm-up uses them
+  all. A leak is any descriptor above the baseline. **RSS** (VmRSS) must stay within a margin of the
+  baseline (memory malloc keeps for reuse after the peak of concurrent streams and backlogs), and
+  must hardly grow over the second half of the run: a leak grows with the cycles.
+- **Lost** means an event answered 200 that a stream open on its channel did not receive, or, for
+  clients that reconnect, an event missing or duplicated after the resume.
+
+EOT
+$md .= "Sizes of this run: $meta{cycles} churn cycles ($meta{concurrency} at once), $meta{streams} streams "
+      . "for capacity, stop and graceful, $meta{early} early-close cycles; RSS margins per child: "
+      . "$meta{rss_margin_kb} KiB over the baseline, $meta{rss_growth_kb} KiB of growth over the second half of the churn.\n\n"
+    if %meta;
+
+if (@mpms) {
+    $md .= "## Fault injection (Apache::Test, under " . join(', ', @mpms) . ")\n\n";
+    $md .= "| fault | test | how often | MPM | measured | verdict |\n|---|---|---|---|---|---|\n";
+    for my $a (@at) {
+        my($name, $file, $what, $fmt) = @$a;
+        for my $m (@mpms) {
+            my $f = $fig{$name}{$m};
+            my $res = $f ? eval { $fmt->($f) } // 'figures missing' : 'did not run';
+            $md .= '| ' . join(' | ', cell($what), "`$file`", 'once per run', $m, cell($res),
+                               $f ? ($verdict{$name}{$m} // 'FAIL') eq 'PASS' ? 'PASS' : '**FAIL**' : '**FAIL**') . " |\n";
+        }
+    }
+    $md .= "\n";
+}
+
+my %title = (churn => 'Churn', after => 'After the hostile input', 'frozen child' => 'Frozen child',
+             capacity => 'Capacity', stop => 'Stop', graceful => 'Graceful restart at scale');
+my @scale = grep { $_->[0] =~ /^(churn|frozen child|capacity|stop|graceful)$/ } @rows;
+my @hostile = grep { $_->[0] !~ /^(churn|frozen child|capacity|stop|graceful)$/ } @rows;
+for my $part (['Churn, capacity, stop and graceful restart (private httpd, worker MPM)', \@scale],
+              ['Hostile input (private httpd, worker MPM)', \@hostile]) {
+    my($h, $list) = @$part;
+    next unless @$list;
+    $md .= "## $h\n\n| area | what was done | how often | measured | verdict |\n|---|---|---|---|---|\n";
+    for my $r (@$list) {
+        $md .= '| ' . join(' | ', map { cell($_) } $r->[0], $r->[1], $r->[2], $r->[3]) . ' | '
+             . ($r->[4] eq 'PASS' ? 'PASS' : '**FAIL**') . " |\n";
+    }
+    $md .= "\n";
+}
+
+my @fails = grep { $_->[4] ne 'PASS' } @rows;
+$md .= "## Failed checks\n\n";
+if (!@fails && !grep { my $n = $_; grep { ($verdict{$n}{$_} // 'PASS') ne 'PASS' } @mpms } map { $_->[0] } @at) {
+    $md .= "None.\n\n";
+}
+else {
+    for my $r (@fails) { $md .= "- **$r->[0]**: $r->[1]: $r->[3].\n" }
+    for my $a (@at) {
+        for my $m (@mpms) {
+            $md .= "- **$a->[1]** ($m) failed; see `build/fault/results/apache-test.log`.\n"
+                if $fig{ $a->[0] }{$m} && ($verdict{ $a->[0] }{$m} // 'FAIL') ne 'PASS';
+        }
+    }
+    $md .= "\n";
+}
+
+$md .= <<'EOT';
+## Notes on what the figures mean
+
+- *Kill of the relay*: events published after the new relay starts but before a child's broker has
+  reconnected to it (a broker retries at most once a second) are answered 200 with a `subscribers`
+  count that leaves that child's streams out; those open streams never get the event and are not told
+  (the new relay's history has it: a client that reconnects later gets it, after the history-lost
+  notice). The row counts such answers; the test checks that each count was true.
+- *Frozen child*: the relay waits for every child's broker before it answers a publish; a child that
+  does not answer (stopped, swapped out, stuck) makes every publish wait for the 5 s relay timeout.
+  The answer is then 503 although the event was given an id, kept in the history and delivered by the
+  other children, while the README says a refused publish published nothing.
+- *Relay socket left after stop*: the relay runs as the httpd user and unlinks its socket when it
+  exits; in a runtime directory owned by root (Debian's `/var/run/apache2`) it cannot, so one
+  `sse-relay.<pid>.sock` is left per start.
+- *Vanishing clients*: on Linux a stream whose client stops reading keeps up to `net.ipv4.tcp_wmem`'s
+  maximum (4 MiB by default) in the kernel's send buffer before mod_sse's own `SSEMaxBacklog` starts to
+  count; the churn's vanishing clients are on a channel of 32 KiB events every 10 ms so that both
+  fill up and the server drops some of them.
+
+## Reproduce
+
+```sh
+make reliability    # everything above; rewrites this file (about 5 minutes on 2 cores)
+make test-fault     # the smaller run for CI: 10,000 churn cycles, 2,000 streams (about 90 s)
+MPMS=event bash test/run-tests.sh t/40_kill_child.t   # one fault test
+```
+EOT
+
+if ($o{out} eq '-') { print $md }
+else {
+    open my $out, '>', "$o{out}.tmp" or die "$o{out}: $!";
+    print $out $md;
+    close $out;
+    rename "$o{out}.tmp", $o{out} or die "rename: $!";
+}
+exit($nfail ? 1 : 0);

@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# test/fault/run.sh: churn, stop, graceful, hostile-input and relay-socket
+# runs against private httpd instances (worker MPM) loading ./mod_sse.so.
+# test/fault/fault.mk calls it:
+#
+#   bash test/fault/run.sh full    100,000 churn cycles, 10,000 streams (make reliability)
+#   bash test/fault/run.sh quick    10,000 churn cycles,  2,000 streams (make test-fault)
+#
+# Each server lives in build/fault/<name>/ (config, pid file, logs, relay
+# socket) on 127.0.0.1:FAULT_PORT; only processes started here are
+# signalled.  Results: build/fault/results/<mode>.tsv, one row per check:
+#   area <TAB> what was done <TAB> how often <TAB> measured result <TAB> PASS|FAIL
+# plus <mode>.meta (versions, sizes, durations).  test/fault/report.pl turns
+# them into test/RELIABILITY.md.  Exit status 1 when any row failed.
+#
+# Environment (defaults in brackets): FAULT_PORT [18470], FAULT_MODULE
+# [./mod_sse.so], FAULT_USER [ssetest: children and relay run as this user
+# when started as root], FAULT_STRANGER [nobody: the local user that tries
+# the relay socket], FAULT_CYCLES, FAULT_STREAMS, FAULT_EARLY,
+# FAULT_CONCURRENCY [600], FAULT_RSS_MARGIN_KB [4096: RSS after vs. the
+# baseline], FAULT_RSS_GROWTH_KB [1024: RSS growth over the second half of
+# the churn, where a leak shows], FAULT_OUT
+# [build/fault], FAULT_HTTPD [/usr/sbin/apache2].
+set -u
+
+mode=${1:-quick}
+F_SRC=$(cd "$(dirname "$0")" && pwd)
+F_TOP=$(cd "$F_SRC/../.." && pwd)
+F_OUT=${FAULT_OUT:-$F_TOP/build/fault}
+F_MODULE=${FAULT_MODULE:-$F_TOP/mod_sse.so}
+F_NOFILE=$(ulimit -Hn)
+[ "$F_NOFILE" = unlimited ] && F_NOFILE=65536
+. "$F_SRC/lib.sh"
+
+case $mode in
+    full)  cycles=${FAULT_CYCLES:-100000} streams=${FAULT_STREAMS:-10000} early=${FAULT_EARLY:-20000} ;;
+    quick) cycles=${FAULT_CYCLES:-10000}  streams=${FAULT_STREAMS:-2000}  early=${FAULT_EARLY:-5000} ;;
+    *) echo "usage: run.sh quick|full" >&2; exit 2 ;;
+esac
+port=${FAULT_PORT:-18470}
+conc=${FAULT_CONCURRENCY:-600}
+rss_margin=${FAULT_RSS_MARGIN_KB:-4096}
+rss_growth=${FAULT_RSS_GROWTH_KB:-1024}
+stranger=${FAULT_STRANGER:-nobody}
+
+ulimit -n "$F_NOFILE" 2>/dev/null
+if [ "$(ulimit -n)" -lt $((streams + 500)) ]; then
+    echo "fault: ulimit -n is $(ulimit -n); $streams streams need more" >&2
+    exit 2
+fi
+[ -f "$F_MODULE" ] || { echo "fault: $F_MODULE not found; run make first" >&2; exit 2; }
+if [ "$(id -u)" = 0 ] && ! id "$FAULT_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$FAULT_USER" || exit 2
+fi
+if [ "$(id -u)" != 0 ]; then
+    FAULT_USER=$(id -un)
+fi
+
+mkdir -p "$F_OUT/results"
+bin=$F_OUT/ssefault
+if [ ! -x "$bin" ] || [ "$F_SRC/ssefault.c" -nt "$bin" ]; then
+    gcc -O2 -g -Wall -Wextra -pthread -o "$bin" "$F_SRC/ssefault.c" || exit 2
+fi
+chmod 755 "$F_OUT" "$bin"
+
+res=$F_OUT/results/$mode.tsv
+meta=$F_OUT/results/$mode.meta
+: >"$res"
+t_start=$SECONDS
+{
+    echo "mode=$mode"
+    echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "httpd=$("$FAULT_HTTPD" -v | sed -n 's/^Server version: //p')"
+    echo "kernel=$(uname -r)"
+    echo "cpus=$(nproc)"
+    echo "module=$F_MODULE"
+    echo "module_sha256=$(sha256sum "$F_MODULE" | cut -c1-16)"
+    echo "git=$(git -C "$F_TOP" describe --always --dirty 2>/dev/null || echo '?')"
+    echo "cycles=$cycles"
+    echo "streams=$streams"
+    echo "early=$early"
+    echo "concurrency=$conc"
+    echo "rss_margin_kb=$rss_margin"
+    echo "rss_growth_kb=$rss_growth"
+    echo "user=$FAULT_USER"
+} >"$meta"
+
+failed=0
+row() {   # row AREA WHAT TRIES RESULT OK(0|1)
+    local v=PASS
+    [ "$5" = 1 ] || { v=FAIL; failed=1; }
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$v" >>"$res"
+    printf '  %-4s %s: %s (%s)\n' "$([ $v = PASS ] && echo ok || echo FAIL)" "$1" "$2" "$4" >&2
+}
+ok() { "$@" && echo 1 || echo 0; }
+
+# kv FILE KEY: a value from ssefault's key=value output
+kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+
+# Snapshot of every child and the relay: "pid fds rss" lines into a file.
+snap() { fault_snapshot >"$1"; echo "parent $(fault_fds "$F_PPID") $(fault_rss "$F_PPID") 0" >>"$1"; }
+
+# compare BEFORE AFTER: per-process deltas "pid:+fds:+rsskB" and maxima
+compare() {
+    awk 'NR == FNR { f[$1] = $2; r[$1] = $3; next }
+         ($1 in f) { df = $2 - f[$1]; dr = $3 - r[$1];
+                     printf "%s %d %d\n", $1, df, dr }' "$1" "$2"
+}
+
+# --- 1. churn, hostile input, capacity and stop: one server -------------------
+echo "fault: churn server ($cycles cycles, $conc at once)" >&2
+fault_setup churn "$port" "$streams"
+fault_start || exit 2
+all_children=$(fault_children | tr '\n' ' ')
+
+# warm-up: 10% of the cycles, at least 2,000: every worker thread's malloc
+# arena and relay connection exists before the baseline is taken
+warm=$((cycles / 10))
+[ "$warm" -lt 2000 ] && warm=2000
+churn_args=(-p "$port" -c "$conc" -T 600 --mix clean=40,rst=40,vanish=20 --vanish-ms 200-3000)
+timeout 700 "$bin" churn "${churn_args[@]}" -n "$warm" >"$F_OUT/churn.warm" 2>/dev/null
+fault_wait_streams 0 10
+sleep 1
+snap "$F_OUT/snap.base"
+half=$((cycles / 2))
+t0=$SECONDS
+timeout 700 "$bin" churn "${churn_args[@]}" -n "$half" >"$F_OUT/churn.1" || true
+fault_wait_streams 0 10
+sleep 1
+snap "$F_OUT/snap.mid"
+timeout 700 "$bin" churn "${churn_args[@]}" -n "$((cycles - half))" >"$F_OUT/churn.2" || true
+churn_secs=$((SECONDS - t0))
+zero=$(ok fault_wait_streams 0 10)
+sleep 1
+snap "$F_OUT/snap.end"
+
+sum() { echo $(( $(kv "$F_OUT/churn.1" "$1") + $(kv "$F_OUT/churn.2" "$1") )); }
+done_c=$(( $(sum clean) + $(sum rst) + $(sum vanish) ))
+errors=$(sum errors)
+pub_bad=$(( $(sum pub_total) - $(sum pub_200) + $(sum pub_vanish_total) - $(sum pub_vanish_200) ))
+row churn "connect/disconnect cycles, $conc at once: clean close $(sum clean), RST (SO_LINGER 0) $(sum rst), vanish mid-write $(sum vanish) ($(sum vanish_closed_with_unread) closed with unread data, $(sum vanish_dropped_by_server) dropped by the server), while events are published" \
+    "$cycles" "$done_c done in ${churn_secs} s, $errors failed; $(( $(sum pub_total) + $(sum pub_vanish_total) )) publishes, $pub_bad not 200" \
+    "$( [ "$done_c" = "$cycles" ] && [ "$errors" = 0 ] && [ "$pub_bad" = 0 ] && echo 1 || echo 0)"
+row churn "streams counted after the churn (GET /pub)" 1 "$(fault_open_streams)" "$zero"
+
+compare "$F_OUT/snap.base" "$F_OUT/snap.end" >"$F_OUT/delta.end"
+compare "$F_OUT/snap.mid" "$F_OUT/snap.end" >"$F_OUT/delta.half"
+kids=$(grep -v '^parent' "$F_OUT/snap.base" | awk '{print $1}' | grep -vx "$(fault_relay)")
+nkids=$(echo $kids | wc -w)
+gone=0
+for p in $all_children; do fault_alive "$p" || gone=$((gone + 1)); done
+fd_list=$(awk -v r="$(fault_relay)" '$1 != r && $1 != "parent" { printf "%+d ", $2 }' "$F_OUT/delta.end")
+fd_max=$(awk -v r="$(fault_relay)" 'BEGIN { m = 0 } $1 != r && $1 != "parent" && $2 > m { m = $2 } END { print m }' "$F_OUT/delta.end")
+fd_base=$(awk '$1 != "parent" { print $2; exit }' "$F_OUT/snap.base")
+unix_max=$(awk -v r="$(fault_relay)" 'BEGIN { m = 0 } $1 != r && $1 != "parent" && $4 > m { m = $4 } END { print m }' "$F_OUT/snap.end")
+row churn "open descriptors of each child after the churn vs. before (baseline after a ${warm}-cycle warm-up)" \
+    "$nkids children" "leaked: ${fd_list:-none} (baseline $fd_base each, not counting the relay connections kept by worker threads: at most $unix_max per child)" \
+    "$( [ "${fd_max:-1}" -le 0 ] && [ "$gone" = 0 ] && [ "$unix_max" -le 26 ] && echo 1 || echo 0)"
+rss_list=$(awk -v r="$(fault_relay)" '$1 != r && $1 != "parent" { printf "%+d ", $3 }' "$F_OUT/delta.end")
+rss_max=$(awk -v r="$(fault_relay)" 'BEGIN { m = -1e9 } $1 != r && $1 != "parent" && $3 > m { m = $3 } END { print m }' "$F_OUT/delta.end")
+rss_half=$(awk -v r="$(fault_relay)" 'BEGIN { m = -1e9 } $1 != r && $1 != "parent" && $3 > m { m = $3 } END { print m }' "$F_OUT/delta.half")
+rss_base=$(awk -v r="$(fault_relay)" '$1 != r && $1 != "parent" { s += $3; n++ } END { printf "%d", n ? s / n : 0 }' "$F_OUT/snap.base")
+row churn "RSS of each child after the churn vs. baseline (margins: $rss_margin KiB in all, $rss_growth KiB over the second half)" "$nkids children" \
+    "delta KiB: ${rss_list:-?}(baseline about $rss_base KiB); second half of the run: $(printf '%+d' "$rss_half") KiB at most" \
+    "$( [ "${rss_max:-999999}" -le "$rss_margin" ] && [ "${rss_half:-999999}" -le "$rss_growth" ] && [ "$gone" = 0 ] && echo 1 || echo 0)"
+relay=$(fault_relay)
+read -r _ rfd rrss < <(grep "^$relay " "$F_OUT/delta.end" || echo "x 99 99")
+read -r _ pfd _ < <(grep "^parent " "$F_OUT/delta.end" || echo "x 99 99")
+row churn "relay and parent after the churn" 2 "relay: $(printf '%+d' "$rfd") descriptors, $(printf '%+d' "$rrss") KiB RSS (its history holds the last events); parent: $(printf '%+d' "$pfd") descriptors" \
+    "$( [ "$rfd" -le 0 ] && [ "$pfd" -le 0 ] && echo 1 || echo 0)"
+crashes=$(fault_crashes | wc -l)
+row churn "crashes during the churn" 1 "$gone of $nkids children died; $crashes error log lines" \
+    "$( [ "$gone" = 0 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+
+# hostile input, then the same checks
+echo "fault: hostile input" >&2
+mark=$(stat -c %s "$F_DIR/logs/error.log")
+sock=$(ls "$F_DIR"/run/sse-relay.*.sock 2>/dev/null | head -n 1)
+hargs=(--port "$port" --out "$res" --relay-sock "$sock" --helper "$bin" --run-user "$FAULT_USER"
+       --stranger "$stranger" --log "$F_DIR/logs/error.log")
+[ "$mode" = quick ] && hargs+=(--quick)
+timeout 600 perl "$F_SRC/hostile.pl" "${hargs[@]}" || failed=1
+zero=$(ok fault_wait_streams 0 10)
+sleep 1
+snap "$F_OUT/snap.hostile"
+compare "$F_OUT/snap.base" "$F_OUT/snap.hostile" >"$F_OUT/delta.hostile"
+fd_list=$(awk -v r="$(fault_relay)" '$1 != r && $1 != "parent" { printf "%+d ", $2 }' "$F_OUT/delta.hostile")
+fd_max=$(awk -v r="$(fault_relay)" 'BEGIN { m = 0 } $1 != r && $1 != "parent" && $2 > m { m = $2 } END { print m }' "$F_OUT/delta.hostile")
+gone=0
+for p in $all_children; do fault_alive "$p" || gone=$((gone + 1)); done
+crashes=$(tail -c +"$((mark + 1))" "$F_DIR/logs/error.log" | grep -cE 'Segmentation fault|exit signal|double free|corrupted')
+row after "after all hostile input: descriptors of each child vs. the churn's baseline, counts, crashes" "$nkids children" \
+    "leaked: ${fd_list:-none}; streams counted: $(fault_open_streams); $gone children died; $crashes crash lines" \
+    "$( [ "${fd_max:-1}" -le 0 ] && [ "$zero" = 1 ] && [ "$gone" = 0 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+
+# one child frozen: does a publish hang, and what does it answer?
+echo "fault: frozen child" >&2
+perl "$F_SRC/frozen.pl" --port "$port" --ppid "$F_PPID" --relay "$(fault_relay)" --out "$res" || failed=1
+
+# capacity: the whole SSEMaxSubscribers is still there, then stop
+echo "fault: $streams streams, then stop" >&2
+watch=$(echo $(fault_children) $(fault_relay) | tr ' ' ',')
+timeout 120 "$bin" hold -p "$port" -n "$((streams + 1))" --path '/stream?channel=hold' \
+    --stop "$F_PPID" --watch "$watch" >"$F_OUT/hold.out"
+admitted=$(kv "$F_OUT/hold.out" status_200)
+refused=$(kv "$F_OUT/hold.out" status_503)
+row capacity "SSEMaxSubscribers $streams after churn and hostile input: open $((streams + 1)) streams" "$((streams + 1))" \
+    "${admitted:-0} admitted, ${refused:-0} refused with 503" \
+    "$( [ "${admitted:-0}" = "$streams" ] && [ "${refused:-0}" = 1 ] && echo 1 || echo 0)"
+t_all=$(kv "$F_OUT/hold.out" all_processes_exit_secs)
+t_eof=$(kv "$F_OUT/hold.out" all_streams_ended_secs)
+row stop "stop (SIGTERM to the parent) with ${admitted:-0} streams open" 1 \
+    "every stream ended after ${t_eof} s; parent, children and relay gone after ${t_all} s" \
+    "$(awk -v t="$t_all" -v e="$t_eof" 'BEGIN { print (t >= 0 && t <= 5 && e >= 0) ? 1 : 0 }')"
+left=$(ls "$F_DIR"/run/sse-relay.*.sock 2>/dev/null | wc -l)
+row stop "the relay socket file is removed when httpd stops (runtime dir owned by root, as /var/run/apache2 is)" 1 \
+    "$left socket files left in the runtime dir" "$( [ "$left" = 0 ] && echo 1 || echo 0)"
+fault_stop
+
+# --- 2. clients that close before the answer: their own server --------------------
+echo "fault: early-close churn ($early cycles)" >&2
+fault_setup early "$port" "$streams"
+fault_start || exit 2
+kids=$(fault_children)
+timeout 700 "$bin" churn -p "$port" -c 200 -T 600 --mix early=1 -n "$early" >"$F_OUT/churn.early" 2>/dev/null
+sleep 2
+gone=0
+for p in $kids; do fault_alive "$p" || gone=$((gone + 1)); done
+crashes=$(fault_crashes | grep -c 'exit signal')
+ebadf=$(grep -c SSE00102 "$F_DIR/logs/error.log")
+row churn "clients that send a stream request and close at once, before the answer (while events are published)" "$early" \
+    "$gone of $(echo $kids | wc -w) original children died; $crashes children exited on a signal; $ebadf 'SSE00102 cannot watch stream socket' errors" \
+    "$( [ "$crashes" = 0 ] && [ "$ebadf" = 0 ] && echo 1 || echo 0)"
+fault_stop
+
+# --- 3. graceful restart under load ---------------------------------------------
+echo "fault: graceful restart with $streams streams" >&2
+fault_setup graceful "$port" "$((streams * 2 + 100))"
+fault_start || exit 2
+old=$(fault_children)
+relay=$(fault_relay)
+pfd=$(fault_fds "$F_PPID")
+timeout 200 "$bin" graceful -p "$port" -n "$streams" --ppid "$F_PPID" --run 12 --pub-ms 20 >"$F_OUT/graceful.out"
+left=0
+for i in $(seq 1 100); do
+    left=0
+    for p in $old; do fault_alive "$p" && left=$((left + 1)); done
+    [ "$left" = 0 ] && break
+    sleep 0.1
+done
+pfd2=$(fault_fds "$F_PPID")
+crashes=$(fault_crashes | wc -l)
+g() { kv "$F_OUT/graceful.out" "$1"; }
+row graceful "graceful restart (SIGUSR1) with $streams streams and an event every 20 ms; every client reconnects with Last-Event-ID" "$streams" \
+    "lost $(g lost), duplicated $(g duplicated) of $(g last_seq) events; $(g reconnects) reconnects, all back after $(g all_reconnected_secs) s; history-lost notices $(g history_lost_notices)" \
+    "$( [ "$(g lost)" = 0 ] && [ "$(g duplicated)" = 0 ] && [ "$(g streams_without_events)" = 0 ] && echo 1 || echo 0)"
+row graceful "publishing during the restart" "$(g pub_total)" \
+    "$(g pub_200) answered 200, $(g pub_503) 503, $(g pub_other) other, $(g pub_timeout) timed out; slowest $(g pub_max_secs) s" \
+    "$( [ "$(g pub_other)" = 0 ] && [ "$(g pub_timeout)" = 0 ] && [ "$(g pub_connfail)" = 0 ] && echo 1 || echo 0)"
+row graceful "old children exit, relay kept, parent descriptors, crashes" 1 \
+    "$left of $(echo $old | wc -w) old children left; relay $( [ "$(fault_relay)" = "$relay" ] && echo kept || echo replaced); parent descriptors $pfd -> $pfd2; $crashes crash lines" \
+    "$( [ "$left" = 0 ] && [ "$(fault_relay)" = "$relay" ] && [ "$pfd" = "$pfd2" ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+fault_stop
+
+echo "secs=$((SECONDS - t_start))" >>"$meta"
+echo
+echo "fault: results in $res"
+awk -F '\t' '{ printf "%-4s %-12s %s\n", $5, $1, $4 }' "$res"
+exit "$failed"

@@ -1,0 +1,1330 @@
+/*
+ * ssefault.c: the client side of mod_sse's fault, churn and hostile-input
+ * runs (test/fault/run.sh).  One process, one epoll loop for the streams,
+ * plus publisher threads (blocking HTTP, 10 s deadline per request); every
+ * phase has a deadline, so it always ends by itself.  Results go to stdout
+ * as "key=value" lines for run.sh.  Build: gcc -O2 -pthread ssefault.c
+ *
+ *   ssefault churn    -p PORT -n CYCLES -c CONCURRENT [-T SECS] [--mix clean=35,rst=35,vanish=20,early=10]
+ *                     [--chans K] [--pub-ms MS] [--pub-size BYTES]
+ *       CYCLES stream connections, at most CONCURRENT at once, each ended
+ *       one of four ways: "clean" (read the preamble and a few events,
+ *       close), "rst" (the same, then SO_LINGER 0: the close is a RST),
+ *       "vanish" (a tiny receive buffer, stops reading while events are
+ *       published, so the server's writes stall and queue; then closes with
+ *       unread data, or is dropped by the server), "early" (sends the
+ *       request and closes before the answer arrives).  A publisher thread
+ *       posts PUB_SIZE bytes to every churn channel every PUB_MS ms; the
+ *       vanishing clients are also on channel "vanish", which a second
+ *       thread feeds with --vanish-pub SIZE/MS (32768/10) so that their
+ *       server-side buffers really fill.
+ *
+ *   ssefault hold     -p PORT -n STREAMS [--path P] [--stop PID] [--watch PID,PID..]
+ *       Opens STREAMS streams and counts the answers by status (so a
+ *       capacity check sees 200s and 503s).  With --stop: sends SIGTERM to
+ *       PID and measures how long until every stream saw its end and every
+ *       watched process is gone.
+ *
+ *   ssefault graceful -p PORT -n STREAMS --ppid PID [--pub-ms MS] [--run SECS]
+ *       STREAMS streams on one channel; the publisher posts "seq N" events
+ *       (N only advances when a publish was answered 200).  After a warm-up
+ *       PID gets SIGUSR1; every stream the restart closes reconnects with
+ *       Last-Event-ID, as a browser does.  At the end every stream must
+ *       hold every seq from its first one to the last, once: lost and
+ *       duplicated events are counted.
+ *
+ *   ssefault relay-probe SOCKET [--as-uid UID --keep-dac]
+ *       Talks to the relay's unix socket directly: connect, send a LIST and
+ *       a PUBLISH frame (channel "probe"), wait for an answer.  --as-uid
+ *       drops to UID first; --keep-dac keeps CAP_DAC_OVERRIDE so that the
+ *       socket file's mode does not stop the connect and only the relay's
+ *       own peer check (SO_PEERCRED) is left to refuse.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+/* --- options and small helpers -------------------------------------------- */
+
+static int o_port;
+static const char *o_host = "127.0.0.1";
+static int o_nsrc = 16;          /* source addresses 127.0.0.1 .. 127.0.0.N */
+static long o_n = 1000;
+static int o_conc = 200;
+static double o_time = 300;
+static int o_mix[4] = { 35, 35, 20, 10 };
+static int o_chans = 8;
+static int o_pub_ms = 20;
+static int o_pub_size = 2048;
+static const char *o_path;
+static pid_t o_stop, o_ppid;
+static pid_t o_watch[64];
+static int o_nwatch;
+static double o_run = 12;
+static int o_hold_ms = 30;
+static int o_vanish_min = 100, o_vanish_max = 2000;
+static int o_vanish_size = 32768, o_vanish_every = 10;
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "ssefault: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+static uint64_t rng = 88172645463325252ULL;
+
+static unsigned rnd(unsigned n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return n ? (unsigned)(rng % n) : 0;
+}
+
+/* A gone process: no /proc entry, or a zombie nobody reaped yet. */
+static int proc_gone(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    FILE *f;
+    int gone = 1;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "r"))) {
+        return 1;
+    }
+    if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] == ' ') {
+        gone = p[2] == 'Z' || p[2] == 'X';
+    }
+    fclose(f);
+    return gone;
+}
+
+/* A TCP socket to the server, non-blocking, connecting; the source address
+ * rotates over 127.0.0.x so that 100,000 short connections do not run out
+ * of ephemeral ports (TIME_WAIT holds a port for 60 s). */
+static unsigned src_next;
+
+static int tcp_start(int rcvbuf, int blocking)
+{
+    struct sockaddr_in sa, src;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC
+                    | (blocking ? 0 : SOCK_NONBLOCK), 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    if (rcvbuf > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    memset(&src, 0, sizeof(src));
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(0x7f000001u + (src_next++ % (unsigned)o_nsrc));
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+        close(fd);
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o_port);
+    inet_pton(AF_INET, o_host, &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0
+        && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* --- one blocking HTTP request with a deadline (publisher, admin) --------- */
+
+typedef struct {
+    int status;                 /* 0: no answer */
+    int err;                    /* 0, or 1 connect failed, 2 timed out */
+    double secs;
+    char retry_after[16];
+    char body[4096];
+} http_res_t;
+
+static int wait_fd(int fd, short ev, double deadline)
+{
+    struct pollfd p = { fd, ev, 0 };
+    double left = deadline - now();
+
+    if (left <= 0) {
+        return 0;
+    }
+    return poll(&p, 1, (int)(left * 1000) + 1) > 0;
+}
+
+static void http_req(const char *method, const char *path, const char *ctype,
+                     const char *body, size_t blen, double timeout,
+                     http_res_t *res)
+{
+    char head[1024], buf[65536];
+    size_t hl, off = 0, got = 0;
+    double t0 = now(), deadline = t0 + timeout;
+    int fd = tcp_start(0, 0), err = 0;
+    char *p;
+
+    memset(res, 0, sizeof(*res));
+    if (fd < 0 || !wait_fd(fd, POLLOUT, deadline)) {
+        res->err = fd < 0 ? 1 : 2;
+        goto done;
+    }
+    hl = (size_t)snprintf(head, sizeof(head),
+                          "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                          "%s%s%sContent-Length: %zu\r\n\r\n",
+                          method, path, ctype ? "Content-Type: " : "",
+                          ctype ? ctype : "", ctype ? "\r\n" : "", blen);
+    while (off < hl + blen) {
+        const char *src = off < hl ? head + off : body + (off - hl);
+        size_t n = off < hl ? hl - off : blen - (off - hl);
+        ssize_t w = send(fd, src, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EAGAIN) {
+            if (!wait_fd(fd, POLLOUT, deadline)) {
+                err = 2;
+                break;
+            }
+            continue;
+        }
+        if (w < 0) {
+            err = 1;
+            break;
+        }
+        off += (size_t)w;
+    }
+    while (!err) {
+        ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (r < 0 && errno == EAGAIN) {
+            if (!wait_fd(fd, POLLIN, deadline)) {
+                err = 2;
+            }
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+        if (got == sizeof(buf) - 1) {
+            break;
+        }
+    }
+    buf[got] = '\0';
+    res->err = err && !got ? err : (err == 2 ? 2 : 0);
+    if (sscanf(buf, "HTTP/1.%*d %d", &res->status) != 1) {
+        res->status = 0;
+    }
+    if ((p = strcasestr(buf, "\r\nRetry-After:"))) {
+        sscanf(p + 14, " %15[0-9]", res->retry_after);
+    }
+    if ((p = strstr(buf, "\r\n\r\n"))) {
+        snprintf(res->body, sizeof(res->body), "%s", p + 4);
+    }
+done:
+    if (fd >= 0) {
+        close(fd);
+    }
+    res->secs = now() - t0;
+}
+
+/* --- publisher threads ------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    pthread_t thread;
+    volatile int stop;
+    char path[2048];
+    int size, every_ms;
+    int seq_mode;               /* data is "seq N"; N advances on 200 only */
+    volatile long seq;          /* last seq answered 200 */
+    long n200, n503, nother, ntimeout, nconnfail, n503_no_retry_after;
+    double max_secs;
+    double sum_secs;
+} pub_t;
+
+static pub_t P = { .name = "pub" }, PV = { .name = "pub_vanish" };
+
+static void *publisher(void *arg)
+{
+    pub_t *pb = arg;
+    char *data = malloc((size_t)pb->size + 64);
+    http_res_t res;
+    long i;
+
+    for (i = 0; i < pb->size; i++) {
+        data[i] = (char)('a' + i % 26);
+    }
+    while (!pb->stop) {
+        double t0 = now();
+        size_t len = (size_t)pb->size;
+        if (pb->seq_mode) {
+            len = (size_t)sprintf(data, "seq %ld", pb->seq + 1);
+        }
+        http_req("POST", pb->path, "text/plain", data, len, 10, &res);
+        if (res.status == 200) {
+            pb->n200++;
+            if (pb->seq_mode) {
+                pb->seq++;
+            }
+        }
+        else if (res.status == 503) {
+            pb->n503++;
+            if (!res.retry_after[0]) {
+                pb->n503_no_retry_after++;
+            }
+        }
+        else if (res.err == 2) {
+            pb->ntimeout++;
+        }
+        else if (res.err == 1) {
+            pb->nconnfail++;
+        }
+        else {
+            pb->nother++;
+        }
+        pb->sum_secs += res.secs;
+        if (res.secs > pb->max_secs) {
+            pb->max_secs = res.secs;
+        }
+        while (!pb->stop && now() - t0 < pb->every_ms / 1000.0) {
+            usleep(1000);
+        }
+    }
+    free(data);
+    return NULL;
+}
+
+static void publisher_start(pub_t *pb, const char *path, int size,
+                            int every_ms, int seq_mode)
+{
+    snprintf(pb->path, sizeof(pb->path), "%s", path);
+    pb->size = size;
+    pb->every_ms = every_ms;
+    pb->seq_mode = seq_mode;
+    if (pthread_create(&pb->thread, NULL, publisher, pb)) {
+        die("pthread_create failed");
+    }
+}
+
+static void publisher_stop(pub_t *pb)
+{
+    pb->stop = 1;
+    pthread_join(pb->thread, NULL);
+}
+
+static void publisher_report(pub_t *pb)
+{
+    long n = pb->n200 + pb->n503 + pb->nother + pb->ntimeout + pb->nconnfail;
+    const char *k = pb->name;
+
+    printf("%s_total=%ld\n%s_200=%ld\n%s_503=%ld\n%s_503_no_retry_after=%ld\n"
+           "%s_other=%ld\n%s_timeout=%ld\n%s_connfail=%ld\n"
+           "%s_max_secs=%.3f\n%s_avg_secs=%.4f\n",
+           k, n, k, pb->n200, k, pb->n503, k, pb->n503_no_retry_after, k, pb->nother,
+           k, pb->ntimeout, k, pb->nconnfail, k, pb->max_secs,
+           k, n ? pb->sum_secs / n : 0.0);
+}
+
+/* --- stream connections ----------------------------------------------------- */
+
+enum { M_CLEAN, M_RST, M_VANISH, M_EARLY };
+static const char *mode_name[] = { "clean", "rst", "vanish", "early" };
+enum { S_CONNECT, S_HEAD, S_OPEN, S_STALL, S_DONE };
+
+typedef struct conn {
+    int fd;
+    int mode;
+    int state;
+    int status;
+    int idx;
+    double t_start, t_until;
+    char *buf;
+    size_t len, cap;
+    /* graceful: what this stream has seen */
+    char last_id[64];
+    long first_seq, last_seq, gaps, dups, events;
+    int history_lost, reconnects, ended;
+    double t_reconnect;
+    char line_id[64];
+    long line_seq;
+    int line_has_data;
+} conn_t;
+
+static int ep;
+
+static void conn_watch(conn_t *c, uint32_t events, int add)
+{
+    struct epoll_event ev;
+
+    ev.events = events;
+    ev.data.ptr = c;
+    epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static int conn_open(conn_t *c, const char *path, const char *last_id)
+{
+    c->fd = tcp_start(c->mode == M_VANISH ? 2048 : 0, 0);
+    if (c->fd < 0) {
+        return -1;
+    }
+    c->state = S_CONNECT;
+    c->status = 0;
+    c->len = 0;
+    c->t_start = now();
+    c->line_id[0] = '\0';
+    c->line_has_data = 0;
+    if (last_id && *last_id) {
+        /* kept in buf until the connect completes */
+        c->len = (size_t)snprintf(c->buf, c->cap,
+                    "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+                    "Last-Event-ID: %s\r\n\r\n", path, last_id);
+    }
+    else {
+        c->len = (size_t)snprintf(c->buf, c->cap,
+                    "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
+                    path);
+    }
+    conn_watch(c, EPOLLOUT, 1);
+    return 0;
+}
+
+static void conn_close(conn_t *c, int rst)
+{
+    if (c->fd >= 0) {
+        if (rst) {
+            struct linger l = { 1, 0 };
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        close(c->fd);     /* also leaves the epoll set */
+    }
+    c->fd = -1;
+    c->state = S_DONE;
+}
+
+/* Parse complete lines of an open stream (graceful mode's bookkeeping). */
+static void stream_lines(conn_t *c)
+{
+    char *p = c->buf, *end = c->buf + c->len, *nl;
+
+    while ((nl = memchr(p, '\n', (size_t)(end - p)))) {
+        *nl = '\0';
+        if (p == nl) {
+            if (c->line_has_data) {
+                long s = c->line_seq;
+                c->events++;
+                if (c->first_seq < 0) {
+                    c->first_seq = s;
+                }
+                else if (s <= c->last_seq) {
+                    c->dups++;
+                }
+                else if (s > c->last_seq + 1) {
+                    c->gaps += s - c->last_seq - 1;
+                }
+                if (s > c->last_seq) {
+                    c->last_seq = s;
+                }
+                if (c->line_id[0]) {
+                    memcpy(c->last_id, c->line_id, sizeof(c->last_id));
+                }
+            }
+            c->line_has_data = 0;
+            c->line_id[0] = '\0';
+        }
+        else if (!strncmp(p, "id: ", 4)) {
+            snprintf(c->line_id, sizeof(c->line_id), "%s", p + 4);
+        }
+        else if (!strncmp(p, "data: seq ", 10)) {
+            c->line_seq = atol(p + 10);
+            c->line_has_data = 1;
+        }
+        else if (!strcmp(p, ": history lost")) {
+            c->history_lost++;
+        }
+        p = nl + 1;
+    }
+    memmove(c->buf, p, (size_t)(end - p));
+    c->len = (size_t)(end - p);
+}
+
+/* Read what is there.  Returns 1 while open, 0 at EOF or error. */
+static int conn_read(conn_t *c, int parse)
+{
+    for (;;) {
+        ssize_t n;
+        if (c->cap - c->len < 4096) {
+            c->cap *= 2;
+            c->buf = realloc(c->buf, c->cap);
+        }
+        n = recv(c->fd, c->buf + c->len, c->cap - c->len - 1, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return 1;
+        }
+        if (n <= 0) {
+            return 0;
+        }
+        if (c->state == S_HEAD) {
+            char *e;
+            c->len += (size_t)n;
+            c->buf[c->len] = '\0';
+            if (!(e = strstr(c->buf, "\r\n\r\n"))) {
+                continue;
+            }
+            if (sscanf(c->buf, "HTTP/1.%*d %d", &c->status) != 1) {
+                c->status = -1;
+            }
+            if (c->status != 200) {
+                return 0;
+            }
+            e += 4;
+            c->len -= (size_t)(e - c->buf);
+            memmove(c->buf, e, c->len);
+            c->state = S_OPEN;
+            c->t_until = 0;
+        }
+        else if (parse) {
+            c->len += (size_t)n;
+        }
+        else {
+            /* churn: only whether the preamble came matters */
+            if (c->len < 6) {
+                c->len += (size_t)n;
+            }
+            continue;
+        }
+        if (parse) {
+            stream_lines(c);
+        }
+    }
+}
+
+/* The preamble ": ok\n\n" starts every stream body. */
+static int preamble_seen(conn_t *c, int parse)
+{
+    return parse ? c->events >= 0 && c->state == S_OPEN
+                 : c->state == S_OPEN && c->len >= 6 && !memcmp(c->buf, ": ok\n\n", 6);
+}
+
+/* --- churn ------------------------------------------------------------------ */
+
+static struct {
+    long started, done[4], errors, err_connect, err_status, err_timeout, err_eof;
+    long status_hist[600];
+    long vanish_unread, vanish_dropped;
+} K;
+
+static int pick_mode(long i)
+{
+    int total = o_mix[0] + o_mix[1] + o_mix[2] + o_mix[3];
+    int r = (int)((i * 7919) % total), m;
+
+    for (m = 0; m < 4; m++) {
+        if (r < o_mix[m]) {
+            return m;
+        }
+        r -= o_mix[m];
+    }
+    return M_CLEAN;
+}
+
+static void churn_finish(conn_t *c, int ok, int kind)
+{
+    if (ok) {
+        K.done[c->mode]++;
+    }
+    else {
+        K.errors++;
+        if (kind == 1) K.err_connect++;
+        if (kind == 2) K.err_status++;
+        if (kind == 3) K.err_timeout++;
+        if (kind == 4) K.err_eof++;
+        if (c->status > 0 && c->status < 600) K.status_hist[c->status]++;
+    }
+    conn_close(c, c->mode == M_RST);
+}
+
+static int churn_start(conn_t *c, long i)
+{
+    char path[128];
+
+    c->mode = pick_mode(i);
+    c->idx = (int)i;
+    /* vanishing clients are also on a channel of big, frequent events,
+     * so that their server-side buffers really fill up */
+    snprintf(path, sizeof(path), "/stream?channel=churn%ld%s", i % o_chans,
+             c->mode == M_VANISH ? ",vanish" : "");
+    K.started++;
+    if (conn_open(c, path, NULL) < 0) {
+        K.errors++;
+        K.err_connect++;
+        c->state = S_DONE;
+        return -1;
+    }
+    return 0;
+}
+
+/* Advance one connection after an event (or a timer); never blocks. */
+static void churn_step(conn_t *c, uint32_t ev)
+{
+    double t = now();
+
+    if (c->state == S_CONNECT) {
+        int err = 0;
+        socklen_t l = sizeof(err);
+        if (!(ev & EPOLLOUT)) {
+            return;
+        }
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err || send(c->fd, c->buf, c->len, MSG_NOSIGNAL) != (ssize_t)c->len) {
+            churn_finish(c, 0, 1);
+            return;
+        }
+        c->len = 0;
+        if (c->mode == M_EARLY) {
+            /* gone before the answer: the worker writes into a closed
+             * socket, or parks a stream whose client already left */
+            churn_finish(c, 1, 0);
+            return;
+        }
+        c->state = S_HEAD;
+        conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+        return;
+    }
+    if (c->state == S_HEAD || (c->state == S_OPEN && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
+        int open = conn_read(c, 0);
+        if (c->state == S_HEAD) {
+            if (!open) {
+                churn_finish(c, 0, c->status && c->status != 200 ? 2 : 4);
+            }
+            return;
+        }
+        if (!open && !preamble_seen(c, 0)) {
+            churn_finish(c, 0, 4);
+            return;
+        }
+        if (!c->t_until && preamble_seen(c, 0)) {
+            if (c->mode == M_VANISH) {
+                c->state = S_STALL;
+                c->t_until = t + (o_vanish_min + rnd((unsigned)(o_vanish_max - o_vanish_min + 1))) / 1000.0;
+                conn_watch(c, EPOLLRDHUP, 0);
+                return;
+            }
+            c->t_until = t + rnd((unsigned)o_hold_ms + 1) / 1000.0;
+        }
+        if (!open) {
+            /* the server ended an open stream during the hold */
+            churn_finish(c, 0, 4);
+        }
+        return;
+    }
+    if (c->state == S_STALL && (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        /* the server gave up on this slow reader (SSEMaxBacklog) */
+        K.vanish_dropped++;
+        churn_finish(c, 1, 0);
+    }
+}
+
+static void churn_timer(conn_t *c)
+{
+    double t = now();
+
+    if (c->state == S_DONE) {
+        return;
+    }
+    if ((c->state == S_CONNECT || c->state == S_HEAD
+         || (c->state == S_OPEN && !c->t_until)) && t - c->t_start > 15) {
+        churn_finish(c, 0, 3);
+        return;
+    }
+    if (c->state == S_OPEN && c->t_until && t >= c->t_until) {
+        churn_finish(c, 1, 0);
+        return;
+    }
+    if (c->state == S_STALL && t >= c->t_until) {
+        int unread = 0;
+        ioctl(c->fd, FIONREAD, &unread);
+        if (unread > 0) {
+            K.vanish_unread++;
+        }
+        churn_finish(c, 1, 0);
+    }
+}
+
+static int cmd_churn(void)
+{
+    conn_t *cs = calloc((size_t)o_conc, sizeof(conn_t));
+    struct epoll_event evs[512];
+    char pubpath[2048];
+    double t0 = now(), last_report = t0;
+    long next = 0, active = 0, i;
+    int k, n, off;
+
+    off = snprintf(pubpath, sizeof(pubpath), "/pub?channel=");
+    for (k = 0; k < o_chans; k++) {
+        off += snprintf(pubpath + off, sizeof(pubpath) - (size_t)off, "%schurn%d",
+                        k ? "," : "", k);
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    for (i = 0; i < o_conc; i++) {
+        cs[i].cap = 8192;
+        cs[i].buf = malloc(cs[i].cap);
+        cs[i].state = S_DONE;
+        cs[i].fd = -1;
+    }
+    if (o_pub_ms > 0) {
+        publisher_start(&P, pubpath, o_pub_size, o_pub_ms, 0);
+        if (o_mix[M_VANISH]) {
+            publisher_start(&PV, "/pub?channel=vanish", o_vanish_size, o_vanish_every, 0);
+        }
+    }
+    for (;;) {
+        double t = now();
+        int stopping = next >= o_n || t - t0 > o_time;
+        active = 0;
+        for (i = 0; i < o_conc; i++) {
+            conn_t *c = &cs[i];
+            if (c->state != S_DONE) {
+                churn_timer(c);
+            }
+            while (c->state == S_DONE && !stopping) {
+                churn_start(c, next++);
+                stopping = next >= o_n || t - t0 > o_time;
+            }
+            if (c->state != S_DONE) {
+                active++;
+            }
+        }
+        if (stopping && !active) {
+            break;
+        }
+        if (t - last_report >= 5) {
+            long d = K.done[0] + K.done[1] + K.done[2] + K.done[3];
+            fprintf(stderr, "  churn: %ld/%ld cycles, %ld errors, %.0f s\n",
+                    d, o_n, K.errors, t - t0);
+            last_report = t;
+        }
+        n = epoll_wait(ep, evs, 512, 5);
+        for (k = 0; k < n; k++) {
+            churn_step(evs[k].data.ptr, evs[k].events);
+        }
+    }
+    if (o_pub_ms > 0) {
+        publisher_stop(&P);
+        if (o_mix[M_VANISH]) {
+            publisher_stop(&PV);
+        }
+    }
+    printf("cycles=%ld\nsecs=%.1f\nclean=%ld\nrst=%ld\nvanish=%ld\nearly=%ld\n"
+           "vanish_closed_with_unread=%ld\nvanish_dropped_by_server=%ld\n"
+           "errors=%ld\nerr_connect=%ld\nerr_status=%ld\nerr_timeout=%ld\nerr_eof=%ld\n",
+           K.started, now() - t0, K.done[0], K.done[1], K.done[2], K.done[3],
+           K.vanish_unread, K.vanish_dropped, K.errors, K.err_connect,
+           K.err_status, K.err_timeout, K.err_eof);
+    for (i = 0; i < 600; i++) {
+        if (K.status_hist[i]) {
+            printf("status_%ld=%ld\n", i, K.status_hist[i]);
+        }
+    }
+    if (o_pub_ms > 0) {
+        publisher_report(&P);
+        if (o_mix[M_VANISH]) {
+            publisher_report(&PV);
+        }
+    }
+    return K.errors ? 1 : 0;
+}
+
+/* --- opening many streams (hold, graceful) ------------------------------- */
+
+static conn_t *streams;
+static long nstreams;
+
+/* Open every stream in streams[] (at most o_conc connecting at once) and
+ * wait for each answer.  Returns the number open (status 200, preamble). */
+static long open_all(const char *path, int parse, double timeout, long *hist)
+{
+    struct epoll_event evs[512];
+    double t0 = now();
+    long next = 0, pending = 0, open = 0, i;
+    int k, n;
+
+    while (next < nstreams || pending) {
+        while (next < nstreams && pending < o_conc) {
+            conn_t *c = &streams[next++];
+            c->mode = M_CLEAN;
+            if (conn_open(c, path, NULL) < 0) {
+                c->state = S_DONE;
+                hist[0]++;
+                continue;
+            }
+            pending++;
+        }
+        if (now() - t0 > timeout) {
+            break;
+        }
+        n = epoll_wait(ep, evs, 512, 100);
+        for (k = 0; k < n; k++) {
+            conn_t *c = evs[k].data.ptr;
+            if (c->state == S_CONNECT) {
+                int err = 0;
+                socklen_t l = sizeof(err);
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                if (err || send(c->fd, c->buf, c->len, MSG_NOSIGNAL) != (ssize_t)c->len) {
+                    conn_close(c, 0);
+                    hist[0]++;
+                    pending--;
+                    continue;
+                }
+                c->len = 0;
+                c->state = S_HEAD;
+                conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+                continue;
+            }
+            if (c->state == S_HEAD) {
+                int alive = conn_read(c, parse);
+                if (c->state == S_OPEN || !alive) {
+                    pending--;
+                    if (c->state == S_OPEN && alive) {
+                        if (c->status > 0 && c->status < 600) hist[c->status]++;
+                        open++;
+                    }
+                    else {
+                        hist[c->status > 0 && c->status < 600 ? c->status : 0]++;
+                        conn_close(c, 0);
+                    }
+                }
+            }
+            else if (c->state == S_OPEN) {
+                if (!conn_read(c, parse)) {
+                    c->ended = 1;
+                }
+            }
+        }
+    }
+    for (i = 0; i < nstreams; i++) {
+        if (streams[i].state == S_CONNECT || streams[i].state == S_HEAD) {
+            conn_close(&streams[i], 0);
+            hist[0]++;
+        }
+    }
+    return open;
+}
+
+static void streams_alloc(long n)
+{
+    long i;
+
+    nstreams = n;
+    streams = calloc((size_t)n, sizeof(conn_t));
+    for (i = 0; i < n; i++) {
+        streams[i].cap = 8192;
+        streams[i].buf = malloc(streams[i].cap);
+        streams[i].fd = -1;
+        streams[i].first_seq = -1;
+        streams[i].last_seq = -1;
+        streams[i].idx = (int)i;
+    }
+}
+
+static int cmd_hold(void)
+{
+    struct epoll_event evs[512];
+    long hist[600] = { 0 }, open, i, eof = 0;
+    double t0 = now(), t_open, t_stop, t_eof = -1, t_parent = -1, t_all = -1;
+    int k, n;
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    streams_alloc(o_n);
+    open = open_all(o_path ? o_path : "/stream?channel=hold", 0, 120, hist);
+    t_open = now() - t0;
+    printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, t_open);
+    for (i = 0; i < 600; i++) {
+        if (hist[i]) {
+            printf("status_%ld=%ld\n", i, hist[i]);
+        }
+    }
+    {
+        http_res_t res;
+        char *nl;
+        http_req("GET", "/pub", NULL, "", 0, 10, &res);
+        if ((nl = strchr(res.body, '\n'))) {
+            *nl = '\0';
+        }
+        printf("admin_list=%s\n", res.body);
+    }
+    fflush(stdout);
+    if (!o_stop) {
+        /* held until killed or stdin closes: the caller checks the server */
+        char b[16];
+        while (read(0, b, sizeof(b)) > 0) {
+        }
+        return 0;
+    }
+    t_stop = now();
+    if (kill(o_stop, SIGTERM) < 0) {
+        die("kill %d: %s", (int)o_stop, strerror(errno));
+    }
+    while (now() - t_stop < 30) {
+        double t = now() - t_stop;
+        int left = 0;
+        n = epoll_wait(ep, evs, 512, 10);
+        for (k = 0; k < n; k++) {
+            conn_t *c = evs[k].data.ptr;
+            if (c->state == S_OPEN && !conn_read(c, 0)) {
+                conn_close(c, 0);
+                c->ended = 1;
+                eof++;
+            }
+        }
+        if (t_eof < 0 && eof == open) {
+            t_eof = t;
+        }
+        if (t_parent < 0 && proc_gone(o_stop)) {
+            t_parent = t;
+        }
+        for (k = 0; k < o_nwatch; k++) {
+            left += !proc_gone(o_watch[k]);
+        }
+        if (t_all < 0 && !left && t_parent >= 0) {
+            t_all = t;
+        }
+        if (t_eof >= 0 && t_all >= 0) {
+            break;
+        }
+    }
+    printf("streams_ended=%ld\nall_streams_ended_secs=%.3f\nparent_exit_secs=%.3f\n"
+           "all_processes_exit_secs=%.3f\n", eof, t_eof, t_parent, t_all);
+    return t_eof >= 0 && t_all >= 0 && t_all <= 5 ? 0 : 1;
+}
+
+/* --- graceful under load ------------------------------------------------------ */
+
+static int cmd_graceful(void)
+{
+    struct epoll_event evs[512];
+    long hist[600] = { 0 }, open, i, gaps = 0, dups = 0, lost_notes = 0,
+         reconnects = 0, behind = 0, never = 0, events = 0, reconnect_fail = 0;
+    double t0, t_sig = 0, t_last_reconnect = 0, t_end;
+    const char *path = "/stream?channel=graceful";
+    int k, n, signalled = 0;
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    streams_alloc(o_n);
+    open = open_all(path, 1, 120, hist);
+    printf("streams=%ld\nopen=%ld\n", o_n, open);
+    if (open != o_n) {
+        printf("error=not every stream opened\n");
+        return 1;
+    }
+    publisher_start(&P, "/pub?channel=graceful", 0, o_pub_ms, 1);
+    t0 = now();
+    t_end = t0 + o_run;
+    while (now() < t_end) {
+        double t = now();
+        if (!signalled && t - t0 > 2) {
+            kill(o_ppid, SIGUSR1);
+            t_sig = t;
+            signalled = 1;
+        }
+        for (i = 0; i < nstreams; i++) {
+            conn_t *c = &streams[i];
+            if (c->state == S_DONE && c->t_reconnect && t >= c->t_reconnect) {
+                c->t_reconnect = 0;
+                c->reconnects++;
+                reconnects++;
+                if (conn_open(c, path, c->last_id) < 0) {
+                    c->t_reconnect = t + 0.5;
+                }
+            }
+            else if ((c->state == S_CONNECT || c->state == S_HEAD)
+                     && t - c->t_start > 10) {
+                conn_close(c, 0);
+                reconnect_fail++;
+                c->t_reconnect = t + 1;
+            }
+        }
+        n = epoll_wait(ep, evs, 512, 10);
+        for (k = 0; k < n; k++) {
+            conn_t *c = evs[k].data.ptr;
+            int alive = 1;
+            if (c->state == S_CONNECT) {
+                int err = 0;
+                socklen_t l = sizeof(err);
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                if (!err && send(c->fd, c->buf, c->len, MSG_NOSIGNAL) == (ssize_t)c->len) {
+                    c->len = 0;
+                    c->state = S_HEAD;
+                    conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+                    continue;
+                }
+                alive = 0;
+            }
+            else {
+                int was_head = c->state == S_HEAD;
+                alive = conn_read(c, 1);
+                if (was_head && c->state == S_OPEN) {
+                    t_last_reconnect = now();
+                }
+                if (was_head && c->state != S_OPEN && !alive) {
+                    reconnect_fail++;
+                }
+            }
+            if (!alive) {
+                /* a browser waits its retry time; spread the herd over 1 s */
+                conn_close(c, 0);
+                c->t_reconnect = now() + 0.05 + rnd(1000) / 1000.0;
+            }
+        }
+    }
+    publisher_stop(&P);
+    /* let every stream catch up with the last seq (reconnecting if need be) */
+    t_end = now() + 15;
+    while (now() < t_end) {
+        long lagging = 0;
+        double t = now();
+        for (i = 0; i < nstreams; i++) {
+            conn_t *c = &streams[i];
+            if (c->last_seq < P.seq) {
+                lagging++;
+            }
+            if (c->state == S_DONE && c->t_reconnect && t >= c->t_reconnect) {
+                c->t_reconnect = 0;
+                c->reconnects++;
+                reconnects++;
+                if (conn_open(c, path, c->last_id) < 0) {
+                    c->t_reconnect = t + 0.5;
+                }
+            }
+        }
+        if (!lagging) {
+            break;
+        }
+        n = epoll_wait(ep, evs, 512, 10);
+        for (k = 0; k < n; k++) {
+            conn_t *c = evs[k].data.ptr;
+            int alive = 1;
+            if (c->state == S_CONNECT) {
+                int err = 0;
+                socklen_t l = sizeof(err);
+                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+                if (!err && send(c->fd, c->buf, c->len, MSG_NOSIGNAL) == (ssize_t)c->len) {
+                    c->len = 0;
+                    c->state = S_HEAD;
+                    conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+                    continue;
+                }
+                alive = 0;
+            }
+            else {
+                alive = conn_read(c, 1);
+            }
+            if (!alive) {
+                conn_close(c, 0);
+                c->t_reconnect = now() + 0.1;
+            }
+        }
+    }
+    for (i = 0; i < nstreams; i++) {
+        conn_t *c = &streams[i];
+        gaps += c->gaps;
+        dups += c->dups;
+        events += c->events;
+        lost_notes += c->history_lost;
+        if (c->first_seq < 0) {
+            never++;
+        }
+        else if (c->last_seq < P.seq) {
+            behind++;
+            gaps += P.seq - c->last_seq;
+        }
+    }
+    printf("signal_after_secs=%.1f\nlast_seq=%ld\nevents_received=%ld\n"
+           "reconnects=%ld\nreconnect_failures=%ld\nall_reconnected_secs=%.2f\n"
+           "lost=%ld\nduplicated=%ld\nstreams_behind=%ld\nstreams_without_events=%ld\n"
+           "history_lost_notices=%ld\n",
+           t_sig - t0, P.seq, events, reconnects, reconnect_fail,
+           t_last_reconnect > t_sig ? t_last_reconnect - t_sig : 0.0,
+           gaps, dups, behind, never, lost_notes);
+    publisher_report(&P);
+    for (i = 0; i < nstreams; i++) {
+        conn_close(&streams[i], 0);
+    }
+    return gaps || dups || never ? 1 : 0;
+}
+
+/* --- the relay socket, spoken to directly ------------------------------------ */
+
+static void put_u32(char **p, uint32_t v)
+{
+    memcpy(*p, &v, 4);
+    *p += 4;
+}
+
+static void put_str(char **p, const char *s)
+{
+    uint32_t n = (uint32_t)strlen(s);
+
+    put_u32(p, n);
+    memcpy(*p, s, n + 1);
+    *p += n + 1;
+}
+
+/* One frame: header {type, seq, len} in native order, then the payload. */
+static size_t frame(char *out, uint32_t type, const char *payload, size_t plen)
+{
+    uint32_t h[3] = { type, 1, (uint32_t)plen };
+
+    memcpy(out, h, sizeof(h));
+    memcpy(out + sizeof(h), payload, plen);
+    return sizeof(h) + plen;
+}
+
+static int drop_to(uid_t uid, gid_t gid, int keep_dac)
+{
+    struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+
+    if (keep_dac && prctl(PR_SET_KEEPCAPS, 1) < 0) {
+        return -1;
+    }
+    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0
+        || setresuid(uid, uid, uid) < 0) {
+        return -1;
+    }
+    if (keep_dac) {
+        memset(data, 0, sizeof(data));
+        data[0].effective = data[0].permitted = 1u << CAP_DAC_OVERRIDE;
+        if (syscall(SYS_capset, &hdr, data) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Try one request frame; prints what happened. */
+static void probe_one(const char *sock, const char *what, const char *req,
+                      size_t len)
+{
+    struct sockaddr_un sa;
+    char buf[4096];
+    double t0 = now();
+    ssize_t n = 0, got = 0;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        printf("%s_connect=refused:%s\n%s_answer=none\n", what,
+               errno == EACCES ? "EACCES" : strerror(errno), what);
+        close(fd);
+        return;
+    }
+    printf("%s_connect=ok\n", what);
+    if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        printf("%s_answer=closed-before-request\n", what);
+        close(fd);
+        return;
+    }
+    while (now() - t0 < 3) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        n = recv(fd, buf + got, sizeof(buf) - (size_t)got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += n;
+        if (got >= 12) {
+            uint32_t h[3];
+            memcpy(h, buf, sizeof(h));
+            if ((size_t)got >= 12 + h[2]) {
+                break;
+            }
+        }
+    }
+    if (got >= 12) {
+        uint32_t h[3];
+        memcpy(h, buf, sizeof(h));
+        printf("%s_answer=frame-type-%u\n", what, h[0]);
+    }
+    else {
+        printf("%s_answer=%s\n", what, n == 0 || n < 0 ? "closed-without-answer" : "timeout");
+    }
+    close(fd);
+}
+
+static int cmd_relay_probe(const char *sock, long uid, int keep_dac)
+{
+    char payload[512], *p, req[600];
+    size_t len;
+
+    if (uid >= 0) {
+        struct passwd *pw = getpwuid((uid_t)uid);
+        if (drop_to((uid_t)uid, pw ? pw->pw_gid : (gid_t)uid, keep_dac) < 0) {
+            die("cannot become uid %ld: %s", uid, strerror(errno));
+        }
+    }
+    printf("uid=%d\neuid=%d\n", (int)getuid(), (int)geteuid());
+    len = frame(req, 3 /* SSE_OP_LIST */, "", 0);
+    probe_one(sock, "list", req, len);
+    p = payload;
+    put_str(&p, "probe");
+    put_str(&p, "");
+    put_str(&p, "injected");
+    put_str(&p, "");
+    put_str(&p, "published by a stranger");
+    put_u32(&p, 10);
+    put_u32(&p, 60);
+    len = frame(req, 2 /* SSE_OP_PUBLISH */, payload, (size_t)(p - payload));
+    probe_one(sock, "publish", req, len);
+    return 0;
+}
+
+/* --- main -------------------------------------------------------------------- */
+
+static void parse_mix(const char *s)
+{
+    char *d = strdup(s), *tok, *save;
+    int m;
+
+    memset(o_mix, 0, sizeof(o_mix));
+    for (tok = strtok_r(d, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq) {
+            die("bad --mix item %s", tok);
+        }
+        *eq = '\0';
+        for (m = 0; m < 4 && strcmp(tok, mode_name[m]); m++) {
+        }
+        if (m == 4) {
+            die("unknown mode %s", tok);
+        }
+        o_mix[m] = atoi(eq + 1);
+    }
+    free(d);
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "";
+    const char *sock = NULL;
+    long as_uid = -1;
+    int keep_dac = 0, i;
+    struct rlimit rl;
+
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (!strcmp(a, name) && v && ++i)
+        if (ARG("-p")) o_port = atoi(v);
+        else if (ARG("-n")) o_n = atol(v);
+        else if (ARG("-c")) o_conc = atoi(v);
+        else if (ARG("-T")) o_time = atof(v);
+        else if (ARG("--mix")) parse_mix(v);
+        else if (ARG("--chans")) o_chans = atoi(v);
+        else if (ARG("--pub-ms")) o_pub_ms = atoi(v);
+        else if (ARG("--pub-size")) o_pub_size = atoi(v);
+        else if (ARG("--path")) o_path = v;
+        else if (ARG("--stop")) o_stop = (pid_t)atoi(v);
+        else if (ARG("--ppid")) o_ppid = (pid_t)atoi(v);
+        else if (ARG("--run")) o_run = atof(v);
+        else if (ARG("--src")) o_nsrc = atoi(v);
+        else if (ARG("--hold-ms")) o_hold_ms = atoi(v);
+        else if (ARG("--vanish-pub")) sscanf(v, "%d/%d", &o_vanish_size, &o_vanish_every);
+        else if (ARG("--vanish-ms")) sscanf(v, "%d-%d", &o_vanish_min, &o_vanish_max);
+        else if (ARG("--as-uid")) as_uid = atol(v);
+        else if (!strcmp(a, "--keep-dac")) keep_dac = 1;
+        else if (ARG("--watch")) {
+            char *d = strdup(v), *tok, *save;
+            for (tok = strtok_r(d, ",", &save); tok && o_nwatch < 64;
+                 tok = strtok_r(NULL, ",", &save)) {
+                o_watch[o_nwatch++] = (pid_t)atoi(tok);
+            }
+        }
+        else if (!sock && a[0] != '-') sock = a;
+        else die("unknown argument %s", a);
+#undef ARG
+    }
+    if (o_conc < 1 || o_chans < 1 || o_chans > 32) {
+        die("bad -c or --chans");
+    }
+    if (!strcmp(cmd, "relay-probe")) {
+        if (!sock) {
+            die("relay-probe needs the socket path");
+        }
+        return cmd_relay_probe(sock, as_uid, keep_dac);
+    }
+    if (!o_port) {
+        die("-p PORT is required");
+    }
+    if (!strcmp(cmd, "churn")) {
+        return cmd_churn();
+    }
+    if (!strcmp(cmd, "hold")) {
+        return cmd_hold();
+    }
+    if (!strcmp(cmd, "graceful")) {
+        if (!o_ppid) {
+            die("graceful needs --ppid");
+        }
+        return cmd_graceful();
+    }
+    die("usage: ssefault churn|hold|graceful|relay-probe ... (see the top of ssefault.c)");
+    return 2;
+}
