@@ -97,4 +97,4 @@ ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 include test/fuzz/fuzz.mk
 include test/asan/asan.mk
 include test/fault/fault.mk
--include bench/bench.mk
+include bench/bench.mk

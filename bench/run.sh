@@ -1,0 +1,561 @@
+#!/usr/bin/env bash
+# bench/run.sh: the side-by-side benchmark behind "make bench".
+#
+# Builds ssebench and limit, installs what the machine lacks (as root),
+# then for every workload starts a fresh private server -- mod_sse in
+# Apache httpd (worker MPM), nginx + Nchan, and the naive "limit" server --
+# runs ssebench against it, stops it, and finally prints one table (figure,
+# mod_sse, Nchan, limit, ratio mod_sse/Nchan), writes it as Markdown to
+# bench/results/results.md and draws bench/results/results.png.
+#
+# Everything listens on 127.0.0.1 and lives under build/bench/ (configs,
+# logs, pid files, raw results); only processes started here are stopped.
+#
+# Environment:
+#   BENCH_QUICK=1      small and fast (N=1000, fewer events): a few seconds per run
+#   BENCH_SMOKE=1      tiny (N=200): checks that everything builds and works (CI);
+#                      results go to build/bench/ only, bench/results/ is left alone
+#   BENCH_N=10000      subscribers in W1, W2, W3 and W5 (50000: several client
+#                      processes on source addresses 127.0.0.2..)
+#   BENCH_PROCS        httpd children = nginx workers (default 2, the cores;
+#                      more when N needs them: a process holds < 20,000 files)
+#   BENCH_LIMIT_PROCS  processes of the limit server (default 1: the naive
+#                      single writer; BENCH_PROCS when N needs more)
+#   BENCH_QUIET_WAIT=30 seconds to wait, before each run, for other processes
+#                      to leave the CPUs idle (the figures are noisy otherwise)
+#   BENCH_REPEAT=3     runs of the short workloads (W1, W3-W5); the median is kept
+#   BENCH_ONLY="W1 W2" only these workloads
+#   BENCH_TARGETS="modsse nchan limit"
+#   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3
+#   BENCH_NO_INSTALL=1 never call apt-get
+#   BENCH_RESULTS=dir  where the table, chart and raw figures go (bench/results)
+#   BENCH_OUT=dir      tools, configurations, logs (build/bench)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BDIR=$ROOT/bench
+OUT=${BENCH_OUT:-$ROOT/build/bench}
+BIN=$OUT/bin
+HTTPD=${BENCH_HTTPD:-/usr/sbin/apache2}
+NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
+PORT=${BENCH_PORT:-18400}
+P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
+TARGETS=${BENCH_TARGETS:-modsse nchan limit}
+ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5}
+QUICK=${BENCH_QUICK:-0}
+SMOKE=${BENCH_SMOKE:-0}
+
+say() { printf '== %s\n' "$*" >&2; }
+fail() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------ sizes
+if [ "$SMOKE" = 1 ]; then
+    N=${BENCH_N:-200};  W2_EVENTS=10; W3_CHANS=$((N / 10)); W3_EVENTS=200
+    W4_SUBS=20; W4_EVENTS=500; W4_PUBS=4; REPEAT=${BENCH_REPEAT:-1}; HOLD=0.5
+elif [ "$QUICK" = 1 ]; then
+    N=${BENCH_N:-1000}; W2_EVENTS=50; W3_CHANS=$((N / 10)); W3_EVENTS=1000
+    W4_SUBS=100; W4_EVENTS=5000; W4_PUBS=16; REPEAT=${BENCH_REPEAT:-1}; HOLD=1
+else
+    N=${BENCH_N:-10000}; W2_EVENTS=200; W3_CHANS=$((N / 10)); W3_EVENTS=5000
+    W4_SUBS=100; W4_EVENTS=20000; W4_PUBS=16; REPEAT=${BENCH_REPEAT:-3}; HOLD=2
+    # W2 keeps about two million deliveries at any N, so N=50000 stays bounded.
+    if [ "$N" -gt 10000 ]; then W2_EVENTS=$((2000000 / N)); fi
+fi
+W3_PUBS=8
+[ "$W3_CHANS" -ge 1 ] || W3_CHANS=1
+# A process may hold at most ~20,000 descriptors: spread the server's
+# connections over enough processes, and the client over enough processes
+# and source addresses (one source address has ~28,000 ports to one port).
+if [ -n "${BENCH_PROCS:-}" ]; then SPROCS=$BENCH_PROCS
+elif [ "$N" -le 15000 ]; then SPROCS=2
+else SPROCS=$(( (N + 9999) / 10000 )); fi
+CPROCS=$(( (N + 14999) / 15000 ))
+# The limit server is the naive baseline: one process writing to every
+# socket, unless N needs more processes to hold the connections.
+if [ -n "${BENCH_LIMIT_PROCS:-}" ]; then LPROCS=$BENCH_LIMIT_PROCS
+elif [ "$N" -le 19000 ]; then LPROCS=1
+else LPROCS=$SPROCS; fi
+SRC_OPT=()
+if [ "$CPROCS" -gt 1 ]; then
+    srcs=""
+    for ((i = 0; i < CPROCS; i++)); do srcs+="${srcs:+,}127.0.0.$((i + 2))"; done
+    SRC_OPT=(--procs "$CPROCS" --src "$srcs")
+fi
+
+# ------------------------------------------------------------ packages
+need_pkgs() {
+    local missing=() p
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v make >/dev/null || missing+=(make)
+    command -v curl >/dev/null || missing+=(curl)
+    [ -x "$HTTPD" ] || missing+=(apache2)
+    command -v apxs >/dev/null || missing+=(apache2-dev)
+    if [ ! -x "$NGINX" ]; then missing+=(nginx-light); fi
+    [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || missing+=(libnginx-mod-nchan)
+    command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
+    for p in "${missing[@]}"; do echo "$p"; done
+}
+missing=$(need_pkgs | tr '\n' ' ')
+if [ -n "${missing// /}" ]; then
+    if [ "$(id -u)" = 0 ] && [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+        say "installing: $missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # shellcheck disable=SC2086
+        apt-get install -y -qq $missing >/dev/null
+    else
+        fail "missing: $missing -- run: sudo apt-get install -y $missing"
+    fi
+fi
+NCHAN_SO=/usr/lib/nginx/modules/ngx_nchan_module.so
+HAVE_GNUPLOT=0; command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
+
+# ------------------------------------------------------------ build
+[ -f "$ROOT/mod_sse.so" ] || make -C "$ROOT" mod_sse.so >&2
+mkdir -p "$BIN"
+for t in ssebench limit; do
+    gcc -O2 -Wall -Wextra -o "$BIN/$t" "$BDIR/$t.c" 2>"$OUT/$t.build.log" \
+        || { cat "$OUT/$t.build.log" >&2; fail "building $t failed"; }
+    if [ -s "$OUT/$t.build.log" ]; then cat "$OUT/$t.build.log" >&2; fail "$t: compiler warnings"; fi
+done
+
+# ------------------------------------------------------------ limits
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt 20000 ] && [ "$(id -u)" = 0 ]; then
+    ulimit -Hn 20000 2>/dev/null || true
+    hard=$(ulimit -Hn)
+fi
+ulimit -n "$hard"
+per_proc=$(( N / SPROCS + N / (SPROCS * 4) + 100 ))
+[ "$hard" = unlimited ] || [ "$hard" -ge "$per_proc" ] \
+    || fail "open-file limit $hard is too low for $N subscribers over $SPROCS processes"
+for p in $P_MODSSE $P_NCHAN $P_LIMIT; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then fail "port $p is in use (set BENCH_PORT)"; fi
+done
+
+# ------------------------------------------------------------ machine load
+# The client and the servers share this machine; anything else running
+# skews the figures.  Measure what other processes use for a second.
+cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+read -r b0 t0 < <(cpu_busy); sleep 1; read -r b1 t1 < <(cpu_busy)
+BUSY=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')
+if awk -v b="$BUSY" 'BEGIN { exit !(b > 0.2) }'; then
+    say "warning: other processes keep $BUSY cores busy: the figures will be noisy"
+fi
+
+# ------------------------------------------------------------ servers
+RUN=$OUT/run
+rm -rf "$RUN"
+mkdir -p "$RUN/modsse/logs" "$RUN/nchan/logs" "$RUN/nchan/tmp" "$RUN/limit" "$RUN/kv"
+AS_ROOT=0; [ "$(id -u)" = 0 ] && AS_ROOT=1
+port_of() { case $1 in modsse) echo $P_MODSSE ;; nchan) echo $P_NCHAN ;; limit) echo $P_LIMIT ;; esac; }
+SERVER_PID=""
+
+write_httpd_conf() {
+    local workers=$((25 * SPROCS))
+    {
+        cat <<EOF
+# Private httpd for the benchmark (generated by bench/run.sh).
+ServerRoot "$RUN/modsse"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$P_MODSSE
+ListenBacklog 4096
+PidFile "$RUN/modsse/httpd.pid"
+DefaultRuntimeDir "$RUN/modsse"
+ErrorLog "$RUN/modsse/logs/error.log"
+LogLevel warn
+LoadModule mpm_worker_module /usr/lib/apache2/modules/mod_mpm_worker.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule sse_module "$ROOT/mod_sse.so"
+EOF
+        if [ "$AS_ROOT" = 1 ]; then printf 'User www-data\nGroup www-data\n'; fi
+        cat <<EOF
+# Streams hold no thread: a few workers per child serve every request.
+# StartServers = ServerLimit and MaxSpareThreads = MaxRequestWorkers: every
+# child lives for the whole run, none is retired (that would close streams).
+StartServers $SPROCS
+ServerLimit $SPROCS
+ThreadsPerChild 25
+MinSpareThreads 25
+MaxSpareThreads $workers
+MaxRequestWorkers $workers
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 30
+# No access log (nginx runs with access_log off as well).
+<LocationMatch "^/events/(?<chan>[^/]+)\$">
+    SetHandler sse
+    SSEChannel "%{env:MATCH_CHAN}"
+</LocationMatch>
+<Location "/stream">
+    SetHandler sse
+</Location>
+<Location "/publish">
+    SetHandler sse-publish
+</Location>
+EOF
+    } >"$RUN/modsse/httpd.conf"
+}
+
+write_nginx_conf() {
+    cat >"$RUN/nchan/nginx.conf" <<EOF
+# Private nginx + Nchan for the benchmark (generated by bench/run.sh).
+load_module $NCHAN_SO;
+worker_processes $SPROCS;
+worker_rlimit_nofile $hard;
+pid $RUN/nchan/nginx.pid;
+error_log $RUN/nchan/logs/error.log warn;
+events {
+    worker_connections $(( hard > 65000 ? 65000 : hard ));
+}
+http {
+    access_log off;
+    client_body_temp_path $RUN/nchan/tmp/body;
+    proxy_temp_path $RUN/nchan/tmp/proxy;
+    fastcgi_temp_path $RUN/nchan/tmp/fastcgi;
+    uwsgi_temp_path $RUN/nchan/tmp/uwsgi;
+    scgi_temp_path $RUN/nchan/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 30s;
+    nchan_shared_memory_size 256M;
+    server {
+        listen 127.0.0.1:$P_NCHAN backlog=4096;
+        location = /nchan_status {
+            nchan_stub_status;
+        }
+        location ~ ^/sub/([\\w.~:@-]+)\$ {
+            nchan_subscriber eventsource;
+            nchan_channel_id \$1;
+        }
+        location ~ ^/pub/([\\w.~:@-]+)\$ {
+            nchan_publisher;
+            nchan_channel_id \$1;
+            nchan_message_buffer_length 1000;
+            nchan_message_timeout 10m;
+        }
+    }
+}
+EOF
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {   # port seconds: until something listens
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        port_open "$1" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+wait_file() {   # file seconds
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        [ -s "$1" ] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+tree_pids() {   # pid: it and all its descendants
+    local p=$1 c
+    echo "$p"
+    for c in $(pgrep -P "$p" 2>/dev/null); do tree_pids "$c"; done
+}
+
+# Stops the process tree rooted at pid: TERM to the root, then KILL to
+# whatever of the tree is left after 15 s; waits until all are gone.
+stop_tree() {
+    local root=$1 pids p i alive
+    pids=$(tree_pids "$root" | tr '\n' ' ')
+    kill -TERM "$root" 2>/dev/null || true
+    for ((i = 0; i < 400; i++)); do
+        alive=""
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive+="$p "; done
+        [ -z "$alive" ] && return 0
+        [ $i = 300 ] && kill -KILL $alive 2>/dev/null
+        sleep 0.05
+    done
+    say "warning: processes $alive did not stop"
+}
+
+start_server() {    # target -> sets SERVER_PID
+    local port; port=$(port_of "$1")
+    port_open "$port" && fail "port $port is still in use before starting $1"
+    case $1 in
+    modsse)
+        write_httpd_conf
+        rm -f "$RUN/modsse/httpd.pid"
+        "$HTTPD" -f "$RUN/modsse/httpd.conf" -k start
+        wait_file "$RUN/modsse/httpd.pid" 10 || fail "httpd did not start: $(tail -5 "$RUN/modsse/logs/error.log")"
+        SERVER_PID=$(cat "$RUN/modsse/httpd.pid")
+        wait_port "$port" 10 || fail "httpd does not listen: $(tail -5 "$RUN/modsse/logs/error.log")"
+        # Every child up (StartServers), each with its broker, and the relay.
+        local i
+        for ((i = 0; i < 100; i++)); do
+            [ "$(pgrep -c -P "$SERVER_PID" 2>/dev/null || echo 0)" -ge $((SPROCS + 1)) ] && break
+            sleep 0.05
+        done
+        ;;
+    nchan)
+        write_nginx_conf
+        rm -f "$RUN/nchan/nginx.pid"
+        "$NGINX" -p "$RUN/nchan" -c "$RUN/nchan/nginx.conf" -e "$RUN/nchan/logs/error.log" 2>>"$RUN/nchan/logs/start.log" \
+            || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/start.log")"
+        wait_file "$RUN/nchan/nginx.pid" 10 || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/error.log")"
+        SERVER_PID=$(cat "$RUN/nchan/nginx.pid")
+        wait_port "$port" 10 || fail "nginx does not listen: $(tail -5 "$RUN/nchan/logs/error.log")"
+        ;;
+    limit)
+        "$BIN/limit" -p "$port" -w "$LPROCS" -T 900 &
+        SERVER_PID=$!
+        wait_port "$port" 10 || fail "limit did not start"
+        ;;
+    esac
+    sleep 0.5
+}
+
+stop_server() {
+    if [ -n "$SERVER_PID" ]; then
+        stop_tree "$SERVER_PID"
+        SERVER_PID=""
+    fi
+    # A start that failed half-way may have left a server whose pid file
+    # appeared late: it is ours (our run directory), stop it too.
+    local f
+    for f in "$RUN/modsse/httpd.pid" "$RUN/nchan/nginx.pid"; do
+        [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && stop_tree "$(cat "$f")"
+        rm -f "$f"
+    done
+    sleep 0.2
+}
+trap 'stop_server' EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ workloads
+
+# quiet_wait: waits (at most BENCH_QUIET_WAIT seconds) until processes
+# other than ours use less than 0.2 cores; sets OTHER_BUSY to the last figure.
+OTHER_BUSY=0
+quiet_wait() {
+    local i b0 t0 b1 t1 max=${BENCH_QUIET_WAIT:-$([ "$SMOKE" = 1 ] && echo 0 || echo 30)}
+    for ((i = 0; i <= max; i++)); do
+        read -r b0 t0 < <(cpu_busy); sleep 0.5; read -r b1 t1 < <(cpu_busy)
+        OTHER_BUSY=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) -v n="$(nproc)" 'BEGIN { printf "%.2f", t ? b / t * n : 0 }')
+        awk -v b="$OTHER_BUSY" 'BEGIN { exit !(b < 0.2) }' && return 0
+        [ $i = 0 ] && say "waiting up to ${max}s for the CPUs to be idle (others use $OTHER_BUSY cores)"
+        sleep 0.5
+    done
+    say "warning: running anyway; other processes use $OTHER_BUSY cores"
+}
+
+# run_one workload target repeat ssebench-options...
+run_one() {
+    local w=$1 t=$2 r=$3; shift 3
+    local kvf=$RUN/kv/$w-$t-$r.kv log=$RUN/kv/$w-$t-$r.log
+    quiet_wait
+    start_server "$t"
+    say "$w $t (run $r): ssebench $*"
+    set +e
+    "$BIN/ssebench" -t "$t" -p "$(port_of "$t")" --server-pid "$SERVER_PID" --kv "$kvf" \
+        "${SRC_OPT[@]}" "$@" >"$log" 2>&1
+    local rc=$?
+    set -e
+    echo "other_busy=$OTHER_BUSY" >>"$kvf"
+    sed 's/^/   /' "$log" >&2
+    [ $rc = 0 ] || say "$w $t: ssebench exit status $rc (see $log)"
+    stop_server
+}
+
+wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Workload definitions: which targets, how many runs, ssebench options.
+# The limit server has no channels, so it takes part only where there is
+# one channel and a fan-out (W1, W2, W5).
+# Targets take turns within each repetition, so a passing disturbance on
+# the machine hits all of them rather than one.
+for w in W1 W2 W3 W4 W5; do
+    wanted $w || continue
+    runs=$REPEAT; [ $w = W2 ] && runs=1
+    for ((r = 1; r <= runs; r++)); do
+        for t in modsse nchan limit; do
+            has_target $t || continue
+            case $w in
+            W1) opts=(-m hold -n "$N" --hold "$HOLD") ;;
+            W2) opts=(-n "$N" -e "$W2_EVENTS") ;;
+            W3) [ $t = limit ] && continue
+                opts=(-n "$N" -c "$W3_CHANS" -e "$W3_EVENTS" --random -P "$W3_PUBS") ;;
+            W4) [ $t = limit ] && continue
+                opts=(-n "$W4_SUBS" -c "$W4_SUBS" -e "$W4_EVENTS" -P "$W4_PUBS") ;;
+            W5) opts=(-m hold -n "$N" --hold 0) ;;
+            esac
+            run_one "$w" "$t" "$r" --timeout 240 "${opts[@]}"
+        done
+    done
+done
+
+# ------------------------------------------------------------ table
+# median KEY W T: the median of KEY over the runs of workload W on target T
+# ("" when absent); a run that failed verification marks the value with "!".
+median() {
+    local key=$1 w=$2 t=$3 f vals="" bad=0
+    for f in "$RUN"/kv/"$w"-"$t"-*.kv; do
+        [ -f "$f" ] || continue
+        v=$(awk -F= -v k="$key" '$1 == k { print $2 }' "$f")
+        [ -n "$v" ] && vals+="$v"$'\n'
+        grep -q '^verified=OK$' "$f" || bad=1
+    done
+    [ -n "$vals" ] || { echo ""; return; }
+    m=$(printf '%s' "$vals" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    if [ $bad = 1 ]; then echo "$m!"; else echo "$m"; fi
+}
+
+MD=$OUT/results.md
+DAT=$OUT/results.dat
+: >"$DAT"
+{
+    echo "| figure | mod_sse | Nchan | limit | ratio mod_sse/Nchan | goal |"
+    echo "|---|---:|---:|---:|---:|---|"
+} >"$MD"
+
+# row W key label better(hi|lo) scale decimals [limit:yes|no]
+row() {
+    local w=$1 key=$2 label=$3 better=$4 scale=$5 dec=$6 lim=${7:-yes}
+    wanted "$w" || return 0
+    local a b c
+    a=$(median "$key" "$w" modsse); b=$(median "$key" "$w" nchan)
+    c=""; [ "$lim" = yes ] && c=$(median "$key" "$w" limit)
+    awk -v a="$a" -v b="$b" -v c="$c" -v s="$scale" -v d="$dec" -v better="$better" \
+        -v label="$label" -v dat="$DAT" '
+    function num(x) { sub(/!$/, "", x); return x + 0 }
+    function fmt(x,   v, mark) {
+        if (x == "") return "-"
+        mark = (x ~ /!$/) ? " (failed check)" : ""
+        v = num(x) * s
+        return sprintf("%." d "f", v) mark
+    }
+    BEGIN {
+        ratio = "-"; goal = ""
+        if (a != "" && b != "" && num(b) != 0) {
+            r = num(a) / num(b); ratio = sprintf("%.2f", r)
+            if (better == "hi") goal = (r >= 1.2) ? "met (>= 1.2)" : "not met (>= 1.2)"
+            else if (better == "lo") goal = (r <= 0.8) ? "met (<= 0.8)" : "not met (<= 0.8)"
+            else goal = "-"
+            # chart: mod_sse relative to Nchan, higher is better for mod_sse
+            sc = (better == "hi") ? r : (r > 0 ? 1 / r : 0)
+            lc = ""
+            if (c != "" && num(b) != 0 && num(c) != 0) {
+                rl = num(c) / num(b); lc = (better == "hi") ? rl : 1 / rl
+            }
+            if (better != "info")
+                printf "\"%s\" %.4f %s\n", label, sc, (lc == "" ? "NaN" : sprintf("%.4f", lc)) >> dat
+        }
+        printf "| %s | %s | %s | %s | %s | %s |\n", label, fmt(a), fmt(b), fmt(c), ratio, goal
+    }' >>"$MD"
+}
+
+row W1 rss_per_sub_b        "W1 hold: server memory per idle subscriber (bytes)" lo 1 0
+row W1 rss_after_kb         "W1 hold: server RSS with N subscribers (MiB)" info 0.0009765625 1
+row W1 threads              "W1 hold: server threads (all processes)" info 1 0
+row W2 deliv_rate           "W2 fan-out: deliveries/s" hi 1 0
+row W2 lat_p50_ms           "W2 fan-out: latency p50 (ms)" lo 1 1
+row W2 lat_p99_ms           "W2 fan-out: latency p99 (ms)" lo 1 1
+row W2 lat_max_ms           "W2 fan-out: latency max (ms)" lo 1 1
+row W2 lat_read_p99_ms      "W2 fan-out: latency p99, read by the client (ms)" lo 1 1
+row W2 cpu_us_per_delivery  "W2 fan-out: server CPU per delivery (us)" lo 1 2
+row W3 deliv_rate           "W3 many channels: deliveries/s" hi 1 0 no
+row W3 lat_p99_ms           "W3 many channels: latency p99 (ms)" lo 1 2 no
+row W3 lat_read_p99_ms      "W3 many channels: latency p99, read by the client (ms)" lo 1 2 no
+row W3 cpu_us_per_delivery  "W3 many channels: server CPU per delivery (us)" lo 1 2 no
+row W4 pub_rate             "W4 publish: publishes/s" hi 1 0 no
+row W4 pub_p99_ms           "W4 publish: publish latency p99 (ms)" lo 1 2 no
+row W4 cpu_us_per_publish   "W4 publish: server CPU per publish (us)" lo 1 1 no
+row W5 connect_rate         "W5 connect: new subscriptions/s" hi 1 0
+row W5 connect_cpu_us       "W5 connect: server CPU per subscription (us)" lo 1 1
+
+# Verification summary over every run.
+nfail=0; nruns=0; failed=""
+for f in "$RUN"/kv/*.kv; do
+    [ -f "$f" ] || continue
+    nruns=$((nruns + 1))
+    if ! grep -q '^verified=OK$' "$f"; then nfail=$((nfail + 1)); failed+=" $(basename "$f" .kv)"; fi
+done
+
+HOSTDESC="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+HTTPD_V=$("$HTTPD" -v 2>/dev/null | sed -n 's/^Server version: //p')
+NGINX_V=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "?")
+{
+    echo
+    echo "N = $N subscribers (W1, W2, W5; W3: $N over $W3_CHANS channels, $W3_EVENTS events, $W3_PUBS publishers;"
+    echo "W2: $W2_EVENTS events; W4: $W4_SUBS subscribers on $W4_SUBS channels, $W4_EVENTS events, $W4_PUBS publishers)."
+    echo "Median of $REPEAT runs for W1, W3, W4, W5; one run for W2. Server processes: $SPROCS"
+    echo "(httpd children = nginx workers). Client processes: $CPROCS. Machine: $HOSTDESC."
+    echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
+    maxbusy=$(cat "$RUN"/kv/*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
+    echo "Other processes used at most $maxbusy cores just before each run (limit server: $LPROCS process(es))."
+    if [ $nfail = 0 ]; then
+        echo "Verification: every delivery in all $nruns runs arrived exactly once and in order."
+    else
+        echo "Verification FAILED in $nfail of $nruns runs:$failed (values marked \"failed check\")."
+    fi
+} >>"$MD"
+
+echo >&2
+cat "$MD"
+
+if [ "$HAVE_GNUPLOT" = 1 ] && [ -s "$DAT" ]; then
+    nrows=$(wc -l <"$DAT")
+    gnuplot <<EOF 2>"$OUT/gnuplot.log" || say "gnuplot failed (see $OUT/gnuplot.log)"
+set terminal pngcairo size 1000,$((170 + 34 * nrows)) font "sans,10" noenhanced
+set output "$OUT/results.png"
+set lmargin 52
+set title "mod_sse and the naive limit, relative to Nchan (= 1); N = $N, $(nproc) cores, $(date -u +%Y-%m-%d)\nright of 1: better than Nchan (throughput: ratio; latency, CPU, memory: inverse ratio)" font "sans,10"
+set logscale x 2
+set xrange [1.0/16:16]
+set xtics ("1/16" 0.0625, "1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "1.2" 1.2, "2" 2, "4" 4, "8" 8, "16" 16)
+set yrange [$nrows:-1]
+set ytics nomirror
+set grid x
+set key outside bottom center horizontal
+set arrow from 1, graph 0 to 1, graph 1 nohead lc rgb "black" lw 2
+set arrow from 1.2, graph 0 to 1.2, graph 1 nohead lc rgb "#d08000" dt 2
+set style fill solid 0.85 border -1
+clamp(v) = v < 1.0/16 ? 1.0/16 : (v > 16 ? 16 : v)
+plot "$DAT" using (1):(\$0-0.17):(clamp(\$2) < 1 ? clamp(\$2) : 1):(clamp(\$2) < 1 ? 1 : clamp(\$2)):(\$0-0.32):(\$0-0.02):ytic(1) with boxxyerror lc rgb "#2a6fdb" title "mod_sse / Nchan", \
+     "$DAT" using (1):(\$0+0.17):(clamp(\$3) < 1 ? clamp(\$3) : 1):(clamp(\$3) < 1 ? 1 : clamp(\$3)):(\$0+0.02):(\$0+0.32) with boxxyerror lc rgb "#999999" title "limit / Nchan", \
+     NaN with lines lc rgb "#d08000" dt 2 title "goal 1.2"
+EOF
+fi
+
+if [ "$SMOKE" != 1 ]; then
+    RES=${BENCH_RESULTS:-$BDIR/results}
+    mkdir -p "$RES"
+    cp "$MD" "$RES/results.md"
+    [ -f "$OUT/results.png" ] && cp "$OUT/results.png" "$RES/results.png"
+    cp -r "$RUN/kv" "$RES/raw.new" && rm -rf "$RES/raw" && mv "$RES/raw.new" "$RES/raw"
+    say "wrote $RES/ (results.md, results.png, raw/)"
+    # A full run (every workload, default sizes) also refreshes the table in
+    # bench/README.md, between its two marker lines.
+    if [ "$QUICK" != 1 ] && [ "$ONLY" = "W1 W2 W3 W4 W5" ] && [ -z "${BENCH_N:-}" ] \
+        && [ -z "${BENCH_RESULTS:-}" ] && [ -z "${BENCH_TARGETS:-}" ] \
+        && grep -q '^<!-- results -->$' "$BDIR/README.md"; then
+        cmd="make bench"
+        for v in $(env | sed -n 's/^\(BENCH_[A-Z_]*\)=.*/\1/p' | sort); do cmd+=" $v=${!v}"; done
+        {
+            sed -n '1,/^<!-- results -->$/p' "$BDIR/README.md"
+            echo "Measured with \`$cmd\`:"
+            echo
+            cat "$MD"
+            echo
+            echo "![mod_sse and the limit relative to Nchan](results/results.png)"
+            sed -n '/^<!-- \/results -->$/,$p' "$BDIR/README.md"
+        } >"$OUT/README.new"
+        mv "$OUT/README.new" "$BDIR/README.md"
+        say "updated the table in bench/README.md"
+    fi
+fi
+[ $nfail = 0 ] || exit 1
