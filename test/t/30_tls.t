@@ -62,8 +62,8 @@ is show($s->next_event(5)), show(ev(id => $j2->{id}, data => 'missed')),
    'resume over TLS replays what was missed';
 $s->{sock}->close(SSL_no_shutdown => 1);
 
-# 3. HTTP/2: 13 streams on one connection, so in one child: SSEMaxHeldStreams
-#    12 admits 12 and refuses the 13th.  mod_http2 starts a connection with
+# 3. HTTP/2: 11 streams on one connection, so in one child: SSEMaxHeldStreams
+#    10 admits 10 and refuses the 11th.  mod_http2 starts a connection with
 #    6 requests at a time and raises that as requests complete, so 40 quick
 #    requests go first, in batches, as a browser loading a page would.
 my $h = uniq_chan('h2');
@@ -99,25 +99,27 @@ my $warm = 0;
 for my $batch (1 .. 4) {
     $h2->request(%req, ':path' => "/index.html?w=$batch$_", on_done => sub { $warm++ })
         for 1 .. 10;
-    $pump->(10, sub { $warm == 10 * $batch });
+    $pump->(20, sub { $warm == 10 * $batch });
 }
 is $warm, 40, 'HTTP/2 connection warmed up with 40 requests';
 my(%status, %data);
-for my $n (1 .. 13) {
+for my $n (1 .. 11) {
     $h2->request(%req, ':path' => "/stream?channel=$h&n=$n",
         on_headers => sub { my %hd = @{ $_[0] }; $status{$n} = $hd{':status'}; 1 },
         on_data => sub { $data{$n} .= $_[0]; 1 },
         on_done => sub { });
 }
-$pump->(8, sub { keys(%status) == 13 });
-is join(',', map { $status{$_} // '-' } sort { $a <=> $b } keys %status),
-   join(',', ('200') x 12, '503'), '12 streams answer 200, the 13th 503 (SSEMaxHeldStreams)';
+$pump->(20, sub { keys(%status) == 11 });
+# mod_http2 does not start streams in their order: any one may be refused
+my @open = grep { ($status{$_} // '') eq '200' } sort { $a <=> $b } keys %status;
+is join(',', sort map { $status{$_} // '-' } keys %status),
+   join(',', ('200') x 10, '503'), '10 streams answer 200, the 11th 503 (SSEMaxHeldStreams)';
 my(undef, $j3) = publish($h, data => 'over h2');
-is $j3->{subscribers}, 12, 'publish reaches the 12 HTTP/2 streams';
+is $j3->{subscribers}, 10, 'publish reaches the 10 HTTP/2 streams';
 my $want = ev(id => $j3->{id}, data => 'over h2');
-$pump->(5, sub { 12 == grep { ($data{$_} // '') =~ /\Q$want\E/ } 1 .. 12 });
-is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 12), 12,
-   'each of the 12 received ": ok" and the event, byte for byte';
+$pump->(10, sub { 10 == grep { ($data{$_} // '') =~ /\Q$want\E/ } @open });
+is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } @open), 10,
+   'each of the 10 received ": ok" and the event, byte for byte';
 close $sock;
 ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),
    'the HTTP/2 client goes away: count back to 0';
