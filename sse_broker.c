@@ -60,6 +60,7 @@ struct sse_sub_t {
     struct sse_replay_t *replaying; /* waiting for its history: live events
                                    before the answer are in the answer */
     int keepalive;              /* seconds */
+    int held;                   /* fd is a held stream's socketpair */
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */
@@ -105,6 +106,7 @@ static struct {
     apr_time_t now;             /* this pass of the loop */
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
+        apr_uint64_t held;      /* open held streams */
     } st;                       /* counters for SSE_OP_STATS */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
 
@@ -169,6 +171,7 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     sub->last_id = spec->last_id ? block_copy(&p, spec->last_id) : NULL;
     sub->max_backlog = spec->max_backlog;
     sub->keepalive = spec->keepalive;
+    sub->held = spec->held;
     sub->since = apr_time_now();
     sub->last_write = sub->since;
     apr_cpystrn(sub->remote, spec->remote ? spec->remote : "",
@@ -266,6 +269,7 @@ static void subs_reap(void)
         }
         sse_count_release();
         B.st.closed++;
+        B.st.held -= (apr_uint64_t)sub->held;
         /* Not left to close(): an epoll entry lives as long as the socket
          * itself, and the MPM may still hold its own descriptor of it. */
         epoll_ctl(B.ep, EPOLL_CTL_DEL, sub->fd, NULL);
@@ -474,6 +478,7 @@ static void sub_register(sse_sub_t *sub)
         return;
     }
     B.st.opened++;
+    B.st.held += (apr_uint64_t)sub->held;
     sub->prev = NULL;
     sub->next = B.all;
     if (B.all) {
@@ -670,11 +675,13 @@ static int op_stats(sse_buf_t *reply)
 {
     char txt[512];
     int len = apr_snprintf(txt, sizeof(txt),
-        "pid %d\nstreams %" APR_UINT64_T_FMT "\nchannels %u\n"
+        "pid %d\nstreams %" APR_UINT64_T_FMT "\nheld %" APR_UINT64_T_FMT
+        "\nchannels %u\n"
         "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
         "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
         "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n",
-        (int)B.pid, B.st.opened - B.st.closed, apr_hash_count(B.chans),
+        (int)B.pid, B.st.opened - B.st.closed, B.st.held,
+        apr_hash_count(B.chans),
         B.st.published, B.st.delivered, B.st.bytes, B.st.dropped_slow,
         B.st.opened, B.st.closed);
 

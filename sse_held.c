@@ -169,7 +169,11 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
         return OK;
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    sub = sse_sub_create(sv[0], spec);
+    {
+        sse_sub_spec_t held = *spec;
+        held.held = 1;
+        sub = sse_sub_create(sv[0], &held);
+    }
     if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "SSE00302: cannot hand the held stream to the broker");

@@ -36,13 +36,15 @@ typedef struct {
 } sse_status_field_t;
 
 enum {
-    SSE_F_STREAMS, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
+    SSE_F_STREAMS, SSE_F_HELD, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
     SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_N
 };
 
 static const sse_status_field_t sse_status_fields[SSE_F_N] = {
     [SSE_F_STREAMS] = { "streams", "Streams", "Streams", "streams", 0,
       "Open event streams" },
+    [SSE_F_HELD] = { "held", "Held (TLS/h2)", "StreamsHeld", "streams_held", 0,
+      "Open streams that hold a worker thread (TLS or HTTP/2); the others are parked" },
     [SSE_F_CHANNELS] = { "channels", "Channels", "Channels", "channels", 0,
       "Channels with at least one open stream" },
     [SSE_F_PUBLISHED] = { "published", "Published", "EventsPublished",
