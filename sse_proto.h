@@ -16,6 +16,10 @@
 
 #define SSE_PROTO_MAX_FRAME (16u * 1024u * 1024u)
 
+/* Change it with any change to the frames below: a relay kept running
+ * across a graceful restart is replaced when the new module's differs. */
+#define SSE_PROTO_VERSION "1"
+
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
  * and answers the publisher with one RESULT. */

@@ -1380,14 +1380,17 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
         st->running = 0;
     }
     /* A relay started with other cluster settings must make way. */
-    cluster = apr_pstrcat(pconf, cc->url ? cc->url : "", "|",
+    /* The protocol is part of it: a relay kept across a graceful restart
+     * must speak the protocol of the module that was just loaded. */
+    cluster = apr_pstrcat(pconf, "proto " SSE_PROTO_VERSION "|",
+                          cc->url ? cc->url : "", "|",
                           cc->prefix ? cc->prefix : "", "|",
                           cc->password ? cc->password : "", "|",
                           cc->stats_channel ? cc->stats_channel : "", NULL);
     if (st->running && strcmp(cluster, st->cluster)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "SSE00211: cluster or stats settings changed; restarting "
-                     "the relay");
+                     "SSE00211: relay protocol or cluster/stats settings "
+                     "changed; restarting the relay");
         kill(st->proc.pid, SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
