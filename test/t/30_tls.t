@@ -17,7 +17,7 @@ use IO::Socket::SSL ();
 use POSIX ();
 use SSETest;
 
-plan tests => 14;
+plan tests => 15;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
 ok $port, "TLS virtual host on port " . ($port // '?');
@@ -48,6 +48,8 @@ is join('|', map { $s->header($_) // '-' }
    'text/event-stream|no-cache|-|-', 'TLS stream headers: no chunking, no length';
 my(undef, $j) = publish($c, data => "line1\nline2", event => 'tick');
 is $j->{subscribers}, 1, 'a publish on the plain port counts the TLS stream';
+my($held) = Apache::TestRequest::GET('/server-status?auto')->content =~ /^SSEStreamsHeld: (\d+)$/m;
+is $held, 1, '/server-status counts it as held (a worker thread), not parked';
 is show($s->next_event(5)),
    show(ev(id => $j->{id}, event => 'tick', data => ['line1', 'line2'])),
    'the TLS stream receives it byte for byte';

@@ -65,8 +65,8 @@ ok(($relay->{pid} // '') =~ /^[1-9]\d*\z/ && ($relay->{cluster} // '') eq 'off'
    'relay: pid, cluster "off", history_events, history_bytes');
 my @kids = ref $first->{children} eq 'ARRAY' ? @{ $first->{children} } : ();
 is scalar(@kids), $relay->{brokers} // -1, 'one children entry per broker';
-my @keys = sort qw(pid streams channels published delivered bytes dropped_slow
-                   opened closed);
+my @keys = sort qw(pid streams held channels published delivered bytes
+                   dropped_slow opened closed);
 ok @kids && !(grep { join(',', sort keys %$_) ne join(',', @keys)
                      || grep { !/^\d+\z/ } values %$_ } @kids),
    "each child: exactly @keys, all numbers";
