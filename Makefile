@@ -36,18 +36,7 @@ tools/sse-publish: $(CLI_SRCS) sse_event.h sse_proto.h Makefile
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing packages:$$missing"; \
-	    echo "run: sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
+	@sh tools/need-debs $(DEB_PKGS)
 
 install: mod_sse.so tools/sse-publish
 	install -m 755 tools/sse-publish $(DESTDIR)$(BINDIR)/sse-publish

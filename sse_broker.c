@@ -456,7 +456,7 @@ static void replay_request(sse_sub_t *sub)
         }
     }
     sse_frame_end(&B.relay_out, off);
-    if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
         B.relay_out.len = 0;
         relay_drop("write failed");
         return;
@@ -761,7 +761,7 @@ static void relay_try_connect(void)
         return;
     }
     sse_frame_end(&B.relay_out, off);
-    if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
         relay_drop("hello failed");
         return;
     }
@@ -806,7 +806,7 @@ static void relay_readable(void)
     sse_buf_consume(&B.relay_in, pos);
     if (B.relay_out.len) {
         /* Small answers; the relay always reads, so blocking is short. */
-        if (sse_relay_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+        if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
             relay_drop("write failed");
             return;
         }

@@ -1,8 +1,10 @@
 /*
  * sse_proto.c: encoding and decoding of relay frames (see sse_proto.h).
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "sse_proto.h"
 
@@ -122,5 +124,40 @@ int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
     *n = len;
     rd->p += (size_t)len + 1;
     rd->left -= (size_t)len + 1;
+    return 0;
+}
+
+int sse_sock_write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int sse_sock_read_all(int fd, char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = recv(fd, buf, len, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = 0;
+            }
+            return -1;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
     return 0;
 }

@@ -86,4 +86,10 @@ typedef struct {
 int sse_rd_u32(sse_rd_t *rd, uint32_t *v);
 int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
 
+/* Blocking socket I/O for frames, retrying on EINTR.  Write all of buf
+ * (0, or -1: the peer is gone or a timeout passed); read exactly len bytes
+ * (0, or -1, with errno 0 when the peer closed first). */
+int sse_sock_write_all(int fd, const char *buf, size_t len);
+int sse_sock_read_all(int fd, char *buf, size_t len);
+
 #endif

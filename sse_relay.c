@@ -73,38 +73,6 @@ int sse_relay_connect(void)
     return fd;
 }
 
-int sse_relay_write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static int read_all(int fd, char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = recv(fd, buf, len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Each worker thread keeps one connection to the relay (the relay answers
  * a connection's requests one at a time, and a thread asks one at a time),
  * so a publish costs no connect. */
@@ -144,19 +112,19 @@ apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
     if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
-    if (sse_relay_write_all(fd, req->data, req->len)) {
+    if (sse_sock_write_all(fd, req->data, req->len)) {
         /* The kept connection may belong to a relay that has since been
          * restarted; nothing was sent, so one retry on a new one is safe. */
         relay_conn_drop();
         if ((fd = relay_conn_get()) < 0
-            || sse_relay_write_all(fd, req->data, req->len)) {
+            || sse_sock_write_all(fd, req->data, req->len)) {
             relay_conn_drop();
             return APR_EGENERAL;
         }
     }
-    if (read_all(fd, (char *)&h, sizeof(h))
+    if (sse_sock_read_all(fd, (char *)&h, sizeof(h))
         || h.type != SSE_OP_RESULT || h.len > SSE_PROTO_MAX_FRAME
-        || read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
+        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
         relay_conn_drop();      /* no answer: the caller says 503 */
         return APR_EGENERAL;
     }

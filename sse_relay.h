@@ -34,9 +34,6 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
  * receive timeouts, or -1 (errno set).  Any thread. */
 int sse_relay_connect(void);
 
-/* Write all of buf to fd, blocking; 0 or -1.  Retries on EINTR. */
-int sse_relay_write_all(int fd, const char *buf, size_t len);
-
 /* The relay's answer to one request. */
 typedef struct {
     const char *id;             /* the event id for a publish, else "" */

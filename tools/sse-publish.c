@@ -151,42 +151,6 @@ static void set_timeouts(int fd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Read exactly len bytes; 0, or -1 (errno 0 at an early end). */
-static int read_all(int fd, char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = recv(fd, buf, len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = 0;
-            }
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* --- through the relay socket -------------------------------------------- */
 
 /* The newest relay socket of the system's httpd, or NULL. */
@@ -285,9 +249,9 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
         say("out of memory");
         return EXIT_INVALID;
     }
-    if (write_all(fd, b.data, b.len) || read_all(fd, (char *)&h, sizeof(h))
+    if (sse_sock_write_all(fd, b.data, b.len) || sse_sock_read_all(fd, (char *)&h, sizeof(h))
         || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
-        || read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
+        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
         int e = errno;
         sse_buf_free(&b);
         close(fd);
@@ -544,7 +508,7 @@ static int publish_url(apr_pool_t *p, const request_t *rq)
         return EXIT_UNREACHABLE;
     }
     answer = apr_palloc(p, MAX_ANSWER + 1);
-    if (write_all(fd, req, strlen(req)) || write_all(fd, body, strlen(body))
+    if (sse_sock_write_all(fd, req, strlen(req)) || sse_sock_write_all(fd, body, strlen(body))
         || (n = http_read(fd, answer, MAX_ANSWER)) < 0) {
         say("%s: %s", u.hostport, errno == EAGAIN ? "no answer in time"
                                                   : strerror(errno));

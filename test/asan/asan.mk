@@ -61,16 +61,6 @@ $(ASAN_OUT)/mod_sse.so: $(ASAN_MOD_DEPS) | asan-deps
 
 # Install what is missing (as root), or say what to run.
 asan-deps:
-	@missing=""; for p in $(ASAN_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
+	@sh tools/need-debs $(ASAN_PKGS)
 
 .DEFAULT_GOAL := $(ASAN_SAVED_GOAL)

@@ -64,17 +64,7 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
 
 # Install what is missing (as root), or say what to run.
 fuzz-deps:
-	@missing=""; for p in $(FUZZ_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "missing packages:$$missing"; echo "run: sudo apt-get install -y$$missing"; exit 1; \
-	  fi; \
-	fi
+	@sh tools/need-debs $(FUZZ_PKGS)
 
 define FUZZ_RULES
 $(FUZZ_OUT)/fuzz_$(1): $(FUZZ_SRC)/fuzz_$(1).c $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $(FUZZ_HDRS) | fuzz-deps
