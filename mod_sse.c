@@ -1004,8 +1004,8 @@ static int sse_cmp_str(const void *a, const void *b)
 /* GET without a channel: every channel with its count across children. */
 static int sse_admin_list(request_rec *r)
 {
-    apr_hash_t *counts = apr_hash_make(r->pool);
-    apr_array_header_t *names = apr_array_make(r->pool, 8, sizeof(char *));
+    apr_hash_t *counts;
+    apr_array_header_t *names;
     apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
     sse_relay_result_t res;
     apr_status_t rv = sse_call(r, SSE_OP_LIST, NULL, NULL, 0, NULL, 0, &res);
@@ -1014,26 +1014,7 @@ static int sse_admin_list(request_rec *r)
     if (rv != APR_SUCCESS) {
         return sse_relay_down(r, rv);
     }
-    for (i = 0; i < res.replies->nelts; i++) {
-        char *last, *line;
-        char *txt = apr_pstrdup(r->pool, APR_ARRAY_IDX(res.replies, i, char *));
-        for (line = apr_strtok(txt, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            long *n;
-            if (!tab) {
-                continue;
-            }
-            *tab = '\0';
-            n = apr_hash_get(counts, line, APR_HASH_KEY_STRING);
-            if (!n) {
-                n = apr_pcalloc(r->pool, sizeof(*n));
-                apr_hash_set(counts, line, APR_HASH_KEY_STRING, n);
-                APR_ARRAY_PUSH(names, const char *) = line;
-            }
-            *n += atol(tab + 1);
-        }
-    }
+    counts = sse_relay_sum_lists(r->pool, &res, &names);
     qsort(names->elts, names->nelts, sizeof(char *), sse_cmp_str);
     for (i = 0; i < names->nelts; i++) {
         const char *name = APR_ARRAY_IDX(names, i, const char *);

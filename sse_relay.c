@@ -144,6 +144,39 @@ apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
     return APR_SUCCESS;
 }
 
+apr_hash_t *sse_relay_sum_lists(apr_pool_t *p, const sse_relay_result_t *res,
+                                apr_array_header_t **names)
+{
+    apr_hash_t *sum = apr_hash_make(p);
+    int i;
+
+    if (names) {
+        *names = apr_array_make(p, 8, sizeof(char *));
+    }
+    for (i = 0; i < res->replies->nelts; i++) {
+        char *last, *line;
+        char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
+        for (line = apr_strtok(txt, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            long *n;
+            if (!tab) {
+                continue;
+            }
+            *tab = '\0';
+            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
+                n = apr_pcalloc(p, sizeof(*n));
+                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
+                if (names) {
+                    APR_ARRAY_PUSH(*names, const char *) = line;
+                }
+            }
+            *n += atol(tab + 1);
+        }
+    }
+    return sum;
+}
+
 /* --- the daemon ------------------------------------------------------------ */
 
 typedef struct relay_conn_t relay_conn_t;

@@ -13,6 +13,7 @@
 
 #include "httpd.h"
 #include "apr_tables.h"
+#include "apr_hash.h"
 #include "sse_proto.h"
 
 /* SSECluster and friends; url NULL: this server alone.  stats_channel:
@@ -45,5 +46,11 @@ typedef struct {
  * an error when the relay cannot be reached or answered badly. */
 apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
                             sse_relay_result_t *res);
+
+/* The brokers' LIST answers of res ("channel\tcount" lines) summed per
+ * channel: a hash of name -> long *, in p.  *names (if not NULL) gets the
+ * names in the order first seen.  Any thread. */
+apr_hash_t *sse_relay_sum_lists(apr_pool_t *p, const sse_relay_result_t *res,
+                                apr_array_header_t **names);
 
 #endif

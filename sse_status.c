@@ -137,21 +137,11 @@ static int sse_status_by_pid(const void *a, const void *b)
 static void sse_status_channels(apr_pool_t *p, const sse_relay_result_t *res,
                                 sse_status_t *st)
 {
-    apr_hash_t *seen = apr_hash_make(p);
-    int i;
+    apr_hash_t *seen = sse_relay_sum_lists(p, res, NULL);
+    apr_hash_index_t *hi;
 
-    for (i = 0; i < res->replies->nelts; i++) {
-        char *last, *line;
-        char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
-        for (line = apr_strtok(txt, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            if (tab) {
-                *tab = '\0';
-                apr_hash_set(seen, line, APR_HASH_KEY_STRING, line);
-                st->subscriptions += atol(tab + 1);
-            }
-        }
+    for (hi = apr_hash_first(p, seen); hi; hi = apr_hash_next(hi)) {
+        st->subscriptions += *(long *)apr_hash_this_val(hi);
     }
     st->total[SSE_F_CHANNELS] = apr_hash_count(seen);
 }
