@@ -7,6 +7,12 @@
  * A subscriber here is one malloc'ed block; the loop is Linux's epoll plus
  * an eventfd for the wake-up, the same shape as APR_POLLSET_WAKEABLE.
  *
+ * Census: the relay counts this child's streams per channel from the COUNT
+ * deltas sent here (the whole table when the relay connection is made).  A
+ * new stream's delta is on the relay socket before the stream's first byte,
+ * so a client that has read ": ok" is counted by every later publish, and
+ * the relay sends this child only the events of channels it counts.
+ *
  * Delivery: the relay sends an event already serialized; the broker copies
  * it once into a reference-counted sse_msg_t and tries a non-blocking write
  * to each subscriber of the channel.  Only a subscriber whose socket is full
@@ -102,6 +108,8 @@ static struct {
     int relay_fd;
     sse_buf_t relay_in;
     sse_buf_t relay_out;
+    sse_buf_t census;           /* deltas not yet sent: (channel, delta)... */
+    uint32_t census_n;
     apr_time_t relay_retry;
     apr_time_t now;             /* this pass of the loop */
     struct {
@@ -207,6 +215,55 @@ apr_status_t sse_broker_park(sse_sub_t *sub)
     return APR_SUCCESS;
 }
 
+/* --- the census (broker thread only) -------------------------------------- */
+
+static void relay_drop(const char *why);
+
+/* Note that name gained or lost a stream; sent by census_flush().  Without
+ * a relay nothing is noted: the whole table goes when it is back. */
+static void census_note(const char *name, size_t len, int delta)
+{
+    if (B.relay_fd < 0) {
+        return;
+    }
+    if (sse_buf_put_str(&B.census, name, len)
+        || sse_buf_put_u32(&B.census, (uint32_t)(int32_t)delta)) {
+        relay_drop("out of memory");    /* the reconnect sends the table */
+        return;
+    }
+    B.census_n++;
+}
+
+/* Send the noted deltas as one COUNT frame, before anything else is
+ * written for the streams they announce. */
+static void census_flush(void)
+{
+    long off;
+
+    if (!B.census_n || B.relay_fd < 0) {
+        B.census.len = 0;
+        B.census_n = 0;
+        return;
+    }
+    off = sse_frame_begin(&B.relay_out, SSE_OP_COUNT, 0);
+    if (off < 0 || sse_buf_put_u32(&B.relay_out, B.census_n)
+        || sse_buf_put(&B.relay_out, B.census.data, B.census.len)) {
+        B.census.len = 0;
+        B.census_n = 0;
+        relay_drop("out of memory");
+        return;
+    }
+    sse_frame_end(&B.relay_out, off);
+    B.census.len = 0;
+    B.census_n = 0;
+    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+        B.relay_out.len = 0;
+        relay_drop("write failed");
+        return;
+    }
+    B.relay_out.len = 0;
+}
+
 /* --- subscribers (broker thread only) ----------------------------------- */
 
 static void sub_kill(sse_sub_t *sub, const char *why)
@@ -250,6 +307,9 @@ static void subs_reap(void)
             sub->replaying->sub = NULL;
         }
         for (i = 0; i < sub->nlinks; i++) {
+            if (sub->links[i].chan) {
+                census_note(sub->names[i], strlen(sub->names[i]), -1);
+            }
             sse_chan_leave(B.chans, &sub->links[i]);
         }
         while (sub->out_head) {
@@ -417,8 +477,6 @@ static void sub_send_bytes(sse_sub_t *sub, const char *data, size_t len)
     msg_unref(m);
 }
 
-static void relay_drop(const char *why);
-
 /* Ask the relay for what sub missed.  Live events that reach this child
  * before the answer are skipped for sub: the relay sends its answer after
  * them, and it holds them too.  Without the relay, say history is lost. */
@@ -464,6 +522,8 @@ static void replay_request(sse_sub_t *sub)
     B.relay_out.len = 0;
 }
 
+/* Watch sub and put it on its channels (its census deltas noted); its
+ * first bytes wait for sub_start(), after census_flush(). */
 static void sub_register(sse_sub_t *sub)
 {
     struct epoll_event ev;
@@ -474,6 +534,7 @@ static void sub_register(sse_sub_t *sub)
     if (epoll_ctl(B.ep, EPOLL_CTL_ADD, sub->fd, &ev) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, B.s,
                      "SSE00102: cannot watch stream socket");
+        sse_count_release();
         sse_sub_free(sub);
         return;
     }
@@ -490,18 +551,25 @@ static void sub_register(sse_sub_t *sub)
             sub_kill(sub, "out of memory");
             return;
         }
+        census_note(sub->names[i], strlen(sub->names[i]), 1);
     }
+}
+
+/* The stream's first bytes (": ok" among them), then its replay request. */
+static void sub_start(sse_sub_t *sub)
+{
     sub_send_bytes(sub, sub->preamble, strlen(sub->preamble));
     sub->events = 0;            /* the preamble is not an event */
-    if (sub->last_id) {
+    if (sub->last_id && !sub->dead) {
         replay_request(sub);
     }
 }
 
-/* Take every parked stream the workers queued. */
+/* Take every parked stream the workers queued: all on their channels,
+ * the relay told, then each one started. */
 static void queue_drain(void)
 {
-    sse_sub_t *q;
+    sse_sub_t *q, *sub, *before = B.all;
     uint64_t n;
 
     if (read(B.wakefd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
@@ -512,16 +580,28 @@ static void queue_drain(void)
     q = B.queue;
     B.queue = NULL;
     apr_thread_mutex_unlock(B.lock);
+    if (!q) {
+        return;
+    }
     while (q) {
         sse_sub_t *next = q->next;
         sub_register(q);
         q = next;
     }
+    census_flush();
+    /* the new ones are in front of the ones B.all held before */
+    for (sub = B.all; sub && sub != before; sub = sub->next) {
+        if (!sub->dead) {
+            sub_start(sub);
+        }
+    }
 }
 
 /* --- requests from the relay --------------------------------------------- */
 
-static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
+/* An EVENT: deliver it to the channel's streams; the relay has counted
+ * them already, so nothing is answered. */
+static int op_event(sse_rd_t *rd)
 {
     const char *name, *bytes;
     size_t nlen, blen;
@@ -530,8 +610,6 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
     sse_msg_t *msg;
     uint32_t hi, lo;
     uint64_t seq;
-    int n = 0;
-    char num[16];
 
     if (sse_rd_str(rd, &name, &nlen) || sse_rd_str(rd, &bytes, &blen)
         || sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
@@ -539,22 +617,21 @@ static int op_publish(sse_rd_t *rd, sse_buf_t *reply)
     }
     seq = ((uint64_t)hi << 32) | lo;
     ch = sse_chan_find(B.chans, name, nlen);
-    if (ch && (msg = msg_make(bytes, blen)) != NULL) {
-        B.st.published++;
-        for (l = ch->head; l; l = l->next) {
-            if (!l->sub->dead) {
-                n++;
-                B.st.delivered++;
-                /* a resuming stream gets this in its replay */
-                if (!l->sub->replaying && seq > l->sub->after_seq) {
-                    sub_send(l->sub, msg);
-                }
+    if (!ch || !(msg = msg_make(bytes, blen))) {
+        return 0;
+    }
+    B.st.published++;
+    for (l = ch->head; l; l = l->next) {
+        if (!l->sub->dead) {
+            B.st.delivered++;
+            /* a resuming stream gets this in its replay */
+            if (!l->sub->replaying && seq > l->sub->after_seq) {
+                sub_send(l->sub, msg);
             }
         }
-        msg_unref(msg);
     }
-    apr_snprintf(num, sizeof(num), "%d", n);
-    return sse_buf_put_str(reply, num, strlen(num));
+    msg_unref(msg);
+    return 0;
 }
 
 static int op_list(sse_buf_t *reply)
@@ -697,12 +774,14 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
     if (h->type == SSE_OP_REPLAYED) {
         return replay_done(h, &rd);
     }
+    if (h->type == SSE_OP_EVENT) {
+        return op_event(&rd);
+    }
     off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
     if (off < 0) {
         return -1;
     }
     switch (h->type) {
-    case SSE_OP_PUBLISH: rc = op_publish(&rd, &B.relay_out); break;
     case SSE_OP_LIST:    rc = op_list(&B.relay_out);         break;
     case SSE_OP_CONNS:   rc = op_conns(&rd, &B.relay_out);   break;
     case SSE_OP_CLOSE:   rc = op_close(&rd, &B.relay_out);   break;
@@ -745,6 +824,7 @@ static void relay_drop(const char *why)
 static void relay_try_connect(void)
 {
     struct epoll_event ev;
+    apr_hash_index_t *hi;
     long off;
 
     if (apr_time_now() < B.relay_retry) {
@@ -766,6 +846,17 @@ static void relay_try_connect(void)
         return;
     }
     B.relay_out.len = 0;
+    /* the relay's census of this child starts from the whole table */
+    B.census.len = 0;
+    B.census_n = 0;
+    for (hi = apr_hash_first(NULL, B.chans); hi; hi = apr_hash_next(hi)) {
+        sse_chan_t *ch = apr_hash_this_val(hi);
+        census_note(ch->name, ch->len, ch->count);
+    }
+    census_flush();
+    if (B.relay_fd < 0) {
+        return;
+    }
     ev.events = EPOLLIN;
     ev.data.ptr = &tag_relay;
     epoll_ctl(B.ep, EPOLL_CTL_ADD, B.relay_fd, &ev);
@@ -867,6 +958,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
         }
         queue_drain();
         subs_reap();
+        census_flush();
     }
     /* Stopping: close every stream and anything still queued. */
     for (; B.all; subs_reap()) {
@@ -909,6 +1001,7 @@ static apr_status_t broker_stop(void *data)
     }
     sse_buf_free(&B.relay_in);
     sse_buf_free(&B.relay_out);
+    sse_buf_free(&B.census);
     msg_unref(B.keepalive);
     msg_unref(B.lost);
     close(B.ep);

@@ -18,17 +18,20 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "1"
+#define SSE_PROTO_VERSION "2"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
- * and answers the publisher with one RESULT. */
+ * and answers the publisher with one RESULT.  A publish is the exception:
+ * the relay answers it from its census (the COUNT frames every broker sends
+ * before a new stream's first byte) and sends the EVENT, which owes no
+ * reply, only to the brokers that count its channel. */
 /* A PUBLISH from a publisher: channel, id ("" = assign one), event,
  * retry, data, then u32 history count and u32 history age in seconds. */
 enum {
     SSE_OP_HELLO = 1,   /* broker -> relay: "I am a broker" (u32 pid)       */
-    SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data;
-                           relay -> broker: channel, serialized event       */
+    SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data
+                           (the brokers get it as an EVENT)                 */
     SSE_OP_LIST,        /* channels with their subscriber counts            */
     SSE_OP_CONNS,       /* connections on one channel                       */
     SSE_OP_CLOSE,       /* close every stream on one channel                */
@@ -39,9 +42,13 @@ enum {
     SSE_OP_REPLAYED,    /* relay -> broker, same seq: u32 lost, events       */
     SSE_OP_CHECK,       /* publisher -> relay: last id, u32 n, n channels;
                            RESULT id is "1" when history was lost, else "0"  */
-    SSE_OP_STATS        /* publisher -> relay -> brokers: counters; each
+    SSE_OP_STATS,       /* publisher -> relay -> brokers: counters; each
                            broker answers one "key value" line per counter,
                            the RESULT id holds the relay's own lines        */
+    SSE_OP_COUNT,       /* broker -> relay: u32 n, n x (channel, u32 delta
+                           as a signed 32-bit number); no answer            */
+    SSE_OP_EVENT        /* relay -> broker: channel, serialized event, u32
+                           seq high, u32 seq low; no answer                 */
 };
 
 typedef struct {

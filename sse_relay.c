@@ -3,7 +3,10 @@
  *
  * The daemon is one process with one epoll loop.  Its peers are brokers
  * (one long connection per child, announced by HELLO) and requesters
- * (a publish or admin call: one request, one result, then close).  A request
+ * (a publish or admin call: one request, one result, then close).  A publish
+ * is answered at once from the census (each broker's streams per channel,
+ * kept from its COUNT frames) and its EVENT goes only to the brokers that
+ * count the channel.  Any other request
  * becomes a "gather": the relay sends it to every broker, each broker owes
  * one REPLY (brokers answer in order, so each broker keeps a FIFO of the
  * gathers it owes), and when the last reply is in, or its broker is gone,
@@ -40,6 +43,7 @@
 #include "sse_event.h"
 #include "sse_hist.h"
 #include "sse_cluster.h"
+#include "sse_census.h"
 
 const char *sse_relay_path;
 
@@ -205,6 +209,13 @@ struct relay_conn_t {
     int fd;
     int broker;
     int pid;
+    int busy;                   /* conn_readable() is working on it */
+    int closed;                 /* freed after the current epoll batch */
+    int want_out;               /* EPOLLOUT is in its epoll entry */
+    int dirty;                  /* on R.dirty */
+    struct relay_conn_t *next_dirty;
+    apr_pool_t *cpool;          /* broker: holds its census */
+    sse_census_t *census;       /* broker: its streams per channel */
     sse_buf_t in, out;
     relay_gather_t *waiting;    /* requester: its open request */
     relay_owed_t *owed, *owed_tail; /* broker: gathers it owes, in order */
@@ -217,6 +228,10 @@ static struct {
     int ep;
     int lfd;
     relay_conn_t *conns;
+    relay_conn_t *closed;       /* closed during this batch, to free */
+    relay_conn_t *dirty_brokers;    /* with output to write before the wait */
+    relay_conn_t *dirty_others;
+    int census_synced;          /* every broker read since the last wait */
     uint64_t next_id;           /* seq of the next event; also its id */
     sse_hist_t *hist;
     sse_cluster_t *cluster;     /* SSECluster, or NULL: this server alone */
@@ -246,8 +261,13 @@ static void relay_sigterm(int sig)
 static void conn_want_out(relay_conn_t *c)
 {
     struct epoll_event ev;
+    int want = c->out.len != 0;
 
-    ev.events = EPOLLIN | (c->out.len ? EPOLLOUT : 0);
+    if (want == c->want_out) {
+        return;
+    }
+    c->want_out = want;
+    ev.events = EPOLLIN | (want ? EPOLLOUT : 0);
     ev.data.ptr = c;
     epoll_ctl(R.ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -271,6 +291,47 @@ static int conn_flush(relay_conn_t *c)
     }
     conn_want_out(c);
     return 0;
+}
+
+/* c has output: written before the loop waits again, so everything one
+ * batch of requests produced for a peer leaves in one write. */
+static void conn_queue_out(relay_conn_t *c)
+{
+    relay_conn_t **list = c->broker ? &R.dirty_brokers : &R.dirty_others;
+
+    if (!c->dirty && !c->closed) {
+        c->dirty = 1;
+        c->next_dirty = *list;
+        *list = c;
+    }
+}
+
+static void conn_close(relay_conn_t *c);
+
+/* Before waiting: write every queued output, the brokers' first (their
+ * events before the answers that count them), then free what was closed.
+ * One at a time off the lists, as a close may queue more. */
+static void conns_flush_dirty(void)
+{
+    relay_conn_t *c;
+
+    while ((c = R.dirty_brokers ? R.dirty_brokers : R.dirty_others)) {
+        if (c == R.dirty_brokers) {
+            R.dirty_brokers = c->next_dirty;
+        }
+        else {
+            R.dirty_others = c->next_dirty;
+        }
+        c->dirty = 0;
+        c->next_dirty = NULL;
+        if (!c->closed && conn_flush(c) < 0) {
+            conn_close(c);
+        }
+    }
+    while ((c = R.closed)) {
+        R.closed = c->next;
+        free(c);
+    }
 }
 
 /* g no longer has a requester to answer. */
@@ -306,7 +367,7 @@ static void gather_answer(relay_gather_t *g)
         && !sse_buf_put_u32(&c->out, g->nreplies)
         && !sse_buf_put(&c->out, g->replies.data, g->replies.len)) {
         sse_frame_end(&c->out, off);
-        conn_flush(c);
+        conn_queue_out(c);
     }
     gather_detach(g);
 }
@@ -336,6 +397,9 @@ static void gather_reply(relay_gather_t *g, const char *reply, size_t len)
 
 static void conn_close(relay_conn_t *c)
 {
+    if (c->closed) {
+        return;
+    }
     while (c->owed) {
         relay_owed_t *o = c->owed;
         c->owed = o->next;
@@ -359,9 +423,18 @@ static void conn_close(relay_conn_t *c)
         c->next->prev = c->prev;
     }
     close(c->fd);
+    c->fd = -1;
     sse_buf_free(&c->in);
     sse_buf_free(&c->out);
-    free(c);
+    if (c->census) {
+        sse_census_clear(c->census);
+        apr_pool_destroy(c->cpool);
+        c->census = NULL;
+    }
+    /* an event of this epoll batch may still name c: freed after it */
+    c->closed = 1;
+    c->next = R.closed;
+    R.closed = c;
 }
 
 /* A requester's PUBLISH payload, checked.  Returns 0 or -1. */
@@ -485,7 +558,7 @@ static int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
         && !sse_buf_put_u32(&c->out, (uint32_t)(max >> 32))
         && !sse_buf_put_u32(&c->out, (uint32_t)max)) {
         sse_frame_end(&c->out, off);
-        conn_flush(c);
+        conn_queue_out(c);
         rc = 0;
     }
     sse_buf_free(&events);
@@ -523,7 +596,7 @@ static int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
         if (!sse_buf_put_str(&c->out, lost ? "1" : "0", 1)
             && !sse_buf_put_u32(&c->out, 0)) {
             sse_frame_end(&c->out, off);
-            conn_flush(c);
+            conn_queue_out(c);
             rc = 0;
         }
     }
@@ -574,7 +647,7 @@ static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
         }
         b->owed_tail = o;
         g->remaining++;
-        conn_flush(b);
+        conn_queue_out(b);
     }
     gather_reply(g, NULL, 0);   /* drop the hold */
 }
@@ -654,8 +727,60 @@ static void gather_add_remote(relay_gather_t *g, const char *chan)
     sse_buf_free(&lines);
 }
 
-/* An event to fan out to this server's children: a local publish, or
- * (cluster) one that came back from Redis. */
+static void census_sync(void);
+
+/* Send an event's bytes to every broker that counts chan (an EVENT owes no
+ * reply) and answer g's requester, if any, with the streams counted; g, if
+ * given, is finished. */
+static void event_out(relay_gather_t *g, const char *chan, const char *bytes,
+                      size_t len, uint64_t seq)
+{
+    size_t clen = strlen(chan);
+    relay_conn_t *b;
+    long total = 0;
+
+    if (g && g->req) {
+        census_sync();          /* streams announced before the request */
+    }
+    for (b = R.conns; b; b = b->next) {
+        long n, off;
+        if (!b->broker || !b->census
+            || (n = sse_census_get(b->census, chan, clen)) <= 0) {
+            continue;
+        }
+        total += n;
+        off = sse_frame_begin(&b->out, SSE_OP_EVENT, ++R.seq);
+        if (off < 0 || sse_buf_put_str(&b->out, chan, clen)
+            || sse_buf_put_str(&b->out, bytes, len)
+            || sse_buf_put_u32(&b->out, (uint32_t)(seq >> 32))
+            || sse_buf_put_u32(&b->out, (uint32_t)seq)) {
+            if (off >= 0) {
+                b->out.len = (size_t)off;   /* no half frame */
+            }
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                         "SSE00215: out of memory: an event on %s did not "
+                         "reach child %d", chan, b->pid);
+            continue;
+        }
+        sse_frame_end(&b->out, off);
+        conn_queue_out(b);
+    }
+    if (!g) {
+        return;
+    }
+    if (g->req) {
+        char num[24];
+        gather_add_remote(g, chan);
+        apr_snprintf(num, sizeof(num), "%ld", total);
+        if (!sse_buf_put_str(&g->replies, num, strlen(num))) {
+            g->nreplies++;
+        }
+    }
+    gather_finish(g);
+}
+
+/* An event to fan out to this server's children: one that came back from
+ * Redis (cluster), answering its publisher if it is waiting here. */
 static void relay_fanout(void *ctx, uint64_t seq, const char *id,
                          const char *chan, const char *body, size_t len)
 {
@@ -677,19 +802,14 @@ static void relay_fanout(void *ctx, uint64_t seq, const char *id,
             break;
         }
     }
-    if (!g && !(g = gather_new(NULL, 0, NULL))) {
-        return;
-    }
-    if (g->req) {
-        gather_add_remote(g, chan);
-    }
     if (sse_buf_put(&bytes, "id: ", 4) || sse_buf_put(&bytes, id, strlen(id))
         || sse_buf_put(&bytes, "\n", 1) || sse_buf_put(&bytes, body, len)) {
-        g->remaining = 1;       /* out of memory: answer with what there is */
-        gather_reply(g, NULL, 0);
+        if (g) {
+            gather_finish(g);   /* out of memory: answer with nothing */
+        }
     }
     else {
-        gather_scatter(g, SSE_OP_PUBLISH, chan, bytes.data, bytes.len, seq);
+        event_out(g, chan, bytes.data, bytes.len, seq);
     }
     sse_buf_free(&bytes);
 }
@@ -783,10 +903,61 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
     }
     if (h->type == SSE_OP_PUBLISH) {
         R.last_seq = seq;
+        event_out(g, chan, body, blen, seq);
     }
-    gather_scatter(g, h->type, chan, body, blen, seq);
+    else {
+        gather_scatter(g, h->type, chan, body, blen, seq);
+    }
     apr_pool_destroy(p);
     return 0;
+}
+
+/* A broker's COUNT: its streams per channel changed by these deltas. */
+static int census_frame(relay_conn_t *c, sse_rd_t *rd)
+{
+    const char *name;
+    size_t len;
+    uint32_t n, i, d;
+
+    if (sse_rd_u32(rd, &n)) {
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        if (sse_rd_str(rd, &name, &len) || sse_rd_u32(rd, &d)
+            || !sse_channel_valid(name, len)) {
+            return -1;
+        }
+        if (sse_census_add(c->census, name, len, (long)(int32_t)d)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                         "SSE00216: out of memory: the count of %s in child "
+                         "%d is off", name, c->pid);
+        }
+    }
+    return 0;
+}
+
+static int conn_readable(relay_conn_t *c);
+
+/* Read whatever every broker has sent, so that its COUNT frames written
+ * before this moment are in.  A broker writes a new stream's COUNT before
+ * the stream's first byte, so when a publish read after that byte was
+ * written is answered after this, it counts the stream.  Once per epoll
+ * batch is enough: every request of the batch was read after its wait. */
+static void census_sync(void)
+{
+    relay_conn_t *b, *next;
+
+    if (R.census_synced) {
+        return;
+    }
+    R.census_synced = 1;
+    for (b = R.conns; b; b = next) {
+        next = b->next;
+        if (b->broker && !b->busy) {
+            while (conn_readable(b) > 0) {
+            }
+        }
+    }
 }
 
 static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
@@ -799,6 +970,10 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
         if (c->broker || sse_rd_u32(&rd, &pid)) {
             return -1;
         }
+        if (apr_pool_create(&c->cpool, R.pool) != APR_SUCCESS) {
+            return -1;
+        }
+        c->census = sse_census_make(c->cpool);
         c->broker = 1;
         c->pid = (int)pid;
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
@@ -823,13 +998,18 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
     if (h->type == SSE_OP_REPLAY) {
         return c->broker ? replay_answer(c, h, &rd) : -1;
     }
+    if (h->type == SSE_OP_COUNT) {
+        return c->broker ? census_frame(c, &rd) : -1;
+    }
     if (h->type == SSE_OP_CHECK) {
         return c->broker ? -1 : check_answer(c, h, &rd);
     }
     return c->broker ? -1 : request_start(c, h, payload);
 }
 
-static void conn_readable(relay_conn_t *c)
+/* Read and handle what c sent.  Returns 1 when bytes were read (there may
+ * be more), 0 when there were none, -1 when c was closed. */
+static int conn_readable(relay_conn_t *c)
 {
     char buf[65536];
     sse_frame_hdr_t h;
@@ -838,14 +1018,18 @@ static void conn_readable(relay_conn_t *c)
     ssize_t n;
     int rc;
 
+    if (c->closed || c->busy) {
+        return c->closed ? -1 : 0;
+    }
     n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        return;
+        return 0;
     }
     if (n <= 0 || sse_buf_put(&c->in, buf, (size_t)n)) {
         conn_close(c);
-        return;
+        return -1;
     }
+    c->busy = 1;
     while ((rc = sse_frame_peek(c->in.data + pos, c->in.len - pos,
                                 &h, &payload)) == 1) {
         int bad = frame_handle(c, &h, payload);
@@ -855,16 +1039,22 @@ static void conn_readable(relay_conn_t *c)
                              "SSE00203: bad request on the relay socket; "
                              "dropping that connection");
             }
+            c->busy = 0;
             conn_close(c);
-            return;
+            return -1;
+        }
+        if (c->closed) {
+            return -1;
         }
         pos += sizeof(h) + h.len;
     }
+    c->busy = 0;
     if (rc < 0) {
         conn_close(c);
-        return;
+        return -1;
     }
     sse_buf_consume(&c->in, pos);
+    return 1;
 }
 
 /* Only the relay's own user (the httpd run user) and root may talk to it. */
@@ -1064,7 +1254,6 @@ static void stats_list_done(relay_gather_t *g)
     char *copy, *line, *last;
     size_t hlen;
     long private = 0;
-    relay_gather_t *out;
     sse_buf_t bytes = { 0 };
 
     apr_pool_create(&p, R.pool);
@@ -1113,10 +1302,8 @@ static void stats_list_done(relay_gather_t *g)
     }
     hlen = strlen(json);
     if (!sse_buf_put(&bytes, "event: stats\ndata: ", 19)
-        && !sse_buf_put(&bytes, json, hlen) && !sse_buf_put(&bytes, "\n\n", 2)
-        && (out = gather_new(NULL, 0, NULL)) != NULL) {
-        gather_scatter(out, SSE_OP_PUBLISH, R.stats_channel, bytes.data,
-                       bytes.len, UINT64_MAX);
+        && !sse_buf_put(&bytes, json, hlen) && !sse_buf_put(&bytes, "\n\n", 2)) {
+        event_out(NULL, R.stats_channel, bytes.data, bytes.len, UINT64_MAX);
     }
     sse_buf_free(&bytes);
     apr_pool_destroy(p);
@@ -1164,7 +1351,9 @@ static void relay_loop(void)
     epoll_ctl(R.ep, EPOLL_CTL_ADD, R.lfd, &ev);
     R.cluster_fd = -1;
     while (!R.stop && getppid() == R.parent) {
+        conns_flush_dirty();
         n = epoll_wait(R.ep, evs, 64, R.waiting ? 200 : 1000);
+        R.census_synced = 0;
         if (R.cluster && apr_time_now() >= R.next_tick) {
             R.next_tick = apr_time_now() + apr_time_from_sec(1);
             cluster_tick();
@@ -1182,6 +1371,9 @@ static void relay_loop(void)
             if (evs[i].data.ptr == &tag_cluster) {
                 sse_cluster_readable(R.cluster, relay_fanout, NULL, 1);
                 continue;
+            }
+            if (c->closed) {
+                continue;       /* closed earlier in this batch */
             }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
                 conn_close(c);
