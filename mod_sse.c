@@ -1311,6 +1311,35 @@ static void sse_child_stopping(apr_pool_t *pchild, int graceful)
     sse_held_stop();
 }
 
+/* A stream or publish URL is not a file: like mod_proxy's URLs it skips
+ * the directory walk (a stat and an .htaccess probe per path component on
+ * every request).  httpd resets the per-directory config before
+ * map_to_storage, so the handler is looked at in translate_name, after the
+ * <Location> walk: only SetHandler from <Location> or the server config
+ * counts, and <Directory>, <Files> and .htaccess do not apply to these URLs. */
+static char sse_not_a_file;
+
+static int sse_translate_name(request_rec *r)
+{
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
+    const char *err = NULL, *h;
+
+    if (d->expr_handler) {
+        h = ap_expr_str_exec(r, d->expr_handler, &err);
+        if (!err && h && (!strcmp(h, "sse") || !strcmp(h, "sse-publish"))) {
+            ap_set_module_config(r->request_config, &sse_module,
+                                 &sse_not_a_file);
+        }
+    }
+    return DECLINED;
+}
+
+static int sse_map_to_storage(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &sse_module)
+           == &sse_not_a_file ? OK : DECLINED;
+}
+
 static void sse_register_hooks(apr_pool_t *p)
 {
     sse_status_register_hooks(p);
@@ -1319,6 +1348,8 @@ static void sse_register_hooks(apr_pool_t *p)
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(sse_translate_name, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(sse_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_insert_filter(sse_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_output_filter("SSE_HANDOVER", sse_handover_filter, NULL,
                               AP_FTYPE_CONTENT_SET - 1);
