@@ -473,11 +473,8 @@ static int sse_take_socket(conn_rec *c)
     if (!csd || apr_os_sock_get(&fd, csd) != APR_SUCCESS) {
         return -1;
     }
+    /* No O_NONBLOCK needed: the broker passes MSG_DONTWAIT on every call. */
     dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (dup >= 0 && fcntl(dup, F_SETFL, fcntl(dup, F_GETFL) | O_NONBLOCK) < 0) {
-        close(dup);
-        return -1;
-    }
     if (dup >= 0) {
         /* A client that stops reading then ties up this much kernel memory
          * at most (the kernel doubles it) before SSEMaxBacklog counts. */

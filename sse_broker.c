@@ -32,7 +32,6 @@
 #include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
-#include "apr_thread_mutex.h"
 
 #include "sse_private.h"
 #include "sse_broker.h"
@@ -93,8 +92,10 @@ static struct {
     volatile int stop;
     pid_t pid;
 
-    apr_thread_mutex_t *lock;   /* guards queue only */
-    sse_sub_t *queue;           /* parked, not yet taken by the loop */
+    volatile int running;       /* the thread was started */
+    sse_sub_t *queue;           /* parked, not yet taken by the loop: a
+                                   lock-free stack (atomic push, the loop
+                                   takes it whole) */
 
     apr_hash_t *chans;
     sse_sub_t *all;             /* every registered subscriber */
@@ -198,17 +199,20 @@ void sse_sub_free(sse_sub_t *sub)
 apr_status_t sse_broker_park(sse_sub_t *sub)
 {
     uint64_t one = 1;
+    sse_sub_t *head;
 
-    if (!B.lock || B.stop) {
+    if (!B.running || B.stop) {
         return APR_EINVAL;
     }
-    apr_thread_mutex_lock(B.lock);
-    sub->next = B.queue;
-    B.queue = sub;
-    apr_thread_mutex_unlock(B.lock);
-    /* Queued: the broker owns sub now, even if this wake-up were lost (the
-     * loop wakes every second anyway). */
-    if (write(B.wakefd, &one, sizeof(one)) < 0) {
+    head = __atomic_load_n(&B.queue, __ATOMIC_RELAXED);
+    do {
+        sub->next = head;
+    } while (!__atomic_compare_exchange_n(&B.queue, &head, sub, 1,
+                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    /* Queued: the broker owns sub now.  Only the one that made the queue
+     * non-empty wakes the loop (which reads the wake-up before it takes the
+     * queue); the loop also looks every second, should a wake-up be lost. */
+    if (!head && write(B.wakefd, &one, sizeof(one)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
                      "SSE00107: cannot wake the broker");
     }
@@ -565,28 +569,30 @@ static void sub_start(sse_sub_t *sub)
     }
 }
 
-/* Take every parked stream the workers queued: all on their channels,
- * the relay told, then each one started. */
-static void queue_drain(void)
+/* Take every parked stream the workers queued (woken: the wake-up was
+ * signalled): all on their channels, the relay told, then each started. */
+static void queue_drain(int woken)
 {
-    sse_sub_t *q, *sub, *before = B.all;
+    sse_sub_t *q, *rev = NULL, *sub, *before = B.all;
     uint64_t n;
 
-    if (read(B.wakefd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
+    if (woken && read(B.wakefd, &n, sizeof(n)) < 0 && errno != EAGAIN) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
                      "SSE00103: wake-up read failed");
     }
-    apr_thread_mutex_lock(B.lock);
-    q = B.queue;
-    B.queue = NULL;
-    apr_thread_mutex_unlock(B.lock);
-    if (!q) {
+    if (!__atomic_load_n(&B.queue, __ATOMIC_RELAXED)) {
         return;
     }
-    while (q) {
+    q = __atomic_exchange_n(&B.queue, NULL, __ATOMIC_ACQUIRE);
+    while (q) {                 /* the stack is newest first */
         sse_sub_t *next = q->next;
-        sub_register(q);
+        q->next = rev;
+        rev = q;
         q = next;
+    }
+    for (q = rev; q; q = rev) {
+        rev = q->next;
+        sub_register(q);
     }
     census_flush();
     /* the new ones are in front of the ones B.all held before */
@@ -777,6 +783,15 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
     if (h->type == SSE_OP_EVENT) {
         return op_event(&rd);
     }
+    if (h->type == SSE_OP_SYNC) {
+        /* everything before it is handled: echo its mark */
+        off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
+        if (off < 0 || sse_buf_put(&B.relay_out, payload, h->len)) {
+            return -1;
+        }
+        sse_frame_end(&B.relay_out, off);
+        return 0;
+    }
     off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
     if (off < 0) {
         return -1;
@@ -925,7 +940,7 @@ static void keepalive_tick(void)
 static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
 {
     struct epoll_event evs[256];
-    int i, n;
+    int i, n, woken;
 
     (void)data;
     while (!B.stop) {
@@ -937,10 +952,12 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
         if (B.now >= B.next_tick) {
             keepalive_tick();
         }
+        woken = 0;
         for (i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == &tag_wake) {
-                continue;       /* drained below, woken or not */
+                woken = 1;      /* drained below, woken or not */
+                continue;
             }
             if (p == &tag_relay) {
                 relay_readable();
@@ -956,7 +973,7 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
                 }
             }
         }
-        queue_drain();
+        queue_drain(woken);
         subs_reap();
         census_flush();
     }
@@ -967,14 +984,15 @@ static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
             sub_kill(sub, "restart or stop (child exiting)");
         }
     }
-    apr_thread_mutex_lock(B.lock);
-    while (B.queue) {
-        sse_sub_t *q = B.queue;
-        B.queue = q->next;
-        sse_count_release();
-        sse_sub_free(q);
+    {
+        sse_sub_t *q = __atomic_exchange_n(&B.queue, NULL, __ATOMIC_ACQUIRE);
+        while (q) {
+            sse_sub_t *next = q->next;
+            sse_count_release();
+            sse_sub_free(q);
+            q = next;
+        }
     }
-    apr_thread_mutex_unlock(B.lock);
     apr_thread_exit(thd, APR_SUCCESS);
     return NULL;
 }
@@ -1032,12 +1050,10 @@ apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s)
     if (epoll_ctl(B.ep, EPOLL_CTL_ADD, B.wakefd, &ev) < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
-    rv = apr_thread_mutex_create(&B.lock, APR_THREAD_MUTEX_DEFAULT, pchild);
-    if (rv == APR_SUCCESS) {
-        rv = apr_thread_create(&B.thread, NULL, broker_main, NULL, pchild);
-    }
+    B.running = 1;
+    rv = apr_thread_create(&B.thread, NULL, broker_main, NULL, pchild);
     if (rv != APR_SUCCESS) {
-        B.lock = NULL;
+        B.running = 0;
         return rv;
     }
     apr_pool_pre_cleanup_register(pchild, NULL, broker_stop);

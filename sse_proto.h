@@ -47,8 +47,12 @@ enum {
                            the RESULT id holds the relay's own lines        */
     SSE_OP_COUNT,       /* broker -> relay: u32 n, n x (channel, u32 delta
                            as a signed 32-bit number); no answer            */
-    SSE_OP_EVENT        /* relay -> broker: channel, serialized event, u32
+    SSE_OP_EVENT,       /* relay -> broker: channel, serialized event, u32
                            seq high, u32 seq low; no answer                 */
+    SSE_OP_SYNC,        /* relay -> broker: u32 mark high, u32 mark low;
+                           answered by SYNCED once every frame before it
+                           has been handled (flow control)                  */
+    SSE_OP_SYNCED       /* broker -> relay: the SYNC's mark, echoed         */
 };
 
 typedef struct {

@@ -202,8 +202,21 @@ typedef struct relay_gather_t {
 
 typedef struct relay_owed_t {
     relay_gather_t *g;
+    uint64_t target;            /* waiters: the mark that releases g */
     struct relay_owed_t *next;
 } relay_owed_t;
+
+/* Flow control.  A publish is answered from the census before any child
+ * has written the event, so nothing would stop a publisher from queueing
+ * events faster than the children can write them (latency and backlogs
+ * without bound).  The relay counts the deliveries it has sent each broker
+ * (its census count per EVENT), asks for a SYNC every SYNC_EVERY of them,
+ * and holds the answer of a publish while a broker it went to is more than
+ * MAX_BEHIND deliveries behind: a fast publisher is paced by the slowest
+ * child, as when every child answered, but the children still work on
+ * several events at once. */
+#define RELAY_MAX_BEHIND 200
+#define RELAY_SYNC_EVERY 50
 
 struct relay_conn_t {
     int fd;
@@ -219,6 +232,10 @@ struct relay_conn_t {
     sse_buf_t in, out;
     relay_gather_t *waiting;    /* requester: its open request */
     relay_owed_t *owed, *owed_tail; /* broker: gathers it owes, in order */
+    relay_owed_t *waiters, *waiters_tail; /* broker: answers held for it */
+    uint64_t sent;              /* broker: deliveries sent in EVENTs */
+    uint64_t synced;            /* broker: of those, known to be done */
+    uint64_t sync_mark;         /* broker: the last SYNC asked for */
     relay_conn_t *prev, *next;
 };
 
@@ -403,6 +420,12 @@ static void conn_close(relay_conn_t *c)
     while (c->owed) {
         relay_owed_t *o = c->owed;
         c->owed = o->next;
+        gather_reply(o->g, NULL, 0);
+        free(o);
+    }
+    while (c->waiters) {
+        relay_owed_t *o = c->waiters;
+        c->waiters = o->next;
         gather_reply(o->g, NULL, 0);
         free(o);
     }
@@ -729,6 +752,70 @@ static void gather_add_remote(relay_gather_t *g, const char *chan)
 
 static void census_sync(void);
 
+/* Ask broker b to tell when it has handled everything sent so far. */
+static void sync_ask(relay_conn_t *b)
+{
+    long off = sse_frame_begin(&b->out, SSE_OP_SYNC, 0);
+
+    if (off < 0 || sse_buf_put_u32(&b->out, (uint32_t)(b->sent >> 32))
+        || sse_buf_put_u32(&b->out, (uint32_t)b->sent)) {
+        if (off >= 0) {
+            b->out.len = (size_t)off;
+        }
+        return;                 /* asked again with the next event */
+    }
+    sse_frame_end(&b->out, off);
+    b->sync_mark = b->sent;
+}
+
+/* Hold g's answer until broker b is no more than RELAY_MAX_BEHIND
+ * deliveries behind what it has been sent now.  A SYNC at or past that
+ * point is on its way: one goes every RELAY_SYNC_EVERY, fewer than that. */
+static void hold_answer(relay_conn_t *b, relay_gather_t *g)
+{
+    relay_owed_t *o = calloc(1, sizeof(*o));
+
+    if (!o) {
+        return;                 /* answered without waiting */
+    }
+    o->g = g;
+    o->target = b->sent - RELAY_MAX_BEHIND;
+    if (b->waiters_tail) {
+        b->waiters_tail->next = o;
+    }
+    else {
+        b->waiters = o;
+    }
+    b->waiters_tail = o;
+    g->remaining++;
+}
+
+/* A broker's SYNCED: it has handled everything up to mark; release the
+ * answers that waited for that. */
+static int synced_frame(relay_conn_t *c, sse_rd_t *rd)
+{
+    uint32_t hi, lo;
+    uint64_t mark;
+
+    if (sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
+        return -1;
+    }
+    mark = ((uint64_t)hi << 32) | lo;
+    if (mark > c->synced) {
+        c->synced = mark;
+    }
+    while (c->waiters && c->waiters->target <= c->synced) {
+        relay_owed_t *o = c->waiters;
+        c->waiters = o->next;
+        if (!c->waiters) {
+            c->waiters_tail = NULL;
+        }
+        gather_reply(o->g, NULL, 0);
+        free(o);
+    }
+    return 0;
+}
+
 /* Send an event's bytes to every broker that counts chan (an EVENT owes no
  * reply) and answer g's requester, if any, with the streams counted; g, if
  * given, is finished. */
@@ -741,6 +828,9 @@ static void event_out(relay_gather_t *g, const char *chan, const char *bytes,
 
     if (g && g->req) {
         census_sync();          /* streams announced before the request */
+    }
+    if (g) {
+        g->remaining++;         /* held while the brokers are looked at */
     }
     for (b = R.conns; b; b = b->next) {
         long n, off;
@@ -763,6 +853,13 @@ static void event_out(relay_gather_t *g, const char *chan, const char *bytes,
             continue;
         }
         sse_frame_end(&b->out, off);
+        b->sent += (uint64_t)n;
+        if (b->sent - b->sync_mark >= RELAY_SYNC_EVERY) {
+            sync_ask(b);
+        }
+        if (g && g->req && b->sent - b->synced > RELAY_MAX_BEHIND) {
+            hold_answer(b, g);
+        }
         conn_queue_out(b);
     }
     if (!g) {
@@ -776,7 +873,7 @@ static void event_out(relay_gather_t *g, const char *chan, const char *bytes,
             g->nreplies++;
         }
     }
-    gather_finish(g);
+    gather_reply(g, NULL, 0);   /* drop the hold; finished unless held */
 }
 
 /* An event to fan out to this server's children: one that came back from
@@ -1000,6 +1097,9 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
     }
     if (h->type == SSE_OP_COUNT) {
         return c->broker ? census_frame(c, &rd) : -1;
+    }
+    if (h->type == SSE_OP_SYNCED) {
+        return c->broker ? synced_frame(c, &rd) : -1;
     }
     if (h->type == SSE_OP_CHECK) {
         return c->broker ? -1 : check_answer(c, h, &rd);
