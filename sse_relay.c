@@ -102,6 +102,38 @@ static void relay_conn_drop(void)
     relay_conn_fd = -1;
 }
 
+/* Read the RESULT of this connection's one request: usually header and
+ * payload in one recv (nothing else can follow it on the connection).
+ * Returns 0 with *payload in p, or -1. */
+static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
+                             char **payload)
+{
+    char buf[4096];
+    size_t have = 0, got;
+    ssize_t n;
+
+    while (have < sizeof(*h)) {
+        n = recv(fd, buf + have, sizeof(buf) - have, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        have += (size_t)n;
+    }
+    memcpy(h, buf, sizeof(*h));
+    got = have - sizeof(*h);
+    if (h->type != SSE_OP_RESULT || h->len > SSE_PROTO_MAX_FRAME
+        || got > h->len) {
+        return -1;
+    }
+    *payload = apr_palloc(p, h->len + 1);
+    memcpy(*payload, buf + sizeof(*h), got);
+    return got < h->len ? sse_sock_read_all(fd, *payload + got, h->len - got)
+                        : 0;
+}
+
 apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
                             sse_relay_result_t *res)
 {
@@ -126,9 +158,7 @@ apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
             return APR_EGENERAL;
         }
     }
-    if (sse_sock_read_all(fd, (char *)&h, sizeof(h))
-        || h.type != SSE_OP_RESULT || h.len > SSE_PROTO_MAX_FRAME
-        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
+    if (relay_read_result(p, fd, &h, &payload)) {
         relay_conn_drop();      /* no answer: the caller says 503 */
         return APR_EGENERAL;
     }
