@@ -43,7 +43,7 @@ FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/ss
 FUZZ_SRCS_event_parse     = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_event_roundtrip = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_SRCS_channels        = $(FUZZ_TOP)/sse_event.c
-FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_event.c
+FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_census.c
 FUZZ_SRCS_hist            = $(FUZZ_TOP)/sse_hist.c $(FUZZ_TOP)/sse_proto.c
 FUZZ_SRCS_text            = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_DICT_event_parse     = -dict=$(FUZZ_SRC)/event.dict

@@ -6,8 +6,9 @@
  * byte stream. The slack of the sse_buf_t past its length is poisoned for ASan, so a
  * decoder reading past the bytes received is caught even inside the buffer's capacity.
  * Each whole frame's payload goes through every reader the module has (HELLO; the
- * requester's PUBLISH with the relay's checks and serialization; the broker's PUBLISH;
- * CONNS, CLOSE, REPLY; RESULT; REPLAY and CHECK; REPLAYED) and a generic one, asserting
+ * requester's PUBLISH with the relay's checks and serialization; the broker's EVENT;
+ * CONNS, CLOSE, REPLY; RESULT; REPLAY and CHECK; REPLAYED; the broker's COUNT applied to a
+ * census, whose counts must then match a plain sum; SYNC/SYNCED) and a generic one, asserting
  * that every string lies inside the payload with its NUL, that sse_rd_t's pointer and
  * count stay in step, and that re-encoding what was decoded with sse_buf_put_str gives
  * the same frame bytes. (A failed sse_rd_str may leave the reader past the length it
@@ -19,6 +20,9 @@
 
 #include "sse_event.h"
 #include "sse_proto.h"
+#include "sse_census.h"
+
+#include "apr_hash.h"
 
 typedef struct {
     const char *payload;
@@ -190,6 +194,56 @@ static void as_strings(const frame_t *f, const sse_frame_hdr_t *h)
     sse_buf_free(&enc);
 }
 
+/* The relay's census_frame (COUNT): u32 n, n x (channel, signed delta), applied
+ * to a census.  With every delta applied, a channel named once must hold
+ * max(0, its delta), and the total must be the sum over the channels. */
+static void as_count(apr_pool_t *p, const frame_t *f)
+{
+    sse_rd_t rd = { f->payload, f->len };
+    sse_census_t *c = sse_census_make(p);
+    const char *name, *first = NULL;
+    size_t len, first_len = 0;
+    uint32_t i, n, d;
+    long first_delta = 0, sum = 0;
+    int ok = 1;
+
+    if (rd_u32(f, &rd, &n))
+        return;
+    for (i = 0; i < n && ok; i++) {
+        if (rd_str(f, &rd, &name, &len) || rd_u32(f, &rd, &d)
+            || !sse_channel_valid(name, len)) {
+            ok = 0;
+            break;
+        }
+        FZ_ASSERT(sse_census_add(c, name, len, (long)(int32_t)d) == 0);
+        if (i == 0) {
+            first = name;
+            first_len = len;
+            first_delta = (int32_t)d;
+        }
+    }
+    if (ok && n == 1) {
+        FZ_ASSERT(sse_census_get(c, first, first_len) == (first_delta > 0 ? first_delta : 0));
+    }
+    FZ_ASSERT(sse_census_total(c) >= 0);
+    if (ok && first) {
+        apr_hash_t *seen = apr_hash_make(p);
+        rd = (sse_rd_t){ f->payload, f->len };
+        rd_u32(f, &rd, &n);
+        for (i = 0; i < n; i++) {
+            rd_str(f, &rd, &name, &len);
+            rd_u32(f, &rd, &d);
+            if (!apr_hash_get(seen, name, (apr_ssize_t)len)) {
+                apr_hash_set(seen, name, (apr_ssize_t)len, name);
+                sum += sse_census_get(c, name, len);
+            }
+        }
+        FZ_ASSERT(sum == sse_census_total(c));
+    }
+    sse_census_clear(c);
+    FZ_ASSERT(sse_census_channels(c) == 0 && sse_census_total(c) == 0);
+}
+
 static void as_u32s(const frame_t *f)
 {
     sse_rd_t rd = { f->payload, f->len };
@@ -211,9 +265,11 @@ static void decode(apr_pool_t *p, const sse_frame_hdr_t *h, const char *payload)
     rd = (sse_rd_t){ payload, h->len };             /* HELLO */
     rd_u32(&f, &rd, &v);
     as_publish_request(p, &f);                      /* PUBLISH, requester -> relay */
-    rd = (sse_rd_t){ payload, h->len };             /* PUBLISH, relay -> broker */
-    if (rd_str(&f, &rd, &s, &n) == 0)
-        rd_str(&f, &rd, &s2, &n2);
+    rd = (sse_rd_t){ payload, h->len };             /* EVENT, relay -> broker */
+    if (rd_str(&f, &rd, &s, &n) == 0 && rd_str(&f, &rd, &s2, &n2) == 0
+        && rd_u32(&f, &rd, &v) == 0)
+        rd_u32(&f, &rd, &v);
+    as_count(p, &f);                                /* COUNT, broker -> relay */
     rd = (sse_rd_t){ payload, h->len };             /* CONNS, CLOSE, REPLY */
     rd_str(&f, &rd, &s, &n);
     as_result(&f);
