@@ -24,7 +24,8 @@
 #   BENCH_QUIET_WAIT=30 seconds to wait, before each run, for other processes
 #                      to leave the CPUs idle (the figures are noisy otherwise)
 #   BENCH_REPEAT=3     runs of the short workloads (W1, W3-W5); the median is kept
-#   BENCH_ONLY="W1 W2" only these workloads
+#   BENCH_ONLY="W1 W2" only these workloads (W1-W5, and F: the floor, what a
+#                      request costs each server with no module work, by ab)
 #   BENCH_TARGETS="modsse nchan limit"
 #   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3
 #   BENCH_NO_INSTALL=1 never call apt-get
@@ -41,7 +42,8 @@ NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 PORT=${BENCH_PORT:-18400}
 P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
 TARGETS=${BENCH_TARGETS:-modsse nchan limit}
-ONLY=${BENCH_ONLY:-W1 W2 W3 W4 W5}
+ALL_W="W1 W2 W3 W4 W5 F"
+ONLY=${BENCH_ONLY:-$ALL_W}
 QUICK=${BENCH_QUICK:-0}
 SMOKE=${BENCH_SMOKE:-0}
 
@@ -62,6 +64,10 @@ else
     if [ "$N" -gt 10000 ]; then W2_EVENTS=$((2000000 / N)); fi
 fi
 W3_PUBS=8
+# The floor: requests per ab run, keep-alive and one connection each.
+if [ "$SMOKE" = 1 ]; then F_KA=2000; F_CONN=500
+elif [ "$QUICK" = 1 ]; then F_KA=20000; F_CONN=5000
+else F_KA=100000; F_CONN=20000; fi
 [ "$W3_CHANS" -ge 1 ] || W3_CHANS=1
 # A process may hold at most ~20,000 descriptors: spread the server's
 # connections over enough processes, and the client over enough processes
@@ -93,6 +99,7 @@ need_pkgs() {
     if [ ! -x "$NGINX" ]; then missing+=(nginx-light); fi
     [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || missing+=(libnginx-mod-nchan)
     command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
+    command -v ab >/dev/null || missing+=(apache2-utils)
     for p in "${missing[@]}"; do echo "$p"; done
 }
 missing=$(need_pkgs | tr '\n' ' ')
@@ -166,6 +173,7 @@ ErrorLog "$RUN/modsse/logs/error.log"
 LogLevel warn
 LoadModule mpm_worker_module /usr/lib/apache2/modules/mod_mpm_worker.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
 LoadModule sse_module "$ROOT/mod_sse.so"
 EOF
         if [ "$AS_ROOT" = 1 ]; then printf 'User www-data\nGroup www-data\n'; fi
@@ -193,6 +201,10 @@ KeepAliveTimeout 30
 </Location>
 <Location "/publish">
     SetHandler sse-publish
+</Location>
+# The floor (workload F): an empty 204 answer, no module work, no file.
+<Location "/floor">
+    Redirect 204
 </Location>
 EOF
     } >"$RUN/modsse/httpd.conf"
@@ -223,6 +235,9 @@ http {
         listen 127.0.0.1:$P_NCHAN backlog=4096;
         location = /nchan_status {
             nchan_stub_status;
+        }
+        location = /floor {
+            return 204;
         }
         location ~ ^/sub/([\\w.~:@-]+)\$ {
             nchan_subscriber eventsource;
@@ -369,6 +384,55 @@ run_one() {
     stop_server
 }
 
+# server_cpu_ticks: utime + stime of the running server's processes.
+server_cpu_ticks() {
+    local p sum=0 t
+    for p in $(tree_pids "$SERVER_PID"); do
+        t=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null) || continue
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+
+# ab_run KEY ab-options...: one ab run against /floor, its requests/s and
+# the server's CPU per request as KEY_rate= and KEY_cpu_us= (to $kvf).
+ab_run() {
+    local key=$1; shift
+    local n=$1; shift
+    local c0 c1 out rate failed non2xx
+    c0=$(server_cpu_ticks)
+    out=$(ab -q -n "$n" "$@" "http://127.0.0.1:$(port_of "$t")/floor" 2>&1) || {
+        echo "$out" | tail -3 | sed 's/^/   /' >&2; return 1; }
+    c1=$(server_cpu_ticks)
+    rate=$(echo "$out" | awk '/^Requests per second/ { print $4 }')
+    failed=$(echo "$out" | awk '/^Failed requests/ { print $3 }')
+    non2xx=$(echo "$out" | awk '/^Non-2xx responses/ { print $3 }')
+    printf '   floor %-10s %10.0f requests/s, server CPU %.1f us per request (failed %s, non-2xx %s)\n' \
+        "$key" "$rate" "$(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { print d * 1e6 / hz / n }')" \
+        "${failed:-?}" "${non2xx:-0}" >&2
+    {
+        echo "${key}_rate=$rate"
+        awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" -v k="$key" 'BEGIN { printf "%s_cpu_us=%.2f\n", k, d * 1e6 / hz / n }'
+    } >>"$kvf"
+    [ "${failed:-1}" = 0 ] && [ "${non2xx:-0}" = 0 ]
+}
+
+# floor_one target repeat: what a request costs the server with no module
+# work: keep-alive requests, then a new connection per request (ab, 16 at
+# a time), each answered 204.
+floor_one() {
+    local t=$1 r=$2 kvf=$RUN/kv/F-$1-$2.kv ok=1
+    : >"$kvf"
+    quiet_wait
+    start_server "$t"
+    say "F $t (run $r): ab -k -c 16 -n $F_KA, then ab -c 16 -n $F_CONN on /floor"
+    ab_run floor_ka "$F_KA" -k -c 16 || ok=0
+    ab_run floor_conn "$F_CONN" -c 16 || ok=0
+    [ $ok = 1 ] && echo "verified=OK" >>"$kvf"
+    echo "other_busy=$OTHER_BUSY" >>"$kvf"
+    stop_server
+}
+
 wanted() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -396,6 +460,13 @@ for w in W1 W2 W3 W4 W5; do
         done
     done
 done
+if wanted F; then
+    for ((r = 1; r <= REPEAT; r++)); do
+        for t in modsse nchan; do
+            has_target $t && floor_one "$t" "$r"
+        done
+    done
+fi
 
 # ------------------------------------------------------------ table
 # median KEY W T: the median of KEY over the runs of workload W on target T
@@ -475,6 +546,10 @@ row W4 pub_p99_ms           "W4 publish: publish latency p99 (ms)" lo 1 2 no
 row W4 cpu_us_per_publish   "W4 publish: server CPU per publish (us)" lo 1 1 no
 row W5 connect_rate         "W5 connect: new subscriptions/s" hi 1 0
 row W5 connect_cpu_us       "W5 connect: server CPU per subscription (us)" lo 1 1
+row F  floor_ka_rate        "Floor: keep-alive requests/s answered 204, no module work (ab)" info 1 0 no
+row F  floor_ka_cpu_us      "Floor: server CPU per keep-alive request (us)" info 1 1 no
+row F  floor_conn_rate      "Floor: new connections/s, each answered 204 (ab)" info 1 0 no
+row F  floor_conn_cpu_us    "Floor: server CPU per new connection (us)" info 1 1 no
 
 # Verification summary over every run.
 nfail=0; nruns=0; failed=""
@@ -492,7 +567,7 @@ NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "
     echo
     echo "N = $N subscribers (W1, W2, W5; W3: $N over $W3_CHANS channels, $W3_EVENTS events, $W3_PUBS publishers;"
     echo "W2: $W2_EVENTS events; W4: $W4_SUBS subscribers on $W4_SUBS channels, $W4_EVENTS events, $W4_PUBS publishers)."
-    echo "Median of $REPEAT runs for W1, W3, W4, W5; one run for W2. Server processes: $SPROCS"
+    echo "Median of $REPEAT runs for W1, W3, W4, W5, F; one run for W2. Server processes: $SPROCS"
     echo "(httpd children = nginx workers). Client processes: $CPROCS. Machine: $HOSTDESC."
     echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
     maxbusy=$(cat "$RUN"/kv/*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
@@ -540,7 +615,7 @@ if [ "$SMOKE" != 1 ]; then
     say "wrote $RES/ (results.md, results.png, raw/)"
     # A full run (every workload, default sizes) also refreshes the table in
     # bench/README.md, between its two marker lines.
-    if [ "$QUICK" != 1 ] && [ "$ONLY" = "W1 W2 W3 W4 W5" ] && [ -z "${BENCH_N:-}" ] \
+    if [ "$QUICK" != 1 ] && [ "$ONLY" = "$ALL_W" ] && [ -z "${BENCH_N:-}" ] \
         && [ -z "${BENCH_RESULTS:-}" ] && [ -z "${BENCH_TARGETS:-}" ] \
         && grep -q '^<!-- results -->$' "$BDIR/README.md"; then
         cmd="make bench"
