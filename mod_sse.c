@@ -11,6 +11,8 @@
  */
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -597,6 +599,18 @@ static int sse_stream_admit(request_rec *r)
     return sse_count_admit(SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS));
 }
 
+/* TCP_CORK on c's socket: the headers wait for the broker's first bytes
+ * (": ok"), so a new stream starts with one segment, not two. */
+static void sse_cork(conn_rec *c, int on)
+{
+    apr_socket_t *csd = ap_get_conn_socket(c);
+    apr_os_sock_t fd;
+
+    if (csd && apr_os_sock_get(&fd, csd) == APR_SUCCESS) {
+        setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    }
+}
+
 /* Hand the connection to the broker; returns 0 or -1 (logged). */
 static int sse_park(request_rec *r, const sse_sub_spec_t *spec)
 {
@@ -708,8 +722,10 @@ static int sse_stream_handler(request_rec *r)
         }
         return sse_held_serve(r, &spec);
     }
+    sse_cork(c, 1);
     if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
         || sse_park(r, &spec) < 0) {
+        sse_cork(c, 0);
         sse_count_release();
         return OK;
     }

@@ -27,6 +27,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "apr_atomic.h"
@@ -562,7 +564,13 @@ static void sub_register(sse_sub_t *sub)
 /* The stream's first bytes (": ok" among them), then its replay request. */
 static void sub_start(sse_sub_t *sub)
 {
+    int off = 0;
+
     sub_send_bytes(sub, sub->preamble, strlen(sub->preamble));
+    if (!sub->held) {
+        /* the worker corked the headers: they leave with the preamble */
+        setsockopt(sub->fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    }
     sub->events = 0;            /* the preamble is not an event */
     if (sub->last_id && !sub->dead) {
         replay_request(sub);
