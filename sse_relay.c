@@ -245,8 +245,8 @@ typedef struct relay_owed_t {
  * MAX_BEHIND deliveries behind: a fast publisher is paced by the slowest
  * child, as when every child answered, but the children still work on
  * several events at once. */
-#define RELAY_MAX_BEHIND 200
-#define RELAY_SYNC_EVERY 50
+#define RELAY_MAX_BEHIND 100
+#define RELAY_SYNC_EVERY 25
 
 struct relay_conn_t {
     int fd;
