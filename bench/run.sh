@@ -443,7 +443,7 @@ has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 # the machine hits all of them rather than one.
 for w in W1 W2 W3 W4 W5; do
     wanted $w || continue
-    runs=$REPEAT; [ $w = W2 ] && runs=1
+    runs=$REPEAT
     for ((r = 1; r <= runs; r++)); do
         for t in modsse nchan limit; do
             has_target $t || continue
@@ -567,7 +567,7 @@ NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "
     echo
     echo "N = $N subscribers (W1, W2, W5; W3: $N over $W3_CHANS channels, $W3_EVENTS events, $W3_PUBS publishers;"
     echo "W2: $W2_EVENTS events; W4: $W4_SUBS subscribers on $W4_SUBS channels, $W4_EVENTS events, $W4_PUBS publishers)."
-    echo "Median of $REPEAT runs for W1, W3, W4, W5, F; one run for W2. Server processes: $SPROCS"
+    echo "Median of $REPEAT runs of each workload. Server processes: $SPROCS"
     echo "(httpd children = nginx workers). Client processes: $CPROCS. Machine: $HOSTDESC."
     echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
     maxbusy=$(cat "$RUN"/kv/*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
