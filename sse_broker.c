@@ -648,26 +648,6 @@ static int op_event(sse_rd_t *rd)
     return 0;
 }
 
-static int op_list(sse_buf_t *reply)
-{
-    apr_hash_index_t *hi;
-    sse_buf_t txt = { 0 };
-    int rc;
-
-    for (hi = apr_hash_first(NULL, B.chans); hi; hi = apr_hash_next(hi)) {
-        sse_chan_t *ch = apr_hash_this_val(hi);
-        char line[32];
-        int len = apr_snprintf(line, sizeof(line), "\t%d\n", ch->count);
-        if (sse_buf_put(&txt, ch->name, ch->len) || sse_buf_put(&txt, line, len)) {
-            sse_buf_free(&txt);
-            return -1;
-        }
-    }
-    rc = sse_buf_put_str(reply, txt.data ? txt.data : "", txt.len);
-    sse_buf_free(&txt);
-    return rc;
-}
-
 static int op_conns(sse_rd_t *rd, sse_buf_t *reply)
 {
     const char *name;
@@ -805,7 +785,6 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
         return -1;
     }
     switch (h->type) {
-    case SSE_OP_LIST:    rc = op_list(&B.relay_out);         break;
     case SSE_OP_CONNS:   rc = op_conns(&rd, &B.relay_out);   break;
     case SSE_OP_CLOSE:   rc = op_close(&rd, &B.relay_out);   break;
     case SSE_OP_STATS:   rc = op_stats(&B.relay_out);        break;

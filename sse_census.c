@@ -71,6 +71,19 @@ long sse_census_total(sse_census_t *c)
     return c->total;
 }
 
+void sse_census_each(sse_census_t *c,
+                     void (*fn)(void *ctx, const char *name, size_t len,
+                                long count),
+                     void *ctx)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, c->h); hi; hi = apr_hash_next(hi)) {
+        census_entry_t *e = apr_hash_this_val(hi);
+        fn(ctx, e->name, e->len, e->count);
+    }
+}
+
 void sse_census_clear(sse_census_t *c)
 {
     apr_hash_index_t *hi;

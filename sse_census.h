@@ -30,6 +30,12 @@ long sse_census_get(sse_census_t *c, const char *name, size_t len);
 unsigned sse_census_channels(sse_census_t *c);
 long sse_census_total(sse_census_t *c);
 
+/* Call fn for every channel counted (in no particular order). */
+void sse_census_each(sse_census_t *c,
+                     void (*fn)(void *ctx, const char *name, size_t len,
+                                long count),
+                     void *ctx);
+
 /* Drop every channel (the pool is left to its owner). */
 void sse_census_clear(sse_census_t *c);
 

@@ -18,7 +18,7 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "2"
+#define SSE_PROTO_VERSION "3"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
@@ -32,7 +32,8 @@ enum {
     SSE_OP_HELLO = 1,   /* broker -> relay: "I am a broker" (u32 pid)       */
     SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data
                            (the brokers get it as an EVENT)                 */
-    SSE_OP_LIST,        /* channels with their subscriber counts            */
+    SSE_OP_LIST,        /* channels with their subscriber counts (answered
+                           by the relay from its census)                    */
     SSE_OP_CONNS,       /* connections on one channel                       */
     SSE_OP_CLOSE,       /* close every stream on one channel                */
     SSE_OP_REPLY,       /* broker -> relay: one text answer                 */

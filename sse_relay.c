@@ -668,6 +668,22 @@ static int relay_brokers(void)
     return n;
 }
 
+/* Append o, for g, to a broker's FIFO (owed replies or held answers);
+ * g now waits for one more. */
+static void owed_push(relay_owed_t **head, relay_owed_t **tail,
+                      relay_owed_t *o, relay_gather_t *g)
+{
+    o->g = g;
+    if (*tail) {
+        (*tail)->next = o;
+    }
+    else {
+        *head = o;
+    }
+    *tail = o;
+    g->remaining++;
+}
+
 /* Send request op (chan, body and seq as present) to every broker; each
  * owes g one reply.  g is finished once all have answered. */
 static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
@@ -691,15 +707,7 @@ static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
             continue;
         }
         sse_frame_end(&b->out, off);
-        o->g = g;
-        if (b->owed_tail) {
-            b->owed_tail->next = o;
-        }
-        else {
-            b->owed = o;
-        }
-        b->owed_tail = o;
-        g->remaining++;
+        owed_push(&b->owed, &b->owed_tail, o, g);
         conn_queue_out(b);
     }
     gather_reply(g, NULL, 0);   /* drop the hold */
@@ -781,6 +789,7 @@ static void gather_add_remote(relay_gather_t *g, const char *chan)
 }
 
 static void census_sync(void);
+static void census_lines(apr_pool_t *p, sse_buf_t *out);
 
 /* Ask broker b to tell when it has handled everything sent so far. */
 static void sync_ask(relay_conn_t *b)
@@ -808,16 +817,8 @@ static void hold_answer(relay_conn_t *b, relay_gather_t *g)
     if (!o) {
         return;                 /* answered without waiting */
     }
-    o->g = g;
     o->target = b->sent - RELAY_MAX_BEHIND;
-    if (b->waiters_tail) {
-        b->waiters_tail->next = o;
-    }
-    else {
-        b->waiters = o;
-    }
-    b->waiters_tail = o;
-    g->remaining++;
+    owed_push(&b->waiters, &b->waiters_tail, o, g);
 }
 
 /* A broker's SYNCED: it has handled everything up to mark; release the
@@ -1026,9 +1027,17 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         return -1;
     }
     if (h->type == SSE_OP_LIST) {
+        sse_buf_t lines = { 0 };
         gather_add_remote(g, NULL);
+        census_lines(p, &lines);
+        if (!sse_buf_put_str(&g->replies, lines.data ? lines.data : "",
+                             lines.len)) {
+            g->nreplies++;
+        }
+        sse_buf_free(&lines);
+        gather_finish(g);
     }
-    if (h->type == SSE_OP_PUBLISH) {
+    else if (h->type == SSE_OP_PUBLISH) {
         R.last_seq = seq;
         event_out(g, chan, body, blen, seq);
     }
@@ -1232,38 +1241,60 @@ static void relay_accept(void)
 
 static char tag_cluster;
 
-/* The children's LIST answers of g summed per channel: name -> long *. */
-static apr_hash_t *list_sum(apr_pool_t *p, relay_gather_t *g)
-{
-    apr_hash_t *sum = apr_hash_make(p);
-    sse_rd_t rd = { g->replies.data, g->replies.len };
-    const char *txt;
-    size_t len;
-    uint32_t i;
+typedef struct {
+    apr_pool_t *p;
+    apr_hash_t *sum;
+} census_sum_t;
 
-    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
-        char *last, *line, *copy = apr_pstrmemdup(p, txt, len);
-        for (line = apr_strtok(copy, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            long *n;
-            if (!tab) {
-                continue;
-            }
-            *tab = '\0';
-            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
-                n = apr_pcalloc(p, sizeof(*n));
-                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
-            }
-            *n += atol(tab + 1);
-        }
+static void census_sum_one(void *ctx, const char *name, size_t len,
+                           long count)
+{
+    census_sum_t *cs = ctx;
+    long *n = apr_hash_get(cs->sum, name, (apr_ssize_t)len);
+
+    if (!n) {
+        n = apr_pcalloc(cs->p, sizeof(*n));
+        apr_hash_set(cs->sum, apr_pstrmemdup(cs->p, name, len),
+                     (apr_ssize_t)len, n);
     }
-    return sum;
+    *n += count;
 }
 
-/* An internal LIST has come back: sum it per channel, remember the
- * channels (for a gap fill) and tell Redis this server's counts. */
-static void counts_done(relay_gather_t *g)
+/* This server's streams per channel, from the census of every child:
+ * name -> long *, in p. */
+static apr_hash_t *census_sum(apr_pool_t *p)
+{
+    census_sum_t cs = { p, apr_hash_make(p) };
+    relay_conn_t *b;
+
+    census_sync();
+    for (b = R.conns; b; b = b->next) {
+        if (b->broker && b->census) {
+            sse_census_each(b->census, census_sum_one, &cs);
+        }
+    }
+    return cs.sum;
+}
+
+/* The lines "name\tcount\n" of census_sum(), in out. */
+static void census_lines(apr_pool_t *p, sse_buf_t *out)
+{
+    apr_hash_t *sum = census_sum(p);
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
+        const char *name = apr_hash_this_key(hi);
+        char num[24];
+        int nl = apr_snprintf(num, sizeof(num), "\t%ld\n",
+                              *(long *)apr_hash_this_val(hi));
+        sse_buf_put(out, name, strlen(name));
+        sse_buf_put(out, num, (size_t)nl);
+    }
+}
+
+/* Remember the channels with streams here (for a gap fill) and tell Redis
+ * this server's counts. */
+static void counts_refresh(void)
 {
     apr_pool_t *p;
     apr_hash_t *sum;
@@ -1272,7 +1303,7 @@ static void counts_done(relay_gather_t *g)
     int i, k = 0;
 
     apr_pool_create(&p, R.pool);
-    sum = list_sum(p, g);
+    sum = census_sum(p);
     for (i = 0; i < R.nchans; i++) {
         free(R.chans[i]);
     }
@@ -1302,11 +1333,11 @@ static void counts_done(relay_gather_t *g)
 /* After a reconnect: the current channels are known, so fill the gap the
  * outage left on them, then start reading live events (Redis holds them in
  * the subscription socket meanwhile, so nothing is skipped or reordered). */
-static void fill_done(relay_gather_t *g)
+static void fill_after_reconnect(void)
 {
     struct epoll_event ev;
 
-    counts_done(g);
+    counts_refresh();
     if (!sse_cluster_up(R.cluster)) {
         return;
     }
@@ -1333,20 +1364,12 @@ static void fill_done(relay_gather_t *g)
  * left, refresh this server's counts. */
 static void cluster_tick(void)
 {
-    relay_gather_t *g;
-
     if (sse_cluster_tick(R.cluster, R.last_seq)) {
         R.fill_from = R.last_seq;
-        if ((g = gather_new(NULL, 0, NULL)) != NULL) {
-            g->done = fill_done;
-            gather_scatter(g, SSE_OP_LIST, NULL, NULL, 0, 0);
-        }
+        fill_after_reconnect();
         return;
     }
-    if ((g = gather_new(NULL, 0, NULL)) != NULL) {
-        g->done = counts_done;
-        gather_scatter(g, SSE_OP_LIST, NULL, NULL, 0, 0);
-    }
+    counts_refresh();
 }
 
 /* Redis went away: publishes waiting for their echo get the close (503). */
@@ -1374,7 +1397,7 @@ static void cluster_check_down(void)
  * the channels (a LIST gather), published as one JSON event "stats" on
  * the stats channel.  These events are outside the id sequence: no id,
  * no history, delivered to every stream on the channel. */
-static void stats_list_done(relay_gather_t *g)
+static void stats_publish(void)
 {
     apr_pool_t *p;
     apr_array_header_t *chans, *kids;
@@ -1387,7 +1410,7 @@ static void stats_list_done(relay_gather_t *g)
     sse_buf_t bytes = { 0 };
 
     apr_pool_create(&p, R.pool);
-    sum = list_sum(p, g);
+    sum = census_sum(p);
     chans = apr_array_make(p, 16, sizeof(char *));
     for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
         const char *name = apr_hash_this_key(hi);
@@ -1443,7 +1466,6 @@ static void stats_done(relay_gather_t *g)
 {
     sse_rd_t rd = { g->replies.data, g->replies.len };
     sse_buf_t all = { 0 };
-    relay_gather_t *next;
     const char *txt;
     size_t len;
     uint32_t i;
@@ -1455,10 +1477,7 @@ static void stats_done(relay_gather_t *g)
     sse_buf_put(&all, "", 1);
     free(R.stats_children);
     R.stats_children = all.data;            /* taken over */
-    if ((next = gather_new(NULL, 0, NULL)) != NULL) {
-        next->done = stats_list_done;
-        gather_scatter(next, SSE_OP_LIST, NULL, NULL, 0, 0);
-    }
+    stats_publish();
 }
 
 static void stats_tick(void)

@@ -47,6 +47,32 @@ static void test_counts(apr_pool_t *p)
     CHECK(GET(c, "a") == 0);
 }
 
+static void sum_each(void *ctx, const char *name, size_t len, long count)
+{
+    long *acc = ctx;
+
+    acc[0] += count;
+    acc[1] += (long)len;
+    acc[2] += name[len] == '\0';
+}
+
+/* sse_census_each visits every channel once, with its count. */
+static void test_each(apr_pool_t *p)
+{
+    sse_census_t *c = sse_census_make(p);
+    long acc[3] = { 0, 0, 0 };
+
+    CHECK(ADD(c, "a", 2) == 0);
+    CHECK(ADD(c, "bb", 3) == 0);
+    CHECK(ADD(c, "ccc", 4) == 0);
+    CHECK(ADD(c, "bb", -3) == 0);
+    sse_census_each(c, sum_each, acc);
+    CHECK(acc[0] == 6);         /* 2 + 4 */
+    CHECK(acc[1] == 4);         /* "a" and "ccc" */
+    CHECK(acc[2] == 2);         /* names are NUL-terminated */
+    sse_census_clear(c);
+}
+
 /* Many channels joining and leaving in a shuffled order end at zero, and
  * the counts in between match a plain array. */
 static void test_churn(apr_pool_t *p)
@@ -92,6 +118,7 @@ int main(void)
     apr_initialize();
     apr_pool_create(&p, NULL);
     test_counts(p);
+    test_each(p);
     test_churn(p);
     apr_pool_destroy(p);
     apr_terminate();
