@@ -5,31 +5,25 @@
 use strict;
 use warnings FATAL => 'all';
 use FindBin;
-use lib "$FindBin::Bin/lib";
+use lib "$FindBin::Bin/lib", "$FindBin::Bin/../fault/lib";
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use Time::HiRes qw(time);
 use Time::Local qw(timegm);
 use SSETest;
+use SSEFault qw(open_over_children);
 
 plan tests => 12;
 
 my $chan = uniq_chan('kids');
 my $path = "/stream?channel=$chan";
 my $t0 = time;
-my(@open, @fail, %pids, $j);
-
-while (@open < 200) {
-    my($ok, $bad) = open_streams(10, $path, batch => 10, timeout => 10);
-    push @open, @$ok;
-    push @fail, @$bad;
-    (undef, $j) = admin_get($chan);
-    my $conns = ref $j eq 'HASH' && ref $j->{connections} eq 'ARRAY'
-        ? $j->{connections} : [];
-    $pids{ $_->{pid} // 'none' }++ for grep { ref $_ eq 'HASH' } @$conns;
-    last if keys %pids >= 2;
-}
+my($open, $held, $failed) = open_over_children($path, $chan, 0, 200);
+my @open = @$open;
+my @fail = @$failed;
+my %pids = %$held;
+my $j;
 my $n = @open;
 ok !@fail, "every stream request opened ($n open)"
     or diag scalar(@fail) . ' failed: ' . join ', ', @fail[0 .. ($#fail > 4 ? 4 : $#fail)];

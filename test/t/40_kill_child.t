@@ -21,13 +21,9 @@ my $path = "/stream?channel=$chan";
 my $mark = log_mark();
 
 # streams until at least two children hold some
-my(@s, %pids);
-while (@s < 300) {
-    my($ok) = open_streams(10, $path, batch => 10, timeout => 10);
-    push @s, @$ok;
-    %pids = stream_pids($chan);
-    last if keys %pids >= 2 && @s >= 40;
-}
+my($open, $held) = open_over_children($path, $chan, 40, 300);
+my @s = @$open;
+my %pids = %$held;
 my $n = @s;
 cmp_ok scalar(keys %pids), '>=', 2, "$n streams held by " . scalar(keys %pids) . ' children';
 

@@ -24,7 +24,8 @@ use Test::More ();
 
 our @EXPORT = qw(
     parent_pid children_pids relay_pid fd_count fd_kinds rss_kb alive
-    log_mark log_since log_problems stream_pids reliability collect
+    log_mark log_since log_problems stream_pids open_over_children
+    reliability collect
     publish_series all_children
 );
 
@@ -163,6 +164,22 @@ sub stream_pids {
         $n{ $_->{pid} // '?' }++ for grep { ref $_ eq 'HASH' } @{ $j->{connections} };
     }
     return %n;
+}
+
+# Open streams on $path (on channel $chan) ten at a time until at least two
+# child processes hold some and at least $min are open, or $max are.
+# Returns (\@open, \%pids as stream_pids gives them, \@failed).
+sub open_over_children {
+    my($path, $chan, $min, $max) = @_;
+    my(@open, @failed, %pids);
+    while (@open < $max) {
+        my($ok, $bad) = SSETest::open_streams(10, $path, batch => 10, timeout => 10);
+        push @open, @$ok;
+        push @failed, @$bad;
+        %pids = stream_pids($chan);
+        last if keys %pids >= 2 && @open >= $min;
+    }
+    return (\@open, \%pids, \@failed);
 }
 
 # Read every stream until each open one has received the event $until_id
