@@ -839,41 +839,14 @@ static const char *sse_post_events(request_rec *r, const sse_dir_conf_t *dc,
     return NULL;
 }
 
-static apr_status_t sse_buf_cleanup(void *b)
-{
-    sse_buf_free(b);
-    return APR_SUCCESS;
-}
-
 /* Send a relay request of type op with the given strings (n of them) and
- * wait for its result.  Returns APR_SUCCESS or an error. */
+ * numbers and wait for its result.  Returns APR_SUCCESS or an error. */
 static apr_status_t sse_call(request_rec *r, int op, const char *const *strs,
                              const apr_size_t *lens, int n,
                              const uint32_t *nums, int nnums,
                              sse_relay_result_t *res)
 {
-    sse_buf_t *b = apr_pcalloc(r->pool, sizeof(*b));
-    long off;
-    int i;
-
-    apr_pool_cleanup_register(r->pool, b, sse_buf_cleanup,
-                              apr_pool_cleanup_null);
-    off = sse_frame_begin(b, (uint32_t)op, 0);
-    for (i = 0; i < n && off >= 0; i++) {
-        if (sse_buf_put_str(b, strs[i], lens[i])) {
-            return APR_ENOMEM;
-        }
-    }
-    for (i = 0; i < nnums && off >= 0; i++) {
-        if (sse_buf_put_u32(b, nums[i])) {
-            return APR_ENOMEM;
-        }
-    }
-    if (off < 0) {
-        return APR_ENOMEM;
-    }
-    sse_frame_end(b, off);
-    return sse_relay_call(r->pool, b, res);
+    return sse_relay_ask(r->pool, op, strs, lens, n, nums, nnums, res);
 }
 
 /* Sum of the brokers' numeric replies. */

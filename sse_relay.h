@@ -47,6 +47,13 @@ typedef struct {
 apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
                             sse_relay_result_t *res);
 
+/* Build a request of type op from n strings and nnums numbers (either may
+ * be 0), send it with sse_relay_call and wait for the result. */
+apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
+                           const apr_size_t *lens, int n,
+                           const uint32_t *nums, int nnums,
+                           sse_relay_result_t *res);
+
 /* The brokers' LIST answers of res ("channel\tcount" lines) summed per
  * channel: a hash of name -> long *, in p.  *names (if not NULL) gets the
  * names in the order first seen.  Any thread. */

@@ -84,23 +84,6 @@ typedef struct {
     apr_time_t uptime;              /* since the last (re)start */
 } sse_status_t;
 
-/* Ask the relay one payload-less question. */
-static apr_status_t sse_status_ask(request_rec *r, int op,
-                                   sse_relay_result_t *res)
-{
-    sse_buf_t b = { 0 };
-    long off = sse_frame_begin(&b, (uint32_t)op, 0);
-    apr_status_t rv;
-
-    if (off < 0) {
-        return APR_ENOMEM;
-    }
-    sse_frame_end(&b, off);
-    rv = sse_relay_call(r->pool, &b, res);
-    sse_buf_free(&b);
-    return rv;
-}
-
 /* "key value" lines into a table (values are copied into p). */
 static apr_table_t *sse_status_kv(apr_pool_t *p, const char *txt)
 {
@@ -162,8 +145,10 @@ static void sse_status_gather(request_rec *r, sse_status_t *st)
     if (ap_scoreboard_image) {
         st->uptime = apr_time_now() - ap_scoreboard_image->global->restart_time;
     }
-    if ((rv = sse_status_ask(r, SSE_OP_STATS, &stats)) != APR_SUCCESS
-        || (rv = sse_status_ask(r, SSE_OP_LIST, &list)) != APR_SUCCESS) {
+    if ((rv = sse_relay_ask(r->pool, SSE_OP_STATS, NULL, NULL, 0, NULL, 0,
+                            &stats)) != APR_SUCCESS
+        || (rv = sse_relay_ask(r->pool, SSE_OP_LIST, NULL, NULL, 0, NULL, 0,
+                               &list)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
                       "SSE00501: the relay did not answer the status request");
         return;
