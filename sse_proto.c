@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "sse_proto.h"
 
@@ -125,6 +128,33 @@ int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
     rd->p += (size_t)len + 1;
     rd->left -= (size_t)len + 1;
     return 0;
+}
+
+int sse_sock_connect_unix(const char *path, int timeout_s)
+{
+    struct sockaddr_un sa;
+    struct timeval tv = { timeout_s, 0 };
+    int fd;
+
+    if (!path || strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 int sse_sock_write_all(int fd, const char *buf, size_t len)

@@ -102,6 +102,9 @@ int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
  * (0, or -1: the peer is gone or a timeout passed); read exactly len bytes
  * (0, or -1, with errno 0 when the peer closed first). */
 int sse_sock_write_all(int fd, const char *buf, size_t len);
+/* Connect to the unix socket at path, with timeout_s seconds as the send and
+ * receive timeouts; the descriptor, or -1 with errno. */
+int sse_sock_connect_unix(const char *path, int timeout_s);
 int sse_sock_read_all(int fd, char *buf, size_t len);
 
 #endif

@@ -51,30 +51,7 @@ const char *sse_relay_path;
 
 int sse_relay_connect(void)
 {
-    struct sockaddr_un sa;
-    struct timeval tv = { 5, 0 };
-    int fd;
-
-    if (!sse_relay_path || strlen(sse_relay_path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, sse_relay_path);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return sse_sock_connect_unix(sse_relay_path, 5);
 }
 
 /* Each worker thread keeps one connection to the relay (the relay answers
@@ -712,10 +689,9 @@ static void owed_push(relay_owed_t **head, relay_owed_t **tail,
     g->remaining++;
 }
 
-/* Send request op (chan, body and seq as present) to every broker; each
- * owes g one reply.  g is finished once all have answered. */
-static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
-                           const char *body, size_t blen, uint64_t seq)
+/* Send request op (with chan, if given) to every broker; each owes g one
+ * reply.  g is finished once all have answered. */
+static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan)
 {
     relay_conn_t *b;
 
@@ -728,10 +704,10 @@ static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan,
         }
         off = sse_frame_begin(&b->out, op, ++R.seq);
         if (off < 0 || (chan && sse_buf_put_str(&b->out, chan, strlen(chan)))
-            || (body && (sse_buf_put_str(&b->out, body, blen)
-                         || sse_buf_put_u32(&b->out, (uint32_t)(seq >> 32))
-                         || sse_buf_put_u32(&b->out, (uint32_t)seq)))
             || !(o = calloc(1, sizeof(*o)))) {
+            if (off >= 0) {
+                b->out.len = (size_t)off;   /* no half frame */
+            }
             continue;
         }
         sse_frame_end(&b->out, off);
@@ -1070,7 +1046,7 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         event_out(g, chan, body, blen, seq);
     }
     else {
-        gather_scatter(g, h->type, chan, body, blen, seq);
+        gather_scatter(g, h->type, chan);
     }
     apr_pool_destroy(p);
     return 0;
@@ -1514,7 +1490,7 @@ static void stats_tick(void)
 
     if (g) {
         g->done = stats_done;
-        gather_scatter(g, SSE_OP_STATS, NULL, NULL, 0, 0);
+        gather_scatter(g, SSE_OP_STATS, NULL);
     }
 }
 

@@ -23,7 +23,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <apr_general.h>
@@ -176,31 +175,6 @@ static const char *find_socket(apr_pool_t *p)
     return best;
 }
 
-static int relay_connect(const char *path)
-{
-    struct sockaddr_un sa;
-    int fd;
-
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, path);
-    set_timeouts(fd);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
 /* A PUBLISH frame, as mod_sse's publish handler builds it; 0 or -1. */
 static int publish_frame(sse_buf_t *b, const char *chan, const sse_event_t *ev)
 {
@@ -237,7 +211,7 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
     char *payload;
     int fd;
 
-    if ((fd = relay_connect(path)) < 0) {
+    if ((fd = sse_sock_connect_unix(path, IO_TIMEOUT)) < 0) {
         say("cannot connect to the relay at %s: %s%s", path, strerror(errno),
             errno == EACCES ? " (only root and the httpd user may; "
                               "others publish with --url)" : "");
