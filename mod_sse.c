@@ -839,16 +839,6 @@ static const char *sse_post_events(request_rec *r, const sse_dir_conf_t *dc,
     return NULL;
 }
 
-/* Send a relay request of type op with the given strings (n of them) and
- * numbers and wait for its result.  Returns APR_SUCCESS or an error. */
-static apr_status_t sse_call(request_rec *r, int op, const char *const *strs,
-                             const apr_size_t *lens, int n,
-                             const uint32_t *nums, int nnums,
-                             sse_relay_result_t *res)
-{
-    return sse_relay_ask(r->pool, op, strs, lens, n, nums, nnums, res);
-}
-
 /* Sum of the brokers' numeric replies. */
 static long sse_sum(const sse_relay_result_t *res)
 {
@@ -926,8 +916,8 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
                 (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY),
                 (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE) };
             sse_relay_result_t res;
-            apr_status_t rv = sse_call(r, SSE_OP_PUBLISH, f, l, 5, keep, 2,
-                                       &res);
+            apr_status_t rv = sse_relay_ask(r->pool, SSE_OP_PUBLISH, f, l, 5,
+                                            keep, 2, &res);
             if (rv != APR_SUCCESS) {
                 return sse_relay_down(r, rv);
             }
@@ -952,7 +942,8 @@ static const char *sse_admin_conns(request_rec *r, const char *chan,
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
     int i;
 
-    if ((*rv = sse_call(r, SSE_OP_CONNS, &chan, &len, 1, NULL, 0, &res)) != APR_SUCCESS) {
+    if ((*rv = sse_relay_ask(r->pool, SSE_OP_CONNS, &chan, &len, 1, NULL, 0,
+                             &res)) != APR_SUCCESS) {
         return NULL;
     }
     for (i = 0; i < res.replies->nelts; i++) {
@@ -994,7 +985,8 @@ static int sse_admin_list(request_rec *r)
     apr_array_header_t *names;
     apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
     sse_relay_result_t res;
-    apr_status_t rv = sse_call(r, SSE_OP_LIST, NULL, NULL, 0, NULL, 0, &res);
+    apr_status_t rv = sse_relay_ask(r->pool, SSE_OP_LIST, NULL, NULL, 0,
+                                    NULL, 0, &res);
     int i;
 
     if (rv != APR_SUCCESS) {
@@ -1037,7 +1029,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         if (r->method_number == M_DELETE) {
             apr_size_t len = strlen(chan);
             sse_relay_result_t res;
-            rv = sse_call(r, SSE_OP_CLOSE, &chan, &len, 1, NULL, 0, &res);
+            rv = sse_relay_ask(r->pool, SSE_OP_CLOSE, &chan, &len, 1, NULL, 0, &res);
             item = rv ? NULL : apr_psprintf(r->pool,
                 "{\"channel\":%s,\"closed\":%ld}",
                 sse_json_str(r->pool, chan), sse_sum(&res));
