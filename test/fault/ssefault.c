@@ -948,6 +948,35 @@ static int cmd_hold(void)
 
 /* --- graceful under load ------------------------------------------------------ */
 
+enum { EV_OPENED = 1, EV_ENDED = 2, EV_HEAD_FAILED = 4 };
+
+/* One epoll event of a (re)connecting stream: send its request once the
+ * connect is done, or read it.  Returns EV_ flags: it has just opened
+ * (headers read); it ended (the caller closes it and plans a reconnect);
+ * it ended before its headers were complete. */
+static int stream_event(conn_t *c)
+{
+    int was_head, alive;
+
+    if (c->state == S_CONNECT) {
+        int err = 0;
+        socklen_t l = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (!err && send(c->fd, c->buf, c->len, MSG_NOSIGNAL) == (ssize_t)c->len) {
+            c->len = 0;
+            c->state = S_HEAD;
+            conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+            return 0;
+        }
+        return EV_ENDED;
+    }
+    was_head = c->state == S_HEAD;
+    alive = conn_read(c, 1);
+    return (was_head && c->state == S_OPEN ? EV_OPENED : 0)
+           | (alive ? 0 : EV_ENDED)
+           | (was_head && c->state != S_OPEN && !alive ? EV_HEAD_FAILED : 0);
+}
+
 static int cmd_graceful(void)
 {
     struct epoll_event evs[512];
@@ -995,30 +1024,14 @@ static int cmd_graceful(void)
         n = epoll_wait(ep, evs, 512, 10);
         for (k = 0; k < n; k++) {
             conn_t *c = evs[k].data.ptr;
-            int alive = 1;
-            if (c->state == S_CONNECT) {
-                int err = 0;
-                socklen_t l = sizeof(err);
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                if (!err && send(c->fd, c->buf, c->len, MSG_NOSIGNAL) == (ssize_t)c->len) {
-                    c->len = 0;
-                    c->state = S_HEAD;
-                    conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
-                    continue;
-                }
-                alive = 0;
+            int r = stream_event(c);
+            if (r & EV_OPENED) {
+                t_last_reconnect = now();
             }
-            else {
-                int was_head = c->state == S_HEAD;
-                alive = conn_read(c, 1);
-                if (was_head && c->state == S_OPEN) {
-                    t_last_reconnect = now();
-                }
-                if (was_head && c->state != S_OPEN && !alive) {
-                    reconnect_fail++;
-                }
+            if (r & EV_HEAD_FAILED) {
+                reconnect_fail++;
             }
-            if (!alive) {
+            if (r & EV_ENDED) {
                 /* a browser waits its retry time; spread the herd over 1 s */
                 conn_close(c, 0);
                 c->t_reconnect = now() + 0.05 + rnd(1000) / 1000.0;
@@ -1051,23 +1064,7 @@ static int cmd_graceful(void)
         n = epoll_wait(ep, evs, 512, 10);
         for (k = 0; k < n; k++) {
             conn_t *c = evs[k].data.ptr;
-            int alive = 1;
-            if (c->state == S_CONNECT) {
-                int err = 0;
-                socklen_t l = sizeof(err);
-                getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-                if (!err && send(c->fd, c->buf, c->len, MSG_NOSIGNAL) == (ssize_t)c->len) {
-                    c->len = 0;
-                    c->state = S_HEAD;
-                    conn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
-                    continue;
-                }
-                alive = 0;
-            }
-            else {
-                alive = conn_read(c, 1);
-            }
-            if (!alive) {
+            if (stream_event(c) & EV_ENDED) {
                 conn_close(c, 0);
                 c->t_reconnect = now() + 0.1;
             }
