@@ -399,7 +399,7 @@ server_cpu_ticks() {
 ab_run() {
     local key=$1; shift
     local n=$1; shift
-    local c0 c1 out rate failed non2xx
+    local c0 c1 out rate failed non2xx cpu_us
     c0=$(server_cpu_ticks)
     out=$(ab -q -n "$n" "$@" "http://127.0.0.1:$(port_of "$t")/floor" 2>&1) || {
         echo "$out" | tail -3 | sed 's/^/   /' >&2; return 1; }
@@ -407,13 +407,10 @@ ab_run() {
     rate=$(echo "$out" | awk '/^Requests per second/ { print $4 }')
     failed=$(echo "$out" | awk '/^Failed requests/ { print $3 }')
     non2xx=$(echo "$out" | awk '/^Non-2xx responses/ { print $3 }')
+    cpu_us=$(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", d * 1e6 / hz / n }')
     printf '   floor %-10s %10.0f requests/s, server CPU %.1f us per request (failed %s, non-2xx %s)\n' \
-        "$key" "$rate" "$(awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { print d * 1e6 / hz / n }')" \
-        "${failed:-?}" "${non2xx:-0}" >&2
-    {
-        echo "${key}_rate=$rate"
-        awk -v d=$((c1 - c0)) -v n="$n" -v hz="$(getconf CLK_TCK)" -v k="$key" 'BEGIN { printf "%s_cpu_us=%.2f\n", k, d * 1e6 / hz / n }'
-    } >>"$kvf"
+        "$key" "$rate" "$cpu_us" "${failed:-?}" "${non2xx:-0}" >&2
+    printf '%s_rate=%s\n%s_cpu_us=%s\n' "$key" "$rate" "$key" "$cpu_us" >>"$kvf"
     [ "${failed:-1}" = 0 ] && [ "${non2xx:-0}" = 0 ]
 }
 

@@ -197,6 +197,21 @@ typedef struct {
     double cpu_s;
 } srvstat_t;
 
+/* /proc/PID/stat read into buf; returns the ')' that ends the command name
+ * (the fields follow it), or NULL. */
+static char *proc_stat_fields(int pid, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t len = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    return strrchr(buf, ')');
+}
+
 /* Sums RSS, threads and utime+stime over pid and all its descendants. */
 static int srv_sample(int root, srvstat_t *st)
 {
@@ -212,14 +227,8 @@ static int srv_sample(int root, srvstat_t *st)
     while ((de = readdir(d))) {
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        char *rp = strrchr(buf, ')');
+        char buf[512];
+        char *rp = proc_stat_fields(atoi(de->d_name), buf, sizeof(buf));
         if (!rp) continue;
         int pp = 0;
         char state;
@@ -250,13 +259,7 @@ static int srv_sample(int root, srvstat_t *st)
     for (int i = 0; i < n; i++) {
         if (!in[i]) continue;
         char path[64], buf[2048];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid[i]);
-        FILE *f = fopen(path, "r");
-        if (!f) continue;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        char *rp = strrchr(buf, ')');
+        char *rp = proc_stat_fields(pid[i], buf, sizeof(buf));
         if (!rp) continue;
         unsigned long ut = 0, stt = 0;
         /* fields after ')': state(3) ppid pgrp session tty tpgid flags
@@ -265,7 +268,7 @@ static int srv_sample(int root, srvstat_t *st)
                    &ut, &stt) == 2)
             st->cpu_s += (double)(ut + stt) / (double)tck;
         snprintf(path, sizeof(path), "/proc/%d/status", pid[i]);
-        f = fopen(path, "r");
+        FILE *f = fopen(path, "r");
         if (!f) continue;
         char line[256];
         while (fgets(line, sizeof(line), f)) {
