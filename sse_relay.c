@@ -452,6 +452,26 @@ static void conn_close(relay_conn_t *c)
     if (c->closed) {
         return;
     }
+    /* Out of every list, its descriptor and census gone, before anything
+     * runs that may look at the connections (finishing a gather runs
+     * callbacks that read every broker): nothing may reach c again. */
+    c->closed = 1;
+    if (c->prev) {
+        c->prev->next = c->next;
+    }
+    else {
+        R.conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    close(c->fd);
+    c->fd = -1;
+    if (c->census) {
+        sse_census_clear(c->census);
+        apr_pool_destroy(c->cpool);
+        c->census = NULL;
+    }
     while (c->owed) {
         relay_owed_t *o = c->owed;
         c->owed = o->next;
@@ -471,26 +491,9 @@ static void conn_close(relay_conn_t *c)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
                      "SSE00201: broker of child %d left the relay", c->pid);
     }
-    if (c->prev) {
-        c->prev->next = c->next;
-    }
-    else {
-        R.conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    }
-    close(c->fd);
-    c->fd = -1;
     sse_buf_free(&c->in);
     sse_buf_free(&c->out);
-    if (c->census) {
-        sse_census_clear(c->census);
-        apr_pool_destroy(c->cpool);
-        c->census = NULL;
-    }
     /* an event of this epoll batch may still name c: freed after it */
-    c->closed = 1;
     c->next = R.closed;
     R.closed = c;
 }
