@@ -4,7 +4,8 @@
 #   make bench-quick   the same at N=1000 (about two minutes)
 #   make bench-smoke   a tiny run (N=200) that checks that everything builds
 #                      and works; results stay in build/bench/ (for CI)
-#   make bench-tools   only build build/bench/bin/ssebench and build/bench/bin/limit
+#   make bench-tools   only build the tools in build/bench/bin (ssebench, limit,
+#                      wakeup)
 # Any BENCH_* variable of bench/run.sh may be given on the command line,
 # e.g. make bench BENCH_N=50000 or make bench BENCH_ONLY="W2 W4".
 
@@ -12,7 +13,7 @@ BENCH_DIR    := bench
 BENCH_BIN    := build/bench/bin
 BENCH_CC     ?= gcc
 BENCH_CFLAGS ?= -O2 -Wall -Wextra
-BENCH_TOOLS  := $(BENCH_BIN)/ssebench $(BENCH_BIN)/limit
+BENCH_TOOLS  := $(BENCH_BIN)/ssebench $(BENCH_BIN)/limit $(BENCH_BIN)/wakeup
 # Passed to run.sh whether they come from the command line or the environment.
 BENCH_VARS    = $(foreach v,$(filter BENCH_%,$(.VARIABLES)),$(if $(filter environment command line,$(origin $(v))),$(v)='$($(v))'))
 
@@ -25,6 +26,10 @@ $(BENCH_BIN)/ssebench: $(BENCH_DIR)/ssebench.c
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 
 $(BENCH_BIN)/limit: $(BENCH_DIR)/limit.c
+	@mkdir -p $(BENCH_BIN)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
+
+$(BENCH_BIN)/wakeup: $(BENCH_DIR)/wakeup.c
 	@mkdir -p $(BENCH_BIN)
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $<
 

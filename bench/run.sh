@@ -28,6 +28,8 @@
 #                      request costs each server with no module work, by ab)
 #   BENCH_TARGETS="modsse nchan limit"
 #   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3
+#   BENCH_SERVER_CPUS=1 run every server on these CPUs only (taskset -c; an
+#                      experiment: what the hand-overs between CPUs cost)
 #   BENCH_NO_INSTALL=1 never call apt-get
 #   BENCH_RESULTS=dir  where the table, chart and raw figures go (bench/results)
 #   BENCH_OUT=dir      tools, configurations, logs (build/bench)
@@ -120,7 +122,7 @@ HAVE_GNUPLOT=0; command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
 # ------------------------------------------------------------ build
 [ -f "$ROOT/mod_sse.so" ] || make -C "$ROOT" mod_sse.so >&2
 mkdir -p "$BIN"
-for t in ssebench limit; do
+for t in ssebench limit wakeup; do
     gcc -O2 -Wall -Wextra -o "$BIN/$t" "$BDIR/$t.c" 2>"$OUT/$t.build.log" \
         || { cat "$OUT/$t.build.log" >&2; fail "building $t failed"; }
     if [ -s "$OUT/$t.build.log" ]; then cat "$OUT/$t.build.log" >&2; fail "$t: compiler warnings"; fi
@@ -155,6 +157,8 @@ RUN=$OUT/run
 rm -rf "$RUN"
 mkdir -p "$RUN/modsse/logs" "$RUN/nchan/logs" "$RUN/nchan/tmp" "$RUN/limit" "$RUN/kv"
 AS_ROOT=0; [ "$(id -u)" = 0 ] && AS_ROOT=1
+PIN=()
+[ -n "${BENCH_SERVER_CPUS:-}" ] && PIN=(taskset -c "$BENCH_SERVER_CPUS")
 port_of() { case $1 in modsse) echo $P_MODSSE ;; nchan) echo $P_NCHAN ;; limit) echo $P_LIMIT ;; esac; }
 SERVER_PID=""
 
@@ -303,7 +307,7 @@ start_server() {    # target -> sets SERVER_PID
     modsse)
         write_httpd_conf
         rm -f "$RUN/modsse/httpd.pid"
-        "$HTTPD" -f "$RUN/modsse/httpd.conf" -k start
+        "${PIN[@]}" "$HTTPD" -f "$RUN/modsse/httpd.conf" -k start
         wait_file "$RUN/modsse/httpd.pid" 10 || fail "httpd did not start: $(tail -5 "$RUN/modsse/logs/error.log")"
         SERVER_PID=$(cat "$RUN/modsse/httpd.pid")
         wait_port "$port" 10 || fail "httpd does not listen: $(tail -5 "$RUN/modsse/logs/error.log")"
@@ -317,14 +321,14 @@ start_server() {    # target -> sets SERVER_PID
     nchan)
         write_nginx_conf
         rm -f "$RUN/nchan/nginx.pid"
-        "$NGINX" -p "$RUN/nchan" -c "$RUN/nchan/nginx.conf" -e "$RUN/nchan/logs/error.log" 2>>"$RUN/nchan/logs/start.log" \
+        "${PIN[@]}" "$NGINX" -p "$RUN/nchan" -c "$RUN/nchan/nginx.conf" -e "$RUN/nchan/logs/error.log" 2>>"$RUN/nchan/logs/start.log" \
             || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/start.log")"
         wait_file "$RUN/nchan/nginx.pid" 10 || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/error.log")"
         SERVER_PID=$(cat "$RUN/nchan/nginx.pid")
         wait_port "$port" 10 || fail "nginx does not listen: $(tail -5 "$RUN/nchan/logs/error.log")"
         ;;
     limit)
-        "$BIN/limit" -p "$port" -w "$LPROCS" -T 900 &
+        "${PIN[@]}" "$BIN/limit" -p "$port" -w "$LPROCS" -T 900 &
         SERVER_PID=$!
         wait_port "$port" 10 || fail "limit did not start"
         ;;
@@ -465,6 +469,14 @@ if wanted F; then
     done
 fi
 
+# What waking another process costs here (the servers differ in how
+# often they do it): once, on a quiet machine.
+WAKE_KV=$RUN/wakeup.kv
+quiet_wait
+"$BIN/wakeup" -n "$([ "$SMOKE" = 1 ] && echo 2000 || echo 20000)" >"$WAKE_KV" \
+    || fail "bench/wakeup failed"
+wake() { sed -n "s/^$1=//p" "$WAKE_KV"; }
+
 # ------------------------------------------------------------ table
 # median KEY W T: the median of KEY over the runs of workload W on target T
 # ("" when absent); a run that failed verification marks the value with "!".
@@ -569,6 +581,13 @@ NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "
     echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
     maxbusy=$(cat "$RUN"/kv/*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
     echo "Other processes used at most $maxbusy cores just before each run (limit server: $LPROCS process(es))."
+    if [ -n "${BENCH_SERVER_CPUS:-}" ]; then
+        echo "Every server ran on CPU(s) $BENCH_SERVER_CPUS only (BENCH_SERVER_CPUS); the client on any."
+    fi
+    if [ -n "$(wake wake_other_cpu_us)" ]; then
+        echo "Waking a process (bench/wakeup.c, a byte to and fro between two processes): $(wake wake_same_cpu_us) us of CPU"
+        echo "per round trip when both run on one CPU, $(wake wake_other_cpu_us) us when they run on two."
+    fi
     if [ $nfail = 0 ]; then
         echo "Verification: every delivery in all $nruns runs arrived exactly once and in order."
     else
