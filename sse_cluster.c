@@ -4,7 +4,8 @@
  * Keys, all under the prefix P (SSEClusterPrefix, default "sse"):
  *   P:seq          the event sequence shared by every server (INCR)
  *   P:h:CHAN       the channel's history, a Redis stream with ids "SEQ-0"
- *                  and fields i (event id) and b (event without id line)
+ *                  and fields i (event id), b (event without id line) and
+ *                  t (publish time, ms since the epoch)
  *   P:gone:CHAN    the highest seq trimmed from that history
  *   P:ids:CHAN     publisher-given id -> seq on that channel, for
  *                  Last-Event-ID (a publisher may reuse ids per channel)
@@ -43,26 +44,44 @@ struct sse_cluster_t {
 };
 
 /* Publish one event: see the key list above.  ARGV: prefix, channel, id
- * ("" = use the seq), body, history count. */
+ * ("" = use the seq), body, history count, now and history age (ms; age 0:
+ * no limit).  The history is trimmed to the count, then of entries older
+ * than the age (field t, the publishing server's clock). */
 static const char publish_lua[] =
     "local P, chan, id, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-    "local keep = tonumber(ARGV[5])\n"
+    "local keep, now, age = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
     "local seq = redis.call('INCR', P .. ':seq')\n"
     "if id == '' then id = tostring(seq)\n"
     "else redis.call('HSET', P .. ':ids:' .. chan, id, seq) end\n"
-    "local hk = P .. ':h:' .. chan\n"
+    "local hk, ik = P .. ':h:' .. chan, P .. ':ids:' .. chan\n"
+    "local gone = nil\n"
+    "local function drop(e)\n"
+    "  redis.call('XDEL', hk, e[1])\n"
+    "  local s = string.match(e[1], '^%d+')\n"
+    "  local f = e[2]\n"
+    "  for k = 1, #f, 2 do\n"
+    "    if f[k] == 'i' and redis.call('HGET', ik, f[k + 1]) == s then\n"
+    "      redis.call('HDEL', ik, f[k + 1]) end\n"
+    "  end\n"
+    "  gone = s\n"
+    "end\n"
+    "local function born(e)\n"
+    "  local f = e[2]\n"
+    "  for k = 1, #f, 2 do if f[k] == 't' then return tonumber(f[k + 1]) end end\n"
+    "  return now\n"
+    "end\n"
     "if keep > 0 then\n"
-    "  redis.call('XADD', hk, seq .. '-0', 'i', id, 'b', body)\n"
+    "  redis.call('XADD', hk, seq .. '-0', 'i', id, 'b', body, 't', now)\n"
     "  local n = redis.call('XLEN', hk) - keep\n"
     "  if n > 0 then\n"
-    "    local old = redis.call('XRANGE', hk, '-', '+', 'COUNT', n)\n"
-    "    for _, e in ipairs(old) do\n"
-    "      redis.call('XDEL', hk, e[1])\n"
-    "      if redis.call('HGET', P .. ':ids:' .. chan, e[2][2]) == string.match(e[1], '^%d+') then\n"
-    "        redis.call('HDEL', P .. ':ids:' .. chan, e[2][2]) end\n"
-    "    end\n"
-    "    redis.call('SET', P .. ':gone:' .. chan, string.match(old[#old][1], '^%d+'))\n"
+    "    for _, e in ipairs(redis.call('XRANGE', hk, '-', '+', 'COUNT', n)) do drop(e) end\n"
     "  end\n"
+    "  while age > 0 do\n"
+    "    local e = redis.call('XRANGE', hk, '-', '+', 'COUNT', 1)[1]\n"
+    "    if not e or now - born(e) <= age then break end\n"
+    "    drop(e)\n"
+    "  end\n"
+    "  if gone then redis.call('SET', P .. ':gone:' .. chan, gone) end\n"
     "else redis.call('SET', P .. ':gone:' .. chan, seq) end\n"
     "redis.call('PUBLISH', P .. ':ev', seq .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
     "return seq\n";
@@ -282,21 +301,25 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
-                        uint64_t *seq)
+                        unsigned age, uint64_t *seq)
 {
-    char keepstr[16];
-    const char *argv[8] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
-                            body, keepstr };
-    size_t lens[8];
+    char keepstr[16], nowstr[24], agestr[24];
+    const char *argv[10] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
+                             body, keepstr, nowstr, agestr };
+    size_t lens[10];
     redisReply *r;
     int i;
 
     apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
-    for (i = 0; i < 8; i++) {
+    apr_snprintf(nowstr, sizeof(nowstr), "%" APR_INT64_T_FMT,
+                 (apr_int64_t)apr_time_as_msec(apr_time_now()));
+    apr_snprintf(agestr, sizeof(agestr), "%" APR_INT64_T_FMT,
+                 (apr_int64_t)age * 1000);
+    for (i = 0; i < 10; i++) {
         lens[i] = strlen(argv[i]);
     }
     lens[6] = len;
-    r = cluster_cmd(c, 8, argv, lens);
+    r = cluster_cmd(c, 10, argv, lens);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (r) {
             freeReplyObject(r);

@@ -48,11 +48,12 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq);
 int sse_cluster_up(const sse_cluster_t *c);
 
 /* Publish: body is the serialized event without its id line; id "" asks
- * for the sequence number as id.  Returns 0 with *seq set, or -1 (Redis
- * unreachable: the caller answers 503). */
+ * for the sequence number as id; the channel's history keeps at most keep
+ * events no older than age seconds (0: any age).  Returns 0 with *seq set,
+ * or -1 (Redis unreachable: the caller answers 503). */
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
-                        uint64_t *seq);
+                        unsigned age, uint64_t *seq);
 
 /* Read what the subscription connection has (do_read 0: only what
  * hiredis already buffered); calls fn for each event. */

@@ -953,7 +953,7 @@ static void relay_fanout(void *ctx, uint64_t seq, const char *id,
  * back on the subscription (relay_fanout), counts of every server in. */
 static int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h,
                            apr_pool_t *p, const char *chan, sse_event_t *ev,
-                           uint32_t keep)
+                           uint32_t keep, uint32_t age)
 {
     const char *id = ev->id ? ev->id : "";
     apr_size_t blen;
@@ -963,7 +963,8 @@ static int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h,
 
     ev->id = NULL;
     body = sse_event_serialize(p, ev, &blen);
-    if (sse_cluster_publish(R.cluster, chan, id, body, blen, keep, &seq) < 0) {
+    if (sse_cluster_publish(R.cluster, chan, id, body, blen, keep, age,
+                            &seq) < 0) {
         return -2;              /* the requester sees the close: 503 */
     }
     if (!(g = gather_new(c, h->seq, strdup(*id ? id
@@ -1002,7 +1003,7 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
             rc = -1;
         }
         else if (R.cluster) {
-            rc = publish_cluster(c, h, p, chan, &ev, keep);
+            rc = publish_cluster(c, h, p, chan, &ev, keep, age);
             apr_pool_destroy(p);
             return rc;
         }

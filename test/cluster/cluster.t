@@ -69,7 +69,8 @@ sub pump {
 
 sub publish {
     my($port, $chan, $data, %o) = @_;
-    my $res = $http->post_form("http://127.0.0.1:$port/pub?channel=$chan",
+    my $path = delete $o{_path} // '/pub';
+    my $res = $http->post_form("http://127.0.0.1:$port$path?channel=$chan",
                                { data => $data, %o });
     my $j = $res->{status} == 200 ? eval { $json->decode($res->{content}) } : undef;
     return wantarray ? ($res, $j) : $j;
@@ -191,7 +192,23 @@ like $late->{head} // '', qr/SSE-History-Lost: true/i,
    'a resume from before the data loss is told history was lost';
 close $_->{sock} for @w, $late;
 
-# --- 5. one server killed: its streams leave the counts ---------------------
+# --- 5. SSEHistory's age applies to the shared history ----------------------
+my $ga = "age$$";
+my $a1 = publish($ports[0], $ga, 'a', _path => '/pubage');
+my $a2 = publish($ports[1], $ga, 'b', _path => '/pubage');
+sleep 1.3;
+my $a3 = publish($ports[2], $ga, 'c', _path => '/pubage');
+ok $a1 && $a2 && $a3, 'three events on a channel published with SSEHistory 100 1';
+my $back = stream_open($ports[0], "/stream?channel=$ga", 'Last-Event-ID' => $a1->{id});
+pump([$back], 5, sub { defined $back->{head} && @{ $back->{events} } });
+pump([$back], 0.5, sub { 0 });     # anything replayed after the first
+is join('/', map { $_->[1] } @{ $back->{events} }), 'c',
+   'a resume after the first event gets only the one younger than 1 s';
+like $back->{head} // '', qr/SSE-History-Lost: true/i,
+   'and is told that history was lost';
+close $back->{sock};
+
+# --- 6. one server killed: its streams leave the counts ---------------------
 my $k = "kill$$";
 my @ks = map { stream_open($_, "/stream?channel=$k") } @ports;
 pump(\@ks, 5, sub { !grep { !defined $_->{head} } @ks });
