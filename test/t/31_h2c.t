@@ -1,0 +1,77 @@
+# Held streams over HTTP/2 in cleartext (h2c, prior knowledge): never
+# parked (the connection is mod_http2's), same bytes, counts and clean-up as
+# parked streams and as h2 over TLS (t/30_tls.t).  mod_http2 serves h2c
+# with prior knowledge under prefork too (h2 over TLS it leaves off there).
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use IO::Select ();
+use IO::Socket::INET ();
+use Protocol::HTTP2::Client ();
+use Time::HiRes qw(time);
+use SSETest;
+
+plan tests => 7;
+
+my $port = Apache::Test::config()->{vhosts}{sse_h2c}{port};
+ok $port, "h2c virtual host on port " . ($port // '?');
+
+my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                 Proto => 'tcp', Timeout => 10)
+    or die "h2c connect: $!";
+my $h2 = Protocol::HTTP2::Client->new(keepalive => 1);
+my %req = (':scheme' => 'http', ':authority' => "localhost:$port",
+           ':method' => 'GET');
+
+# write what the client has queued, read what arrived, until $done->()
+my $pump = sub {
+    my($timeout, $done) = @_;
+    my $deadline = time + $timeout;
+    my $sel = IO::Select->new($sock);
+    while (!$done->()) {
+        while (my $f = $h2->next_frame) { print $sock $f }
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        next unless $sel->can_read($left < 0.2 ? $left : 0.2);
+        my $n = sysread $sock, my $buf, 65536;
+        return 0 unless $n;
+        $h2->feed($buf);
+    }
+    return 1;
+};
+
+my $h = uniq_chan('h2c');
+my(%status, %data);
+for my $n (1 .. 2) {
+    $h2->request(%req, ':path' => "/stream?channel=$h&n=$n",
+        on_headers => sub { my %hd = @{ $_[0] }; $status{$n} = $hd{':status'}; 1 },
+        on_data => sub { $data{$n} .= $_[0]; 1 },
+        on_done => sub { });
+}
+$pump->(10, sub { keys(%status) == 2 });
+is join(',', map { $status{$_} // '-' } 1 .. 2), '200,200',
+   'two event streams on one h2c connection answer 200';
+my(undef, $j) = publish($h, data => "over\nh2c", event => 'tick');
+is $j->{subscribers}, 2, 'a publish on the HTTP/1.1 port counts both';
+my $want = ev(id => $j->{id}, event => 'tick', data => ['over', 'h2c']);
+$pump->(10, sub { 2 == grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2 });
+is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2), 2,
+   'each received ": ok" and the event, byte for byte';
+my($held) = Apache::TestRequest::GET('/server-status?auto')->content
+    =~ /^SSEStreamsHeld: (\d+)$/m;
+is $held, 2, '/server-status counts them as held, not parked';
+close $sock;
+my $t0 = time;
+ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),
+   'the client goes away: count back to 0';
+my $held_now;
+ok wait_until(5, sub {
+       ($held_now) = Apache::TestRequest::GET('/server-status?auto')->content
+           =~ /^SSEStreamsHeld: (\d+)$/m;
+       ($held_now // -1) == 0 }),
+   'and no stream is held any more (' . ($held_now // '?') . ' after '
+   . sprintf('%.2f', time - $t0) . ' s)';
