@@ -1070,6 +1070,7 @@ static int sse_publish_handler(request_rec *r)
 
 typedef struct {
     int stream;                 /* 1: turning this response into a stream */
+    int held;                   /* 1: over TLS or HTTP/2: a held stream */
     int discard;                /* 1: replaced by an error: drop the rest */
     apr_array_header_t *chans;
     const char *last_id;
@@ -1124,14 +1125,20 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
             apr_psprintf(r->pool, "bad " SSE_HANDOVER_HEADER ": %s",
                          err ? err : "no channel"));
     }
-    if (r->connection->master || ap_ssl_conn_is_ssl(r->connection)) {
-        return sse_handover_refuse(f, bb, ctx, HTTP_NOT_IMPLEMENTED,
-            "hand-over over TLS or HTTP/2 is not supported");
-    }
     if ((ctx->last_id = sse_last_id(r, &err), err)) {
         return sse_handover_refuse(f, bb, ctx, HTTP_BAD_REQUEST, err);
     }
+    /* over TLS or HTTP/2 the stream keeps this thread (sse_held.c) */
+    ctx->held = r->connection->master || ap_ssl_conn_is_ssl(r->connection);
+    if (ctx->held && sse_held_admit(sse_max_held(r)) < 0) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE,
+            "too many TLS/HTTP/2 event streams in this process "
+            "(SSEMaxHeldStreams)");
+    }
     if (sse_stream_admit(r) < 0) {
+        if (ctx->held) {
+            sse_held_release();
+        }
         return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE,
             "too many event streams (SSEMaxSubscribers)");
     }
@@ -1142,7 +1149,9 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
 
 /* SSE_HANDOVER output filter (SSEHandover on): the application's status,
  * headers and body go out as the stream's preamble; at its end the
- * connection is parked like any stream. */
+ * connection is parked like any stream, or over TLS or HTTP/2 held: this
+ * thread serves the stream here, inside the application's last
+ * ap_pass_brigade(), until it ends. */
 static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -1187,14 +1196,22 @@ static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             memset(&spec, 0, sizeof(spec));
             spec.last_id = ctx->last_id;
             sse_spec_fill(r, dc, &spec, ctx->chans, NULL);
-            if (rv != APR_SUCCESS || r->connection->aborted
-                || sse_park(r, &spec) < 0) {
+            /* HEAD: the head is all there is, as for a stream location */
+            if (rv != APR_SUCCESS || r->connection->aborted || r->header_only
+                || (!ctx->held && sse_park(r, &spec) < 0)) {
+                if (ctx->held) {
+                    sse_held_release();
+                }
                 sse_count_release();
                 return rv;
             }
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                          "SSE00010: response handed over to a stream on %s",
+                          "SSE00010: response handed over to a %s stream "
+                          "on %s", ctx->held ? "held" : "parked",
                           apr_array_pstrcat(r->pool, ctx->chans, ','));
+            if (ctx->held) {
+                sse_held_serve(r, &spec);
+            }
             return APR_SUCCESS;
         }
     }

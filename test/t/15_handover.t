@@ -11,7 +11,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use SSETest;
 
-plan tests => 18;
+plan tests => 21;
 
 my $APP = ": hello from the app\n\n";
 
@@ -59,6 +59,16 @@ $s->disconnect;
 $r = raw_http(GET => '/cgi/handover.cgi?channel=bad%20chan!');
 is $r->code, 502, 'an invalid X-SSE-Channel: 502';
 unlike $r->content, qr/hello from the app/, 'and not the app body';
+
+# HEAD: the head of the stream, then nothing; no stream is left open
+my $hc = uniq_chan('hohead');
+$r = raw_http(HEAD => "/cgi/handover.cgi?channel=$hc");
+is $r->code, 200, 'HEAD on a handed-over response: 200';
+ok $r->wait_eof(5) && $r->{buf} eq '',
+   'nothing after the head, and the connection ends ('
+   . SSETest::show($r->{buf}) . ')';
+my(undef, $hj) = admin_get($hc);
+is $hj && $hj->{subscribers}, 0, 'and no stream was opened';
 
 # without SSEHandover the header is the application's business
 $r = raw_http(GET => '/backend/handover.cgi?channel=x');

@@ -17,7 +17,7 @@ use IO::Socket::SSL ();
 use POSIX ();
 use SSETest;
 
-plan tests => 15;
+plan tests => 19;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
 ok $port, "TLS virtual host on port " . ($port // '?');
@@ -63,6 +63,29 @@ $s = tls_stream("/stream?channel=$c", 'Last-Event-ID' => $j->{id});
 is show($s->next_event(5)), show(ev(id => $j2->{id}, data => 'missed')),
    'resume over TLS replays what was missed';
 $s->{sock}->close(SSL_no_shutdown => 1);
+
+# 2b. hand-over (SSEHandover) over TLS: the application's response becomes
+#     a held stream, its head and body first
+my $hc = uniq_chan('tlsho');
+my $app = ": hello from the app\n\n";
+my $ho = IO::Socket::SSL->new(
+    PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
+    SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+    or die "TLS connect: $! $IO::Socket::SSL::SSL_ERROR";
+print $ho "GET /cgi/handover.cgi?channel=$hc HTTP/1.1\r\nHost: localhost:$port\r\n\r\n";
+$ho = bless { sock => $ho, buf => '', eof => 0, method => 'GET' }, 'SSETest::Stream';
+$ho->read_head(10);
+$ho->wait_for(sub { length $ho->{buf} >= length($app . PREAMBLE) }, 10);
+is join('|', $ho->status // '-', map { $ho->header($_) // '-' } qw(X-App X-SSE-Channel)),
+   '200|yes|-', 'hand-over over TLS: 200, the app\'s header kept, X-SSE-Channel removed';
+is show(substr $ho->{buf}, 0, length($app . PREAMBLE), ''), show($app . PREAMBLE),
+   'the app\'s body, then ": ok"';
+my(undef, $jh) = publish($hc, data => 'handed over');
+is show($ho->next_event(5)), show(ev(id => $jh->{id}, data => 'handed over')),
+   'the handed-over TLS stream receives its events (counted: ' . ($jh->{subscribers} // '?') . ')';
+$ho->{sock}->close(SSL_no_shutdown => 1);
+ok wait_until(3, sub { my(undef, $x) = admin_get($hc); $x->{subscribers} == 0 }),
+   'its client closes: count back to 0';
 
 # 3. HTTP/2: 11 streams on one connection, so in one child: SSEMaxHeldStreams
 #    10 admits 10 and refuses the 11th.  mod_http2 starts a connection with

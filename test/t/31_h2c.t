@@ -15,7 +15,7 @@ use Protocol::HTTP2::Client ();
 use Time::HiRes qw(time);
 use SSETest;
 
-plan tests => 7;
+plan tests => 9;
 
 my $port = Apache::Test::config()->{vhosts}{sse_h2c}{port};
 ok $port, "h2c virtual host on port " . ($port // '?');
@@ -61,9 +61,25 @@ my $want = ev(id => $j->{id}, event => 'tick', data => ['over', 'h2c']);
 $pump->(10, sub { 2 == grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2 });
 is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2), 2,
    'each received ": ok" and the event, byte for byte';
+# an application's response handed over (SSEHandover) on the same connection
+my $hc = uniq_chan('h2cho');
+my($ho_status, $ho_data, %ho_hd) = ('', '');
+$h2->request(%req, ':path' => "/cgi/handover.cgi?channel=$hc",
+    on_headers => sub { %ho_hd = @{ $_[0] }; $ho_status = $ho_hd{':status'}; 1 },
+    on_data => sub { $ho_data .= $_[0]; 1 },
+    on_done => sub { });
+my $app = ": hello from the app\n\n";
+$pump->(10, sub { length $ho_data >= length($app . PREAMBLE) });
+is join('|', $ho_status, $ho_hd{'x-app'} // '-', $ho_hd{'x-sse-channel'} // '-', $ho_data),
+   join('|', 200, 'yes', '-', $app . PREAMBLE),
+   'a handed-over response over h2c: the app\'s head and body, then ": ok"';
+my(undef, $jh) = publish($hc, data => 'handed over');
+my $want_ho = $app . PREAMBLE . ev(id => $jh->{id}, data => 'handed over');
+$pump->(10, sub { $ho_data eq $want_ho });
+is show($ho_data), show($want_ho), 'and then its events';
 my($held) = Apache::TestRequest::GET('/server-status?auto')->content
     =~ /^SSEStreamsHeld: (\d+)$/m;
-is $held, 2, '/server-status counts them as held, not parked';
+is $held, 3, '/server-status counts the three as held, not parked';
 close $sock;
 my $t0 = time;
 ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),
