@@ -17,7 +17,7 @@ use IO::Socket::SSL ();
 use POSIX ();
 use SSETest;
 
-plan tests => 19;
+plan tests => 21;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
 ok $port, "TLS virtual host on port " . ($port // '?');
@@ -66,16 +66,22 @@ $s->{sock}->close(SSL_no_shutdown => 1);
 
 # 2b. hand-over (SSEHandover) over TLS: the application's response becomes
 #     a held stream, its head and body first
-my $hc = uniq_chan('tlsho');
 my $app = ": hello from the app\n\n";
-my $ho = IO::Socket::SSL->new(
-    PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
-    SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
-    or die "TLS connect: $! $IO::Socket::SSL::SSL_ERROR";
-print $ho "GET /cgi/handover.cgi?channel=$hc HTTP/1.1\r\nHost: localhost:$port\r\n\r\n";
-$ho = bless { sock => $ho, buf => '', eof => 0, method => 'GET' }, 'SSETest::Stream';
-$ho->read_head(10);
-$ho->wait_for(sub { length $ho->{buf} >= length($app . PREAMBLE) }, 10);
+sub tls_handover {
+    my($path) = @_;
+    my $sock = IO::Socket::SSL->new(
+        PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
+        SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+        or die "TLS connect: $! $IO::Socket::SSL::SSL_ERROR";
+    print $sock "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n\r\n";
+    my $s = bless { sock => $sock, buf => '', eof => 0, method => 'GET' },
+                  'SSETest::Stream';
+    $s->read_head(10);
+    $s->wait_for(sub { length $s->{buf} >= length($app . PREAMBLE) }, 10);
+    return $s;
+}
+my $hc = uniq_chan('tlsho');
+my $ho = tls_handover("/cgi/handover.cgi?channel=$hc");
 is join('|', $ho->status // '-', map { $ho->header($_) // '-' } qw(X-App X-SSE-Channel)),
    '200|yes|-', 'hand-over over TLS: 200, the app\'s header kept, X-SSE-Channel removed';
 is show(substr $ho->{buf}, 0, length($app . PREAMBLE), ''), show($app . PREAMBLE),
@@ -86,6 +92,15 @@ is show($ho->next_event(5)), show(ev(id => $jh->{id}, data => 'handed over')),
 $ho->{sock}->close(SSL_no_shutdown => 1);
 ok wait_until(3, sub { my(undef, $x) = admin_get($hc); $x->{subscribers} == 0 }),
    'its client closes: count back to 0';
+# the same through the reverse proxy (the backend answers in plain HTTP)
+my $pc = uniq_chan('tlsproxy');
+my $po = tls_handover("/app/handover.cgi?channel=$pc");
+is show(join '|', $po->status // '-', substr $po->{buf}, 0, length($app . PREAMBLE), ''),
+   show(join '|', 200, $app . PREAMBLE), 'hand-over through mod_proxy over TLS: the app\'s answer, then ": ok"';
+my(undef, $jp) = publish($pc, data => 'proxied');
+is show($po->next_event(5)), show(ev(id => $jp->{id}, data => 'proxied')),
+   'and then its events';
+$po->{sock}->close(SSL_no_shutdown => 1);
 
 # 3. HTTP/2: 11 streams on one connection, so in one child: SSEMaxHeldStreams
 #    10 admits 10 and refuses the 11th.  mod_http2 starts a connection with
