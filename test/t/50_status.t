@@ -120,10 +120,21 @@ ok $after->{SSEHistoryBytes} - $open->{SSEHistoryBytes} >= $bytes - 14 * $m,
        "SSEEventsPublishedPerSec ($prate) is SSEEventsPublished ($ptot) over the uptime";
 }
 
-# the HTML page shows the same numbers
+# the HTML page shows the same numbers (read between two ?auto pictures
+# that agree: prefork may start or stop a child at any moment)
 {
-    my $html = Apache::TestRequest::GET('/server-status')->content;
-    my $now = status_auto();
+    my($html, $now);
+    my $picture = sub {
+        my $x = shift;
+        join ' ', map { $x->{$_} // '' } qw(SSEChildPids SSEChildStreams
+                                            SSEChildEventsDelivered SSEStreams);
+    };
+    wait_until(10, sub {
+        my $before = status_auto();
+        $html = Apache::TestRequest::GET('/server-status')->content;
+        $now = status_auto();
+        $picture->($before) eq $picture->($now);
+    });
     my($sec) = $html =~ m{(<h1>Server-Sent Events \(mod_sse\)</h1>.*?</table>)}s;
     ok defined $sec, 'the HTML page has the SSE section with its table';
     $sec //= '';
