@@ -599,6 +599,39 @@ static int sse_stream_admit(request_rec *r)
     return sse_count_admit(SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS));
 }
 
+/* TLS records or HTTP/2 frames cannot be written by the broker: a stream
+ * on such a connection keeps its worker thread (sse_held.c). */
+static int sse_conn_held(conn_rec *c)
+{
+    return c->master != NULL || ap_ssl_conn_is_ssl(c);
+}
+
+/* Take a new stream's places: a held-stream slot when held, and one of
+ * SSEMaxSubscribers.  NULL, or why not (then nothing is taken). */
+static const char *sse_admit(request_rec *r, int held)
+{
+    if (held && sse_held_admit(sse_max_held(r)) < 0) {
+        return "too many TLS/HTTP/2 event streams in this process "
+               "(SSEMaxHeldStreams)";
+    }
+    if (sse_stream_admit(r) < 0) {
+        if (held) {
+            sse_held_release();
+        }
+        return "too many event streams (SSEMaxSubscribers)";
+    }
+    return NULL;
+}
+
+/* Give back what sse_admit() took, for a stream that never started. */
+static void sse_unadmit(int held)
+{
+    if (held) {
+        sse_held_release();
+    }
+    sse_count_release();
+}
+
 /* TCP_CORK on c's socket: the headers wait for the broker's first bytes
  * (": ok"), so a new stream starts with one segment, not two. */
 static void sse_cork(conn_rec *c, int on)
@@ -694,20 +727,9 @@ static int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
-    /* TLS records or HTTP/2 frames cannot be written by the broker: such
-     * a stream keeps its worker thread (sse_held.c). */
-    held = c->master != NULL || ap_ssl_conn_is_ssl(c);
-    if (held && !r->header_only && sse_held_admit(sse_max_held(r)) < 0) {
-        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
-                          "too many TLS/HTTP/2 event streams in this process "
-                          "(SSEMaxHeldStreams)");
-    }
-    if (!r->header_only && sse_stream_admit(r) < 0) {
-        if (held) {
-            sse_held_release();
-        }
-        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
-                          "too many event streams (SSEMaxSubscribers)");
+    held = sse_conn_held(c);
+    if (!r->header_only && (err = sse_admit(r, held)) != NULL) {
+        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL, err);
     }
     sse_stream_headers(r, chans, spec.last_id);
     if (r->header_only) {
@@ -716,8 +738,7 @@ static int sse_stream_handler(request_rec *r)
     sse_spec_fill(r, dc, &spec, chans, private);
     if (held) {
         if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
-            sse_held_release();
-            sse_count_release();
+            sse_unadmit(held);
             return OK;
         }
         return sse_held_serve(r, &spec);
@@ -726,7 +747,7 @@ static int sse_stream_handler(request_rec *r)
     if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
         || sse_park(r, &spec) < 0) {
         sse_cork(c, 0);
-        sse_count_release();
+        sse_unadmit(held);
         return OK;
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
@@ -1128,19 +1149,9 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     if ((ctx->last_id = sse_last_id(r, &err), err)) {
         return sse_handover_refuse(f, bb, ctx, HTTP_BAD_REQUEST, err);
     }
-    /* over TLS or HTTP/2 the stream keeps this thread (sse_held.c) */
-    ctx->held = r->connection->master || ap_ssl_conn_is_ssl(r->connection);
-    if (ctx->held && sse_held_admit(sse_max_held(r)) < 0) {
-        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE,
-            "too many TLS/HTTP/2 event streams in this process "
-            "(SSEMaxHeldStreams)");
-    }
-    if (sse_stream_admit(r) < 0) {
-        if (ctx->held) {
-            sse_held_release();
-        }
-        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE,
-            "too many event streams (SSEMaxSubscribers)");
+    ctx->held = sse_conn_held(r->connection);
+    if ((err = sse_admit(r, ctx->held)) != NULL) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE, err);
     }
     sse_stream_headers(r, ctx->chans, ctx->last_id);
     ctx->stream = 1;
@@ -1199,10 +1210,7 @@ static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             /* HEAD: the head is all there is, as for a stream location */
             if (rv != APR_SUCCESS || r->connection->aborted || r->header_only
                 || (!ctx->held && sse_park(r, &spec) < 0)) {
-                if (ctx->held) {
-                    sse_held_release();
-                }
-                sse_count_release();
+                sse_unadmit(ctx->held);
                 return rv;
             }
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
