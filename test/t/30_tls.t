@@ -10,7 +10,6 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use File::Spec ();
-use IO::Select ();
 use Protocol::HTTP2::Client ();
 use Time::HiRes qw(time);
 use IO::Socket::SSL ();
@@ -22,8 +21,9 @@ plan tests => 21;
 my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
 ok $port, "TLS virtual host on port " . ($port // '?');
 
-# A raw TLS stream, read with the same helpers as plaintext ones.
-sub tls_stream {
+# A raw TLS request, its answer read with the same helpers as plaintext
+# streams (undef when the connection fails).
+sub tls_request {
     my($path, @headers) = @_;
     my $sock = IO::Socket::SSL->new(
         PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
@@ -32,8 +32,13 @@ sub tls_stream {
     my $req = "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n";
     while (my($k, $v) = splice @headers, 0, 2) { $req .= "$k: $v\r\n" }
     print $sock "$req\r\n";
-    my $s = bless { sock => $sock, buf => '', eof => 0, path => $path,
-                    method => 'GET' }, 'SSETest::Stream';
+    return bless { sock => $sock, buf => '', eof => 0, path => $path,
+                   method => 'GET' }, 'SSETest::Stream';
+}
+
+# A TLS event stream, its head and ": ok" read.
+sub tls_stream {
+    my $s = tls_request(@_) or return undef;
     $s->open_ok(5);
     return $s;
 }
@@ -68,14 +73,8 @@ $s->{sock}->close(SSL_no_shutdown => 1);
 #     a held stream, its head and body first
 my $app = ": hello from the app\n\n";
 sub tls_handover {
-    my($path) = @_;
-    my $sock = IO::Socket::SSL->new(
-        PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
-        SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+    my $s = tls_request(@_)
         or die "TLS connect: $! $IO::Socket::SSL::SSL_ERROR";
-    print $sock "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n\r\n";
-    my $s = bless { sock => $sock, buf => '', eof => 0, method => 'GET' },
-                  'SSETest::Stream';
     $s->read_head(10);
     $s->wait_for(sub { length $s->{buf} >= length($app . PREAMBLE) }, 10);
     return $s;
@@ -118,22 +117,7 @@ my $h2 = Protocol::HTTP2::Client->new(keepalive => 1);
 my %req = (':scheme' => 'https', ':authority' => "localhost:$port",
            ':method' => 'GET');
 
-# write what the client has queued, read what arrived, until $done->()
-my $pump = sub {
-    my($timeout, $done) = @_;
-    my $deadline = time + $timeout;
-    my $sel = IO::Select->new($sock);
-    while (!$done->()) {
-        while (my $f = $h2->next_frame) { print $sock $f }
-        my $left = $deadline - time;
-        return 0 if $left <= 0;
-        next unless $sock->pending || $sel->can_read($left < 0.2 ? $left : 0.2);
-        my $n = sysread $sock, my $buf, 65536;
-        return 0 unless $n;
-        $h2->feed($buf);
-    }
-    return 1;
-};
+my $pump = sub { h2_pump($sock, $h2, @_) };
 
 my $warm = 0;
 for my $batch (1 .. 4) {

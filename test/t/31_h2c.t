@@ -9,7 +9,6 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
-use IO::Select ();
 use IO::Socket::INET ();
 use Protocol::HTTP2::Client ();
 use Time::HiRes qw(time);
@@ -27,22 +26,7 @@ my $h2 = Protocol::HTTP2::Client->new(keepalive => 1);
 my %req = (':scheme' => 'http', ':authority' => "localhost:$port",
            ':method' => 'GET');
 
-# write what the client has queued, read what arrived, until $done->()
-my $pump = sub {
-    my($timeout, $done) = @_;
-    my $deadline = time + $timeout;
-    my $sel = IO::Select->new($sock);
-    while (!$done->()) {
-        while (my $f = $h2->next_frame) { print $sock $f }
-        my $left = $deadline - time;
-        return 0 if $left <= 0;
-        next unless $sel->can_read($left < 0.2 ? $left : 0.2);
-        my $n = sysread $sock, my $buf, 65536;
-        return 0 unless $n;
-        $h2->feed($buf);
-    }
-    return 1;
-};
+my $pump = sub { h2_pump($sock, $h2, @_) };
 
 my $h = uniq_chan('h2c');
 my(%status, %data);

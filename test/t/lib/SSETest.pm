@@ -27,7 +27,7 @@ our @EXPORT = qw(
     PREAMBLE uniq_chan esc show ev check_pub
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
-    wait_until raw_http
+    wait_until raw_http h2_pump
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -465,6 +465,26 @@ sub publish {
     }
     my $res = publish_form($f{url} || '/pub', \@fields);
     return wantarray ? ($res, decode_json_res($res)) : $res;
+}
+
+# h2_pump($sock, $h2, $timeout, $done): drive a Protocol::HTTP2::Client
+# over $sock (TLS or plain) -- write what it has queued, feed it what
+# arrived -- until $done->() is true (1) or the timeout or EOF (0).
+sub h2_pump {
+    my($sock, $h2, $timeout, $done) = @_;
+    my $deadline = time + $timeout;
+    my $sel = IO::Select->new($sock);
+    while (!$done->()) {
+        while (my $f = $h2->next_frame) { print $sock $f }
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        next unless ($sock->can('pending') && $sock->pending)
+                    || $sel->can_read($left < 0.2 ? $left : 0.2);
+        my $n = sysread $sock, my $buf, 65536;
+        return 0 unless $n;
+        $h2->feed($buf);
+    }
+    return 1;
 }
 
 # GET /pub[?channel=...]: returns (response, decoded JSON).
