@@ -126,23 +126,17 @@ for my $batch (1 .. 4) {
     $pump->(20, sub { $warm == 10 * $batch });
 }
 is $warm, 40, 'HTTP/2 connection warmed up with 40 requests';
-my(%status, %data);
-for my $n (1 .. 11) {
-    $h2->request(%req, ':path' => "/stream?channel=$h&n=$n",
-        on_headers => sub { my %hd = @{ $_[0] }; $status{$n} = $hd{':status'}; 1 },
-        on_data => sub { $data{$n} .= $_[0]; 1 },
-        on_done => sub { });
-}
-$pump->(20, sub { keys(%status) == 11 });
+my %got = map { $_ => h2_get($h2, \%req, "/stream?channel=$h&n=$_") } 1 .. 11;
+$pump->(20, sub { 11 == grep { defined $_->{status} } values %got });
 # mod_http2 does not start streams in their order: any one may be refused
-my @open = grep { ($status{$_} // '') eq '200' } sort { $a <=> $b } keys %status;
-is join(',', sort map { $status{$_} // '-' } keys %status),
+my @open = grep { ($got{$_}{status} // '') eq '200' } sort { $a <=> $b } keys %got;
+is join(',', sort map { $got{$_}{status} // '-' } keys %got),
    join(',', ('200') x 10, '503'), '10 streams answer 200, the 11th 503 (SSEMaxHeldStreams)';
 my(undef, $j3) = publish($h, data => 'over h2');
 is $j3->{subscribers}, 10, 'publish reaches the 10 HTTP/2 streams';
 my $want = ev(id => $j3->{id}, data => 'over h2');
-$pump->(10, sub { 10 == grep { ($data{$_} // '') =~ /\Q$want\E/ } @open });
-is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } @open), 10,
+$pump->(10, sub { 10 == grep { $got{$_}{data} =~ /\Q$want\E/ } @open });
+is scalar(grep { $got{$_}{data} eq PREAMBLE . $want } @open), 10,
    'each of the 10 received ": ok" and the event, byte for byte';
 close $sock;
 ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),

@@ -29,38 +29,29 @@ my %req = (':scheme' => 'http', ':authority' => "localhost:$port",
 my $pump = sub { h2_pump($sock, $h2, @_) };
 
 my $h = uniq_chan('h2c');
-my(%status, %data);
-for my $n (1 .. 2) {
-    $h2->request(%req, ':path' => "/stream?channel=$h&n=$n",
-        on_headers => sub { my %hd = @{ $_[0] }; $status{$n} = $hd{':status'}; 1 },
-        on_data => sub { $data{$n} .= $_[0]; 1 },
-        on_done => sub { });
-}
-$pump->(10, sub { keys(%status) == 2 });
-is join(',', map { $status{$_} // '-' } 1 .. 2), '200,200',
+my %got = map { $_ => h2_get($h2, \%req, "/stream?channel=$h&n=$_") } 1 .. 2;
+$pump->(10, sub { 2 == grep { defined $_->{status} } values %got });
+is join(',', map { $got{$_}{status} // '-' } 1 .. 2), '200,200',
    'two event streams on one h2c connection answer 200';
 my(undef, $j) = publish($h, data => "over\nh2c", event => 'tick');
 is $j->{subscribers}, 2, 'a publish on the HTTP/1.1 port counts both';
 my $want = ev(id => $j->{id}, event => 'tick', data => ['over', 'h2c']);
-$pump->(10, sub { 2 == grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2 });
-is scalar(grep { ($data{$_} // '') eq PREAMBLE . $want } 1 .. 2), 2,
+$pump->(10, sub { 2 == grep { $got{$_}{data} eq PREAMBLE . $want } 1 .. 2 });
+is scalar(grep { $got{$_}{data} eq PREAMBLE . $want } 1 .. 2), 2,
    'each received ": ok" and the event, byte for byte';
 # an application's response handed over (SSEHandover) on the same connection
 my $hc = uniq_chan('h2cho');
-my($ho_status, $ho_data, %ho_hd) = ('', '');
-$h2->request(%req, ':path' => "/cgi/handover.cgi?channel=$hc",
-    on_headers => sub { %ho_hd = @{ $_[0] }; $ho_status = $ho_hd{':status'}; 1 },
-    on_data => sub { $ho_data .= $_[0]; 1 },
-    on_done => sub { });
+my $ho = h2_get($h2, \%req, "/cgi/handover.cgi?channel=$hc");
 my $app = ": hello from the app\n\n";
-$pump->(10, sub { length $ho_data >= length($app . PREAMBLE) });
-is join('|', $ho_status, $ho_hd{'x-app'} // '-', $ho_hd{'x-sse-channel'} // '-', $ho_data),
+$pump->(10, sub { length $ho->{data} >= length($app . PREAMBLE) });
+is join('|', $ho->{status} // '', $ho->{headers}{'x-app'} // '-',
+        $ho->{headers}{'x-sse-channel'} // '-', $ho->{data}),
    join('|', 200, 'yes', '-', $app . PREAMBLE),
    'a handed-over response over h2c: the app\'s head and body, then ": ok"';
 my(undef, $jh) = publish($hc, data => 'handed over');
 my $want_ho = $app . PREAMBLE . ev(id => $jh->{id}, data => 'handed over');
-$pump->(10, sub { $ho_data eq $want_ho });
-is show($ho_data), show($want_ho), 'and then its events';
+$pump->(10, sub { $ho->{data} eq $want_ho });
+is show($ho->{data}), show($want_ho), 'and then its events';
 my($held) = Apache::TestRequest::GET('/server-status?auto')->content
     =~ /^SSEStreamsHeld: (\d+)$/m;
 is $held, 3, '/server-status counts the three as held, not parked';

@@ -27,7 +27,7 @@ our @EXPORT = qw(
     PREAMBLE uniq_chan esc show ev check_pub
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
-    wait_until raw_http h2_pump
+    wait_until raw_http h2_pump h2_get
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -485,6 +485,23 @@ sub h2_pump {
         $h2->feed($buf);
     }
     return 1;
+}
+
+# h2_get($h2, \%req, $path): queue a GET on a Protocol::HTTP2::Client;
+# returns a hash that h2_pump() fills: status, headers (names in lower
+# case), data (so far).
+sub h2_get {
+    my($h2, $req, $path) = @_;
+    my $got = { data => '' };
+    $h2->request(%$req, ':path' => $path,
+        on_headers => sub {
+            $got->{headers} = { @{ $_[0] } };
+            $got->{status} = $got->{headers}{':status'};
+            1;
+        },
+        on_data => sub { $got->{data} .= $_[0]; 1 },
+        on_done => sub { });
+    return $got;
 }
 
 # GET /pub[?channel=...]: returns (response, decoded JSON).
