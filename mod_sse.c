@@ -737,10 +737,8 @@ static int sse_stream_handler(request_rec *r)
     }
     sse_spec_fill(r, dc, &spec, chans, private);
     if (held) {
-        if (sse_flush_headers(r) != APR_SUCCESS || c->aborted) {
-            sse_unadmit(held);
-            return OK;
-        }
+        /* no flush: the headers leave with the broker's ": ok", so a
+         * client that sees them is on its channels already */
         return sse_held_serve(r, &spec);
     }
     sse_cork(c, 1);
@@ -1200,8 +1198,14 @@ static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             sse_sub_spec_t spec;
             apr_bucket_brigade *rest = apr_brigade_split_ex(bb, b, NULL);
             apr_brigade_cleanup(rest);          /* the EOS: the stream goes on */
-            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
-                r->connection->bucket_alloc));
+            /* The application's answer waits for the broker's ": ok" (held:
+             * unflushed; parked: corked), so a client that sees it is on
+             * its channels already. */
+            if (!ctx->held) {
+                sse_cork(r->connection, 1);
+                APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+                    r->connection->bucket_alloc));
+            }
             ap_remove_output_filter(f);
             rv = ap_pass_brigade(f->next, bb);
             memset(&spec, 0, sizeof(spec));
@@ -1210,6 +1214,9 @@ static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             /* HEAD: the head is all there is, as for a stream location */
             if (rv != APR_SUCCESS || r->connection->aborted || r->header_only
                 || (!ctx->held && sse_park(r, &spec) < 0)) {
+                if (!ctx->held) {
+                    sse_cork(r->connection, 0);
+                }
                 sse_unadmit(ctx->held);
                 return rv;
             }

@@ -20,9 +20,11 @@ int sse_held_admit(int max);
 /* Give back a slot taken by sse_held_admit() that was not served. */
 void sse_held_release(void);
 
-/* Serve the stream whose headers were sent: register it with the broker
- * and copy events to the client until it closes, the broker ends it, or
- * the child stops.  Releases the slot.  Worker thread; returns OK. */
+/* Serve the stream: register it with the broker and copy events to the
+ * client until it closes, the broker ends it, or the child stops.  What
+ * the request has not flushed yet (its headers) leaves with the broker's
+ * first bytes, so the client sees nothing before the stream is on its
+ * channels.  Releases the slot.  Worker thread; returns OK. */
 int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec);
 
 /* Tell every held stream of this child to end (child_stopping). */
