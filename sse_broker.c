@@ -391,15 +391,14 @@ static int sub_flush(sse_sub_t *sub)
     return 0;
 }
 
-/* Send msg to sub: write now if nothing waits, else queue a reference. */
-static void sub_send(sse_sub_t *sub, sse_msg_t *msg)
+/* Send msg (nevents events in it) to sub: write now if nothing waits,
+ * else queue a reference. */
+static void sub_send(sse_sub_t *sub, sse_msg_t *msg, unsigned nevents)
 {
     size_t off = 0;
     sse_out_t *o;
 
-    if (msg != B.keepalive) {
-        sub->events++;
-    }
+    sub->events += nevents;
     if (!sub->out_head) {
         ssize_t n;
         do {
@@ -479,7 +478,7 @@ static void sub_send_bytes(sse_sub_t *sub, const char *data, size_t len)
         sub_kill(sub, "out of memory");
         return;
     }
-    sub_send(sub, m);
+    sub_send(sub, m, 1);
     msg_unref(m);
 }
 
@@ -494,7 +493,7 @@ static void replay_request(sse_sub_t *sub)
     sse_replay_t *rp;
 
     if (B.relay_fd < 0 || !(rp = calloc(1, sizeof(*rp)))) {
-        sub_send(sub, B.lost);
+        sub_send(sub, B.lost, 1);
         return;
     }
     rp->token = ++B.next_token;
@@ -615,37 +614,59 @@ static void queue_drain(int woken)
 
 /* An EVENT: deliver it to the channel's streams; the relay has counted
  * them already, so nothing is answered. */
-static int op_event(sse_rd_t *rd)
+/* The run's events from the k-th on, as one message (NULL: no memory). */
+static sse_msg_t *run_msg(const sse_run_t *run, unsigned k)
 {
-    const char *name, *bytes;
-    size_t nlen, blen;
-    sse_chan_t *ch;
+    size_t len = sse_run_len(run, k);
+    sse_msg_t *m = malloc(sizeof(*m) + len);
+
+    if (m) {
+        m->refs = 1;
+        m->len = len;
+        sse_run_copy(run, k, m->data);
+    }
+    return m;
+}
+
+/* Deliver a run of events (sse_run_read) to its channel's streams: each
+ * gets them in one write, their bytes copied once for all. */
+static void run_deliver(const sse_run_t *run)
+{
+    sse_chan_t *ch = sse_chan_find(B.chans, run->name, run->nlen);
     sse_link_t *l;
     sse_msg_t *msg;
-    uint32_t hi, lo;
-    uint64_t seq;
 
-    if (sse_rd_str(rd, &name, &nlen) || sse_rd_str(rd, &bytes, &blen)
-        || sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
-        return -1;
+    if (!ch || !(msg = run_msg(run, 0))) {
+        return;
     }
-    seq = ((uint64_t)hi << 32) | lo;
-    ch = sse_chan_find(B.chans, name, nlen);
-    if (!ch || !(msg = msg_make(bytes, blen))) {
-        return 0;
-    }
-    B.st.published++;
+    B.st.published += run->n;
     for (l = ch->head; l; l = l->next) {
-        if (!l->sub->dead) {
-            B.st.delivered++;
-            /* a resuming stream gets this in its replay */
-            if (!l->sub->replaying && seq > l->sub->after_seq) {
-                sub_send(l->sub, msg);
+        sse_sub_t *sub = l->sub;
+        unsigned k;
+
+        if (sub->dead) {
+            continue;
+        }
+        B.st.delivered += run->n;
+        if (sub->replaying) {
+            continue;           /* a resuming stream gets these in its replay */
+        }
+        /* its replay had those up to after_seq */
+        k = sse_run_first_after(run, sub->after_seq);
+        if (k == 0) {
+            sub_send(sub, msg, run->n);
+        }
+        else if (k < run->n) {
+            sse_msg_t *tail = run_msg(run, k);
+            if (!tail) {
+                sub_kill(sub, "out of memory");
+                continue;
             }
+            sub_send(sub, tail, run->n - k);
+            msg_unref(tail);
         }
     }
     msg_unref(msg);
-    return 0;
 }
 
 static int op_conns(sse_rd_t *rd, sse_buf_t *reply)
@@ -724,7 +745,7 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
         sub->replaying = NULL;
         sub->after_seq = ((uint64_t)hi << 32) | lo;
         if (lost) {
-            sub_send(sub, B.lost);
+            sub_send(sub, B.lost, 1);
             sub->events--;
         }
         if (len) {
@@ -768,9 +789,6 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
     if (h->type == SSE_OP_REPLAYED) {
         return replay_done(h, &rd);
     }
-    if (h->type == SSE_OP_EVENT) {
-        return op_event(&rd);
-    }
     if (h->type == SSE_OP_SYNC) {
         /* everything before it is handled: echo its mark */
         off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
@@ -809,7 +827,7 @@ static void relay_drop(const char *why)
         B.replays = rp->next;
         if ((sub = rp->sub) != NULL) {
             sub->replaying = NULL;
-            sub_send(sub, B.lost);
+            sub_send(sub, B.lost, 1);
         }
         free(rp);
     }
@@ -870,6 +888,7 @@ static void relay_try_connect(void)
 /* Read what the relay sent, answer every whole request, in order. */
 static void relay_readable(void)
 {
+    sse_run_t run;
     char buf[65536];
     ssize_t n = recv(B.relay_fd, buf, sizeof(buf), MSG_DONTWAIT);
     size_t pos = 0;
@@ -886,6 +905,17 @@ static void relay_readable(void)
     }
     while ((rc = sse_frame_peek(B.relay_in.data + pos, B.relay_in.len - pos,
                                 &h, &payload)) == 1) {
+        if (h.type == SSE_OP_EVENT) {
+            long used = sse_run_read(B.relay_in.data + pos,
+                                     B.relay_in.len - pos, &run);
+            if (used < 0) {
+                relay_drop("bad request");
+                return;
+            }
+            run_deliver(&run);
+            pos += (size_t)used;
+            continue;
+        }
         if (relay_handle(&h, payload)) {
             relay_drop("bad request");
             return;
@@ -919,7 +949,7 @@ static void keepalive_tick(void)
     for (sub = B.all; sub; sub = sub->next) {
         if (!sub->dead && sub->keepalive && !sub->out_head
             && B.now - sub->last_write >= apr_time_from_sec(sub->keepalive)) {
-            sub_send(sub, B.keepalive);
+            sub_send(sub, B.keepalive, 0);
         }
     }
 }

@@ -130,6 +130,88 @@ int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
     return 0;
 }
 
+int sse_event_frame_put(sse_buf_t *b, uint32_t fseq, const char *chan,
+                        size_t clen, const char *bytes, size_t len,
+                        uint64_t seq)
+{
+    long off = sse_frame_begin(b, SSE_OP_EVENT, fseq);
+
+    if (off < 0) {
+        return -1;
+    }
+    if (sse_buf_put_str(b, chan, clen) || sse_buf_put_str(b, bytes, len)
+        || sse_buf_put_u32(b, (uint32_t)(seq >> 32))
+        || sse_buf_put_u32(b, (uint32_t)seq)) {
+        b->len = (size_t)off;
+        return -1;
+    }
+    sse_frame_end(b, off);
+    return 0;
+}
+
+long sse_run_read(const char *in, size_t len, sse_run_t *run)
+{
+    sse_frame_hdr_t h;
+    const char *payload, *name, *bytes;
+    size_t pos = 0, total = 0, nlen, blen;
+    uint32_t hi, lo;
+
+    run->n = 0;
+    while (run->n < SSE_RUN_MAX_EVENTS
+           && sse_frame_peek(in + pos, len - pos, &h, &payload) == 1
+           && h.type == SSE_OP_EVENT) {
+        sse_rd_t rd = { payload, h.len };
+
+        if (sse_rd_str(&rd, &name, &nlen) || sse_rd_str(&rd, &bytes, &blen)
+            || sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+            return -1;
+        }
+        if (run->n == 0) {
+            run->name = name;
+            run->nlen = nlen;
+        }
+        else if (nlen != run->nlen || memcmp(name, run->name, nlen)
+                 || total + blen > SSE_RUN_MAX_BYTES) {
+            break;
+        }
+        run->ev[run->n].bytes = bytes;
+        run->ev[run->n].len = blen;
+        run->ev[run->n].seq = ((uint64_t)hi << 32) | lo;
+        run->n++;
+        total += blen;
+        pos += sizeof(h) + h.len;
+    }
+    return (long)pos;
+}
+
+unsigned sse_run_first_after(const sse_run_t *run, uint64_t after)
+{
+    unsigned k = 0;
+
+    while (k < run->n && run->ev[k].seq <= after) {
+        k++;
+    }
+    return k;
+}
+
+size_t sse_run_len(const sse_run_t *run, unsigned k)
+{
+    size_t len = 0;
+
+    for (; k < run->n; k++) {
+        len += run->ev[k].len;
+    }
+    return len;
+}
+
+void sse_run_copy(const sse_run_t *run, unsigned k, char *dst)
+{
+    for (; k < run->n; k++) {
+        memcpy(dst, run->ev[k].bytes, run->ev[k].len);
+        dst += run->ev[k].len;
+    }
+}
+
 int sse_sock_connect_unix(const char *path, int timeout_s)
 {
     struct sockaddr_un sa;

@@ -98,6 +98,40 @@ typedef struct {
 int sse_rd_u32(sse_rd_t *rd, uint32_t *v);
 int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
 
+/* EVENT frames.  Append one (frame seq fseq) to b; 0, or -1 when out of
+ * memory (b unchanged: no half frame). */
+int sse_event_frame_put(sse_buf_t *b, uint32_t fseq, const char *chan,
+                        size_t clen, const char *bytes, size_t len,
+                        uint64_t seq);
+
+/* A run: the EVENT frames that follow one another on one channel in what
+ * a broker read at once, so each stream gets them in one write.  Points
+ * into the bytes it was read from. */
+#define SSE_RUN_MAX_EVENTS 64
+#define SSE_RUN_MAX_BYTES  (256u * 1024u)
+
+typedef struct {
+    const char *name;
+    size_t nlen;
+    unsigned n;                 /* events, 1 .. SSE_RUN_MAX_EVENTS */
+    struct {
+        const char *bytes;
+        size_t len;
+        uint64_t seq;
+    } ev[SSE_RUN_MAX_EVENTS];
+} sse_run_t;
+
+/* Read the run that starts at in[0..len) with a whole EVENT frame: the
+ * EVENT frames after it on the same channel, while whole and within
+ * SSE_RUN_MAX_EVENTS and SSE_RUN_MAX_BYTES.  Returns the bytes its frames
+ * take, or -1 when one is malformed. */
+long sse_run_read(const char *in, size_t len, sse_run_t *run);
+/* The first of its events with a seq above after (run->n when none). */
+unsigned sse_run_first_after(const sse_run_t *run, uint64_t after);
+/* The bytes of its events from the k-th on; sse_run_copy writes them. */
+size_t sse_run_len(const sse_run_t *run, unsigned k);
+void sse_run_copy(const sse_run_t *run, unsigned k, char *dst);
+
 /* Blocking socket I/O for frames, retrying on EINTR.  Write all of buf
  * (0, or -1: the peer is gone or a timeout passed); read exactly len bytes
  * (0, or -1, with errno 0 when the peer closed first). */

@@ -244,12 +244,15 @@ typedef struct relay_owed_t {
 /* Flow control.  A publish is answered from the census before any child
  * has written the event, so nothing would stop a publisher from queueing
  * events faster than the children can write them (latency and backlogs
- * without bound).  The relay counts the deliveries it has sent each broker
- * (its census count per EVENT), asks for a SYNC every SYNC_EVERY of them,
- * and holds the answer of a publish while a broker it went to is more than
- * MAX_BEHIND deliveries behind: a fast publisher is paced by the slowest
- * child, as when every child answered, but the children still work on
- * several events at once. */
+ * without bound).  The relay counts the work it has sent each broker, asks
+ * for a SYNC every SYNC_EVERY of it, and holds the answer of a publish
+ * while a broker it went to is more than MAX_BEHIND behind: a fast
+ * publisher is paced by the slowest child, as when every child answered,
+ * but the children still work on several events at once.  An EVENT's work
+ * is a write per stream the census counts, or one write when the EVENT
+ * before it went to the same channel (a broker writes the events it has
+ * for a stream at once, so a burst on one channel costs each stream one
+ * write), plus one per KiB (the bytes the relay may have to hold). */
 #define RELAY_MAX_BEHIND 100
 #define RELAY_SYNC_EVERY 25
 
@@ -268,9 +271,11 @@ struct relay_conn_t {
     relay_gather_t *waiting;    /* requester: its open request */
     relay_owed_t *owed, *owed_tail; /* broker: gathers it owes, in order */
     relay_owed_t *waiters, *waiters_tail; /* broker: answers held for it */
-    uint64_t sent;              /* broker: deliveries sent in EVENTs */
-    uint64_t synced;            /* broker: of those, known to be done */
+    uint64_t sent;              /* broker: work sent in EVENTs (flow control) */
+    uint64_t synced;            /* broker: of it, known to be done */
     uint64_t sync_mark;         /* broker: the last SYNC asked for */
+    char *last_chan;            /* broker: its last EVENT's channel
+                                   (malloc'ed, NULL: none) */
     relay_conn_t *prev, *next;
 };
 
@@ -493,6 +498,8 @@ static void conn_close(relay_conn_t *c)
     }
     sse_buf_free(&c->in);
     sse_buf_free(&c->out);
+    free(c->last_chan);
+    c->last_chan = NULL;
     /* an event of this epoll batch may still name c: freed after it */
     c->next = R.closed;
     R.closed = c;
@@ -815,7 +822,7 @@ static void sync_ask(relay_conn_t *b)
 }
 
 /* Hold g's answer until broker b is no more than RELAY_MAX_BEHIND
- * deliveries behind what it has been sent now.  A SYNC at or past that
+ * (work) behind what it has been sent now.  A SYNC at or past that
  * point is on its way: one goes every RELAY_SYNC_EVERY, fewer than that. */
 static void hold_answer(relay_conn_t *b, relay_gather_t *g)
 {
@@ -854,6 +861,24 @@ static int synced_frame(relay_conn_t *c, sse_rd_t *rd)
     return 0;
 }
 
+/* The flow-control work of an EVENT on chan (clen bytes) to broker b,
+ * where n of its streams are on chan: see RELAY_MAX_BEHIND. */
+static uint64_t event_work(relay_conn_t *b, const char *chan, size_t clen,
+                           long n, size_t len)
+{
+    uint64_t work = len / 1024;
+
+    if (b->last_chan && !strcmp(b->last_chan, chan)) {
+        return work + 1;
+    }
+    free(b->last_chan);
+    b->last_chan = malloc(clen + 1);
+    if (b->last_chan) {
+        memcpy(b->last_chan, chan, clen + 1);
+    }
+    return work + (uint64_t)n;
+}
+
 /* Send an event's bytes to every broker that counts chan (an EVENT owes no
  * reply) and answer g's requester, if any, with the streams counted; g, if
  * given, is finished. */
@@ -871,27 +896,20 @@ static void event_out(relay_gather_t *g, const char *chan, const char *bytes,
         g->remaining++;         /* held while the brokers are looked at */
     }
     for (b = R.conns; b; b = b->next) {
-        long n, off;
+        long n;
         if (!b->broker || !b->census
             || (n = sse_census_get(b->census, chan, clen)) <= 0) {
             continue;
         }
         total += n;
-        off = sse_frame_begin(&b->out, SSE_OP_EVENT, ++R.seq);
-        if (off < 0 || sse_buf_put_str(&b->out, chan, clen)
-            || sse_buf_put_str(&b->out, bytes, len)
-            || sse_buf_put_u32(&b->out, (uint32_t)(seq >> 32))
-            || sse_buf_put_u32(&b->out, (uint32_t)seq)) {
-            if (off >= 0) {
-                b->out.len = (size_t)off;   /* no half frame */
-            }
+        if (sse_event_frame_put(&b->out, ++R.seq, chan, clen, bytes, len,
+                                seq)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
                          "SSE00215: out of memory: an event on %s did not "
                          "reach child %d", chan, b->pid);
             continue;
         }
-        sse_frame_end(&b->out, off);
-        b->sent += (uint64_t)n;
+        b->sent += event_work(b, chan, clen, n, len);
         if (b->sent - b->sync_mark >= RELAY_SYNC_EVERY) {
             sync_ask(b);
         }

@@ -26,6 +26,8 @@
 #   BENCH_REPEAT=3     runs of the short workloads (W1, W3-W5); the median is kept
 #   BENCH_ONLY="W1 W2" only these workloads (W1-W5, and F: the floor, what a
 #                      request costs each server with no module work, by ab)
+#   BENCH_W4_CHANS=1   W4 on this many channels (default: one per subscriber;
+#                      1: a burst on one channel, 100 deliveries per publish)
 #   BENCH_TARGETS="modsse nchan limit"
 #   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3
 #   BENCH_SERVER_CPUS=1 run every server on these CPUs only (taskset -c; an
@@ -454,7 +456,7 @@ for w in W1 W2 W3 W4 W5; do
             W3) [ $t = limit ] && continue
                 opts=(-n "$N" -c "$W3_CHANS" -e "$W3_EVENTS" --random -P "$W3_PUBS") ;;
             W4) [ $t = limit ] && continue
-                opts=(-n "$W4_SUBS" -c "$W4_SUBS" -e "$W4_EVENTS" -P "$W4_PUBS") ;;
+                opts=(-n "$W4_SUBS" -c "${BENCH_W4_CHANS:-$W4_SUBS}" -e "$W4_EVENTS" -P "$W4_PUBS") ;;
             W5) opts=(-m hold -n "$N" --hold 0) ;;
             esac
             run_one "$w" "$t" "$r" --timeout 240 "${opts[@]}"
@@ -575,7 +577,7 @@ NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "
 {
     echo
     echo "N = $N subscribers (W1, W2, W5; W3: $N over $W3_CHANS channels, $W3_EVENTS events, $W3_PUBS publishers;"
-    echo "W2: $W2_EVENTS events; W4: $W4_SUBS subscribers on $W4_SUBS channels, $W4_EVENTS events, $W4_PUBS publishers)."
+    echo "W2: $W2_EVENTS events; W4: $W4_SUBS subscribers on ${BENCH_W4_CHANS:-$W4_SUBS} channels, $W4_EVENTS events, $W4_PUBS publishers)."
     echo "Median of $REPEAT runs of each workload. Server processes: $SPROCS"
     echo "(httpd children = nginx workers). Client processes: $CPROCS. Machine: $HOSTDESC."
     echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
