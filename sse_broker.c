@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
@@ -352,15 +353,22 @@ static void sub_want_out(sse_sub_t *sub, int on)
     epoll_ctl(B.ep, EPOLL_CTL_MOD, sub->fd, &ev);
 }
 
-/* Write what is queued; returns 0, or -1 when the subscriber was killed. */
+/* Write what is queued, up to 16 messages a call; returns 0, or -1 when
+ * the subscriber was killed. */
 static int sub_flush(sse_sub_t *sub)
 {
     while (sub->out_head) {
+        struct iovec iov[16];
         sse_out_t *o = sub->out_head;
-        size_t left = o->msg->len - sub->out_off;
-        ssize_t n = send(sub->fd, o->msg->data + sub->out_off, left,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        size_t off = sub->out_off;
+        ssize_t n;
+        int cnt = 0;
 
+        for (; o && cnt < 16; o = o->next, off = 0, cnt++) {
+            iov[cnt].iov_base = o->msg->data + off;
+            iov[cnt].iov_len = o->msg->len - off;
+        }
+        n = writev(sub->fd, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -375,17 +383,22 @@ static int sub_flush(sse_sub_t *sub)
         sub->last_write = B.now;
         B.st.bytes += (size_t)n;
         sub->bytes += (size_t)n;
-        if ((size_t)n < left) {
-            sub->out_off += (size_t)n;
-            return 0;
+        /* drop what went out whole; keep the offset into the next */
+        while ((o = sub->out_head) && (size_t)n >= o->msg->len - sub->out_off) {
+            n -= (ssize_t)(o->msg->len - sub->out_off);
+            sub->out_head = o->next;
+            sub->out_off = 0;
+            msg_unref(o->msg);
+            free(o);
         }
-        sub->out_head = o->next;
         if (!sub->out_head) {
             sub->out_tail = NULL;
+            break;
         }
-        sub->out_off = 0;
-        msg_unref(o->msg);
-        free(o);
+        if (n > 0) {
+            sub->out_off += (size_t)n;
+            return 0;           /* the socket is full */
+        }
     }
     sub_want_out(sub, 0);
     return 0;
