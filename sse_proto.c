@@ -2,6 +2,7 @@
  * sse_proto.c: encoding and decoding of relay frames (see sse_proto.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -253,6 +254,33 @@ int sse_sock_write_all(int fd, const char *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms)
+{
+    struct pollfd pfd;
+    ssize_t n;
+
+    pfd.fd = fd;
+    pfd.events = POLLIN;
+    for (;;) {
+        int r = poll(&pfd, 1, timeout_ms);
+        if (r == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
+                       && errno != EINTR)) {
+            return n;
+        }
+    }
 }
 
 int sse_sock_read_all(int fd, char *buf, size_t len)

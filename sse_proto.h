@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SSE_PROTO_MAX_FRAME (16u * 1024u * 1024u)
 
@@ -140,5 +141,11 @@ int sse_sock_write_all(int fd, const char *buf, size_t len);
  * receive timeouts; the descriptor, or -1 with errno. */
 int sse_sock_connect_unix(const char *path, int timeout_s);
 int sse_sock_read_all(int fd, char *buf, size_t len);
+/* recv() what is there, waiting up to timeout_ms in poll() for it: n > 0,
+ * 0 when the peer closed, or -1 with errno (ETIMEDOUT).  Not a blocking
+ * recv(): a thread asleep in recv() on a unix socket is also woken each
+ * time the peer reads what it sent (the kernel announces the freed space
+ * to every sleeper), a thread asleep in poll() only for what it asked. */
+ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms);
 
 #endif

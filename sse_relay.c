@@ -49,9 +49,13 @@ const char *sse_relay_path;
 
 /* --- clients (children) -------------------------------------------------- */
 
+/* How long a worker waits for the relay's answer (and to send to it); then
+ * it answers 503 and hangs up, and the relay drops what it had asked. */
+#define SSE_RELAY_TIMEOUT_S 5
+
 int sse_relay_connect(void)
 {
-    return sse_sock_connect_unix(sse_relay_path, 5);
+    return sse_sock_connect_unix(sse_relay_path, SSE_RELAY_TIMEOUT_S);
 }
 
 /* Each worker thread keeps one connection to the relay (the relay answers
@@ -90,10 +94,8 @@ static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
     ssize_t n;
 
     while (have < sizeof(*h)) {
-        n = recv(fd, buf + have, sizeof(buf) - have, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
+        n = sse_sock_recv_wait(fd, buf + have, sizeof(buf) - have,
+                               SSE_RELAY_TIMEOUT_S * 1000);
         if (n <= 0) {
             return -1;
         }
@@ -324,7 +326,7 @@ static void conn_want_out(relay_conn_t *c)
         return;
     }
     c->want_out = want;
-    ev.events = EPOLLIN | (want ? EPOLLOUT : 0);
+    ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
     ev.data.ptr = c;
     epoll_ctl(R.ep, EPOLL_CTL_MOD, c->fd, &ev);
 }
@@ -1260,7 +1262,7 @@ static void relay_accept(void)
         R.conns->prev = c;
     }
     R.conns = c;
-    ev.events = EPOLLIN;
+    ev.events = EPOLLIN | EPOLLRDHUP;
     ev.data.ptr = c;
     epoll_ctl(R.ep, EPOLL_CTL_ADD, fd, &ev);
 }
@@ -1549,6 +1551,13 @@ static void relay_loop(void)
             }
             if (c->closed) {
                 continue;       /* closed earlier in this batch */
+            }
+            if ((evs[i].events & EPOLLRDHUP) && !c->broker) {
+                /* A requester that hung up has given up waiting (the relay
+                 * was stopped for its SSE_RELAY_TIMEOUT_S): it answered
+                 * 503, so what it asked for must not happen now. */
+                conn_close(c);
+                continue;
             }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
                 conn_close(c);

@@ -1,5 +1,5 @@
 # Fault: kill -9 of the relay daemon while streams are open and events are
-# being published.  The parent starts a new relay within a second (its
+# being published; and a stopped (frozen) relay.  The parent starts a new relay within a second (its
 # maintenance runs once a second; the test allows 1.5 s); publishes in the
 # gap are answered 503 with Retry-After or succeed, and none hangs; the
 # open streams stay open and receive again once every child's broker has
@@ -15,7 +15,7 @@ use Time::HiRes qw(time sleep);
 use SSETest;
 use SSEFault;
 
-plan tests => 14;
+plan tests => 17;
 
 my $chan = uniq_chan('relay');
 my $path = "/stream?channel=$chan";
@@ -99,4 +99,22 @@ reliability('kill_relay', streams => $n, new_relay_secs => sprintf('%.3f', $new_
             answered_other => scalar(@other), slowest_publish_secs => sprintf('%.3f', $slowest),
             streams_ended => scalar(@ended), partial_200 => $short,
             crashes => scalar(@problems));
+# A stopped relay (SIGSTOP, as one stuck in swap): a publish waits 5 s for
+# its answer, is refused 503, and stays refused: once the relay runs again
+# the streams never get it.
+my $frozen = relay_pid();
+my $fs = open_stream($path);
+ok $frozen && $fs && kill('STOP', $frozen), "the relay (pid " . ($frozen // '?') . ') stopped';
+my $tf = time;
+my($rf) = publish($chan, data => 'while frozen');
+my $secs = time - $tf;
+kill 'CONT', $frozen if $frozen;
+ok $rf->code == 503 && $secs > 4 && $secs < 8,
+   sprintf('a publish to the stopped relay is answered %d after %.1f s', $rf->code, $secs);
+sleep 1;
+my(undef, $ja) = publish($chan, data => 'after the thaw');
+my $next = $fs ? $fs->next_event(5) : undef;
+is show($next), show(ev(id => $ja->{id} // '?', data => 'after the thaw')),
+   'once it runs again, the refused event never reaches a stream; the next one does';
+$fs->disconnect if $fs;
 close_all(@s);
