@@ -9,7 +9,8 @@ again after the frame layout changes: python3 test/fuzz/frame_seeds.py
 import os
 import struct
 
-HELLO, PUBLISH, LIST, CONNS, CLOSE, REPLY, RESULT, REPLAY, REPLAYED, CHECK = range(1, 11)
+(HELLO, PUBLISH, LIST, CONNS, CLOSE, REPLY, RESULT, REPLAY, REPLAYED, CHECK, STATS, COUNT,
+ EVENT, SYNC, SYNCED) = range(1, 16)
 MAX_FRAME = 16 * 1024 * 1024
 
 
@@ -46,6 +47,19 @@ F = {
     'oversized': struct.pack('=III', PUBLISH, 1, MAX_FRAME + 1) + b'xx',
     'truncated': frame(CONNS, 4, s(b'news'))[:-3],
 }
+
+
+def event(chan, data, seq):
+    return frame(EVENT, seq & 0xffff, s(chan) + s(b'id: %d\ndata: ' % seq + data + b'\n\n')
+                 + u(seq >> 32) + u(seq & 0xffffffff))
+
+
+# what a broker reads: runs of EVENTs on one channel, broken by another
+# channel, a SYNC, and a frame not all there yet
+F['event-runs'] = (event(b'news', b'a', 1) + event(b'news', b'b', 2) + event(b'news', b'c', 3)
+                   + event(b'sport', b'd', 4) + event(b'news', b'e', 5)
+                   + frame(SYNC, 0, u(0) + u(5)) + event(b'news', b'f', 1 << 33)
+                   + event(b'news', b'g', (1 << 33) + 1)[:-4])
 STREAM = F['hello'] + F['publish-broker'] + F['list'] + F['result'] + F['replayed']
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'frame')
@@ -53,6 +67,7 @@ os.makedirs(out, exist_ok=True)
 seeds = {name: b'\0' + b for name, b in F.items()}
 seeds['stream-chunk7'] = b'\x07' + STREAM
 seeds['stream-chunk1'] = b'\x01' + F['hello'] + F['reply']
+seeds['event-runs-chunk9'] = b'\x09' + F['event-runs']
 seeds['stream-then-oversized'] = b'\x20' + STREAM + F['oversized']
 for name, b in seeds.items():
     with open(os.path.join(out, name), 'wb') as f:

@@ -6,7 +6,8 @@
  * byte stream. The slack of the sse_buf_t past its length is poisoned for ASan, so a
  * decoder reading past the bytes received is caught even inside the buffer's capacity.
  * Each whole frame's payload goes through every reader the module has (HELLO; the
- * requester's PUBLISH with the relay's checks and serialization; the broker's EVENT;
+ * requester's PUBLISH with the relay's checks and serialization; the broker's EVENT,
+ * alone and in runs (sse_run_read);
  * CONNS, CLOSE, REPLY; RESULT; REPLAY and CHECK; REPLAYED; the broker's COUNT applied to a
  * census, whose counts must then match a plain sum; SYNC/SYNCED) and a generic one, asserting
  * that every string lies inside the payload with its NUL, that sse_rd_t's pointer and
@@ -281,6 +282,37 @@ static void decode(apr_pool_t *p, const sse_frame_hdr_t *h, const char *payload)
 
 /* conn_readable / relay_readable: handle every whole frame, keep the rest.
  * Returns -1 when the stream is to be dropped. */
+/* The broker reads EVENT frames in runs (sse_run_read): the run starting at
+ * in[0..len) must cover whole frames of in, its events lie in them, on one
+ * channel, within the limits, and its bytes copy out as their concatenation. */
+static void run_check(const char *in, size_t len)
+{
+    static sse_run_t run;
+    static char out[SSE_RUN_MAX_BYTES + SSE_PROTO_MAX_FRAME];
+    long used = sse_run_read(in, len, &run);
+    size_t total = 0, k;
+    unsigned i;
+
+    if (used < 0)
+        return;             /* a malformed EVENT: the broker drops the relay */
+    FZ_ASSERT(used > 0 && (size_t)used <= len);
+    FZ_ASSERT(run.n >= 1 && run.n <= SSE_RUN_MAX_EVENTS);
+    FZ_ASSERT(run.name >= in && run.name + run.nlen < in + used);
+    for (i = 0; i < run.n; i++) {
+        FZ_ASSERT(run.ev[i].bytes >= in && run.ev[i].bytes + run.ev[i].len < in + used);
+        total += run.ev[i].len;
+    }
+    FZ_ASSERT(run.n == 1 || total <= SSE_RUN_MAX_BYTES);
+    FZ_ASSERT(sse_run_len(&run, 0) == total);
+    if (total <= sizeof(out)) {
+        sse_run_copy(&run, 0, out);
+        for (i = 0, k = 0; i < run.n; k += run.ev[i].len, i++)
+            FZ_ASSERT(memcmp(out + k, run.ev[i].bytes, run.ev[i].len) == 0);
+    }
+    FZ_ASSERT(sse_run_first_after(&run, 0) <= run.n);
+    FZ_ASSERT(sse_run_first_after(&run, UINT64_MAX) == run.n);
+}
+
 static int drain(apr_pool_t *p, sse_buf_t *in)
 {
     sse_frame_hdr_t h;
@@ -293,6 +325,8 @@ static int drain(apr_pool_t *p, sse_buf_t *in)
         FZ_ASSERT(h.len <= SSE_PROTO_MAX_FRAME);
         FZ_ASSERT(h.len <= in->len - pos - sizeof(h));
         decode(p, &h, payload);
+        if (h.type == SSE_OP_EVENT)
+            run_check(in->data + pos, in->len - pos);
         pos += sizeof(h) + h.len;
     }
     if (rc < 0) {
