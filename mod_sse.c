@@ -500,17 +500,6 @@ static const char *sse_content_filter(request_rec *r)
     return NULL;
 }
 
-/* Send the headers now: a lone flush bucket through the chain (ap_rflush
- * would add the OLD_WRITE buffer filter). */
-static apr_status_t sse_flush_headers(request_rec *r)
-{
-    conn_rec *c = r->connection;
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
-
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
-    return ap_pass_brigade(r->output_filters, bb);
-}
-
 /* The Last-Event-ID a stream resumes after (header, else the lastEventId
  * query argument for polyfills), NULL for none; *err on a bad one. */
 static const char *sse_last_id(request_rec *r, const char **err)
@@ -676,6 +665,36 @@ static int sse_park(request_rec *r, const sse_sub_spec_t *spec)
     return -1;
 }
 
+/* Send what goes before a new stream (its headers; in bb, which may be
+ * empty, a handed-over application's answer) so that none of it reaches the
+ * client before the broker's ": ok" (parked: corked until the broker writes;
+ * held: not flushed, sse_held_serve() sends it with ": ok"), and park the
+ * connection unless held.  Returns 1, or 0 when the stream cannot start
+ * (HEAD, the client gone, parking failed: its places are given back); *rv
+ * is what passing bb returned.  Held, the caller then calls
+ * sse_held_serve(), so a client that sees anything is on its channels. */
+static int sse_stream_begin(request_rec *r, ap_filter_t *next,
+                            apr_bucket_brigade *bb, int held,
+                            const sse_sub_spec_t *spec, apr_status_t *rv)
+{
+    conn_rec *c = r->connection;
+
+    if (!held) {
+        sse_cork(c, 1);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    }
+    *rv = APR_BRIGADE_EMPTY(bb) ? APR_SUCCESS : ap_pass_brigade(next, bb);
+    if (*rv != APR_SUCCESS || c->aborted || r->header_only
+        || (!held && sse_park(r, spec) < 0)) {
+        if (!held) {
+            sse_cork(c, 0);
+        }
+        sse_unadmit(held);
+        return 0;
+    }
+    return 1;
+}
+
 /* The response headers of a stream, and no keep-alive: the body runs
  * until the connection ends (for HEAD too, so the headers are the same). */
 static void sse_stream_headers(request_rec *r, apr_array_header_t *chans,
@@ -713,6 +732,7 @@ static int sse_stream_handler(request_rec *r)
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
+    apr_status_t rv;
     int held;
 
     if (r->method_number != M_GET) {
@@ -736,17 +756,13 @@ static int sse_stream_handler(request_rec *r)
         return OK;
     }
     sse_spec_fill(r, dc, &spec, chans, private);
-    if (held) {
-        /* no flush: the headers leave with the broker's ": ok", so a
-         * client that sees them is on its channels already */
-        return sse_held_serve(r, &spec);
-    }
-    sse_cork(c, 1);
-    if (sse_flush_headers(r) != APR_SUCCESS || c->aborted
-        || sse_park(r, &spec) < 0) {
-        sse_cork(c, 0);
-        sse_unadmit(held);
+    if (!sse_stream_begin(r, r->output_filters,
+                          apr_brigade_create(r->pool, c->bucket_alloc),
+                          held, &spec, &rv)) {
         return OK;
+    }
+    if (held) {
+        return sse_held_serve(r, &spec);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00004: stream on %s parked%s%s",
@@ -1198,26 +1214,12 @@ static apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             sse_sub_spec_t spec;
             apr_bucket_brigade *rest = apr_brigade_split_ex(bb, b, NULL);
             apr_brigade_cleanup(rest);          /* the EOS: the stream goes on */
-            /* The application's answer waits for the broker's ": ok" (held:
-             * unflushed; parked: corked), so a client that sees it is on
-             * its channels already. */
-            if (!ctx->held) {
-                sse_cork(r->connection, 1);
-                APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
-                    r->connection->bucket_alloc));
-            }
             ap_remove_output_filter(f);
-            rv = ap_pass_brigade(f->next, bb);
             memset(&spec, 0, sizeof(spec));
             spec.last_id = ctx->last_id;
             sse_spec_fill(r, dc, &spec, ctx->chans, NULL);
             /* HEAD: the head is all there is, as for a stream location */
-            if (rv != APR_SUCCESS || r->connection->aborted || r->header_only
-                || (!ctx->held && sse_park(r, &spec) < 0)) {
-                if (!ctx->held) {
-                    sse_cork(r->connection, 0);
-                }
-                sse_unadmit(ctx->held);
+            if (!sse_stream_begin(r, f->next, bb, ctx->held, &spec, &rv)) {
                 return rv;
             }
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
