@@ -126,13 +126,24 @@ static struct {
 /* Tags for the non-subscriber descriptors in the epoll set. */
 static char tag_wake, tag_relay;
 
-static sse_msg_t *msg_make(const char *data, size_t len)
+/* A message of len bytes, not filled in yet, one reference (NULL: no
+ * memory). */
+static sse_msg_t *msg_new(size_t len)
 {
     sse_msg_t *m = malloc(sizeof(*m) + len);
 
     if (m) {
         m->refs = 1;
         m->len = len;
+    }
+    return m;
+}
+
+static sse_msg_t *msg_make(const char *data, size_t len)
+{
+    sse_msg_t *m = msg_new(len);
+
+    if (m) {
         memcpy(m->data, data, len);
     }
     return m;
@@ -625,24 +636,21 @@ static void queue_drain(int woken)
 
 /* --- requests from the relay --------------------------------------------- */
 
-/* An EVENT: deliver it to the channel's streams; the relay has counted
- * them already, so nothing is answered. */
 /* The run's events from the k-th on, as one message (NULL: no memory). */
 static sse_msg_t *run_msg(const sse_run_t *run, unsigned k)
 {
-    size_t len = sse_run_len(run, k);
-    sse_msg_t *m = malloc(sizeof(*m) + len);
+    sse_msg_t *m = msg_new(sse_run_len(run, k));
 
     if (m) {
-        m->refs = 1;
-        m->len = len;
         sse_run_copy(run, k, m->data);
     }
     return m;
 }
 
-/* Deliver a run of events (sse_run_read) to its channel's streams: each
- * gets them in one write, their bytes copied once for all. */
+/* Deliver a run of EVENTs (sse_run_read) to its channel's streams: each
+ * gets them in one write, their bytes copied once for all.  The relay has
+ * counted the streams already, so nothing is answered.  A stream whose
+ * replay ended inside the run gets a copy of the rest (once per replay). */
 static void run_deliver(const sse_run_t *run)
 {
     sse_chan_t *ch = sse_chan_find(B.chans, run->name, run->nlen);
