@@ -283,13 +283,10 @@ ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms)
     }
 }
 
-int sse_sock_read_all(int fd, char *buf, size_t len)
+int sse_sock_read_all(int fd, char *buf, size_t len, int timeout_ms)
 {
     while (len) {
-        ssize_t n = recv(fd, buf, len, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
+        ssize_t n = sse_sock_recv_wait(fd, buf, len, timeout_ms);
         if (n <= 0) {
             if (n == 0) {
                 errno = 0;

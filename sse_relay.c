@@ -109,7 +109,8 @@ static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
     }
     *payload = apr_palloc(p, h->len + 1);
     memcpy(*payload, buf + sizeof(*h), got);
-    return got < h->len ? sse_sock_read_all(fd, *payload + got, h->len - got)
+    return got < h->len ? sse_sock_read_all(fd, *payload + got, h->len - got,
+                                          SSE_RELAY_TIMEOUT_S * 1000)
                         : 0;
 }
 
@@ -276,8 +277,8 @@ struct relay_conn_t {
     uint64_t sent;              /* broker: work sent in EVENTs (flow control) */
     uint64_t synced;            /* broker: of it, known to be done */
     uint64_t sync_mark;         /* broker: the last SYNC asked for */
-    char *last_chan;            /* broker: its last EVENT's channel
-                                   (malloc'ed, NULL: none) */
+    size_t last_clen;           /* broker: its last EVENT's channel */
+    char last_chan[SSE_CHANNEL_MAX];
     relay_conn_t *prev, *next;
 };
 
@@ -500,8 +501,6 @@ static void conn_close(relay_conn_t *c)
     }
     sse_buf_free(&c->in);
     sse_buf_free(&c->out);
-    free(c->last_chan);
-    c->last_chan = NULL;
     /* an event of this epoll batch may still name c: freed after it */
     c->next = R.closed;
     R.closed = c;
@@ -870,14 +869,12 @@ static uint64_t event_work(relay_conn_t *b, const char *chan, size_t clen,
 {
     uint64_t work = len / 1024;
 
-    if (b->last_chan && !strcmp(b->last_chan, chan)) {
+    if (clen == b->last_clen && !memcmp(b->last_chan, chan, clen)) {
         return work + 1;
     }
-    free(b->last_chan);
-    b->last_chan = malloc(clen + 1);
-    if (b->last_chan) {
-        memcpy(b->last_chan, chan, clen + 1);
-    }
+    /* a valid name fits; anything else only counts as a new channel */
+    b->last_clen = clen <= sizeof(b->last_chan) ? clen : 0;
+    memcpy(b->last_chan, chan, b->last_clen);
     return work + (uint64_t)n;
 }
 

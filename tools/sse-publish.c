@@ -223,13 +223,15 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
         say("out of memory");
         return EXIT_INVALID;
     }
-    if (sse_sock_write_all(fd, b.data, b.len) || sse_sock_read_all(fd, (char *)&h, sizeof(h))
+    if (sse_sock_write_all(fd, b.data, b.len)
+        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
         || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
-        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len)) {
+        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
+                             IO_TIMEOUT * 1000)) {
         int e = errno;
         sse_buf_free(&b);
         close(fd);
-        if (e == EAGAIN || e == EWOULDBLOCK) {
+        if (e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK) {
             say("the relay at %s did not answer within %d s", path, IO_TIMEOUT);
             return EXIT_UNREACHABLE;
         }
