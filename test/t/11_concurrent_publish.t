@@ -9,7 +9,6 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
-use POSIX ();
 use SSETest;
 
 my $writers = 5;
@@ -22,22 +21,12 @@ my $chan = uniq_chan('conc');
 my($streams, $fail) = open_streams(10, "/stream?channel=$chan", batch => 10);
 is scalar(@$streams), 10, '10 streams open' or diag "@$fail";
 
-my @kids;
-for my $w (1 .. $writers) {
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        Apache::TestRequest::user_agent(reset => 1, timeout => 30);
-        my $bad = 0;
-        for my $i (1 .. $each) {
-            my $data = "w$w-$i " . ('x' x (100 * $i));
-            my($res, $j) = publish($chan, event => "w$w", data => $data);
-            $bad++ unless $res->code == 200 && !check_pub($j, $chan, 10);
-        }
-        POSIX::_exit($bad ? 1 : 0);
-    }
-    push @kids, $pid;
-}
+my @kids = start_writers($writers, $each, sub {
+    my($w, $i) = @_;
+    my $data = "w$w-$i " . ('x' x (100 * $i));
+    my($res, $j) = publish($chan, event => "w$w", data => $data);
+    return $res->code == 200 && !check_pub($j, $chan, 10);
+});
 # read while the writers write (the streams must not back up)
 my @got = map { [] } @$streams;
 my $deadline = time + 30;
@@ -51,8 +40,7 @@ while (time < $deadline) {
         push @{ $got[$i] }, $e if defined $e;
     }
 }
-my $kid_fail = 0;
-for (@kids) { waitpid $_, 0; $kid_fail++ if $? }
+my $kid_fail = wait_writers(@kids);
 is $kid_fail, 0, "all $writers publishers got 200 and subscribers == 10 every time";
 
 my(@count_bad, @shape_bad, @order_bad, @id_bad);

@@ -11,7 +11,6 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
-use POSIX ();
 use SSETest;
 
 plan tests => 5;
@@ -23,22 +22,12 @@ ok $s && $s->{preamble} eq PREAMBLE, 'a stream with a 4 KB receive window';
 # 4 writers x 40 events of ~1 KB each (160 KB < SSEMaxBacklog 256 KB),
 # while the stream's client does not read
 my($writers, $each) = (4, 40);
-my @kids;
-for my $w (1 .. $writers) {
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        my $ok = 1;
-        for my $i (1 .. $each) {
-            my $data = sprintf('w%d-%03d-', $w, $i) . ('x' x (900 + 7 * $i));
-            my($res) = publish($chan, data => $data);
-            $ok = 0 unless $res->code == 200;
-        }
-        POSIX::_exit($ok ? 0 : 1);
-    }
-    push @kids, $pid;
-}
-my $bad = 0;
-for (@kids) { waitpid $_, 0; $bad++ if $? }
+my @kids = start_writers($writers, $each, sub {
+    my($w, $i) = @_;
+    my($res) = publish($chan, data => sprintf('w%d-%03d-', $w, $i) . ('x' x (900 + 7 * $i)));
+    return $res->code == 200;
+});
+my $bad = wait_writers(@kids);
 is $bad, 0, "$writers writers published $each events each (200 OK)";
 
 my(undef, $g) = admin_get($chan);

@@ -27,7 +27,7 @@ our @EXPORT = qw(
     PREAMBLE uniq_chan esc show ev check_pub
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
-    wait_until raw_http h2_pump h2_get
+    wait_until raw_http h2_pump h2_get start_writers wait_writers
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -523,6 +523,33 @@ sub admin_delete {
 
 # Poll $check->() until it returns true or $timeout seconds pass; returns
 # the last value.  For conditions the spec allows to become true "soon".
+# start_writers($n, $each, $one): $n processes publishing at once, each
+# calling $one->($writer, $i) for $i = 1 .. $each (true: that publish went
+# as it should); returns their pids for wait_writers().
+sub start_writers {
+    my($n, $each, $one) = @_;
+    my @pids;
+    for my $w (1 .. $n) {
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            Apache::TestRequest::user_agent(reset => 1, timeout => 30);
+            my $bad = 0;
+            for my $i (1 .. $each) { $bad++ unless $one->($w, $i) }
+            require POSIX;
+            POSIX::_exit($bad ? 1 : 0);
+        }
+        push @pids, $pid;
+    }
+    return @pids;
+}
+
+# wait_writers(@pids): waits for them; how many had a publish go wrong.
+sub wait_writers {
+    my $bad = 0;
+    for (@_) { waitpid $_, 0; $bad++ if $? }
+    return $bad;
+}
+
 sub wait_until {
     my($timeout, $check) = @_;
     my $deadline = time + $timeout;
