@@ -118,6 +118,7 @@ static struct {
     apr_time_t now;             /* this pass of the loop */
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
+        apr_uint64_t joined;    /* events that joined a fan-out under way */
         apr_uint64_t held;      /* open held streams */
     } st;                       /* counters for SSE_OP_STATS */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
@@ -636,58 +637,278 @@ static void queue_drain(int woken)
 
 /* --- requests from the relay --------------------------------------------- */
 
-/* The run's events from the k-th on, as one message (NULL: no memory). */
-static sse_msg_t *run_msg(const sse_run_t *run, unsigned k)
+/* Everything before the SYNC with this mark is handled: say so. */
+static int synced_put(uint64_t mark)
 {
-    sse_msg_t *m = msg_new(sse_run_len(run, k));
+    long off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
 
-    if (m) {
-        sse_run_copy(run, k, m->data);
+    if (off < 0 || sse_buf_put_u32(&B.relay_out, (uint32_t)(mark >> 32))
+        || sse_buf_put_u32(&B.relay_out, (uint32_t)mark)) {
+        return -1;
     }
-    return m;
+    sse_frame_end(&B.relay_out, off);
+    return 0;
 }
 
-/* Deliver a run of EVENTs (sse_run_read) to its channel's streams: each
- * gets them in one write, their bytes copied once for all.  The relay has
- * counted the streams already, so nothing is answered.  A stream whose
- * replay ended inside the run gets a copy of the rest (once per replay). */
-static void run_deliver(const sse_run_t *run)
+/* A fan-out (fan_out) works through its channel's streams in laps.  Every
+ * LAP_SLICE writes it looks at the relay: EVENTs on the same channel that
+ * came meanwhile (and SYNCs between them) join it, up to LAP_MAX_MSGS
+ * messages and SSE_RUN_MAX_BYTES, so a stream the lap has not reached yet
+ * gets them in the same write and one it passed gets them in the next lap.
+ * An event thus waits for the lap to come round, not for the end of the
+ * lap before it and then its place in its own.  Only events that follow
+ * the first in the relay's stream join, so every stream still gets all
+ * events in the relay's order. */
+#define LAP_SLICE    64
+#define LAP_MAX_MSGS 16
+
+typedef struct {
+    sse_msg_t *msg;             /* the run's events, one reference */
+    unsigned n;
+    uint64_t seq[SSE_RUN_MAX_EVENTS];
+    uint32_t off[SSE_RUN_MAX_EVENTS];   /* of each event in msg */
+} lap_msg_t;
+
+static struct {
+    const char *name;           /* the channel (points into its sse_chan_t) */
+    size_t nlen;
+    unsigned k;                 /* messages */
+    size_t bytes;
+    int closed;                 /* something else came next: no more join */
+    lap_msg_t m[LAP_MAX_MSGS];
+    sse_msg_t *cat[LAP_MAX_MSGS];   /* m[j..k) in one message, or NULL */
+    unsigned cat_k[LAP_MAX_MSGS];   /* the k it was made for */
+    uint64_t sync[LAP_MAX_MSGS + 1];/* mark of a SYNC seen after m[j-1], or 0 */
+    unsigned synced;            /* SYNCs after m[0..synced) are answered */
+    unsigned gen;               /* sse_link_t.lap_gen of this fan-out */
+} L;
+
+/* Add run (a message of its own) to the fan-out; -1: no memory. */
+static int lap_add(const sse_run_t *run)
+{
+    lap_msg_t *m = &L.m[L.k];
+    size_t len = sse_run_len(run, 0), off = 0;
+    unsigned i;
+
+    if (!(m->msg = msg_new(len))) {
+        return -1;
+    }
+    sse_run_copy(run, 0, m->msg->data);
+    m->n = run->n;
+    for (i = 0; i < run->n; i++) {
+        m->seq[i] = run->ev[i].seq;
+        m->off[i] = (uint32_t)off;
+        off += run->ev[i].len;
+    }
+    B.st.published += run->n;
+    L.bytes += len;
+    L.k++;
+    if (run->has_sync) {
+        L.sync[L.k] = run->sync_mark;   /* it came before the last event */
+    }
+    return 0;
+}
+
+/* Read from the relay (*pos: where the unread frames start in relay_in)
+ * what may join the fan-out; stops at anything else for good. */
+static void lap_join(size_t *pos)
+{
+    sse_frame_hdr_t h;
+    const char *payload;
+    int rc, fresh = 0;
+
+    while (!L.closed && L.k < LAP_MAX_MSGS) {
+        rc = sse_frame_peek(B.relay_in.data + *pos, B.relay_in.len - *pos,
+                            &h, &payload);
+        if (rc == 0 && !fresh) {
+            char buf[16384];
+            ssize_t n = recv(B.relay_fd, buf, sizeof(buf), MSG_DONTWAIT);
+            fresh = 1;          /* one read per look */
+            if (n > 0 && !sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+                continue;
+            }
+            return;             /* nothing (an error is seen by the loop) */
+        }
+        if (rc != 1) {
+            return;
+        }
+        if (h.type == SSE_OP_SYNC) {
+            sse_rd_t rd = { payload, h.len };
+            uint32_t hi, lo;
+            if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+                L.closed = 1;   /* relay_readable refuses it */
+                return;
+            }
+            L.sync[L.k] = ((uint64_t)hi << 32) | lo;
+            *pos += sizeof(h) + h.len;
+            continue;
+        }
+        if (h.type == SSE_OP_EVENT) {
+            sse_run_t run;
+            long used = sse_run_read(B.relay_in.data + *pos,
+                                     B.relay_in.len - *pos, &run);
+            if (used > 0 && run.nlen == L.nlen
+                && !memcmp(run.name, L.name, L.nlen)
+                && L.bytes + sse_run_len(&run, 0) <= SSE_RUN_MAX_BYTES
+                && !lap_add(&run)) {
+                B.st.joined += run.n;
+                *pos += (size_t)used;
+                continue;
+            }
+        }
+        L.closed = 1;
+    }
+}
+
+/* Every stream has m[0..upto): answer the SYNCs that came before them,
+ * and send the answers now, so the relay lets the publisher go on. */
+static void lap_synced(unsigned upto)
+{
+    uint64_t mark = 0;
+
+    for (; L.synced < upto; L.synced++) {
+        if (L.sync[L.synced + 1]) {
+            mark = L.sync[L.synced + 1];
+        }
+    }
+    if (mark && !synced_put(mark) && B.relay_out.len) {
+        ssize_t n = send(B.relay_fd, B.relay_out.data, B.relay_out.len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sse_buf_consume(&B.relay_out, (size_t)n);   /* rest: later */
+        }
+    }
+}
+
+/* m[from..k) for a stream whose replay had the events up to after: one
+ * message, a reference for the caller (NULL: nothing to send or no
+ * memory, *oom says which). */
+static sse_msg_t *lap_msg_for(unsigned from, uint64_t after, unsigned *nev,
+                              int *oom)
+{
+    unsigned j, i = 0;
+    size_t len = 0;
+    sse_msg_t *c;
+    char *p;
+
+    *oom = 0;
+    while (from < L.k && L.m[from].seq[L.m[from].n - 1] <= after) {
+        from++;                 /* the replay had all of it */
+    }
+    if (from == L.k) {
+        return NULL;
+    }
+    while (L.m[from].seq[i] <= after) {
+        i++;                    /* the replay had these of the first */
+    }
+    if (i == 0 && from + 1 == L.k) {
+        *nev = L.m[from].n;
+        L.m[from].msg->refs++;
+        return L.m[from].msg;
+    }
+    if (i == 0 && L.cat[from] && L.cat_k[from] == L.k) {
+        c = L.cat[from];        /* made for another stream in this lap */
+        c->refs++;
+    }
+    else {
+        for (j = from; j < L.k; j++) {
+            len += L.m[j].msg->len;
+        }
+        len -= L.m[from].off[i];
+        if (!(c = msg_new(len))) {
+            *oom = 1;
+            return NULL;
+        }
+        p = c->data;
+        for (j = from; j < L.k; j++) {
+            size_t skip = j == from ? L.m[j].off[i] : 0;
+            memcpy(p, L.m[j].msg->data + skip, L.m[j].msg->len - skip);
+            p += L.m[j].msg->len - skip;
+        }
+        if (i == 0) {           /* kept for the next stream at from */
+            if (L.cat[from]) {
+                msg_unref(L.cat[from]);
+            }
+            L.cat[from] = c;
+            L.cat_k[from] = L.k;
+            c->refs++;
+        }
+    }
+    *nev = 0;
+    for (j = from; j < L.k; j++) {
+        *nev += L.m[j].n;
+    }
+    *nev -= i;
+    return c;
+}
+
+/* Deliver a run of EVENTs (sse_run_read) to its channel's streams, and
+ * what joins it (see LAP_SLICE); *pos is where the relay's frames after
+ * the run start, moved past those that joined.  The relay has counted the
+ * streams already, so nothing is answered but the SYNCs. */
+static void fan_out(const sse_run_t *run, size_t *pos)
 {
     sse_chan_t *ch = sse_chan_find(B.chans, run->name, run->nlen);
     sse_link_t *l;
-    sse_msg_t *msg;
+    unsigned j, lap_k, writes = 0;
 
-    if (!ch || !(msg = run_msg(run, 0))) {
+    memset(L.sync, 0, sizeof(L.sync));
+    L.k = 0;
+    L.bytes = 0;
+    L.synced = 0;
+    L.closed = 0;
+    if (!ch || lap_add(run)) {
+        if (run->has_sync) {
+            synced_put(run->sync_mark);     /* nothing to wait for */
+        }
         return;
     }
-    B.st.published += run->n;
-    for (l = ch->head; l; l = l->next) {
-        sse_sub_t *sub = l->sub;
-        unsigned k;
+    L.name = ch->name;
+    L.nlen = ch->len;
+    if (++L.gen == 0) {
+        L.gen = 1;
+    }
+    do {
+        lap_k = L.k;
+        for (l = ch->head; l; l = l->next) {
+            sse_sub_t *sub = l->sub;
+            unsigned from = l->lap_gen == L.gen ? l->lap_next : 0, nev = 0;
+            sse_msg_t *msg;
+            int oom;
 
-        if (sub->dead) {
-            continue;
-        }
-        B.st.delivered += run->n;
-        if (sub->replaying) {
-            continue;           /* a resuming stream gets these in its replay */
-        }
-        /* its replay had those up to after_seq */
-        k = sse_run_first_after(run, sub->after_seq);
-        if (k == 0) {
-            sub_send(sub, msg, run->n);
-        }
-        else if (k < run->n) {
-            sse_msg_t *tail = run_msg(run, k);
-            if (!tail) {
+            if (from >= L.k || sub->dead) {
+                continue;
+            }
+            l->lap_gen = L.gen;
+            l->lap_next = L.k;
+            for (j = from; j < L.k; j++) {
+                B.st.delivered += L.m[j].n;
+            }
+            if (sub->replaying) {
+                continue;       /* a resuming stream gets these in its replay */
+            }
+            msg = lap_msg_for(from, sub->after_seq, &nev, &oom);
+            if (oom) {
                 sub_kill(sub, "out of memory");
                 continue;
             }
-            sub_send(sub, tail, run->n - k);
-            msg_unref(tail);
+            if (msg) {
+                sub_send(sub, msg, nev);
+                msg_unref(msg);
+            }
+            if (++writes % LAP_SLICE == 0) {
+                lap_join(pos);
+            }
+        }
+        lap_synced(lap_k);
+    } while (L.k > lap_k);
+    for (j = 0; j < L.k; j++) {
+        msg_unref(L.m[j].msg);
+        if (L.cat[j]) {
+            msg_unref(L.cat[j]);
+            L.cat[j] = NULL;
         }
     }
-    msg_unref(msg);
 }
 
 static int op_conns(sse_rd_t *rd, sse_buf_t *reply)
@@ -792,11 +1013,12 @@ static int op_stats(sse_buf_t *reply)
         "\nchannels %u\n"
         "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
         "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
-        "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n",
+        "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n"
+        "joined %" APR_UINT64_T_FMT "\n",
         (int)B.pid, B.st.opened - B.st.closed, B.st.held,
         apr_hash_count(B.chans),
         B.st.published, B.st.delivered, B.st.bytes, B.st.dropped_slow,
-        B.st.opened, B.st.closed);
+        B.st.opened, B.st.closed, B.st.joined);
 
     return sse_buf_put_str(reply, txt, (size_t)len);
 }
@@ -811,13 +1033,11 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
         return replay_done(h, &rd);
     }
     if (h->type == SSE_OP_SYNC) {
-        /* everything before it is handled: echo its mark */
-        off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
-        if (off < 0 || sse_buf_put(&B.relay_out, payload, h->len)) {
+        uint32_t hi, lo;
+        if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
             return -1;
         }
-        sse_frame_end(&B.relay_out, off);
-        return 0;
+        return synced_put(((uint64_t)hi << 32) | lo);
     }
     off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
     if (off < 0) {
@@ -933,8 +1153,8 @@ static void relay_readable(void)
                 relay_drop("bad request");
                 return;
             }
-            run_deliver(&run);
             pos += (size_t)used;
+            fan_out(&run, &pos);
             continue;
         }
         if (relay_handle(&h, payload)) {

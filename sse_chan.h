@@ -20,6 +20,7 @@ typedef struct sse_link_t {
     sse_chan_t *chan;
     struct sse_sub_t *sub;
     struct sse_link_t *prev, *next;
+    unsigned lap_gen, lap_next; /* the broker's fan-out in progress */
 } sse_link_t;
 
 struct sse_chan_t {

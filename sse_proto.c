@@ -154,15 +154,30 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
 {
     sse_frame_hdr_t h;
     const char *payload, *name, *bytes;
-    size_t pos = 0, total = 0, nlen, blen;
+    size_t pos = 0, next = 0, total = 0, nlen, blen;
     uint32_t hi, lo;
+    int has_sync = 0;
+    uint64_t mark = 0;
 
     run->n = 0;
+    run->has_sync = 0;
     while (run->n < SSE_RUN_MAX_EVENTS
-           && sse_frame_peek(in + pos, len - pos, &h, &payload) == 1
-           && h.type == SSE_OP_EVENT) {
+           && sse_frame_peek(in + next, len - next, &h, &payload) == 1) {
         sse_rd_t rd = { payload, h.len };
 
+        if (h.type == SSE_OP_SYNC && run->n > 0) {
+            /* part of the run only if an EVENT of it follows */
+            if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+                return -1;
+            }
+            has_sync = 1;
+            mark = ((uint64_t)hi << 32) | lo;
+            next += sizeof(h) + h.len;
+            continue;
+        }
+        if (h.type != SSE_OP_EVENT) {
+            break;
+        }
         if (sse_rd_str(&rd, &name, &nlen) || sse_rd_str(&rd, &bytes, &blen)
             || sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
             return -1;
@@ -180,7 +195,10 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
         run->ev[run->n].seq = ((uint64_t)hi << 32) | lo;
         run->n++;
         total += blen;
-        pos += sizeof(h) + h.len;
+        next += sizeof(h) + h.len;
+        pos = next;
+        run->has_sync = has_sync;
+        run->sync_mark = mark;
     }
     return (long)pos;
 }

@@ -106,8 +106,10 @@ int sse_event_frame_put(sse_buf_t *b, uint32_t fseq, const char *chan,
                         uint64_t seq);
 
 /* A run: the EVENT frames that follow one another on one channel in what
- * a broker read at once, so each stream gets them in one write.  Points
- * into the bytes it was read from. */
+ * a broker read at once, so each stream gets them in one write.  A SYNC
+ * between two of them is part of the run (it asks about what came before
+ * it: answered once the run is delivered, with the last one's mark).
+ * Points into the bytes it was read from. */
 #define SSE_RUN_MAX_EVENTS 64
 #define SSE_RUN_MAX_BYTES  (256u * 1024u)
 
@@ -120,11 +122,14 @@ typedef struct {
         size_t len;
         uint64_t seq;
     } ev[SSE_RUN_MAX_EVENTS];
+    int has_sync;               /* a SYNC was inside the run */
+    uint64_t sync_mark;         /* the last one's mark */
 } sse_run_t;
 
 /* Read the run that starts at in[0..len) with a whole EVENT frame: the
- * EVENT frames after it on the same channel, while whole and within
- * SSE_RUN_MAX_EVENTS and SSE_RUN_MAX_BYTES.  Returns the bytes its frames
+ * EVENT frames after it on the same channel (SYNCs between them included),
+ * while whole and within SSE_RUN_MAX_EVENTS and SSE_RUN_MAX_BYTES.  A SYNC
+ * after the last of them is not part of it.  Returns the bytes its frames
  * take, or -1 when one is malformed. */
 long sse_run_read(const char *in, size_t len, sse_run_t *run);
 /* The first of its events with a seq above after (run->n when none). */

@@ -252,12 +252,16 @@ typedef struct relay_owed_t {
  * while a broker it went to is more than MAX_BEHIND behind: a fast
  * publisher is paced by the slowest child, as when every child answered,
  * but the children still work on several events at once.  An EVENT's work
- * is a write per stream the census counts, or one write when the EVENT
+ * is a write per stream the census counts, or FOLLOW_WORK when the EVENT
  * before it went to the same channel (a broker writes the events it has
- * for a stream at once, so a burst on one channel costs each stream one
- * write), plus one per KiB (the bytes the relay may have to hold). */
+ * for a stream at once, and takes more into a fan-out in progress, so a
+ * burst on one channel costs each stream a write per lap: about
+ * MAX_BEHIND / FOLLOW_WORK events may be on their way at once, which sets
+ * how much one write carries against how long an event waits), plus one
+ * per KiB (the bytes the relay may have to hold). */
 #define RELAY_MAX_BEHIND 100
 #define RELAY_SYNC_EVERY 25
+#define RELAY_FOLLOW_WORK 4
 
 struct relay_conn_t {
     int fd;
@@ -870,7 +874,7 @@ static uint64_t event_work(relay_conn_t *b, const char *chan, size_t clen,
     uint64_t work = len / 1024;
 
     if (clen == b->last_clen && !memcmp(b->last_chan, chan, clen)) {
-        return work + 1;
+        return work + RELAY_FOLLOW_WORK;
     }
     /* a valid name fits; anything else only counts as a new channel */
     b->last_clen = clen <= sizeof(b->last_chan) ? clen : 0;

@@ -37,7 +37,8 @@ typedef struct {
 
 enum {
     SSE_F_STREAMS, SSE_F_HELD, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
-    SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_N
+    SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_JOINED,
+    SSE_F_N
 };
 
 static const sse_status_field_t sse_status_fields[SSE_F_N] = {
@@ -63,6 +64,10 @@ static const sse_status_field_t sse_status_fields[SSE_F_N] = {
       "streams_opened_total", 1, "Streams opened" },
     [SSE_F_CLOSED] = { "closed", "Closed", "StreamsClosed",
       "streams_closed_total", 1, "Streams closed, for any reason" },
+    [SSE_F_JOINED] = { "joined", "Joined", "EventsJoined",
+      "events_joined_total", 1,
+      "Events that joined a fan-out already under way on their channel "
+      "(a burst): streams not yet written got them in the same write" },
 };
 
 typedef struct {

@@ -54,12 +54,17 @@ def event(chan, data, seq):
                  + u(seq >> 32) + u(seq & 0xffffffff))
 
 
-# what a broker reads: runs of EVENTs on one channel, broken by another
-# channel, a SYNC, and a frame not all there yet
+# what a broker reads: runs of EVENTs on one channel (a SYNC between two of
+# them is part of the run), broken by another channel, a SYNC before
+# another channel, and a frame not all there yet
 F['event-runs'] = (event(b'news', b'a', 1) + event(b'news', b'b', 2) + event(b'news', b'c', 3)
                    + event(b'sport', b'd', 4) + event(b'news', b'e', 5)
                    + frame(SYNC, 0, u(0) + u(5)) + event(b'news', b'f', 1 << 33)
                    + event(b'news', b'g', (1 << 33) + 1)[:-4])
+F['event-runs-sync'] = (event(b'a', b'1', 1) + frame(SYNC, 0, u(0) + u(1))
+                        + frame(SYNC, 0, u(0) + u(2)) + event(b'a', b'2', 2)
+                        + frame(SYNC, 0, u(0) + u(3)) + event(b'b', b'3', 3)
+                        + frame(SYNC, 0, u(0)) + event(b'b', b'4', 4))
 STREAM = F['hello'] + F['publish-broker'] + F['list'] + F['result'] + F['replayed']
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'frame')

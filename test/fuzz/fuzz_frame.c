@@ -284,7 +284,9 @@ static void decode(apr_pool_t *p, const sse_frame_hdr_t *h, const char *payload)
  * Returns -1 when the stream is to be dropped. */
 /* The broker reads EVENT frames in runs (sse_run_read): the run starting at
  * in[0..len) must cover whole frames of in, its events lie in them, on one
- * channel, within the limits, and its bytes copy out as their concatenation. */
+ * channel, within the limits, and its bytes copy out as their concatenation;
+ * SYNCs may lie between its events, never before the first or after the
+ * last. */
 static void run_check(const char *in, size_t len)
 {
     static sse_run_t run;
@@ -311,6 +313,8 @@ static void run_check(const char *in, size_t len)
     }
     FZ_ASSERT(sse_run_first_after(&run, 0) <= run.n);
     FZ_ASSERT(sse_run_first_after(&run, UINT64_MAX) == run.n);
+    /* a SYNC in it lies between two of its events */
+    FZ_ASSERT(!run.has_sync || run.n >= 2);
 }
 
 static int drain(apr_pool_t *p, sse_buf_t *in)

@@ -66,7 +66,7 @@ ok(($relay->{pid} // '') =~ /^[1-9]\d*\z/ && ($relay->{cluster} // '') eq 'off'
 my @kids = ref $first->{children} eq 'ARRAY' ? @{ $first->{children} } : ();
 is scalar(@kids), $relay->{brokers} // -1, 'one children entry per broker';
 my @keys = sort qw(pid streams held channels published delivered bytes
-                   dropped_slow opened closed);
+                   dropped_slow opened closed joined);
 ok @kids && !(grep { join(',', sort keys %$_) ne join(',', @keys)
                      || grep { !/^\d+\z/ } values %$_ } @kids),
    "each child: exactly @keys, all numbers";

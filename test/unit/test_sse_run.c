@@ -76,13 +76,14 @@ static void test_stops(void)
     got = bytes_from(&run, 0, &len);
     CHECK_LIT(got, len, "data: 3\n\n");
 
+    /* another request between them ends the run */
     b.len = first;
-    off = sse_frame_begin(&b, SSE_OP_SYNC, 9);
-    CHECK(sse_buf_put_u32(&b, 0) == 0 && sse_buf_put_u32(&b, 5) == 0);
+    off = sse_frame_begin(&b, SSE_OP_STATS, 9);
     sse_frame_end(&b, off);
     put(&b, "a", "data: 4\n\n", 4);
     CHECK(sse_run_read(b.data, b.len, &run) == (long)first);
     CHECK(run.n == 2);
+    CHECK(!run.has_sync);
 
     /* the second frame not all read yet: the run is the first alone */
     b.len = 0;
@@ -91,6 +92,63 @@ static void test_stops(void)
     put(&b, "a", "data: 2\n\n", 2);
     CHECK(sse_run_read(b.data, b.len - 1, &run) == (long)first);
     CHECK(run.n == 1);
+    sse_buf_free(&b);
+}
+
+static void sync_put(sse_buf_t *b, uint64_t mark)
+{
+    long off = sse_frame_begin(b, SSE_OP_SYNC, 9);
+
+    CHECK(sse_buf_put_u32(b, (uint32_t)(mark >> 32)) == 0
+          && sse_buf_put_u32(b, (uint32_t)mark) == 0);
+    sse_frame_end(b, off);
+}
+
+/* SYNCs between a run's events are part of it (the last one's mark is
+ * kept); one after its last event, or before another channel's, is not */
+static void test_sync_inside(void)
+{
+    sse_buf_t b = { 0 };
+    sse_run_t run;
+    size_t len, end;
+    const char *got;
+
+    put(&b, "a", "data: 1\n\n", 1);
+    sync_put(&b, 5);
+    put(&b, "a", "data: 2\n\n", 2);
+    sync_put(&b, 6);
+    sync_put(&b, (7ull << 32) | 1);
+    put(&b, "a", "data: 3\n\n", 3);
+    end = b.len;
+    sync_put(&b, 8);                        /* after the last: not in it */
+    put(&b, "b", "data: 4\n\n", 4);
+    CHECK(sse_run_read(b.data, b.len, &run) == (long)end);
+    CHECK(run.n == 3);
+    CHECK(run.has_sync && run.sync_mark == ((7ull << 32) | 1));
+    got = bytes_from(&run, 0, &len);
+    CHECK_LIT(got, len, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
+    /* the trailing SYNC is read on its own, then "b" */
+    CHECK(sse_run_read(b.data + end, b.len - end, &run) == 0);
+
+    /* a run with no SYNC inside says so; a SYNC first is no run at all */
+    b.len = 0;
+    put(&b, "a", "data: 1\n\n", 1);
+    end = b.len;
+    sync_put(&b, 9);
+    CHECK(sse_run_read(b.data, b.len, &run) == (long)end);
+    CHECK(run.n == 1 && !run.has_sync);
+    CHECK(sse_run_read(b.data + end, b.len - end, &run) == 0 && run.n == 0);
+
+    /* a SYNC cut short inside a run is malformed */
+    b.len = 0;
+    put(&b, "a", "data: 1\n\n", 1);
+    {
+        long off = sse_frame_begin(&b, SSE_OP_SYNC, 9);
+        CHECK(sse_buf_put_u32(&b, 7) == 0);
+        sse_frame_end(&b, off);
+    }
+    put(&b, "a", "data: 2\n\n", 2);
+    CHECK(sse_run_read(b.data, b.len, &run) == -1);
     sse_buf_free(&b);
 }
 
@@ -155,6 +213,7 @@ int main(void)
 {
     test_one_channel();
     test_stops();
+    test_sync_inside();
     test_limits();
     test_malformed();
     return unit_report();
