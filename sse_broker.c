@@ -650,15 +650,17 @@ static int synced_put(uint64_t mark)
     return 0;
 }
 
-/* A fan-out (fan_out) works through its channel's streams in laps.  Every
- * LAP_SLICE writes it looks at the relay: EVENTs on the same channel that
- * came meanwhile (and SYNCs between them) join it, up to LAP_MAX_MSGS
- * messages and SSE_RUN_MAX_BYTES, so a stream the lap has not reached yet
- * gets them in the same write and one it passed gets them in the next lap.
- * An event thus waits for the lap to come round, not for the end of the
- * lap before it and then its place in its own.  Only events that follow
- * the first in the relay's stream join, so every stream still gets all
- * events in the relay's order. */
+/* A fan-out (fan_out) works through its channel's streams in passes
+ * (laps).  Every LAP_SLICE writes it looks at the relay: EVENTs on the same
+ * channel that came meanwhile (and SYNCs between them) join it, up to
+ * LAP_MAX_MSGS messages and SSE_RUN_MAX_BYTES, so a stream the lap has not
+ * reached yet gets them in the same write and one it passed gets them in
+ * the next lap.  An event thus waits for the lap to come round, not for
+ * the end of the lap before it and then its place in its own.  Only the
+ * frames that directly follow the first run in the relay's stream join,
+ * so every stream still gets all events in the relay's order (a stream on
+ * several channels included), and a fan-out holds the loop no longer than
+ * those frames would have one after another. */
 #define LAP_SLICE    64
 #define LAP_MAX_MSGS 16
 
