@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1177,6 +1178,19 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
 
 /* Read and handle what c sent.  Returns 1 when bytes were read (there may
  * be more), 0 when there were none, -1 when c was closed. */
+/* Has requester c hung up?  Then it gave up waiting (SSE_RELAY_TIMEOUT_S)
+ * and answered 503, so what it asked must not happen now.  epoll says so
+ * too, but not when it reported the request before the hang-up and the
+ * relay stopped (SIGSTOP, swap) right after epoll_wait returned: that
+ * request is read only when the relay runs again. */
+static int requester_gone(relay_conn_t *c)
+{
+    struct pollfd p = { c->fd, POLLRDHUP, 0 };
+
+    return !c->broker && poll(&p, 1, 0) == 1
+           && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static int conn_readable(relay_conn_t *c)
 {
     char buf[65536];
@@ -1188,6 +1202,10 @@ static int conn_readable(relay_conn_t *c)
 
     if (c->closed || c->busy) {
         return c->closed ? -1 : 0;
+    }
+    if (requester_gone(c)) {
+        conn_close(c);
+        return -1;
     }
     n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -1554,10 +1572,7 @@ static void relay_loop(void)
                 continue;       /* closed earlier in this batch */
             }
             if ((evs[i].events & EPOLLRDHUP) && !c->broker) {
-                /* A requester that hung up has given up waiting (the relay
-                 * was stopped for its SSE_RELAY_TIMEOUT_S): it answered
-                 * 503, so what it asked for must not happen now. */
-                conn_close(c);
+                conn_close(c);  /* see requester_gone() */
                 continue;
             }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {

@@ -33,7 +33,7 @@ FAULT_TESTS = t/40_kill_child.t t/41_kill_relay.t t/42_graceful_load.t \
               t/43_kill_child_limit.t t/44_churn_early_close.t
 # what the runs need from the top Makefile: packages, the module, the
 # certificate the Apache::Test configuration refers to
-FAULT_DEPS ?= deps mod_sse.so test/t/conf/tls/localhost.key
+FAULT_DEPS ?= deps fault-debs mod_sse.so test/t/conf/tls/localhost.key
 FAULT_ENV = FAULT_OUT='$(FAULT_OUT)' FAULT_PORT='$(FAULT_PORT)' FAULT_MODULE='$(FAULT_MODULE)' \
             FAULT_USER='$(FAULT_USER)' FAULT_STRANGER='$(FAULT_STRANGER)' \
             FAULT_CONCURRENCY='$(FAULT_CONCURRENCY)' FAULT_RSS_MARGIN_KB='$(FAULT_RSS_MARGIN_KB)' \
@@ -43,13 +43,17 @@ FAULT_ENV = FAULT_OUT='$(FAULT_OUT)' FAULT_PORT='$(FAULT_PORT)' FAULT_MODULE='$(
 
 FAULT_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-.PHONY: test-fault reliability fault-build
+.PHONY: test-fault reliability fault-build fault-debs
 
 fault-build: $(FAULT_OUT)/ssefault
 
 $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 	mkdir -p $(FAULT_OUT)
 	gcc -O2 -g -Wall -Wextra -pthread -o $@ $<
+
+# gdb holds the relay at one exact point (stalled_relay.sh)
+fault-debs:
+	@sh $(FAULT_TOP)/tools/need-debs gdb
 
 test-fault: $(FAULT_DEPS) fault-build
 	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh quick

@@ -145,9 +145,11 @@ if (@mpms) {
 }
 
 my %title = (churn => 'Churn', after => 'After the hostile input', 'frozen child' => 'Frozen child',
+             'stalled relay' => 'Stalled relay',
              capacity => 'Capacity', stop => 'Stop', graceful => 'Graceful restart at scale');
-my @scale = grep { $_->[0] =~ /^(churn|frozen child|capacity|stop|graceful)$/ } @rows;
-my @hostile = grep { $_->[0] !~ /^(churn|frozen child|capacity|stop|graceful)$/ } @rows;
+my $scale_re = qr/^(churn|frozen child|stalled relay|capacity|stop|graceful)$/;
+my @scale = grep { $_->[0] =~ $scale_re } @rows;
+my @hostile = grep { $_->[0] !~ $scale_re } @rows;
 for my $part (['Churn, capacity, stop and graceful restart (private httpd, worker MPM)', \@scale],
               ['Hostile input (private httpd, worker MPM)', \@hostile]) {
     my($h, $list) = @$part;

@@ -197,6 +197,10 @@ row after "after all hostile input: descriptors of each child vs. the churn's ba
 echo "fault: frozen child" >&2
 perl "$F_SRC/frozen.pl" --port "$port" --ppid "$F_PPID" --relay "$(fault_relay)" --out "$res" || failed=1
 
+# the relay stalls right after epoll_wait handed it a publish
+echo "fault: stalled relay" >&2
+bash "$F_SRC/stalled_relay.sh" "$port" "$(fault_relay)" "$res" || failed=1
+
 # capacity: the whole SSEMaxSubscribers is still there, then stop
 echo "fault: $streams streams, then stop" >&2
 watch=$(echo $(fault_children) $(fault_relay) | tr ' ' ',')

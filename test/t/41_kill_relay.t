@@ -14,7 +14,6 @@ use Apache::TestRequest ();
 use Time::HiRes qw(time sleep);
 use SSETest;
 use SSEFault;
-our $TODO;
 
 plan tests => 17;
 
@@ -102,7 +101,10 @@ reliability('kill_relay', streams => $n, new_relay_secs => sprintf('%.3f', $new_
             crashes => scalar(@problems));
 # A stopped relay (SIGSTOP, as one stuck in swap): a publish waits 5 s for
 # its answer, is refused 503, and stays refused: once the relay runs again
-# the streams never get it.
+# the streams never get it.  (Now and then the stop lands right after the
+# relay's epoll_wait returned the request, before the worker hung up; this
+# failed then, about once in 20 runs.  make test-fault stalls the relay at
+# exactly that point with gdb: test/fault/stalled_relay.sh.)
 my $frozen = relay_pid();
 my $fs = open_stream($path);
 ok $frozen && $fs && kill('STOP', $frozen), "the relay (pid " . ($frozen // '?') . ') stopped';
@@ -115,13 +117,7 @@ ok $rf->code == 503 && $secs > 4 && $secs < 8,
 sleep 1;
 my(undef, $ja) = publish($chan, data => 'after the thaw');
 my $next = $fs ? $fs->next_event(5) : undef;
-{
-    # Failed once in about 20 runs (sanitizer build, event MPM, right after
-    # the relay restart above): the stream got another event first.  Cause
-    # not found yet; kept visible as TODO, not hidden (see README, Limits).
-    local $TODO = 'rare: an earlier event first, seen once under ASan';
-    is show($next), show(ev(id => $ja->{id} // '?', data => 'after the thaw')),
-       'once it runs again, the refused event never reaches a stream; the next one does';
-}
+is show($next), show(ev(id => $ja->{id} // '?', data => 'after the thaw')),
+   'once it runs again, the refused event never reaches a stream; the next one does';
 $fs->disconnect if $fs;
 close_all(@s);

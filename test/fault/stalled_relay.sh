@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# test/fault/stalled_relay.sh: the relay takes a publish from epoll_wait and
+# stalls right there (gdb holds it at the syscall's return, as SIGSTOP or
+# swap could) for longer than a worker waits for it (5 s).  The worker
+# answers 503; README promises that a refused publish published nothing, so
+# when the relay runs again the event must not reach the stream, and the
+# next one must.  A relay that trusted epoll's "readable" without looking
+# for the hang-up again published it (seen once in about 20 runs of t/41
+# under ASan; here every time).  Writes one TSV row (see run.sh) to $3.
+#
+#   bash stalled_relay.sh PORT RELAYPID ROWS.TSV
+set -u
+port=$1 relay=$2 out=$3
+base=http://127.0.0.1:$port
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+area="stalled relay"
+what="a publish the relay took from epoll_wait just before it stalled for 7 s (gdb at the syscall's return; the worker waits 5 s)"
+
+emit() {  # emit RESULT OK
+    printf '%s\t%s\t%s\t%s\t%s\n' "$area" "$what" 1 "$1" "$([ "$2" = 1 ] && echo PASS || echo FAIL)" >>"$out"
+    printf '  %-4s %s: %s (%s)\n' "$([ "$2" = 1 ] && echo ok || echo FAIL)" "$area" "$what" "$1" >&2
+}
+if ! command -v gdb >/dev/null; then
+    emit "not run: gdb is missing (make test-fault installs it as root)" 0
+    exit 1
+fi
+
+# every worker thread keeps its own relay connection: open them all first,
+# so the publish below comes on a connection the relay already watches
+seq 400 | xargs -P 100 -I{} curl -s -o /dev/null -X POST "$base/pub?channel=warm$$" --data-urlencode data={}
+
+chan=stalled$$
+curl -sN "$base/stream?channel=$chan" >"$tmp/stream" &
+for _ in $(seq 50); do grep -q '^: ok' "$tmp/stream" && break; sleep 0.1; done
+
+# hold the relay at the first epoll_wait that returns an event
+gdb -p "$relay" -batch -ex 'catch syscall epoll_wait' -ex 'condition 1 $rax > 0' \
+    -ex 'shell touch '"$tmp"'/attached' -ex continue \
+    -ex 'shell date +%s.%N >'"$tmp"'/caught' -ex 'shell sleep 7' -ex detach \
+    >"$tmp/gdb.log" 2>&1 &
+gdb_pid=$!
+for _ in $(seq 100); do [ -e "$tmp/attached" ] && break; sleep 0.1; done
+if [ ! -e "$tmp/attached" ]; then
+    wait $gdb_pid
+    emit "not run: gdb could not attach to the relay ($(grep -m1 -i 'ptrace\|denied' "$tmp/gdb.log"))" 0
+    exit 1
+fi
+sleep 0.5
+t0=$(date +%s.%N)
+refused=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST "$base/pub?channel=$chan" --data-urlencode data=refused)
+wait $gdb_pid
+sleep 1
+next=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/pub?channel=$chan" --data-urlencode data=next)
+for _ in $(seq 30); do grep -q '^data: next' "$tmp/stream" && break; sleep 0.1; done
+
+caught=$(cat "$tmp/caught" 2>/dev/null || echo 0)
+# the relay was idle: what it caught after the publish began was the publish
+took=$(awk -v a="$caught" -v b="$t0" 'BEGIN { print (a >= b) ? "yes" : "no (it caught another event first)" }')
+got_refused=$(grep -c '^data: refused' "$tmp/stream")
+got_next=$(grep -c '^data: next' "$tmp/stream")
+ok=0
+[ "${refused%% *}" = 503 ] && [ "$got_refused" = 0 ] && [ "$got_next" = 1 ] && [ "$next" = 200 ] && ok=1
+emit "publish answered ${refused% *} after ${refused#* } s; the relay held right after taking it: $took; the refused event reached the stream: $([ "$got_refused" = 0 ] && echo no || echo YES); the next publish: $next, received: $([ "$got_next" = 1 ] && echo yes || echo NO)" $ok
+[ $ok = 1 ]
