@@ -642,8 +642,7 @@ static int synced_put(uint64_t mark)
 {
     long off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
 
-    if (off < 0 || sse_buf_put_u32(&B.relay_out, (uint32_t)(mark >> 32))
-        || sse_buf_put_u32(&B.relay_out, (uint32_t)mark)) {
+    if (off < 0 || sse_buf_put_u64(&B.relay_out, mark)) {
         return -1;
     }
     sse_frame_end(&B.relay_out, off);
@@ -736,12 +735,10 @@ static void lap_join(size_t *pos)
         }
         if (h.type == SSE_OP_SYNC) {
             sse_rd_t rd = { payload, h.len };
-            uint32_t hi, lo;
-            if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+            if (sse_rd_u64(&rd, &L.sync[L.k])) {
                 L.closed = 1;   /* relay_readable refuses it */
                 return;
             }
-            L.sync[L.k] = ((uint64_t)hi << 32) | lo;
             *pos += sizeof(h) + h.len;
             continue;
         }
@@ -971,14 +968,15 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
     const char *events;
     size_t len;
-    uint32_t lost, hi, lo;
+    uint32_t lost;
+    uint64_t after;
     sse_sub_t *sub;
 
     sse_replay_t *rp = B.replays;
 
     if (!rp || rp->token != h->seq
         || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)
-        || sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
+        || sse_rd_u64(rd, &after)) {
         return -1;
     }
     B.replays = rp->next;
@@ -987,7 +985,7 @@ static int replay_done(const sse_frame_hdr_t *h, sse_rd_t *rd)
     }
     if ((sub = rp->sub) != NULL) {
         sub->replaying = NULL;
-        sub->after_seq = ((uint64_t)hi << 32) | lo;
+        sub->after_seq = after;
         if (lost) {
             sub_send(sub, B.lost, 1);
             sub->events--;
@@ -1035,11 +1033,8 @@ static int relay_handle(const sse_frame_hdr_t *h, const char *payload)
         return replay_done(h, &rd);
     }
     if (h->type == SSE_OP_SYNC) {
-        uint32_t hi, lo;
-        if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
-            return -1;
-        }
-        return synced_put(((uint64_t)hi << 32) | lo);
+        uint64_t mark;
+        return sse_rd_u64(&rd, &mark) ? -1 : synced_put(mark);
     }
     off = sse_frame_begin(&B.relay_out, SSE_OP_REPLY, h->seq);
     if (off < 0) {

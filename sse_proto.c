@@ -39,6 +39,13 @@ int sse_buf_put_u32(sse_buf_t *b, uint32_t v)
     return sse_buf_put(b, &v, sizeof(v));
 }
 
+int sse_buf_put_u64(sse_buf_t *b, uint64_t v)
+{
+    uint32_t two[2] = { (uint32_t)(v >> 32), (uint32_t)v };
+
+    return sse_buf_put(b, two, sizeof(two));
+}
+
 int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n)
 {
     if (n > SSE_PROTO_MAX_FRAME) {
@@ -116,6 +123,19 @@ int sse_rd_u32(sse_rd_t *rd, uint32_t *v)
     return 0;
 }
 
+int sse_rd_u64(sse_rd_t *rd, uint64_t *v)
+{
+    uint32_t hi, lo;
+
+    if (rd->left < 2 * sizeof(hi)) {
+        return -1;
+    }
+    sse_rd_u32(rd, &hi);
+    sse_rd_u32(rd, &lo);
+    *v = ((uint64_t)hi << 32) | lo;
+    return 0;
+}
+
 int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
 {
     uint32_t len;
@@ -141,8 +161,7 @@ int sse_event_frame_put(sse_buf_t *b, uint32_t fseq, const char *chan,
         return -1;
     }
     if (sse_buf_put_str(b, chan, clen) || sse_buf_put_str(b, bytes, len)
-        || sse_buf_put_u32(b, (uint32_t)(seq >> 32))
-        || sse_buf_put_u32(b, (uint32_t)seq)) {
+        || sse_buf_put_u64(b, seq)) {
         b->len = (size_t)off;
         return -1;
     }
@@ -155,9 +174,8 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
     sse_frame_hdr_t h;
     const char *payload, *name, *bytes;
     size_t pos = 0, next = 0, total = 0, nlen, blen;
-    uint32_t hi, lo;
     int has_sync = 0;
-    uint64_t mark = 0;
+    uint64_t mark = 0, seq;
 
     run->n = 0;
     run->has_sync = 0;
@@ -167,11 +185,10 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
 
         if (h.type == SSE_OP_SYNC && run->n > 0) {
             /* part of the run only if an EVENT of it follows */
-            if (sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+            if (sse_rd_u64(&rd, &mark)) {
                 return -1;
             }
             has_sync = 1;
-            mark = ((uint64_t)hi << 32) | lo;
             next += sizeof(h) + h.len;
             continue;
         }
@@ -179,7 +196,7 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
             break;
         }
         if (sse_rd_str(&rd, &name, &nlen) || sse_rd_str(&rd, &bytes, &blen)
-            || sse_rd_u32(&rd, &hi) || sse_rd_u32(&rd, &lo)) {
+            || sse_rd_u64(&rd, &seq)) {
             return -1;
         }
         if (run->n == 0) {
@@ -192,7 +209,7 @@ long sse_run_read(const char *in, size_t len, sse_run_t *run)
         }
         run->ev[run->n].bytes = bytes;
         run->ev[run->n].len = blen;
-        run->ev[run->n].seq = ((uint64_t)hi << 32) | lo;
+        run->ev[run->n].seq = seq;
         run->n++;
         total += blen;
         next += sizeof(h) + h.len;

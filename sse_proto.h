@@ -71,8 +71,10 @@ typedef struct {
 
 /* Append n bytes; returns 0, or -1 when out of memory (buffer unchanged). */
 int sse_buf_put(sse_buf_t *b, const void *p, size_t n);
-/* Append a u32 / a length-prefixed NUL-terminated string; 0 or -1. */
+/* Append a u32, a u64 (as two u32: high, low) / a length-prefixed
+ * NUL-terminated string; 0 or -1. */
 int sse_buf_put_u32(sse_buf_t *b, uint32_t v);
+int sse_buf_put_u64(sse_buf_t *b, uint64_t v);
 int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n);
 /* Drop the first n bytes (after they were written out). */
 void sse_buf_consume(sse_buf_t *b, size_t n);
@@ -97,6 +99,7 @@ typedef struct {
 
 /* Each returns 0, or -1 when the payload is short or malformed. */
 int sse_rd_u32(sse_rd_t *rd, uint32_t *v);
+int sse_rd_u64(sse_rd_t *rd, uint64_t *v);
 int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
 
 /* EVENT frames.  Append one (frame seq fseq) to b; 0, or -1 when out of

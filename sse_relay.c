@@ -629,8 +629,7 @@ static int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h,
         && !sse_buf_put_u32(&c->out, (uint32_t)(lost || unknown))
         && !sse_buf_put_str(&c->out, events.data ? events.data : "",
                             events.len)
-        && !sse_buf_put_u32(&c->out, (uint32_t)(max >> 32))
-        && !sse_buf_put_u32(&c->out, (uint32_t)max)) {
+        && !sse_buf_put_u64(&c->out, max)) {
         sse_frame_end(&c->out, off);
         conn_queue_out(c);
         rc = 0;
@@ -816,8 +815,7 @@ static void sync_ask(relay_conn_t *b)
 {
     long off = sse_frame_begin(&b->out, SSE_OP_SYNC, 0);
 
-    if (off < 0 || sse_buf_put_u32(&b->out, (uint32_t)(b->sent >> 32))
-        || sse_buf_put_u32(&b->out, (uint32_t)b->sent)) {
+    if (off < 0 || sse_buf_put_u64(&b->out, b->sent)) {
         if (off >= 0) {
             b->out.len = (size_t)off;
         }
@@ -845,13 +843,11 @@ static void hold_answer(relay_conn_t *b, relay_gather_t *g)
  * answers that waited for that. */
 static int synced_frame(relay_conn_t *c, sse_rd_t *rd)
 {
-    uint32_t hi, lo;
     uint64_t mark;
 
-    if (sse_rd_u32(rd, &hi) || sse_rd_u32(rd, &lo)) {
+    if (sse_rd_u64(rd, &mark)) {
         return -1;
     }
-    mark = ((uint64_t)hi << 32) | lo;
     if (mark > c->synced) {
         c->synced = mark;
     }

@@ -152,6 +152,27 @@ static void test_sync_inside(void)
     sse_buf_free(&b);
 }
 
+/* u64s go as two u32s, high first; a short one is refused */
+static void test_u64(void)
+{
+    sse_buf_t b = { 0 };
+    uint32_t hi, lo;
+    uint64_t v;
+    sse_rd_t rd;
+
+    CHECK(sse_buf_put_u64(&b, (5ull << 32) | 9) == 0);
+    CHECK(sse_buf_put_u64(&b, UINT64_MAX) == 0);
+    rd.p = b.data;
+    rd.left = b.len;
+    CHECK(sse_rd_u32(&rd, &hi) == 0 && sse_rd_u32(&rd, &lo) == 0);
+    CHECK(hi == 5 && lo == 9);
+    CHECK(sse_rd_u64(&rd, &v) == 0 && v == UINT64_MAX && rd.left == 0);
+    rd.p = b.data;
+    rd.left = 7;
+    CHECK(sse_rd_u64(&rd, &v) == -1 && rd.left == 7);
+    sse_buf_free(&b);
+}
+
 static void test_limits(void)
 {
     sse_buf_t b = { 0 };
@@ -214,6 +235,7 @@ int main(void)
     test_one_channel();
     test_stops();
     test_sync_inside();
+    test_u64();
     test_limits();
     test_malformed();
     return unit_report();
