@@ -110,6 +110,11 @@ static struct {
     apr_time_t next_tick;
 
     int relay_fd;
+    int relay_lost;             /* out of memory on the relay connection:
+                                   relay_readable drops it (a reconnect
+                                   starts over) */
+    size_t join_budget;         /* bytes lap_join may still read in this
+                                   relay_readable */
     sse_buf_t relay_in;
     sse_buf_t relay_out;
     sse_buf_t census;           /* deltas not yet sent: (channel, delta)... */
@@ -643,6 +648,10 @@ static int synced_put(uint64_t mark)
     long off = sse_frame_begin(&B.relay_out, SSE_OP_SYNCED, 0);
 
     if (off < 0 || sse_buf_put_u64(&B.relay_out, mark)) {
+        if (off >= 0) {
+            B.relay_out.len = (size_t)off;  /* no half frame */
+        }
+        B.relay_lost = 1;       /* an answer is missing: start over */
         return -1;
     }
     sse_frame_end(&B.relay_out, off);
@@ -721,14 +730,21 @@ static void lap_join(size_t *pos)
     while (!L.closed && L.k < LAP_MAX_MSGS) {
         rc = sse_frame_peek(B.relay_in.data + *pos, B.relay_in.len - *pos,
                             &h, &payload);
-        if (rc == 0 && !fresh) {
+        if (rc == 0 && !fresh && B.join_budget > 0) {
             char buf[16384];
-            ssize_t n = recv(B.relay_fd, buf, sizeof(buf), MSG_DONTWAIT);
+            ssize_t n = recv(B.relay_fd, buf, B.join_budget < sizeof(buf)
+                             ? B.join_budget : sizeof(buf), MSG_DONTWAIT);
             fresh = 1;          /* one read per look */
-            if (n > 0 && !sse_buf_put(&B.relay_in, buf, (size_t)n)) {
-                continue;
+            if (n <= 0) {
+                return;         /* nothing (an error is seen by the loop) */
             }
-            return;             /* nothing (an error is seen by the loop) */
+            B.join_budget -= (size_t)n;
+            if (sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+                B.relay_lost = 1;
+                L.closed = 1;
+                return;
+            }
+            continue;
         }
         if (rc != 1) {
             return;
@@ -864,7 +880,14 @@ static void fan_out(const sse_run_t *run, size_t *pos)
     }
     L.name = ch->name;
     L.nlen = ch->len;
-    if (++L.gen == 0) {
+    if (++L.gen == 0) {         /* wrapped: no link may match by chance */
+        sse_sub_t *sub;
+        int i;
+        for (sub = B.all; sub; sub = sub->next) {
+            for (i = 0; i < sub->nlinks; i++) {
+                sub->links[i].lap_gen = 0;
+            }
+        }
         L.gen = 1;
     }
     do {
@@ -1076,6 +1099,7 @@ static void relay_drop(const char *why)
     B.relay_fd = -1;
     B.relay_in.len = 0;
     B.relay_out.len = 0;
+    B.relay_lost = 0;
     B.relay_retry = apr_time_now() + apr_time_from_msec(50);
 }
 
@@ -1138,9 +1162,15 @@ static void relay_readable(void)
         relay_drop(n == 0 ? "closed" : "read failed");
         return;
     }
-    if (n < 0 || sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+    if (n < 0) {
         return;
     }
+    if (sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+        relay_drop("out of memory");    /* those bytes are gone */
+        return;
+    }
+    /* what fan-outs may read on top, so that one call ends in time */
+    B.join_budget = sizeof(buf);
     while ((rc = sse_frame_peek(B.relay_in.data + pos, B.relay_in.len - pos,
                                 &h, &payload)) == 1) {
         if (h.type == SSE_OP_EVENT) {
@@ -1152,6 +1182,10 @@ static void relay_readable(void)
             }
             pos += (size_t)used;
             fan_out(&run, &pos);
+            if (B.relay_lost) {
+                relay_drop("out of memory");
+                return;
+            }
             continue;
         }
         if (relay_handle(&h, payload)) {

@@ -1172,8 +1172,6 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
     return c->broker ? -1 : request_start(c, h, payload);
 }
 
-/* Read and handle what c sent.  Returns 1 when bytes were read (there may
- * be more), 0 when there were none, -1 when c was closed. */
 /* Has requester c hung up?  Then it gave up waiting (SSE_RELAY_TIMEOUT_S)
  * and answered 503, so what it asked must not happen now.  epoll says so
  * too, but not when it reported the request before the hang-up and the
@@ -1187,6 +1185,8 @@ static int requester_gone(relay_conn_t *c)
            && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+/* Read and handle what c sent.  Returns 1 when bytes were read (there may
+ * be more), 0 when there were none, -1 when c was closed. */
 static int conn_readable(relay_conn_t *c)
 {
     char buf[65536];
