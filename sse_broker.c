@@ -110,9 +110,9 @@ static struct {
     apr_time_t next_tick;
 
     int relay_fd;
-    int relay_lost;             /* out of memory on the relay connection:
-                                   relay_readable drops it (a reconnect
-                                   starts over) */
+    const char *relay_lost;     /* why the relay connection is lost, found
+                                   inside a fan-out: relay_readable drops it
+                                   after (a reconnect starts over) */
     size_t join_budget;         /* bytes lap_join may still read in this
                                    relay_readable */
     sse_buf_t relay_in;
@@ -128,6 +128,9 @@ static struct {
     } st;                       /* counters for SSE_OP_STATS */
 } B = { .ep = -1, .wakefd = -1, .relay_fd = -1 };
 
+
+/* What relay_readable reads at most, and fan-outs on top of it. */
+#define SSE_RELAY_READ 65536
 
 /* Tags for the non-subscriber descriptors in the epoll set. */
 static char tag_wake, tag_relay;
@@ -243,6 +246,33 @@ apr_status_t sse_broker_park(sse_sub_t *sub)
 
 static void relay_drop(const char *why);
 
+/* Send what relay_out holds, blocking (small answers; the relay always
+ * reads, so the wait is short), and empty it; 0, or -1 when the relay is
+ * gone (the caller drops the connection). */
+static int relay_out_flush(void)
+{
+    int rc = B.relay_out.len ? sse_sock_write_all(B.relay_fd, B.relay_out.data,
+                                                  B.relay_out.len) : 0;
+
+    B.relay_out.len = 0;
+    return rc;
+}
+
+/* Append up to max bytes from the relay to relay_in: n > 0, 0 when the
+ * relay closed, -1 (errno) when nothing was there or reading failed.
+ * Bytes that cannot be kept mark the connection lost. */
+static ssize_t relay_read_in(size_t max)
+{
+    static char buf[65536];     /* the broker thread's alone */
+    ssize_t n = recv(B.relay_fd, buf, max < sizeof(buf) ? max : sizeof(buf),
+                     MSG_DONTWAIT);
+
+    if (n > 0 && sse_buf_put(&B.relay_in, buf, (size_t)n)) {
+        B.relay_lost = "out of memory";
+    }
+    return n;
+}
+
 /* Note that name gained or lost a stream; sent by census_flush().  Without
  * a relay nothing is noted: the whole table goes when it is back. */
 static void census_note(const char *name, size_t len, int delta)
@@ -280,12 +310,9 @@ static void census_flush(void)
     sse_frame_end(&B.relay_out, off);
     B.census.len = 0;
     B.census_n = 0;
-    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
-        B.relay_out.len = 0;
+    if (relay_out_flush()) {
         relay_drop("write failed");
-        return;
     }
-    B.relay_out.len = 0;
 }
 
 /* --- subscribers (broker thread only) ----------------------------------- */
@@ -549,12 +576,9 @@ static void replay_request(sse_sub_t *sub)
         }
     }
     sse_frame_end(&B.relay_out, off);
-    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
-        B.relay_out.len = 0;
+    if (relay_out_flush()) {
         relay_drop("write failed");
-        return;
     }
-    B.relay_out.len = 0;
 }
 
 /* Watch sub and put it on its channels (its census deltas noted); its
@@ -651,7 +675,7 @@ static int synced_put(uint64_t mark)
         if (off >= 0) {
             B.relay_out.len = (size_t)off;  /* no half frame */
         }
-        B.relay_lost = 1;       /* an answer is missing: start over */
+        B.relay_lost = "out of memory";     /* an answer is missing */
         return -1;
     }
     sse_frame_end(&B.relay_out, off);
@@ -674,44 +698,53 @@ static int synced_put(uint64_t mark)
 
 typedef struct {
     sse_msg_t *msg;             /* the run's events, one reference */
-    unsigned n;
-    uint64_t seq[SSE_RUN_MAX_EVENTS];
-    uint32_t off[SSE_RUN_MAX_EVENTS];   /* of each event in msg */
+    sse_run_t run;              /* them: seqs, and bytes pointing into msg */
 } lap_msg_t;
 
 static struct {
-    const char *name;           /* the channel (points into its sse_chan_t) */
-    size_t nlen;
+    sse_chan_t *ch;
     unsigned k;                 /* messages */
     size_t bytes;
     int closed;                 /* something else came next: no more join */
     lap_msg_t m[LAP_MAX_MSGS];
     sse_msg_t *cat[LAP_MAX_MSGS];   /* m[j..k) in one message, or NULL */
-    unsigned cat_k[LAP_MAX_MSGS];   /* the k it was made for */
     uint64_t sync[LAP_MAX_MSGS + 1];/* mark of a SYNC seen after m[j-1], or 0 */
     unsigned synced;            /* SYNCs after m[0..synced) are answered */
     unsigned gen;               /* sse_link_t.lap_gen of this fan-out */
 } L;
 
+/* Drop the concatenations (L.cat): made for fewer messages, or done. */
+static void lap_cat_clear(void)
+{
+    unsigned j;
+
+    for (j = 0; j < L.k; j++) {
+        if (L.cat[j]) {
+            msg_unref(L.cat[j]);
+            L.cat[j] = NULL;
+        }
+    }
+}
+
 /* Add run (a message of its own) to the fan-out; -1: no memory. */
 static int lap_add(const sse_run_t *run)
 {
     lap_msg_t *m = &L.m[L.k];
-    size_t len = sse_run_len(run, 0), off = 0;
+    char *p;
     unsigned i;
 
-    if (!(m->msg = msg_new(len))) {
+    if (!(m->msg = msg_new(sse_run_len(run, 0)))) {
         return -1;
     }
     sse_run_copy(run, 0, m->msg->data);
-    m->n = run->n;
-    for (i = 0; i < run->n; i++) {
-        m->seq[i] = run->ev[i].seq;
-        m->off[i] = (uint32_t)off;
-        off += run->ev[i].len;
+    m->run = *run;
+    for (i = 0, p = m->msg->data; i < run->n; p += run->ev[i].len, i++) {
+        m->run.ev[i].bytes = p;     /* not into relay_in, which may move */
     }
+    m->run.name = NULL;
+    lap_cat_clear();
     B.st.published += run->n;
-    L.bytes += len;
+    L.bytes += m->msg->len;
     L.k++;
     if (run->has_sync) {
         L.sync[L.k] = run->sync_mark;   /* it came before the last event */
@@ -731,19 +764,12 @@ static void lap_join(size_t *pos)
         rc = sse_frame_peek(B.relay_in.data + *pos, B.relay_in.len - *pos,
                             &h, &payload);
         if (rc == 0 && !fresh && B.join_budget > 0) {
-            char buf[16384];
-            ssize_t n = recv(B.relay_fd, buf, B.join_budget < sizeof(buf)
-                             ? B.join_budget : sizeof(buf), MSG_DONTWAIT);
+            ssize_t n = relay_read_in(B.join_budget);
             fresh = 1;          /* one read per look */
-            if (n <= 0) {
+            if (n <= 0 || B.relay_lost) {
                 return;         /* nothing (an error is seen by the loop) */
             }
             B.join_budget -= (size_t)n;
-            if (sse_buf_put(&B.relay_in, buf, (size_t)n)) {
-                B.relay_lost = 1;
-                L.closed = 1;
-                return;
-            }
             continue;
         }
         if (rc != 1) {
@@ -762,8 +788,8 @@ static void lap_join(size_t *pos)
             sse_run_t run;
             long used = sse_run_read(B.relay_in.data + *pos,
                                      B.relay_in.len - *pos, &run);
-            if (used > 0 && run.nlen == L.nlen
-                && !memcmp(run.name, L.name, L.nlen)
+            if (used > 0 && run.nlen == L.ch->len
+                && !memcmp(run.name, L.ch->name, run.nlen)
                 && L.bytes + sse_run_len(&run, 0) <= SSE_RUN_MAX_BYTES
                 && !lap_add(&run)) {
                 B.st.joined += run.n;
@@ -786,74 +812,64 @@ static void lap_synced(unsigned upto)
             mark = L.sync[L.synced + 1];
         }
     }
-    if (mark && !synced_put(mark) && B.relay_out.len) {
-        ssize_t n = send(B.relay_fd, B.relay_out.data, B.relay_out.len,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            sse_buf_consume(&B.relay_out, (size_t)n);   /* rest: later */
-        }
+    if (mark && !synced_put(mark) && relay_out_flush()) {
+        B.relay_lost = "write failed";
     }
 }
 
-/* m[from..k) for a stream whose replay had the events up to after: one
- * message, a reference for the caller (NULL: nothing to send or no
- * memory, *oom says which). */
+/* The events in m[from..k). */
+static unsigned lap_events(unsigned from)
+{
+    unsigned n = 0;
+
+    for (; from < L.k; from++) {
+        n += L.m[from].run.n;
+    }
+    return n;
+}
+
+/* m[from..k) for a stream whose replay had the events up to after (*nev
+ * events): one message, a reference for the caller (NULL: nothing to send
+ * or no memory, *oom says which). */
 static sse_msg_t *lap_msg_for(unsigned from, uint64_t after, unsigned *nev,
                               int *oom)
 {
     unsigned j, i = 0;
-    size_t len = 0;
+    size_t head, len;
     sse_msg_t *c;
     char *p;
 
     *oom = 0;
-    while (from < L.k && L.m[from].seq[L.m[from].n - 1] <= after) {
+    while (from < L.k
+           && (i = sse_run_first_after(&L.m[from].run, after))
+              == L.m[from].run.n) {
         from++;                 /* the replay had all of it */
     }
     if (from == L.k) {
         return NULL;
     }
-    while (L.m[from].seq[i] <= after) {
-        i++;                    /* the replay had these of the first */
+    *nev = lap_events(from) - i;
+    if (i == 0 && (c = from + 1 == L.k ? L.m[from].msg : L.cat[from])) {
+        c->refs++;
+        return c;
     }
-    if (i == 0 && from + 1 == L.k) {
-        *nev = L.m[from].n;
-        L.m[from].msg->refs++;
-        return L.m[from].msg;
+    len = head = sse_run_len(&L.m[from].run, i);
+    for (j = from + 1; j < L.k; j++) {
+        len += L.m[j].msg->len;
     }
-    if (i == 0 && L.cat[from] && L.cat_k[from] == L.k) {
-        c = L.cat[from];        /* made for another stream in this lap */
+    if (!(c = msg_new(len))) {
+        *oom = 1;
+        return NULL;
+    }
+    sse_run_copy(&L.m[from].run, i, c->data);
+    for (j = from + 1, p = c->data + head; j < L.k; j++) {
+        memcpy(p, L.m[j].msg->data, L.m[j].msg->len);
+        p += L.m[j].msg->len;
+    }
+    if (i == 0) {               /* kept for the next stream at from */
+        L.cat[from] = c;
         c->refs++;
     }
-    else {
-        for (j = from; j < L.k; j++) {
-            len += L.m[j].msg->len;
-        }
-        len -= L.m[from].off[i];
-        if (!(c = msg_new(len))) {
-            *oom = 1;
-            return NULL;
-        }
-        p = c->data;
-        for (j = from; j < L.k; j++) {
-            size_t skip = j == from ? L.m[j].off[i] : 0;
-            memcpy(p, L.m[j].msg->data + skip, L.m[j].msg->len - skip);
-            p += L.m[j].msg->len - skip;
-        }
-        if (i == 0) {           /* kept for the next stream at from */
-            if (L.cat[from]) {
-                msg_unref(L.cat[from]);
-            }
-            L.cat[from] = c;
-            L.cat_k[from] = L.k;
-            c->refs++;
-        }
-    }
-    *nev = 0;
-    for (j = from; j < L.k; j++) {
-        *nev += L.m[j].n;
-    }
-    *nev -= i;
     return c;
 }
 
@@ -878,8 +894,7 @@ static void fan_out(const sse_run_t *run, size_t *pos)
         }
         return;
     }
-    L.name = ch->name;
-    L.nlen = ch->len;
+    L.ch = ch;
     if (++L.gen == 0) {         /* wrapped: no link may match by chance */
         sse_sub_t *sub;
         int i;
@@ -903,9 +918,7 @@ static void fan_out(const sse_run_t *run, size_t *pos)
             }
             l->lap_gen = L.gen;
             l->lap_next = L.k;
-            for (j = from; j < L.k; j++) {
-                B.st.delivered += L.m[j].n;
-            }
+            B.st.delivered += lap_events(from);
             if (sub->replaying) {
                 continue;       /* a resuming stream gets these in its replay */
             }
@@ -924,12 +937,9 @@ static void fan_out(const sse_run_t *run, size_t *pos)
         }
         lap_synced(lap_k);
     } while (L.k > lap_k);
+    lap_cat_clear();
     for (j = 0; j < L.k; j++) {
         msg_unref(L.m[j].msg);
-        if (L.cat[j]) {
-            msg_unref(L.cat[j]);
-            L.cat[j] = NULL;
-        }
     }
 }
 
@@ -1099,7 +1109,7 @@ static void relay_drop(const char *why)
     B.relay_fd = -1;
     B.relay_in.len = 0;
     B.relay_out.len = 0;
-    B.relay_lost = 0;
+    B.relay_lost = NULL;
     B.relay_retry = apr_time_now() + apr_time_from_msec(50);
 }
 
@@ -1123,11 +1133,10 @@ static void relay_try_connect(void)
         return;
     }
     sse_frame_end(&B.relay_out, off);
-    if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
+    if (relay_out_flush()) {
         relay_drop("hello failed");
         return;
     }
-    B.relay_out.len = 0;
     /* the relay's census of this child starts from the whole table */
     B.census.len = 0;
     B.census_n = 0;
@@ -1151,8 +1160,7 @@ static void relay_try_connect(void)
 static void relay_readable(void)
 {
     sse_run_t run;
-    char buf[65536];
-    ssize_t n = recv(B.relay_fd, buf, sizeof(buf), MSG_DONTWAIT);
+    ssize_t n = relay_read_in(SSE_RELAY_READ);
     size_t pos = 0;
     sse_frame_hdr_t h;
     const char *payload;
@@ -1165,12 +1173,12 @@ static void relay_readable(void)
     if (n < 0) {
         return;
     }
-    if (sse_buf_put(&B.relay_in, buf, (size_t)n)) {
-        relay_drop("out of memory");    /* those bytes are gone */
+    if (B.relay_lost) {
+        relay_drop(B.relay_lost);       /* those bytes are gone */
         return;
     }
     /* what fan-outs may read on top, so that one call ends in time */
-    B.join_budget = sizeof(buf);
+    B.join_budget = SSE_RELAY_READ;
     while ((rc = sse_frame_peek(B.relay_in.data + pos, B.relay_in.len - pos,
                                 &h, &payload)) == 1) {
         if (h.type == SSE_OP_EVENT) {
@@ -1183,7 +1191,7 @@ static void relay_readable(void)
             pos += (size_t)used;
             fan_out(&run, &pos);
             if (B.relay_lost) {
-                relay_drop("out of memory");
+                relay_drop(B.relay_lost);
                 return;
             }
             continue;
@@ -1199,13 +1207,8 @@ static void relay_readable(void)
         return;
     }
     sse_buf_consume(&B.relay_in, pos);
-    if (B.relay_out.len) {
-        /* Small answers; the relay always reads, so blocking is short. */
-        if (sse_sock_write_all(B.relay_fd, B.relay_out.data, B.relay_out.len)) {
-            relay_drop("write failed");
-            return;
-        }
-        B.relay_out.len = 0;
+    if (relay_out_flush()) {
+        relay_drop("write failed");
     }
 }
 

@@ -1173,10 +1173,10 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
 }
 
 /* Has requester c hung up?  Then it gave up waiting (SSE_RELAY_TIMEOUT_S)
- * and answered 503, so what it asked must not happen now.  epoll says so
- * too, but not when it reported the request before the hang-up and the
- * relay stopped (SIGSTOP, swap) right after epoll_wait returned: that
- * request is read only when the relay runs again. */
+ * and answered 503, so what it asked must not happen now.  Asked here, not
+ * taken from the epoll event: that may have reported the request before
+ * the hang-up, when the relay stopped (SIGSTOP, swap) right after
+ * epoll_wait returned and reads the request only when it runs again. */
 static int requester_gone(relay_conn_t *c)
 {
     struct pollfd p = { c->fd, POLLRDHUP, 0 };
@@ -1567,16 +1567,12 @@ static void relay_loop(void)
             if (c->closed) {
                 continue;       /* closed earlier in this batch */
             }
-            if ((evs[i].events & EPOLLRDHUP) && !c->broker) {
-                conn_close(c);  /* see requester_gone() */
-                continue;
-            }
             if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
                 conn_close(c);
                 continue;
             }
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                conn_readable(c);
+            if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+                conn_readable(c);       /* a requester gone: requester_gone() */
             }
         }
         if (R.cluster) {
