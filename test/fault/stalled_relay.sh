@@ -6,20 +6,18 @@
 # when the relay runs again the event must not reach the stream, and the
 # next one must.  A relay that trusted epoll's "readable" without looking
 # for the hang-up again published it (seen once in about 20 runs of t/41
-# under ASan; here every time).  Writes one TSV row (see run.sh) to $3.
+# under ASan; here every time).  Prints what it measured, a tab, and 1
+# when the check passed (0 otherwise); run.sh makes it a row.
 #
-#   bash stalled_relay.sh PORT RELAYPID ROWS.TSV
+#   bash stalled_relay.sh PORT RELAYPID
 set -u
-port=$1 relay=$2 out=$3
+port=$1 relay=$2
 base=http://127.0.0.1:$port
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-area="stalled relay"
-what="a publish the relay took from epoll_wait just before it stalled for 7 s (gdb at the syscall's return; the worker waits 5 s)"
 
 emit() {  # emit RESULT OK
-    printf '%s\t%s\t%s\t%s\t%s\n' "$area" "$what" 1 "$1" "$([ "$2" = 1 ] && echo PASS || echo FAIL)" >>"$out"
-    printf '  %-4s %s: %s (%s)\n' "$([ "$2" = 1 ] && echo ok || echo FAIL)" "$area" "$what" "$1" >&2
+    printf '%s\t%s\n' "$1" "$2"
 }
 if ! command -v gdb >/dev/null; then
     emit "not run: gdb is missing (make test-fault installs it as root)" 0
