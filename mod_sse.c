@@ -1307,6 +1307,7 @@ static void sse_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     sse_count_claim();
+    sse_relay_child_init();
     rv = sse_broker_start(pchild, s);
 
     if (rv != APR_SUCCESS) {

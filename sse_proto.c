@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sse_proto.h"
@@ -289,6 +290,15 @@ int sse_sock_write_all(int fd, const char *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+uint32_t sse_clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000u
+                      + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
 ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms)

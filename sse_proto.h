@@ -19,7 +19,7 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "3"
+#define SSE_PROTO_VERSION "4"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
@@ -27,6 +27,10 @@
  * the relay answers it from its census (the COUNT frames every broker sends
  * before a new stream's first byte) and sends the EVENT, which owes no
  * reply, only to the brokers that count its channel. */
+/* A request's header seq (PUBLISH, LIST, CONNS, CLOSE, CHECK, STATS) is
+ * the requester's sse_clock_ms() when it sent it; its RESULT echoes it.
+ * The relay refuses a request that waited too long to be answered before
+ * the requester gives up (see sse_relay.c). */
 /* A PUBLISH from a publisher: channel, id ("" = assign one), event,
  * retry, data, then u32 history count and u32 history age in seconds. */
 enum {
@@ -152,6 +156,9 @@ int sse_sock_connect_unix(const char *path, int timeout_s);
  * recv(): a thread asleep in recv() on a unix socket is also woken each
  * time the peer reads what it sent (the kernel announces the freed space
  * to every sleeper), a thread asleep in poll() only for what it asked. */
+/* CLOCK_MONOTONIC in milliseconds, low 32 bits: the same clock in every
+ * process of the machine; compare two with (int32_t)(later - earlier). */
+uint32_t sse_clock_ms(void);
 ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms);
 /* Read exactly len bytes, each wait up to timeout_ms (sse_sock_recv_wait):
  * 0, or -1 with errno (0 when the peer closed first, ETIMEDOUT). */

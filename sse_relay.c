@@ -51,7 +51,8 @@ const char *sse_relay_path;
 /* --- clients (children) -------------------------------------------------- */
 
 /* How long a worker waits for the relay's answer (and to send to it); then
- * it answers 503 and hangs up, and the relay drops what it had asked. */
+ * it answers 503 and hangs up.  The relay refuses a request it could not
+ * answer well before that (RELAY_TAKE_MS), so a 503 published nothing. */
 #define SSE_RELAY_TIMEOUT_S 5
 
 int sse_relay_connect(void)
@@ -64,21 +65,29 @@ int sse_relay_connect(void)
  * so a publish costs no connect. */
 static __thread int relay_conn_fd = -1;
 static __thread pid_t relay_conn_pid;
+static pid_t relay_child_pid;   /* sse_relay_child_init */
 
-/* This thread's connection, made when missing; -1 with errno on failure. */
+void sse_relay_child_init(void)
+{
+    relay_child_pid = getpid();
+}
+
+/* This thread's connection, made when missing; -1 with errno on failure.
+ * A connection made in the parent (whose threads a child inherits) is not
+ * the child's. */
 static int relay_conn_get(void)
 {
-    if (relay_conn_fd >= 0 && relay_conn_pid == getpid()) {
+    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
         return relay_conn_fd;
     }
     relay_conn_fd = sse_relay_connect();
-    relay_conn_pid = getpid();
+    relay_conn_pid = relay_child_pid;
     return relay_conn_fd;
 }
 
 static void relay_conn_drop(void)
 {
-    if (relay_conn_fd >= 0 && relay_conn_pid == getpid()) {
+    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
         close(relay_conn_fd);
     }
     relay_conn_fd = -1;
@@ -115,7 +124,18 @@ static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
                         : 0;
 }
 
-apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
+/* Stamp req's header with the time of sending: the relay refuses a request
+ * that has waited too long to answer it before we give up. */
+static void relay_stamp(sse_buf_t *req)
+{
+    sse_frame_hdr_t h;
+
+    memcpy(&h, req->data, sizeof(h));
+    h.seq = sse_clock_ms();
+    memcpy(req->data, &h, sizeof(h));
+}
+
+apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
                             sse_relay_result_t *res)
 {
     sse_frame_hdr_t h;
@@ -129,10 +149,12 @@ apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
     if (fd < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
+    relay_stamp(req);
     if (sse_sock_write_all(fd, req->data, req->len)) {
         /* The kept connection may belong to a relay that has since been
          * restarted; nothing was sent, so one retry on a new one is safe. */
         relay_conn_drop();
+        relay_stamp(req);
         if ((fd = relay_conn_get()) < 0
             || sse_sock_write_all(fd, req->data, req->len)) {
             relay_conn_drop();
@@ -263,6 +285,17 @@ typedef struct relay_owed_t {
 #define RELAY_MAX_BEHIND 100
 #define RELAY_SYNC_EVERY 25
 #define RELAY_FOLLOW_WORK 4
+
+/* A requester waits SSE_RELAY_TIMEOUT_S for its answer, then answers 503
+ * ("nothing published").  So the relay must not act on a request it cannot
+ * answer well before then: one that waited on the socket while the relay
+ * was stopped, swapped out or busy.  Every request carries the time it was
+ * sent (sse_relay_call); the relay refuses one older than TAKE_MS and
+ * answers the others by ANSWER_MS after they were sent, with what it has
+ * by then (a held or gathered answer included). */
+#define RELAY_TAKE_MS 3000
+#define RELAY_ANSWER_MS 4000
+#define RELAY_GATHER_MS 2000    /* at most, for a child's reply */
 
 struct relay_conn_t {
     int fd;
@@ -732,6 +765,30 @@ static void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan)
     gather_reply(g, NULL, 0);   /* drop the hold */
 }
 
+/* How long ago a request stamped sent (its header's seq) was sent, in ms. */
+static int32_t request_age(uint32_t sent)
+{
+    int32_t age = (int32_t)(sse_clock_ms() - sent);
+
+    return age < 0 ? 0 : age;
+}
+
+/* Is request h too old to be answered before its requester gives up? */
+static int request_stale(const sse_frame_hdr_t *h)
+{
+    int32_t age = request_age(h->seq);
+
+    if (age < RELAY_TAKE_MS) {
+        return 0;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
+                 "SSE00217: a request (type %u) waited %ld ms for the relay; "
+                 "its requester gives up at %d s: refused, nothing done",
+                 (unsigned)h->type, (long)age, SSE_RELAY_TIMEOUT_S);
+    return 1;
+}
+
+/* seq: the request's header seq, the time it was sent. */
 static relay_gather_t *gather_new(relay_conn_t *req, uint32_t seq, char *id)
 {
     relay_gather_t *g = calloc(1, sizeof(*g));
@@ -744,8 +801,11 @@ static relay_gather_t *gather_new(relay_conn_t *req, uint32_t seq, char *id)
     g->seq = seq;
     g->id = id ? id : strdup("");
     if (req) {
+        int32_t left = RELAY_ANSWER_MS - request_age(seq);
         req->waiting = g;
-        g->deadline = apr_time_now() + apr_time_from_sec(2);
+        g->deadline = apr_time_now()
+                      + apr_time_from_msec(left < RELAY_GATHER_MS ? left
+                                                          : RELAY_GATHER_MS);
         g->wnext = R.waiting;
         if (R.waiting) {
             R.waiting->wprev = g;
@@ -756,8 +816,9 @@ static relay_gather_t *gather_new(relay_conn_t *req, uint32_t seq, char *id)
 }
 
 /* A child that does not answer (stopped, overloaded) must not hold every
- * publisher: after 2 s the requester gets what the others answered (the
- * event itself has gone to every child already). */
+ * publisher: after RELAY_GATHER_MS (less when the request waited on the
+ * socket) the requester gets what the others answered (the event itself
+ * has gone to every child already). */
 static void gather_timeouts(void)
 {
     apr_time_t now = apr_time_now();
@@ -767,7 +828,7 @@ static void gather_timeouts(void)
         next = g->wnext;
         if (now >= g->deadline) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, R.s,
-                         "SSE00214: %d child(ren) did not answer within 2 s; "
+                         "SSE00214: %d child(ren) did not answer in time; "
                          "answering with the %u that did", g->remaining,
                          (unsigned)g->nreplies);
             gather_answer(g);
@@ -1166,23 +1227,16 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
     if (h->type == SSE_OP_SYNCED) {
         return c->broker ? synced_frame(c, &rd) : -1;
     }
-    if (h->type == SSE_OP_CHECK) {
-        return c->broker ? -1 : check_answer(c, h, &rd);
+    if (c->broker) {
+        return -1;
     }
-    return c->broker ? -1 : request_start(c, h, payload);
-}
-
-/* Has requester c hung up?  Then it gave up waiting (SSE_RELAY_TIMEOUT_S)
- * and answered 503, so what it asked must not happen now.  Asked here, not
- * taken from the epoll event: that may have reported the request before
- * the hang-up, when the relay stopped (SIGSTOP, swap) right after
- * epoll_wait returned and reads the request only when it runs again. */
-static int requester_gone(relay_conn_t *c)
-{
-    struct pollfd p = { c->fd, POLLRDHUP, 0 };
-
-    return !c->broker && poll(&p, 1, 0) == 1
-           && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+    if (request_stale(h)) {
+        return -2;              /* closed: the requester answers 503 */
+    }
+    if (h->type == SSE_OP_CHECK) {
+        return check_answer(c, h, &rd);
+    }
+    return request_start(c, h, payload);
 }
 
 /* Read and handle what c sent.  Returns 1 when bytes were read (there may
@@ -1198,10 +1252,6 @@ static int conn_readable(relay_conn_t *c)
 
     if (c->closed || c->busy) {
         return c->closed ? -1 : 0;
-    }
-    if (requester_gone(c)) {
-        conn_close(c);
-        return -1;
     }
     n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -1572,7 +1622,7 @@ static void relay_loop(void)
                 continue;
             }
             if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                conn_readable(c);       /* a requester gone: requester_gone() */
+                conn_readable(c);
             }
         }
         if (R.cluster) {

@@ -41,11 +41,16 @@ typedef struct {
     apr_array_header_t *replies;/* const char *: one text per broker */
 } sse_relay_result_t;
 
-/* Send one request frame (req holds a whole frame) and wait for the result;
- * strings of res are allocated in p.  Any thread.  Returns APR_SUCCESS, or
- * an error when the relay cannot be reached or answered badly. */
-apr_status_t sse_relay_call(apr_pool_t *p, const sse_buf_t *req,
+/* Send one request frame (req holds a whole frame; its header's seq is
+ * set to the time of sending) and wait for the result; strings of res are
+ * allocated in p.  Any thread.  Returns APR_SUCCESS, or an error when the
+ * relay cannot be reached, answered badly or refused the request. */
+apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
                             sse_relay_result_t *res);
+
+/* Child: this process's pid, so that a worker thread knows its kept relay
+ * connection is its own without asking the kernel on every call. */
+void sse_relay_child_init(void);
 
 /* Build a request of type op from n strings and nnums numbers (either may
  * be 0), send it with sse_relay_call and wait for the result. */

@@ -175,12 +175,13 @@ static const char *find_socket(apr_pool_t *p)
     return best;
 }
 
-/* A PUBLISH frame, as mod_sse's publish handler builds it; 0 or -1. */
+/* A PUBLISH frame, as mod_sse's publish handler builds it, stamped with
+ * the time (the relay refuses a request that waited too long); 0 or -1. */
 static int publish_frame(sse_buf_t *b, const char *chan, const sse_event_t *ev)
 {
     const char *f[4] = { chan, ev->id ? ev->id : "", ev->event ? ev->event : "",
                          ev->retry ? ev->retry : "" };
-    long off = sse_frame_begin(b, SSE_OP_PUBLISH, 0);
+    long off = sse_frame_begin(b, SSE_OP_PUBLISH, sse_clock_ms());
     int i;
 
     for (i = 0; i < 4 && off >= 0; i++) {
@@ -236,8 +237,9 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
             return EXIT_UNREACHABLE;
         }
         say("the relay at %s closed the connection without an answer "
-            "(refused: a user other than root or the httpd user, or, with "
-            "SSECluster, Redis is down)", path);
+            "(refused: a user other than root or the httpd user, a relay too "
+            "busy to answer in time, or, with SSECluster, Redis is down)",
+            path);
         return EXIT_REFUSED;
     }
     sse_buf_free(&b);

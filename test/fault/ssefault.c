@@ -1115,10 +1115,13 @@ static void put_str(char **p, const char *s)
     *p += n + 1;
 }
 
-/* One frame: header {type, seq, len} in native order, then the payload. */
+/* One frame: header {type, seq, len} in native order, then the payload.
+ * A request's seq is the time of sending, CLOCK_MONOTONIC in ms (the relay
+ * refuses one that waited too long). */
 static size_t frame(char *out, uint32_t type, const char *payload, size_t plen)
 {
-    uint32_t h[3] = { type, 1, (uint32_t)plen };
+    uint32_t h[3] = { type, (uint32_t)(uint64_t)(now() * 1000.0),
+                      (uint32_t)plen };
 
     memcpy(out, h, sizeof(h));
     memcpy(out + sizeof(h), payload, plen);

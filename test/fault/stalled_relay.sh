@@ -6,7 +6,8 @@
 # when the relay runs again the event must not reach the stream, and the
 # next one must.  A relay that trusted epoll's "readable" without looking
 # for the hang-up again published it (seen once in about 20 runs of t/41
-# under ASan; here every time).  Prints what it measured, a tab, and 1
+# under ASan; here every time); today the relay refuses a request by its
+# age (sent 3 s ago or more).  Prints what it measured, a tab, and 1
 # when the check passed (0 otherwise); run.sh makes it a row.
 #
 #   bash stalled_relay.sh PORT RELAYPID

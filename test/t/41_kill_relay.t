@@ -12,10 +12,11 @@ use lib "$FindBin::Bin/lib", "$FindBin::Bin/../fault/lib";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use Time::HiRes qw(time sleep);
+use POSIX ();
 use SSETest;
 use SSEFault;
 
-plan tests => 17;
+plan tests => 21;
 
 my $chan = uniq_chan('relay');
 my $path = "/stream?channel=$chan";
@@ -101,9 +102,8 @@ reliability('kill_relay', streams => $n, new_relay_secs => sprintf('%.3f', $new_
             crashes => scalar(@problems));
 # A stopped relay (SIGSTOP, as one stuck in swap): a publish waits 5 s for
 # its answer, is refused 503, and stays refused: once the relay runs again
-# the streams never get it.  (Now and then the stop lands right after the
-# relay's epoll_wait returned the request, before the worker hung up; this
-# failed then, about once in 20 runs.  make test-fault stalls the relay at
+# the streams never get it.  (The stop may land right after the relay's
+# epoll_wait returned the request; make test-fault stalls the relay at
 # exactly that point with gdb: test/fault/stalled_relay.sh.)
 my $frozen = relay_pid();
 my $fs = open_stream($path);
@@ -119,5 +119,34 @@ my(undef, $ja) = publish($chan, data => 'after the thaw');
 my $next = $fs ? $fs->next_event(5) : undef;
 is show($next), show(ev(id => $ja->{id} // '?', data => 'after the thaw')),
    'once it runs again, the refused event never reaches a stream; the next one does';
+
+# A relay that is slow, not stopped past the worker's 5 s: it runs again
+# after 3.5 s, reads the request then, and must not publish an event whose
+# answer may come too late for the worker (a 503 that published after
+# all).  A request carries the time it was sent; the relay refuses one
+# that waited 3 s or more: the worker answers 503 at once, before its own
+# 5 s, and nothing is published.
+my $lm = log_mark();
+ok kill('STOP', $frozen), 'the relay stopped again';
+my $thaw = fork;
+if (defined $thaw && !$thaw) {
+    sleep 3.5;
+    kill 'CONT', $frozen;
+    POSIX::_exit(0);
+}
+$tf = time;
+my($rs) = publish($chan, data => 'while slow');
+$secs = time - $tf;
+waitpid $thaw, 0 if $thaw;
+kill 'CONT', $frozen;
+ok $rs->code == 503 && $secs > 3 && $secs < 4.8,
+   sprintf('a publish the relay reads after 3.5 s is refused %d after %.1f s, before the worker gives up',
+           $rs->code, $secs);
+my(undef, $jb) = publish($chan, data => 'after the slow one');
+$next = $fs ? $fs->next_event(5) : undef;
+is show($next), show(ev(id => $jb->{id} // '?', data => 'after the slow one')),
+   'the refused event never reaches a stream; the next one does';
+like log_since($lm), qr/SSE00217: a request \(type 2\) waited \d+ ms/,
+   'the error log says why (SSE00217)';
 $fs->disconnect if $fs;
 close_all(@s);
