@@ -56,6 +56,14 @@ my @at = (
                    $f->{new_relay_secs}, $f->{publishes_in_gap}, $f->{answered_503}, $f->{answered_other},
                    $f->{slowest_publish_secs}, $f->{publish_ok_secs}, $f->{streams},
                    $f->{all_streams_reached_secs}, $f->{streams_ended}, $f->{partial_200}) }],
+    [stopped_relay => 't/41_kill_relay.t', 'the relay stopped (SIGSTOP) for longer than a worker waits (5 s), then for 3.5 s',
+     sub { my $f = shift;
+           sprintf('stopped: publish answered %d after %.2f s, %s; stopped 3.5 s: answered %d after %.2f s '
+                   . '(the relay refused the request by its age%s), %s',
+                   $f->{frozen_code}, $f->{frozen_secs},
+                   $f->{frozen_next_ok} ? 'the refused event never delivered, the next one delivered' : 'the next delivery was wrong',
+                   $f->{slow_code}, $f->{slow_secs}, $f->{slow_logged} ? ', SSE00217 logged' : '',
+                   $f->{slow_next_ok} ? 'the refused event never delivered, the next one delivered' : 'the next delivery was wrong') }],
     [graceful => 't/42_graceful_load.t', 'graceful restart (SIGUSR1) with streams open and an event every 50 ms',
      sub { my $f = shift;
            sprintf('%d streams closed by the old children in %.2f s, those exited in %.2f s; %d clients '

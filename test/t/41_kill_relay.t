@@ -111,12 +111,14 @@ ok $frozen && $fs && kill('STOP', $frozen), "the relay (pid " . ($frozen // '?')
 my $tf = time;
 my($rf) = publish($chan, data => 'while frozen');
 my $secs = time - $tf;
+my $frozen_secs = $secs;
 kill 'CONT', $frozen if $frozen;
 ok $rf->code == 503 && $secs > 4 && $secs < 8,
    sprintf('a publish to the stopped relay is answered %d after %.1f s', $rf->code, $secs);
 sleep 1;
 my(undef, $ja) = publish($chan, data => 'after the thaw');
 my $next = $fs ? $fs->next_event(5) : undef;
+my $frozen_next_ok = show($next) eq show(ev(id => $ja->{id} // '?', data => 'after the thaw'));
 is show($next), show(ev(id => $ja->{id} // '?', data => 'after the thaw')),
    'once it runs again, the refused event never reaches a stream; the next one does';
 
@@ -144,9 +146,15 @@ ok $rs->code == 503 && $secs > 3 && $secs < 4.8,
            $rs->code, $secs);
 my(undef, $jb) = publish($chan, data => 'after the slow one');
 $next = $fs ? $fs->next_event(5) : undef;
+my $slow_next_ok = show($next) eq show(ev(id => $jb->{id} // '?', data => 'after the slow one'));
 is show($next), show(ev(id => $jb->{id} // '?', data => 'after the slow one')),
    'the refused event never reaches a stream; the next one does';
-like log_since($lm), qr/SSE00217: a request \(type 2\) waited \d+ ms/,
-   'the error log says why (SSE00217)';
+my $logged = log_since($lm) =~ /SSE00217: a request \(type 2\) waited \d+ ms/ ? 1 : 0;
+ok $logged, 'the error log says why (SSE00217)';
+reliability('stopped_relay',
+            frozen_code => $rf->code, frozen_secs => sprintf('%.2f', $frozen_secs),
+            frozen_next_ok => $frozen_next_ok ? 1 : 0,
+            slow_code => $rs->code, slow_secs => sprintf('%.2f', $secs),
+            slow_next_ok => $slow_next_ok ? 1 : 0, slow_logged => $logged);
 $fs->disconnect if $fs;
 close_all(@s);
