@@ -888,7 +888,20 @@ static void fan_out(const sse_run_t *run, size_t *pos)
     L.bytes = 0;
     L.synced = 0;
     L.closed = 0;
-    if (!ch || lap_add(run)) {
+    if (ch && lap_add(run)) {
+        /* Out of memory: these streams cannot have the events.  End them
+         * rather than let them go on without: their clients reconnect with
+         * Last-Event-ID and get the events from the relay's history. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, B.s,
+                     "SSE00108: out of memory for an event on %s: ending its "
+                     "%d stream(s) in child %d, to resume from the history",
+                     ch->name, ch->count, (int)B.pid);
+        for (l = ch->head; l; l = l->next) {
+            sub_kill(l->sub, "out of memory");
+        }
+        ch = NULL;
+    }
+    if (!ch) {
         if (run->has_sync) {
             synced_put(run->sync_mark);     /* nothing to wait for */
         }

@@ -51,7 +51,8 @@ $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 	mkdir -p $(FAULT_OUT)
 	gcc -O2 -g -Wall -Wextra -pthread -o $@ $<
 
-# gdb holds the relay at one exact point (stalled_relay.sh)
+# gdb holds the relay at one exact point (stalled_relay.sh) and makes a
+# broker's allocation fail once (oom_fanout.sh)
 fault-debs:
 	@sh $(FAULT_TOP)/tools/need-debs gdb
 

@@ -203,6 +203,12 @@ stalled=$(bash "$F_SRC/stalled_relay.sh" "$port" "$(fault_relay)")
 row "stalled relay" "a publish the relay took from epoll_wait just before it stalled for 7 s (gdb at the syscall's return; the worker waits 5 s)" \
     1 "${stalled%$'\t'*}" "${stalled##*$'\t'}"
 
+# a broker runs out of memory as it takes an event into a fan-out
+echo "fault: out of memory in a fan-out" >&2
+oom=$(bash "$F_SRC/oom_fanout.sh" "$port")
+row "fan-out out of memory" "a child's broker cannot allocate an event for a fan-out (gdb makes lap_add fail once); the stream must end and resume with Last-Event-ID" \
+    1 "${oom%$'\t'*}" "${oom##*$'\t'}"
+
 # capacity: the whole SSEMaxSubscribers is still there, then stop
 echo "fault: $streams streams, then stop" >&2
 watch=$(echo $(fault_children) $(fault_relay) | tr ' ' ',')
