@@ -120,6 +120,7 @@ static struct {
     sse_buf_t census;           /* deltas not yet sent: (channel, delta)... */
     uint32_t census_n;
     apr_time_t relay_retry;
+    pid_t relay_pid;            /* of the last relay connected to, or 0 */
     apr_time_t now;             /* this pass of the loop */
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
@@ -1126,6 +1127,37 @@ static void relay_drop(const char *why)
     B.relay_retry = apr_time_now() + apr_time_from_msec(50);
 }
 
+/* Just connected: to the relay connected to before?  Then the connection
+ * was lost on this side (out of memory, a bad frame) while the relay went
+ * on publishing without this child's streams, and nothing tells them what
+ * they missed.  End them: their clients reconnect with Last-Event-ID and
+ * get it from this relay's history.  (A new relay has no history of the
+ * gap to give: its publishes were refused until it ran, and the streams
+ * stay.) */
+static void relay_same_check(void)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    pid_t pid = 0;
+    sse_sub_t *sub;
+    int n = 0;
+
+    if (!getsockopt(B.relay_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+        pid = cred.pid;
+    }
+    if (pid && pid == B.relay_pid) {
+        for (sub = B.all; sub; sub = sub->next) {
+            n += !sub->dead;
+            sub_kill(sub, "lost the relay (it went on)");
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, B.s,
+                     "SSE00109: back on relay %d after losing it: ending this "
+                     "child's %d stream(s), which resume from its history",
+                     (int)pid, n);
+    }
+    B.relay_pid = pid;
+}
+
 static void relay_try_connect(void)
 {
     struct epoll_event ev;
@@ -1140,6 +1172,7 @@ static void relay_try_connect(void)
     if (B.relay_fd < 0) {
         return;
     }
+    relay_same_check();
     off = sse_frame_begin(&B.relay_out, SSE_OP_HELLO, 0);
     if (off < 0 || sse_buf_put_u32(&B.relay_out, (uint32_t)B.pid)) {
         relay_drop("out of memory");

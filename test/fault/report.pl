@@ -154,8 +154,9 @@ if (@mpms) {
 
 my %title = (churn => 'Churn', after => 'After the hostile input', 'frozen child' => 'Frozen child',
              'stalled relay' => 'Stalled relay', 'fan-out out of memory' => 'Out of memory in a fan-out',
+             'relay connection lost' => 'A broker\'s relay connection lost',
              capacity => 'Capacity', stop => 'Stop', graceful => 'Graceful restart at scale');
-my $scale_re = qr/^(churn|frozen child|stalled relay|fan-out out of memory|capacity|stop|graceful)$/;
+my $scale_re = qr/^(churn|frozen child|stalled relay|fan-out out of memory|relay connection lost|capacity|stop|graceful)$/;
 my @scale = grep { $_->[0] =~ $scale_re } @rows;
 my @hostile = grep { $_->[0] !~ $scale_re } @rows;
 for my $part (['Churn, capacity, stop and graceful restart (private httpd, worker MPM)', \@scale],

@@ -209,6 +209,12 @@ oom=$(bash "$F_SRC/oom_fanout.sh" "$port")
 row "fan-out out of memory" "a child's broker cannot allocate an event for a fan-out (gdb makes lap_add fail once); the stream must end and resume with Last-Event-ID" \
     1 "${oom%$'\t'*}" "${oom##*$'\t'}"
 
+# a broker loses its relay connection while the relay goes on publishing
+echo "fault: a broker's relay connection lost" >&2
+gap=$(bash "$F_SRC/relay_gap.sh" "$port")
+row "relay connection lost" "a child's broker loses its relay connection, and an event with it, while the relay lives on (gdb sets relay_lost); the stream must end and resume with Last-Event-ID" \
+    1 "${gap%$'\t'*}" "${gap##*$'\t'}"
+
 # capacity: the whole SSEMaxSubscribers is still there, then stop
 echo "fault: $streams streams, then stop" >&2
 watch=$(echo $(fault_children) $(fault_relay) | tr ' ' ',')
