@@ -1760,16 +1760,20 @@ static apr_status_t relay_kill(void *data)
 {
     relay_state_t *st = data;
 
-    if (st->running && getpid() == st->parent
-        && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+    if (getpid() != st->parent
+        || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING) {
+        return APR_SUCCESS;
+    }
+    if (st->running) {
         kill(st->proc.pid, SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
-        /* the relay, no longer root, may not remove it from a root-owned
-         * runtime directory */
-        if (sse_relay_path) {
-            unlink(sse_relay_path);
-        }
+    }
+    /* the relay, no longer root, may not remove it from a root-owned
+     * runtime directory; nor has it, when it went first (a SIGTERM to the
+     * whole process group: pkill, Ctrl-C) */
+    if (sse_relay_path) {
+        unlink(sse_relay_path);
     }
     return APR_SUCCESS;
 }

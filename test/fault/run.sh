@@ -249,6 +249,14 @@ ebadf=$(grep -c SSE00102 "$F_DIR/logs/error.log")
 row churn "clients that send a stream request and close at once, before the answer (while events are published)" "$early" \
     "$gone of $(echo $kids | wc -w) original children died; $crashes children exited on a signal; $ebadf 'SSE00102 cannot watch stream socket' errors" \
     "$( [ "$crashes" = 0 ] && [ "$ebadf" = 0 ] && echo 1 || echo 0)"
+# this server stops as pkill or Ctrl-C in a terminal stop it: SIGTERM to
+# the parent, its children and the relay at once
+ppid=$F_PPID
+kill -TERM "$ppid" $(ps --ppid "$ppid" -o pid=) 2>/dev/null
+for i in $(seq 1 200); do fault_alive "$ppid" || break; sleep 0.1; done
+left=$(ls "$F_DIR"/run/sse-relay.*.sock 2>/dev/null | wc -l)
+row stop "SIGTERM to the parent, the children and the relay at once (pkill, Ctrl-C): the relay socket file is removed" 1 \
+    "$left socket files left in the runtime dir" "$( [ "$left" = 0 ] && echo 1 || echo 0)"
 fault_stop
 
 # --- 3. graceful restart under load ---------------------------------------------
