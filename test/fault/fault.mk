@@ -52,7 +52,7 @@ $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 	gcc -O2 -g -Wall -Wextra -pthread -o $@ $<
 
 # gdb holds the relay at one exact point (stalled_relay.sh) and makes a
-# broker's allocation fail once (oom_fanout.sh)
+# broker's allocation fail once or its relay connection go (lost_event.sh)
 fault-debs:
 	@sh $(FAULT_TOP)/tools/need-debs gdb
 

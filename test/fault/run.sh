@@ -203,15 +203,13 @@ stalled=$(bash "$F_SRC/stalled_relay.sh" "$port" "$(fault_relay)")
 row "stalled relay" "a publish the relay took from epoll_wait just before it stalled for 7 s (gdb at the syscall's return; the worker waits 5 s)" \
     1 "${stalled%$'\t'*}" "${stalled##*$'\t'}"
 
-# a broker runs out of memory as it takes an event into a fan-out
+# a broker cannot deliver an event the relay has answered for
 echo "fault: out of memory in a fan-out" >&2
-oom=$(bash "$F_SRC/oom_fanout.sh" "$port")
+oom=$(bash "$F_SRC/lost_event.sh" "$port" fanout-oom)
 row "fan-out out of memory" "a child's broker cannot allocate an event for a fan-out (gdb makes lap_add fail once); the stream must end and resume with Last-Event-ID" \
     1 "${oom%$'\t'*}" "${oom##*$'\t'}"
-
-# a broker loses its relay connection while the relay goes on publishing
 echo "fault: a broker's relay connection lost" >&2
-gap=$(bash "$F_SRC/relay_gap.sh" "$port")
+gap=$(bash "$F_SRC/lost_event.sh" "$port" relay-lost)
 row "relay connection lost" "a child's broker loses its relay connection, and an event with it, while the relay lives on (gdb sets relay_lost); the stream must end and resume with Last-Event-ID" \
     1 "${gap%$'\t'*}" "${gap##*$'\t'}"
 

@@ -14,16 +14,7 @@
 set -u
 port=$1 relay=$2
 base=http://127.0.0.1:$port
-tmp=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-
-emit() {  # emit RESULT OK
-    printf '%s\t%s\n' "$1" "$2"
-}
-if ! command -v gdb >/dev/null; then
-    emit "not run: gdb is missing (make test-fault installs it as root)" 0
-    exit 1
-fi
+. "$(dirname "$0")/gdb_check.sh"
 
 # every worker thread keeps its own relay connection: open them all first,
 # so the publish below comes on a connection the relay already watches
