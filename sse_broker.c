@@ -710,6 +710,7 @@ static struct {
     lap_msg_t m[LAP_MAX_MSGS];
     sse_msg_t *cat[LAP_MAX_MSGS];   /* m[j..k) in one message, or NULL */
     uint64_t sync[LAP_MAX_MSGS + 1];/* mark of a SYNC seen after m[j-1], or 0 */
+    unsigned before[LAP_MAX_MSGS + 1];  /* events in m[0..j) */
     unsigned synced;            /* SYNCs after m[0..synced) are answered */
     unsigned gen;               /* sse_link_t.lap_gen of this fan-out */
 } L;
@@ -746,6 +747,7 @@ static int lap_add(const sse_run_t *run)
     lap_cat_clear();
     B.st.published += run->n;
     L.bytes += m->msg->len;
+    L.before[L.k + 1] = L.before[L.k] + run->n;
     L.k++;
     if (run->has_sync) {
         L.sync[L.k] = run->sync_mark;   /* it came before the last event */
@@ -821,12 +823,7 @@ static void lap_synced(unsigned upto)
 /* The events in m[from..k). */
 static unsigned lap_events(unsigned from)
 {
-    unsigned n = 0;
-
-    for (; from < L.k; from++) {
-        n += L.m[from].run.n;
-    }
-    return n;
+    return L.before[L.k] - L.before[from];
 }
 
 /* m[from..k) for a stream whose replay had the events up to after (*nev
@@ -889,20 +886,21 @@ static void fan_out(const sse_run_t *run, size_t *pos)
     L.bytes = 0;
     L.synced = 0;
     L.closed = 0;
-    if (ch && lap_add(run)) {
-        /* Out of memory: these streams cannot have the events.  End them
-         * rather than let them go on without: their clients reconnect with
-         * Last-Event-ID and get the events from the relay's history. */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, B.s,
-                     "SSE00108: out of memory for an event on %s: ending its "
-                     "%d stream(s) in child %d, to resume from the history",
-                     ch->name, ch->count, (int)B.pid);
-        for (l = ch->head; l; l = l->next) {
-            sub_kill(l->sub, "out of memory");
+    L.before[0] = 0;
+    if (!ch || lap_add(run)) {
+        if (ch) {
+            /* Out of memory: these streams cannot have the events.  End
+             * them rather than let them go on without: their clients
+             * reconnect with Last-Event-ID and get the events from the
+             * relay's history. */
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, B.s,
+                         "SSE00108: out of memory for an event on %s: ending "
+                         "its %d stream(s) in child %d, to resume from the "
+                         "history", ch->name, ch->count, (int)B.pid);
+            for (l = ch->head; l; l = l->next) {
+                sub_kill(l->sub, "out of memory");
+            }
         }
-        ch = NULL;
-    }
-    if (!ch) {
         if (run->has_sync) {
             synced_put(run->sync_mark);     /* nothing to wait for */
         }
@@ -1243,7 +1241,7 @@ static void relay_readable(void)
             continue;
         }
         if (relay_handle(&h, payload)) {
-            relay_drop("bad request");
+            relay_drop(B.relay_lost ? B.relay_lost : "bad request");
             return;
         }
         pos += sizeof(h) + h.len;

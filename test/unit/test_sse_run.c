@@ -99,8 +99,7 @@ static void sync_put(sse_buf_t *b, uint64_t mark)
 {
     long off = sse_frame_begin(b, SSE_OP_SYNC, 9);
 
-    CHECK(sse_buf_put_u32(b, (uint32_t)(mark >> 32)) == 0
-          && sse_buf_put_u32(b, (uint32_t)mark) == 0);
+    CHECK(sse_buf_put_u64(b, mark) == 0);
     sse_frame_end(b, off);
 }
 
