@@ -75,21 +75,15 @@ sub take {
     return \@got;
 }
 
-# in order: ids increasing, each writer's events 1, 2, 3, ...
+# in order: ids increasing, each writer's events 1, 2, 3, ... (w0-000,
+# the event before the burst, is its writer's first)
 sub in_order {
-    my($got, $first) = @_;
-    my(%next, $last);
-    for my $e (@$got) {
-        my($id, $data) = @$e;
-        return "id $id after $last" if defined $last && $id <= $last;
-        $last = $id;
+    my $got = shift;
+    return writers_order(map {
+        my($id, $data) = @$_;
         my($w, $i) = $data =~ /^(w\d|d)-(\d{3})$/;
-        next if $data eq 'w0-000';
-        return "$data where $w-" . sprintf('%03d', $next{$w} // 1) . " was due"
-            if $i != ($next{$w} // 1);
-        $next{$w} = $i + 1;
-    }
-    return '';
+        [ $id, $w, $data eq 'w0-000' ? 1 : $i ];
+    } @$got);
 }
 
 my $total = $writers * $each;

@@ -28,6 +28,7 @@ our @EXPORT = qw(
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
     wait_until raw_http h2_pump h2_get start_writers wait_writers
+    writers_order
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -521,8 +522,6 @@ sub admin_delete {
     return ($res, decode_json_res($res));
 }
 
-# Poll $check->() until it returns true or $timeout seconds pass; returns
-# the last value.  For conditions the spec allows to become true "soon".
 # start_writers($n, $each, $one): $n processes publishing at once, each
 # calling $one->($writer, $i) for $i = 1 .. $each (true: that publish went
 # as it should); returns their pids for wait_writers().
@@ -550,6 +549,23 @@ sub wait_writers {
     return $bad;
 }
 
+# writers_order(@events), each [id, writer, i] as a stream got them: ids
+# increasing, each writer's i 1, 2, 3, ...  The first problem, or ''.
+sub writers_order {
+    my(%next, $last);
+    for my $e (@_) {
+        my($id, $w, $i) = @$e;
+        return "id $id after $last" if defined $last && $id <= $last;
+        $last = $id;
+        return "writer $w: event $i where " . ($next{$w} // 1) . ' was due'
+            if $i != ($next{$w} // 1);
+        $next{$w} = $i + 1;
+    }
+    return '';
+}
+
+# Poll $check->() until it returns true or $timeout seconds pass; returns
+# the last value.  For conditions the spec allows to become true "soon".
 sub wait_until {
     my($timeout, $check) = @_;
     my $deadline = time + $timeout;
