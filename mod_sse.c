@@ -28,6 +28,7 @@
 #include "apr_lib.h"
 #include "apr_atomic.h"
 #include "apr_shm.h"
+#include "apr_uri.h"
 
 #define SSE_MODULE_FILE
 #include "sse_private.h"
@@ -54,6 +55,7 @@ static void *sse_create_dir_config(apr_pool_t *p, char *dir)
     dc->history_age = -1;
     dc->max_channels = -1;
     dc->handover = -1;
+    dc->protected_ok = -1;
     return dc;
 }
 
@@ -74,7 +76,10 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(retry);
     SSE_MERGE_INT(max_channels);
     SSE_MERGE_INT(handover);
+    SSE_MERGE_INT(protected_ok);
 #undef SSE_MERGE_INT
+    dc->ns = add->ns ? add->ns : base->ns;
+    dc->origins = add->origins ? add->origins : base->origins;
     if (add->history >= 0) {
         dc->history = add->history;
         dc->history_age = add->history_age;
@@ -93,6 +98,27 @@ static void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     (void)s;
     sc->max_streams = -1;
     sc->max_held = -1;
+    return sc;
+}
+
+/* A virtual host with a server directive of its own keeps the main
+ * server's others. */
+static void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_srv_conf_t *base = basev, *add = addv;
+    sse_srv_conf_t *sc = apr_pmemdup(p, add, sizeof(*sc));
+
+    if (sc->max_streams < 0) {
+        sc->max_streams = base->max_streams;
+    }
+    if (sc->max_held < 0) {
+        sc->max_held = base->max_held;
+    }
+    /* the cluster and stats settings are the main server's alone */
+    sc->cluster_url = base->cluster_url;
+    sc->cluster_prefix = base->cluster_prefix;
+    sc->cluster_password = base->cluster_password;
+    sc->stats_channel = base->stats_channel;
     return sc;
 }
 
@@ -262,6 +288,50 @@ static const char *set_handover(cmd_parms *cmd, void *dcv, int on)
     return NULL;
 }
 
+static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    if (!sse_namespace_valid(arg, strlen(arg))) {
+        return apr_psprintf(cmd->pool, "SSENamespace: '%s' is not a valid "
+                            "namespace (1-%d characters of A-Z a-z 0-9 . _ ~ "
+                            ": @ -)", arg, SSE_NAMESPACE_MAX);
+    }
+    ((sse_dir_conf_t *)dcv)->ns = arg;
+    return NULL;
+}
+
+static const char *set_protected(cmd_parms *cmd, void *dcv, int on)
+{
+    (void)cmd;
+    ((sse_dir_conf_t *)dcv)->protected_ok = on;
+    return NULL;
+}
+
+/* SSEPublishOrigins: each an origin as a browser sends it (scheme://host
+ * [:port], no path), lower case. */
+static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    apr_uri_t u;
+    char *o;
+
+    if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
+        || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
+        || u.fragment || u.user || (strcasecmp(u.scheme, "http")
+                                    && strcasecmp(u.scheme, "https"))) {
+        return apr_psprintf(cmd->pool, "SSEPublishOrigins: '%s' is not an "
+                            "origin such as https://app.example.com or "
+                            "http://localhost:8080 (scheme, host and port, "
+                            "no path)", arg);
+    }
+    if (!dc->origins) {
+        dc->origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    o = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower(o);
+    APR_ARRAY_PUSH(dc->origins, const char *) = o;
+    return NULL;
+}
+
 static const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEChannel", set_expr,
                   (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
@@ -304,6 +374,17 @@ static const command_rec sse_cmds[] = {
                  "On: a response (CGI, FastCGI, proxy, ...) carrying the "
                  "header " SSE_HANDOVER_HEADER " becomes an event stream on "
                  "those channels (default off)"),
+    AP_INIT_TAKE1("SSENamespace", set_namespace, NULL, RSRC_CONF | ACCESS_CONF,
+                  "The namespace of the channels of this server or location "
+                  "(default: the virtual host's ServerName)"),
+    AP_INIT_FLAG("SSEProtectedChannels", set_protected, NULL, ACCESS_CONF,
+                 "On: this stream location may serve protected channels "
+                 "(names beginning with @) that its SSEChannel computes "
+                 "(default off)"),
+    AP_INIT_ITERATE("SSEPublishOrigins", set_origins, NULL,
+                    RSRC_CONF | ACCESS_CONF,
+                    "Origins (scheme://host[:port]) besides the server's own "
+                    "from which a browser with credentials may publish here"),
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
@@ -457,6 +538,52 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
         if ((*chans)->nelts > max) {
             return apr_psprintf(r->pool, "more than %d channels "
                                 "(SSEMaxChannels)", max);
+        }
+    }
+    return NULL;
+}
+
+/* The namespace of r's channels: SSENamespace, else the ServerName of its
+ * virtual host. */
+static const char *sse_namespace(request_rec *r, const sse_dir_conf_t *dc)
+{
+    return dc->ns ? dc->ns : sse_namespace_from_host(r->pool,
+                                                     r->server->server_hostname);
+}
+
+/* The keys (namespace/name) of the channels called names, in r's namespace:
+ * what the broker, the relay and Redis know them by. */
+static apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
+                                    const apr_array_header_t *names)
+{
+    const char *ns = sse_namespace(r, dc);
+    apr_array_header_t *keys = apr_array_make(r->pool, names->nelts,
+                                              sizeof(const char *));
+    int i;
+
+    for (i = 0; i < names->nelts; i++) {
+        APR_ARRAY_PUSH(keys, const char *) = sse_key_make(r->pool, ns,
+            APR_ARRAY_IDX(names, i, const char *));
+    }
+    return keys;
+}
+
+/* A protected channel (@name) among names that this stream location may
+ * not serve, or NULL.  Only a location whose SSEChannel computes the names
+ * and that says SSEProtectedChannels on serves them: never one where the
+ * client picks the channel. */
+static const char *sse_protected_refused(const sse_dir_conf_t *dc,
+                                         const apr_array_header_t *names)
+{
+    int i;
+
+    if (dc->channel && dc->protected_ok == 1) {
+        return NULL;
+    }
+    for (i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        if (sse_channel_protected(name)) {
+            return name;
         }
     }
     return NULL;
@@ -729,7 +856,7 @@ static int sse_stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     conn_rec *c = r->connection;
-    apr_array_header_t *chans;
+    apr_array_header_t *chans, *keys;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
     apr_status_t rv;
@@ -747,15 +874,21 @@ static int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
+    if ((err = sse_protected_refused(dc, chans)) != NULL) {
+        return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+            "channel '%s' is protected: only a location whose SSEChannel "
+            "names it and that has SSEProtectedChannels on serves it", err));
+    }
+    keys = sse_keys(r, dc, chans);
     held = sse_conn_held(c);
     if (!r->header_only && (err = sse_admit(r, held)) != NULL) {
         return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL, err);
     }
-    sse_stream_headers(r, chans, spec.last_id);
+    sse_stream_headers(r, keys, spec.last_id);
     if (r->header_only) {
         return OK;
     }
-    sse_spec_fill(r, dc, &spec, chans, private);
+    sse_spec_fill(r, dc, &spec, keys, private);
     if (!sse_stream_begin(r, r->output_filters,
                           apr_brigade_create(r->pool, c->bucket_alloc),
                           held, &spec, &rv)) {
@@ -766,7 +899,7 @@ static int sse_stream_handler(request_rec *r)
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00004: stream on %s parked%s%s",
-                  apr_array_pstrcat(r->pool, chans, ','),
+                  apr_array_pstrcat(r->pool, keys, ','),
                   spec.last_id ? ", resuming after " : "",
                   spec.last_id ? spec.last_id : "");
     return OK;
@@ -910,7 +1043,7 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
 {
     apr_off_t max = dc->max_event_size >= 0 ? dc->max_event_size
                                             : SSE_DEFAULT_MAX_EVENT_SIZE;
-    apr_array_header_t *evs, *chans, *items;
+    apr_array_header_t *evs, *chans, *keys, *items;
     const char *form, *err;
     apr_size_t len;
     char *body;
@@ -937,12 +1070,14 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
             return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
         }
     }
+    keys = sse_keys(r, dc, chans);
     items = apr_array_make(r->pool, chans->nelts * evs->nelts, sizeof(char *));
     for (i = 0; i < chans->nelts; i++) {
         const char *chan = APR_ARRAY_IDX(chans, i, const char *);
+        const char *key = APR_ARRAY_IDX(keys, i, const char *);
         for (j = 0; j < evs->nelts; j++) {
             sse_event_t *ev = &APR_ARRAY_IDX(evs, j, sse_event_t);
-            const char *f[5] = { chan, ev->id ? ev->id : "",
+            const char *f[5] = { key, ev->id ? ev->id : "",
                                  ev->event ? ev->event : "",
                                  ev->retry ? ev->retry : "", ev->data };
             apr_size_t l[5] = { strlen(f[0]), strlen(f[1]), strlen(f[2]),
@@ -962,7 +1097,7 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
                 sse_sum(&res));
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                           "SSE00006: published id %s on %s to %ld streams",
-                          res.id, chan, sse_sum(&res));
+                          res.id, key, sse_sum(&res));
         }
     }
     return sse_json_answer(r, items);
@@ -970,14 +1105,14 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
 
 /* GET on one channel: its streams across every child. */
 static const char *sse_admin_conns(request_rec *r, const char *chan,
-                                   apr_status_t *rv)
+                                   const char *key, apr_status_t *rv)
 {
-    apr_size_t len = strlen(chan);
+    apr_size_t len = strlen(key);
     sse_relay_result_t res;
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
     int i;
 
-    if ((*rv = sse_relay_ask(r->pool, SSE_OP_CONNS, &chan, &len, 1, NULL, 0,
+    if ((*rv = sse_relay_ask(r->pool, SSE_OP_CONNS, &key, &len, 1, NULL, 0,
                              &res)) != APR_SUCCESS) {
         return NULL;
     }
@@ -1013,9 +1148,11 @@ static int sse_cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* GET without a channel: every channel with its count across children. */
-static int sse_admin_list(request_rec *r)
+/* GET without a channel: every channel of r's namespace with its count
+ * across children. */
+static int sse_admin_list(request_rec *r, const char *ns)
 {
+    apr_size_t nslen = strlen(ns);
     apr_hash_t *counts;
     apr_array_header_t *names;
     apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
@@ -1030,11 +1167,14 @@ static int sse_admin_list(request_rec *r)
     counts = sse_relay_sum_lists(r->pool, &res, &names);
     qsort(names->elts, names->nelts, sizeof(char *), sse_cmp_str);
     for (i = 0; i < names->nelts; i++) {
-        const char *name = APR_ARRAY_IDX(names, i, const char *);
-        long *n = apr_hash_get(counts, name, APR_HASH_KEY_STRING);
+        const char *key = APR_ARRAY_IDX(names, i, const char *);
+        long *n = apr_hash_get(counts, key, APR_HASH_KEY_STRING);
+        if (strncmp(key, ns, nslen) || key[nslen] != '/') {
+            continue;           /* another namespace's */
+        }
         APR_ARRAY_PUSH(items, const char *) = apr_psprintf(r->pool,
             "{\"channel\":%s,\"subscribers\":%ld}",
-            sse_json_str(r->pool, name), *n);
+            sse_json_str(r->pool, key + nslen + 1), *n);
     }
     ap_set_content_type(r, "application/json");
     ap_rprintf(r, "{\"channels\":[%s]}\n", apr_array_pstrcat(r->pool, items, ','));
@@ -1043,7 +1183,7 @@ static int sse_admin_list(request_rec *r)
 
 static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
 {
-    apr_array_header_t *chans, *items;
+    apr_array_header_t *chans, *keys, *items;
     const char *err;
     int i;
 
@@ -1054,23 +1194,25 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         if (r->method_number == M_DELETE) {
             return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
         }
-        return sse_admin_list(r);
+        return sse_admin_list(r, sse_namespace(r, dc));
     }
+    keys = sse_keys(r, dc, chans);
     items = apr_array_make(r->pool, chans->nelts, sizeof(char *));
     for (i = 0; i < chans->nelts; i++) {
         const char *chan = APR_ARRAY_IDX(chans, i, const char *);
+        const char *key = APR_ARRAY_IDX(keys, i, const char *);
         apr_status_t rv = APR_SUCCESS;
         const char *item;
         if (r->method_number == M_DELETE) {
-            apr_size_t len = strlen(chan);
+            apr_size_t len = strlen(key);
             sse_relay_result_t res;
-            rv = sse_relay_ask(r->pool, SSE_OP_CLOSE, &chan, &len, 1, NULL, 0, &res);
+            rv = sse_relay_ask(r->pool, SSE_OP_CLOSE, &key, &len, 1, NULL, 0, &res);
             item = rv ? NULL : apr_psprintf(r->pool,
                 "{\"channel\":%s,\"closed\":%ld}",
                 sse_json_str(r->pool, chan), sse_sum(&res));
         }
         else {
-            item = sse_admin_conns(r, chan, &rv);
+            item = sse_admin_conns(r, chan, key, &rv);
         }
         if (rv != APR_SUCCESS) {
             return sse_relay_down(r, rv);
@@ -1080,10 +1222,79 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
     return sse_json_answer(r, items);
 }
 
+/* The origin a browser's request came from: its Origin header, else the
+ * scheme, host and port of its Referer; NULL when it has neither (not a
+ * browser's cross-site request).  Lower case. */
+static const char *sse_request_origin(request_rec *r)
+{
+    const char *o = apr_table_get(r->headers_in, "Origin");
+    char *lc;
+
+    if (!o) {
+        const char *ref = apr_table_get(r->headers_in, "Referer");
+        apr_uri_t u;
+        if (!ref) {
+            return NULL;
+        }
+        if (apr_uri_parse(r->pool, ref, &u) != APR_SUCCESS || !u.scheme
+            || !u.hostname) {
+            return "null";
+        }
+        o = apr_uri_unparse(r->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                         | APR_URI_UNP_OMITUSERINFO);
+    }
+    lc = apr_pstrdup(r->pool, o);
+    ap_str_tolower(lc);
+    return lc;
+}
+
+/* CSRF: a browser adds its cookies and HTTP credentials to a request that
+ * any page may make it send.  A POST or DELETE that carries them is taken
+ * only from this server's own origin or one of SSEPublishOrigins.  NULL, or
+ * the origin refused. */
+static const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
+{
+    const char *origin, *self;
+    char *own;
+    apr_size_t n;
+    int i;
+
+    if (!apr_table_get(r->headers_in, "Cookie")
+        && !apr_table_get(r->headers_in, "Authorization")) {
+        return NULL;            /* nothing a third party could borrow */
+    }
+    if (!(origin = sse_request_origin(r))) {
+        return NULL;
+    }
+    own = ap_construct_url(r->pool, "", r);     /* scheme://host[:port]/ */
+    n = strlen(own);
+    if (n && own[n - 1] == '/') {
+        own[n - 1] = '\0';
+    }
+    ap_str_tolower(own);
+    self = own;
+    if (!strcmp(origin, self)) {
+        return NULL;
+    }
+    for (i = 0; dc->origins && i < dc->origins->nelts; i++) {
+        if (!strcmp(origin, APR_ARRAY_IDX(dc->origins, i, const char *))) {
+            return NULL;
+        }
+    }
+    return origin;
+}
+
 static int sse_publish_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+    const char *bad;
 
+    if ((r->method_number == M_POST || r->method_number == M_DELETE)
+        && (bad = sse_origin_refused(r, dc)) != NULL) {
+        return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+            "a request with credentials from origin %s is refused here "
+            "(not this server's own origin nor in SSEPublishOrigins)", bad));
+    }
     switch (r->method_number) {
     case M_POST:
         return sse_publish(r, dc);
@@ -1142,6 +1353,7 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
 {
     request_rec *r = f->r;
     const char *v = apr_table_get(r->headers_out, SSE_HANDOVER_HEADER);
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     const char *err;
 
     if (!v) {
@@ -1163,6 +1375,8 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     if ((ctx->last_id = sse_last_id(r, &err), err)) {
         return sse_handover_refuse(f, bb, ctx, HTTP_BAD_REQUEST, err);
     }
+    /* the application chose the channels: protected ones included */
+    ctx->chans = sse_keys(r, dc, ctx->chans);
     ctx->held = sse_conn_held(r->connection);
     if ((err = sse_admit(r, ctx->held)) != NULL) {
         return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE, err);
@@ -1262,6 +1476,73 @@ static int sse_handler(request_rec *r)
     return DECLINED;
 }
 
+/* A directive that controls access in a section. */
+static int sse_is_access(const char *d)
+{
+    return !strncasecmp(d, "Require", 7) || !strncasecmp(d, "<Require", 8)
+        || !strncasecmp(d, "Auth", 4) || !strcasecmp(d, "Allow")
+        || !strcasecmp(d, "Deny") || !strcasecmp(d, "SSLRequire");
+}
+
+/* Does SetHandler's argument name the stream handler? */
+static int sse_is_stream_handler(const char *args)
+{
+    const char *a = args + (*args == '"' || *args == '\'');
+    apr_size_t n = strcspn(a, "\"' \t");
+
+    return n == 3 && !strncasecmp(a, "sse", 3);
+}
+
+/* Warn of every section that serves streams on channels the client names
+ * (SetHandler sse, no SSEChannel) with no access control of its own: any
+ * visitor may read any channel of its namespace.  Walks the configuration
+ * as read, so the message names the file and line. */
+static void sse_check_open_streams(const ap_directive_t *d, server_rec *s)
+{
+    for (; d; d = d->next) {
+        const ap_directive_t *c;
+        int stream = 0, chan = 0, access = 0;
+
+        if (d->directive[0] != '<' || !d->first_child) {
+            continue;
+        }
+        for (c = d->first_child; c; c = c->next) {
+            if (!strcasecmp(c->directive, "SetHandler") && c->args) {
+                stream |= sse_is_stream_handler(c->args);
+            }
+            else if (!strcasecmp(c->directive, "SSEChannel")) {
+                chan = 1;
+            }
+            else if (sse_is_access(c->directive)) {
+                access = 1;
+            }
+        }
+        if (stream && !chan && !access) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "SSE00011: %s:%d: %s %s serves every channel a "
+                         "client names (SetHandler sse without SSEChannel) "
+                         "to anyone: it has no Require or authentication. "
+                         "Add 'Require all granted' if that is meant",
+                         d->filename, d->line_num, d->directive,
+                         d->args ? d->args : ">");
+        }
+        sse_check_open_streams(d->first_child, s);
+    }
+}
+
+/* apachectl configtest: the checks that need the whole configuration. */
+static int sse_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                            apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) {
+        sse_check_open_streams(ap_conftree, s);
+    }
+    return OK;
+}
+
 static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
@@ -1273,6 +1554,8 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
+    /* the error log is open now: the warnings configtest gives */
+    sse_check_open_streams(ap_conftree, s);
     /* One stream counter per child process of this generation. */
     ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &children);
     rv = sse_count_init(pconf, children);
@@ -1284,8 +1567,14 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     {
         sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
                                                   &sse_module);
+        sse_dir_conf_t *dc = ap_get_module_config(s->lookup_defaults,
+                                                  &sse_module);
+        /* the stats channel is in the main server's namespace */
+        const char *stats = sc->stats_channel ? sse_key_make(pconf,
+            dc->ns ? dc->ns : sse_namespace_from_host(pconf, s->server_hostname),
+            sc->stats_channel) : NULL;
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
-                                  sc->cluster_password, sc->stats_channel };
+                                  sc->cluster_password, stats };
         return sse_relay_spawn(pconf, s, &cc);
     }
 }
@@ -1358,6 +1647,7 @@ static void sse_register_hooks(apr_pool_t *p)
     sse_status_register_hooks(p);
     ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(sse_child_status, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(sse_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
@@ -1373,7 +1663,7 @@ AP_DECLARE_MODULE(sse) = {
     sse_create_dir_config,
     sse_merge_dir_config,
     sse_create_srv_config,
-    NULL,
+    sse_merge_srv_config,
     sse_cmds,
     sse_register_hooks,
     AP_MODULE_FLAG_NONE

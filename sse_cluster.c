@@ -334,7 +334,7 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
 /* One pub/sub message "seq\nid\nchan\nbody" to fn. */
 static void cluster_message(redisReply *r, sse_cluster_event_fn *fn, void *ctx)
 {
-    char idbuf[1100], chbuf[SSE_CHANNEL_MAX + 1];
+    char idbuf[1100], chbuf[SSE_KEY_MAX + 1];
     const char *p, *end, *nl1, *nl2, *nl3;
     redisReply *m;
 

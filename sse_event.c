@@ -70,6 +70,67 @@ int sse_channel_valid(const char *name, apr_size_t len)
     return 1;
 }
 
+int sse_namespace_valid(const char *ns, apr_size_t len)
+{
+    apr_size_t i;
+
+    if (len == 0 || len > SSE_NAMESPACE_MAX)
+        return 0;
+    for (i = 0; i < len; i++)
+        if (ns[i] == '/' || !channel_char((unsigned char)ns[i]))
+            return 0;
+    return 1;
+}
+
+int sse_key_valid(const char *key, apr_size_t len)
+{
+    const char *slash = memchr(key, '/', len);
+    apr_size_t nslen;
+
+    if (!slash)
+        return 0;
+    nslen = (apr_size_t)(slash - key);
+    return sse_namespace_valid(key, nslen)
+        && sse_channel_valid(slash + 1, len - nslen - 1);
+}
+
+const char *sse_key_make(apr_pool_t *p, const char *ns, const char *name)
+{
+    return apr_pstrcat(p, ns, "/", name, NULL);
+}
+
+const char *sse_key_name(const char *key)
+{
+    const char *slash = strchr(key, '/');
+
+    return slash ? slash + 1 : key;
+}
+
+int sse_channel_protected(const char *name)
+{
+    return name[0] == '@';
+}
+
+const char *sse_namespace_from_host(apr_pool_t *p, const char *host)
+{
+    apr_size_t len = host ? strlen(host) : 0, i;
+    char *ns;
+
+    if (!len)
+        return "_";
+    if (len > SSE_NAMESPACE_MAX)
+        len = SSE_NAMESPACE_MAX;
+    ns = apr_pstrmemdup(p, host, len);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)ns[i];
+        if (c >= 'A' && c <= 'Z')
+            ns[i] = (char)(c - 'A' + 'a');
+        else if (c == '/' || !channel_char(c))
+            ns[i] = '_';
+    }
+    return ns;
+}
+
 /* Validates name[0..len) and appends it to out unless seen has it already. */
 static const char *channel_add(apr_pool_t *p, apr_hash_t *seen, apr_array_header_t *out,
                                const char *name, apr_size_t len)

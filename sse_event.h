@@ -27,6 +27,34 @@ typedef struct {
  * else 0. */
 int sse_channel_valid(const char *name, apr_size_t len);
 
+/* Namespaces.  A channel belongs to a namespace (by default its virtual host's
+ * ServerName), and everything past the request handlers -- the brokers' tables, the
+ * relay's census and history, Redis -- knows it by its key: the namespace, '/', the
+ * name.  A namespace has no '/', so the first '/' of a key splits it and names in
+ * different namespaces never collide. */
+#define SSE_NAMESPACE_MAX 255
+#define SSE_KEY_MAX (SSE_NAMESPACE_MAX + 1 + SSE_CHANNEL_MAX)
+
+/* Returns 1 if ns[0..len) is a valid namespace: 1..255 bytes of [A-Za-z0-9._~:@-]. */
+int sse_namespace_valid(const char *ns, apr_size_t len);
+
+/* Returns 1 if key[0..len) is a valid key: a namespace, '/', a channel name. */
+int sse_key_valid(const char *key, apr_size_t len);
+
+/* The key of channel name in namespace ns (both valid), in p. */
+const char *sse_key_make(apr_pool_t *p, const char *ns, const char *name);
+
+/* The channel name of a key (what follows its first '/'), or key itself without one. */
+const char *sse_key_name(const char *key);
+
+/* A channel whose name begins with '@' is protected: only a stream location whose
+ * SSEChannel computes it (and says SSEProtectedChannels on) serves it.  1 or 0. */
+int sse_channel_protected(const char *name);
+
+/* A host name made into a namespace: lower case, bytes a namespace cannot hold
+ * become '_', cut to SSE_NAMESPACE_MAX; "_" for NULL or "".  In p. */
+const char *sse_namespace_from_host(apr_pool_t *p, const char *host);
+
 /* Splits list (items separated by commas and/or ASCII whitespace; empty items skipped;
  * NULL counts as empty), validates each and appends each name not already in out as a
  * pool-allocated const char * to out (an array of const char *).

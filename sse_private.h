@@ -41,6 +41,9 @@ typedef struct {
     int history_age;            /* SSEHistory max age, seconds           */
     int max_channels;           /* SSEMaxChannels per request            */
     int handover;               /* SSEHandover on|off                    */
+    const char *ns;             /* SSENamespace, NULL: the ServerName    */
+    int protected_ok;           /* SSEProtectedChannels on|off           */
+    apr_array_header_t *origins; /* SSEPublishOrigins (const char *)     */
 } sse_dir_conf_t;
 
 typedef struct {

@@ -19,7 +19,7 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "4"
+#define SSE_PROTO_VERSION "5"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them

@@ -315,7 +315,7 @@ struct relay_conn_t {
     uint64_t synced;            /* broker: of it, known to be done */
     uint64_t sync_mark;         /* broker: the last SYNC asked for */
     size_t last_clen;           /* broker: its last EVENT's channel */
-    char last_chan[SSE_CHANNEL_MAX];
+    char last_chan[SSE_KEY_MAX];
     relay_conn_t *prev, *next;
 };
 
@@ -566,7 +566,7 @@ static int publish_read(apr_pool_t *p, sse_rd_t *rd, const char **chan,
     ev->retry = n[3] ? f[3] : NULL;
     ev->data = f[4];
     ev->data_len = n[4];
-    if (!sse_channel_valid(f[0], n[0]) || sse_event_check(p, ev)) {
+    if (!sse_key_valid(f[0], n[0]) || sse_event_check(p, ev)) {
         return -1;
     }
     return 0;
@@ -1146,7 +1146,7 @@ static int census_frame(relay_conn_t *c, sse_rd_t *rd)
     }
     for (i = 0; i < n; i++) {
         if (sse_rd_str(rd, &name, &len) || sse_rd_u32(rd, &d)
-            || !sse_channel_valid(name, len)) {
+            || !sse_key_valid(name, len)) {
             return -1;
         }
         if (sse_census_add(c->census, name, len, (long)(int32_t)d)) {
@@ -1505,16 +1505,19 @@ static void stats_publish(void)
     sum = census_sum(p);
     chans = apr_array_make(p, 16, sizeof(char *));
     for (hi = apr_hash_first(p, sum); hi; hi = apr_hash_next(hi)) {
-        const char *name = apr_hash_this_key(hi);
+        const char *key = apr_hash_this_key(hi);
+        const char *name = sse_key_name(key);
         long n = *(long *)apr_hash_this_val(hi);
-        /* the stats channel may be public: private channels are counted,
-         * never named */
-        if (!strncmp(name, "private-", 8)) {
+        /* the stats channel may be public: private and protected channels
+         * are counted, never named */
+        if (!strncmp(name, "private-", 8) || sse_channel_protected(name)) {
             private += n;
             continue;
         }
         APR_ARRAY_PUSH(chans, char *) = apr_psprintf(p,
-            "{\"channel\":%s,\"subscribers\":%ld}", sse_json_str(p, name), n);
+            "{\"namespace\":%s,\"channel\":%s,\"subscribers\":%ld}",
+            sse_json_str(p, apr_pstrmemdup(p, key, (apr_size_t)(name - key - 1))),
+            sse_json_str(p, name), n);
     }
     /* each child's "key value" lines become one JSON object */
     kids = apr_array_make(p, 8, sizeof(char *));
@@ -1535,12 +1538,17 @@ static void stats_publish(void)
     }
     {
         size_t ev, by;
+        const char *sname = sse_key_name(R.stats_channel);
         sse_hist_stats(R.hist, &ev, &by);
-        json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"relay\":{"
+        json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"namespace\":%s,"
+            "\"relay\":{"
             "\"pid\":%d,\"brokers\":%d,\"history_events\":%" APR_SIZE_T_FMT
             ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\"},"
             "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld}",
-            apr_time_now() / 1000, (int)getpid(), relay_brokers(), ev, by,
+            apr_time_now() / 1000,
+            sse_json_str(p, apr_pstrmemdup(p, R.stats_channel,
+                         (apr_size_t)(sname - R.stats_channel - 1))),
+            (int)getpid(), relay_brokers(), ev, by,
             !R.cluster ? "off" : sse_cluster_up(R.cluster) ? "up" : "down",
             apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','),
             private);

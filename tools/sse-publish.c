@@ -5,7 +5,8 @@
  * As root or as the httpd user it talks to mod_sse's relay directly over
  * its unix socket (the newest /var/run/apache2/sse-relay.*.sock, or
  * --socket), in the relay's own frame format (sse_proto.h), exactly as the
- * publish handler does.  Anybody else gives --url, an http:// publish
+ * publish handler does; --namespace then says whose channels these are
+ * (the relay serves every virtual host).  Anybody else gives --url, an http:// publish
  * location, and the event goes out as an ordinary form POST.  Either way the
  * event is checked first with the module's own code (sse_event.c), so what
  * the server would refuse is refused here, with its reason, before anything
@@ -49,7 +50,7 @@ enum {
 
 static const char usage_text[] =
 "usage: sse-publish [--event NAME] [--id ID] [--retry MS]\n"
-"                   [--socket PATH | --url URL] CHANNEL [DATA | -]\n"
+"                   [--namespace NS [--socket PATH] | --url URL] CHANNEL [DATA | -]\n"
 "\n"
 "Publish one Server-Sent Event on CHANNEL (several: \"a,b\") through\n"
 "mod_sse and print the server's JSON answer, e.g.\n"
@@ -60,10 +61,14 @@ static const char usage_text[] =
 "  --event NAME   event name (default: none, delivered to onmessage)\n"
 "  --id ID        event id (default: the server assigns the next number)\n"
 "  --retry MS     reconnection delay sent to the browsers\n"
+"  --namespace NS the channels' namespace, needed through the relay's\n"
+"                 socket: the site's ServerName (lower case) or the\n"
+"                 SSENamespace of its locations\n"
 "  --socket PATH  the relay's unix socket (default: the newest\n"
 "                 " RELAY_GLOB "); root or the httpd user only\n"
 "  --url URL      an http:// URL of a 'SetHandler sse-publish' location:\n"
-"                 the event is POSTed there as a form (for other users)\n"
+"                 the event is POSTed there as a form (for other users;\n"
+"                 the location decides the namespace)\n"
 "\n"
 "Through the socket the event is kept in the history as SSEHistory's\n"
 "default does (100 events per channel, one hour).\n"
@@ -74,6 +79,7 @@ static const char usage_text[] =
 "closed the connection without an answer).\n";
 
 typedef struct {
+    const char *ns;             /* --namespace */
     const char *socket;
     const char *url;
     apr_array_header_t *chans;  /* const char * */
@@ -199,8 +205,9 @@ static int publish_frame(sse_buf_t *b, const char *chan, const sse_event_t *ev)
 
 /* One publish on one channel: its JSON answer in *json (in p), or an exit
  * status with the reason said. */
-static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
-                         const sse_event_t *ev, const char **json)
+static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
+                         const char *chan, const sse_event_t *ev,
+                         const char **json)
 {
     sse_buf_t b = { 0 };
     sse_frame_hdr_t h;
@@ -218,7 +225,7 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *chan,
                               "others publish with --url)" : "");
         return EXIT_UNREACHABLE;
     }
-    if (publish_frame(&b, chan, ev)) {
+    if (publish_frame(&b, sse_key_make(p, ns, chan), ev)) {
         sse_buf_free(&b);
         close(fd);
         say("out of memory");
@@ -276,7 +283,8 @@ static int publish_socket(apr_pool_t *p, const request_t *rq)
     }
     for (i = 0; i < rq->chans->nelts; i++) {
         const char *json;
-        rc = relay_publish(p, path, APR_ARRAY_IDX(rq->chans, i, const char *),
+        rc = relay_publish(p, path, rq->ns,
+                           APR_ARRAY_IDX(rq->chans, i, const char *),
                            &rq->ev, &json);
         if (rc != EXIT_OK) {
             if (i) {
@@ -526,6 +534,7 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
         { "event", required_argument, NULL, 'e' },
         { "id", required_argument, NULL, 'i' },
         { "retry", required_argument, NULL, 'r' },
+        { "namespace", required_argument, NULL, 'n' },
         { "socket", required_argument, NULL, 's' },
         { "url", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
@@ -536,11 +545,12 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
 
     memset(rq, 0, sizeof(*rq));
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+e:i:r:s:u:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+e:i:r:n:s:u:h", opts, NULL)) != -1) {
         switch (c) {
         case 'e': rq->ev.event = optarg; break;
         case 'i': rq->ev.id = optarg; break;
         case 'r': rq->ev.retry = optarg; break;
+        case 'n': rq->ns = optarg; break;
         case 's': rq->socket = optarg; break;
         case 'u': rq->url = optarg; break;
         case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
@@ -551,6 +561,20 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
     }
     if (rq->socket && rq->url) {
         return usage_error("give --socket or --url, not both");
+    }
+    if (rq->url && rq->ns) {
+        return usage_error("--namespace goes with the relay's socket; with "
+                           "--url the publish location decides");
+    }
+    if (!rq->url && !rq->ns) {
+        return usage_error("through the relay's socket, give --namespace NS: "
+                           "the ServerName of the site whose channels these "
+                           "are (lower case), or their SSENamespace");
+    }
+    if (rq->ns && !sse_namespace_valid(rq->ns, strlen(rq->ns))) {
+        say("invalid namespace '%s' (1-%d characters of A-Z a-z 0-9 . _ ~ : "
+            "@ -)", rq->ns, SSE_NAMESPACE_MAX);
+        return EXIT_INVALID;
     }
     if (optind >= argc || argc - optind > 2) {
         return usage_error(optind >= argc ? "no channel given"

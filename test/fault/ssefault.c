@@ -1219,7 +1219,7 @@ static int cmd_relay_probe(const char *sock, long uid, int keep_dac)
     len = frame(req, 3 /* SSE_OP_LIST */, "", 0);
     probe_one(sock, "list", req, len);
     p = payload;
-    put_str(&p, "probe");
+    put_str(&p, "localhost/probe");   /* the key of channel probe */
     put_str(&p, "");
     put_str(&p, "injected");
     put_str(&p, "");

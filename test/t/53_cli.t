@@ -17,7 +17,7 @@ use IO::Socket::INET ();
 use JSON::PP ();
 use SSETest;
 
-plan tests => 30;
+plan tests => 34;
 
 my $top = "$FindBin::Bin/../..";
 my $cli = "$top/tools/sse-publish";
@@ -31,6 +31,8 @@ my($sock) = sort { (stat $b)[9] <=> (stat $a)[9] }
 ok defined $sock && -S $sock, 'the relay socket is in t/logs: ' . ($sock // 'none');
 $sock //= '/nonexistent';
 my $json = JSON::PP->new->utf8;
+# the main server's namespace: its ServerName
+my $ns = 'localhost';
 
 # Run the CLI: (exit status, stdout, stderr).
 sub cli {
@@ -79,13 +81,13 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
 # invalid events: exit 2 with the server's reason, nothing sent
 {
     my @cases = (
-        [ ['--socket', $sock, 'a;b', 'x'], undef, qr/invalid channel name/, 'a bad channel name' ],
-        [ ['--socket', $sock, '--event', "ev\nid: 666", $chan, 'x'], undef,
+        [ ['--socket', $sock, '--namespace', $ns, 'a;b', 'x'], undef, qr/invalid channel name/, 'a bad channel name' ],
+        [ ['--socket', $sock, '--namespace', $ns, '--event', "ev\nid: 666", $chan, 'x'], undef,
           qr/event name contains CR, LF or NUL/, 'LF in the event name' ],
         [ ['--url', $url, '--id', "a\rb", $chan, 'x'], undef, qr/CR, LF/, 'CR in the id (--url)' ],
-        [ ['--socket', $sock, '--retry', '12a', $chan, 'x'], undef, qr/retry/, 'a retry that is not digits' ],
-        [ ['--socket', $sock, '--event', '', $chan, 'x'], undef, qr/empty/, 'an empty event name' ],
-        [ ['--socket', $sock, $chan], "bad \xff utf-8\n", qr/UTF-8/, 'invalid UTF-8 on stdin' ],
+        [ ['--socket', $sock, '--namespace', $ns, '--retry', '12a', $chan, 'x'], undef, qr/retry/, 'a retry that is not digits' ],
+        [ ['--socket', $sock, '--namespace', $ns, '--event', '', $chan, 'x'], undef, qr/empty/, 'an empty event name' ],
+        [ ['--socket', $sock, '--namespace', $ns, $chan], "bad \xff utf-8\n", qr/UTF-8/, 'invalid UTF-8 on stdin' ],
         [ ['--url', $url, $chan, '-'], "nul \0 inside", qr/NUL/, 'NUL in the data' ],
     );
     for my $c (@cases) {
@@ -111,7 +113,7 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
 
 # through the relay socket, data from stdin
 {
-    my($rc, $o, $e) = cli(['--socket', $sock, '--retry', '1500', $chan, '-'],
+    my($rc, $o, $e) = cli(['--socket', $sock, '--namespace', $ns, '--retry', '1500', $chan, '-'],
                           "line 1\nline 2\n");
     is $rc, 0, '--socket: exit 0' or diag $e;
     my $j = eval { $json->decode($o) };
@@ -121,7 +123,7 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
                              retry => 1500, data => ['line 1', 'line 2']),
        '--socket: the stream got it (the final line break of stdin dropped)';
 
-    ($rc, $o, $e) = cli(['--socket', $sock, '--event', 'both', "$chan,$chan2", 'two']);
+    ($rc, $o, $e) = cli(['--socket', $sock, '--namespace', $ns, '--event', 'both', "$chan,$chan2", 'two']);
     my $arr = eval { $json->decode($o) };
     ok $rc == 0 && ref $arr eq 'ARRAY' && @$arr == 2
        && !check_pub($arr->[0], $chan, 1) && !check_pub($arr->[1], $chan2, 1)
@@ -134,6 +136,21 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
        'each stream got its channel\'s event';
 }
 
+# the socket reaches every virtual host: the namespace must be given, and
+# another namespace's channel of the same name is another channel
+{
+    my($rc, $o, $e) = cli(['--socket', $sock, $chan, 'no namespace']);
+    ok $rc == 1 && $e =~ /give --namespace/, '--socket without --namespace: exit 1, says why'
+        or diag "$rc $e";
+    ($rc, $o, $e) = cli(['--socket', $sock, '--namespace', 'a/b', $chan, 'x']);
+    ok $rc == 2 && $e =~ /invalid namespace/, 'a namespace with / : exit 2' or diag "$rc $e";
+    ($rc, $o, $e) = cli(['--socket', $sock, '--namespace', 'other.example', $chan, 'elsewhere']);
+    my $j = eval { $json->decode($o) };
+    ok $rc == 0 && ref $j eq 'HASH' && $j->{channel} eq $chan && $j->{subscribers} == 0,
+       'another namespace: published, 0 subscribers' or diag show($o) . show($e);
+    is $s->pending(0.3), '', 'the stream of this namespace did not get it';
+}
+
 # unreachable: exit 3; refused: exit 4
 {
     my $l = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0);
@@ -141,7 +158,7 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
     close $l;
     my($rc, $o, $e) = cli(['--url', "http://127.0.0.1:$dead/pub", $chan, 'x']);
     ok $rc == 3 && $e =~ /cannot connect/, 'a closed port: exit 3' or diag "$rc $e";
-    ($rc, $o, $e) = cli(['--socket', Apache::Test::vars('t_logs') . '/no-such.sock', $chan, 'x']);
+    ($rc, $o, $e) = cli(['--socket', Apache::Test::vars('t_logs') . '/no-such.sock', '--namespace', $ns, $chan, 'x']);
     ok $rc == 3 && $e =~ /cannot connect to the relay/, 'a missing socket: exit 3'
         or diag "$rc $e";
     ($rc, $o, $e) = cli(['--url', "http://127.0.0.1:$port/small", $chan, 'y' x 2000]);
