@@ -22,8 +22,28 @@ my @cases = (
     [ 'SSECluster redis://127.0.0.1:99999', qr/bad port/ ],
     [ 'SSEClusterPrefix "a b"', qr/SSEClusterPrefix: 1-64 characters/ ],
     [ 'SSEClusterPasswordFile /nonexistent/pass', qr/cannot read/ ],
+    [ 'SSENamespace "a/b"', qr{SSENamespace: 'a/b' is not a valid namespace} ],
+    [ "<Location /x>\nSSENamespace x;y\n</Location>", qr/SSENamespace: 'x;y' is not a valid namespace/ ],
+    [ 'SSEProtectedChannels on', qr/SSEProtectedChannels not allowed here|not allowed/ ],
+    [ "<Location /x>\nSSEPublishOrigins https://a.example/path\n</Location>", qr/SSEPublishOrigins: 'https:\/\/a.example\/path' is not an origin/ ],
+    [ "<Location /x>\nSSEPublishOrigins ftp://a.example\n</Location>", qr/SSEPublishOrigins: 'ftp:\/\/a.example' is not an origin/ ],
 );
-plan tests => 1 + @cases;
+my @warn = (
+    # [ config, warns?, what ]
+    [ "<Location /q>\nSetHandler sse\n</Location>", 1,
+      'a stream location where the client names the channels, open to all' ],
+    [ "<VirtualHost *:1>\nServerName v.example\n<LocationMatch \"^/q/\">\n  SetHandler \"sse\"\n</LocationMatch>\n</VirtualHost>", 1,
+      'the same inside a virtual host, quoted' ],
+    [ "<Location /q>\nSetHandler sse\nRequire all granted\n</Location>", 0,
+      'with Require all granted (meant)' ],
+    [ "<Location /q>\nSetHandler sse\n<RequireAny>\nRequire all denied\n</RequireAny>\n</Location>", 0,
+      'with a <RequireAny>' ],
+    [ "<Location /q>\nSetHandler sse\nSSEChannel news\n</Location>", 0,
+      'with SSEChannel (the admin chose the channels)' ],
+    [ "<Location /q>\nSetHandler sse-publish\n</Location>", 0,
+      'a publish location (its own rules)' ],
+);
+plan tests => 1 + @cases + 2 * @warn + 1;
 
 my $dir = File::Temp->newdir;
 sub configtest {
@@ -56,4 +76,28 @@ for my $c (@cases) {
     my($rc, $out) = configtest($c->[0]);
     (my $name = $c->[0]) =~ s/\n/ /g;
     ok $rc != 0 && $out =~ $c->[1], "refused: $name" or diag $out;
+}
+
+# configtest warns, once, naming the file and line, of a stream location
+# where any client may read any channel it names
+for my $w (@warn) {
+    my($conf, $warns, $what) = @$w;
+    my($rc, $out) = configtest($conf);
+    is $rc, 0, "passes: $what" or diag $out;
+    my @lines = $out =~ /(SSE00011: .*)/g;
+    if ($warns) {
+        my $line = 9 + ($conf =~ /^<VirtualHost/ ? 2 : 0);
+        ok @lines == 1 && $lines[0] =~ /httpd\.conf:$line: <(Location|LocationMatch) .* serves every channel a client names .* no Require or authentication/,
+           "warns once with file and line: $what" or diag $out;
+    }
+    else {
+        is scalar(@lines), 0, "no warning: $what" or diag $out;
+    }
+}
+
+# SSENamespace and SSEProtectedChannels in the places they belong
+{
+    my($rc, $out) = configtest("SSENamespace shop\n<VirtualHost *:1>\nSSENamespace other.site\n<Location /s>\nSSENamespace s-1\nSetHandler sse\nSSEChannel \"\@user-%{REMOTE_USER}\"\nSSEProtectedChannels on\nRequire all granted\n</Location>\n</VirtualHost>");
+    is $rc, 0, 'SSENamespace at server, virtual host and location level; SSEProtectedChannels in a location'
+        or diag $out;
 }
