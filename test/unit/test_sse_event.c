@@ -95,6 +95,59 @@ static void test_channel_valid(void)
     CHECK(agree);
 }
 
+/* Namespaces and keys: a key is namespace '/' name, the namespace has no
+ * '/', so two (namespace, name) pairs never make the same key. */
+static void test_keys(void)
+{
+    char ns[SSE_NAMESPACE_MAX + 2], key[SSE_KEY_MAX + 2];
+    const char *k1, *k2;
+
+    memset(ns, 'n', sizeof(ns));
+    CHECK(sse_namespace_valid(ns, 1));
+    CHECK(sse_namespace_valid(ns, SSE_NAMESPACE_MAX));
+    CHECK(!sse_namespace_valid(ns, SSE_NAMESPACE_MAX + 1));
+    CHECK(!sse_namespace_valid("", 0));
+    CHECK(!sse_namespace_valid("a/b", 3));
+    CHECK(!sse_namespace_valid("a b", 3));
+    CHECK(sse_namespace_valid("www.example.com", 15));
+    CHECK(sse_namespace_valid("shop_1:eu@x~y-z", 15));
+
+    CHECK(sse_key_valid("localhost/news", 14));
+    CHECK(sse_key_valid("a/b/c", 5));           /* channel b/c of a */
+    CHECK(!sse_key_valid("news", 4));           /* no namespace */
+    CHECK(!sse_key_valid("/news", 5));          /* empty namespace */
+    CHECK(!sse_key_valid("a/", 2));             /* empty name */
+    CHECK(!sse_key_valid("a b/news", 8));
+    CHECK(!sse_key_valid("a/ne ws", 7));
+    memset(key, 'n', sizeof(key));
+    key[SSE_NAMESPACE_MAX] = '/';
+    CHECK(sse_key_valid(key, SSE_KEY_MAX));
+    CHECK(!sse_key_valid(key, SSE_KEY_MAX + 1));
+
+    /* the pairs (a, b/c) and (a/b, c) cannot collide: the second has no key */
+    k1 = sse_key_make(pool, "a", "b/c");
+    CHECK(!strcmp(k1, "a/b/c"));
+    CHECK(!strcmp(sse_key_name(k1), "b/c"));
+    CHECK(!sse_namespace_valid("a/b", 3));
+    k2 = sse_key_make(pool, "b", "news");
+    CHECK(strcmp(sse_key_make(pool, "a", "news"), k2) != 0);
+    CHECK(!strcmp(sse_key_name("plain"), "plain"));
+
+    CHECK(sse_channel_protected("@user-alice"));
+    CHECK(!sse_channel_protected("user-@alice"));
+    CHECK(!sse_channel_protected("news"));
+
+    CHECK(!strcmp(sse_namespace_from_host(pool, "WWW.Example.COM"), "www.example.com"));
+    CHECK(!strcmp(sse_namespace_from_host(pool, "[::1]"), "_::1_"));
+    CHECK(!strcmp(sse_namespace_from_host(pool, "a/b"), "a_b"));
+    CHECK(!strcmp(sse_namespace_from_host(pool, ""), "_"));
+    CHECK(!strcmp(sse_namespace_from_host(pool, NULL), "_"));
+    memset(key, 'h', sizeof(key));
+    key[sizeof(key) - 1] = '\0';
+    CHECK(strlen(sse_namespace_from_host(pool, key)) == SSE_NAMESPACE_MAX);
+    CHECK(sse_namespace_valid(sse_namespace_from_host(pool, key), SSE_NAMESPACE_MAX));
+}
+
 static void test_channels_parse(void)
 {
     apr_array_header_t *a = apr_array_make(pool, 4, sizeof(const char *));
@@ -876,6 +929,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
 
     test_channel_valid();
+    test_keys();
     test_channels_parse();
     test_utf8_cases();
     test_utf8_exhaustive();
