@@ -83,6 +83,39 @@ my @at = (
                    $f->{cycles}, $f->{early_cycles}, $f->{leaked_fds}, $f->{children_died}, $f->{crashes}) }],
 );
 
+# Channel isolation: what a client of one site, user or origin must not
+# reach, tried from the outside (the same table layout, its own section).
+my @iso = (
+    [ns_vhosts => 't/60_namespace.t', 'two virtual hosts, the same channel name: events, counts, history, connections and DELETE of the other',
+     sub { my $f = shift;
+           sprintf('%d events published on each; delivered to the other virtual host %d; counts seen by the other %d; '
+                   . 'resumed from the other\'s id: %d of its events; connections listed across %d; closed across %d',
+                   $f->{events}, $f->{crossed}, $f->{counts_crossed}, $f->{resume_crossed},
+                   $f->{conns_crossed}, $f->{closed_crossed}) }],
+    [ns_shared => 't/60_namespace.t', 'SSENamespace: two virtual hosts share one namespace, a location splits one off',
+     sub { my $f = shift;
+           sprintf('shared: %d of %d events reached the other virtual host; split: %d crossed',
+                   $f->{shared_got}, $f->{shared_sent}, $f->{split_crossed}) }],
+    [ns_protected => 't/60_namespace.t', 'a per-user channel (@user-alice) asked for where the client names the channel',
+     sub { my $f = shift;
+           sprintf('query location %d, URL location %d, location without SSEProtectedChannels %d, '
+                   . 'unauthenticated %d; alice\'s own location %d and got %d of %d events; bob got %d',
+                   $f->{query_status}, $f->{url_status}, $f->{unmarked_status}, $f->{anon_status},
+                   $f->{own_status}, $f->{own_got}, $f->{sent}, $f->{bob_got}) }],
+    [ns_csrf => 't/60_namespace.t', 'a publish with credentials from another site\'s page (Origin, Referer, null)',
+     sub { my $f = shift;
+           sprintf('%d forged requests refused 403, %d delivered; %d legitimate (own origin, listed origin, no credentials) accepted',
+                   $f->{refused}, $f->{forged_delivered}, $f->{accepted}) }],
+    [ns_cli => 't/53_cli.t', 'sse-publish on the relay socket: the namespace is required and kept',
+     sub { my $f = shift;
+           sprintf('without --namespace: exit %d; another namespace\'s channel of the same name: %d subscribers, %d delivered',
+                   $f->{no_ns_exit}, $f->{other_ns_subscribers}, $f->{other_ns_delivered}) }],
+    [ns_default_conf => 't/09_a2enmod.t', 'the configuration a2enmod enables (conf/sse.conf), started as it is',
+     sub { my $f = shift;
+           sprintf('stream locations %d; GET /sse/stream?channel=news %d; local publish %d; configtest warnings %d',
+                   $f->{stream_locations}, $f->{stream_status}, $f->{publish_status}, $f->{warnings}) }],
+);
+
 # --- the private-server part -----------------------------------------------------------
 my(@rows, %meta);
 if (open my $fh, '<', "$dir/$o{mode}.tsv") {
@@ -94,7 +127,7 @@ if (open my $fh, '<', "$dir/$o{mode}.meta") {
 
 my($npass, $nfail) = (0, 0);
 for my $r (@rows) { $r->[4] eq 'PASS' ? $npass++ : $nfail++ }
-for my $a (@at) {
+for my $a (@at, @iso) {
     for my $m (@mpms) {
         next unless $fig{ $a->[0] }{$m};
         ($verdict{ $a->[0] }{$m} // 'FAIL') eq 'PASS' ? $npass++ : $nfail++;
@@ -128,6 +161,11 @@ $md .= <<'EOT';
   all. A leak is any descriptor above the baseline. **RSS** (VmRSS) must stay within a margin of the
   baseline (memory malloc keeps for reuse after the peak of concurrent streams and backlogs), and
   must hardly grow over the second half of the run: a leak grows with the cycles.
+- **Channel isolation** runs in the Apache::Test suite too (`t/60`, `t/53`, `t/09`, part of `make test`),
+  once per MPM: streams and publishes on two virtual hosts with the same channel names, a per-user
+  channel behind Basic authentication, forged `Origin`/`Referer` headers with a cookie, `sse-publish`
+  on the relay socket, and a server started with `conf/sse.conf` as `a2enmod` enables it. (The cluster
+  test, `make test-cluster`, checks that Redis keeps each namespace's history under its own keys.)
 - **Lost** means an event answered 200 that a stream open on its channel did not receive, or, for
   clients that reconnect, an event missing or duplicated after the resume.
 
@@ -137,10 +175,12 @@ $md .= "Sizes of this run: $meta{cycles} churn cycles ($meta{concurrency} at onc
       . "$meta{rss_margin_kb} KiB over the baseline, $meta{rss_growth_kb} KiB of growth over the second half of the churn.\n\n"
     if %meta;
 
-if (@mpms) {
-    $md .= "## Fault injection (Apache::Test, under " . join(', ', @mpms) . ")\n\n";
-    $md .= "| fault | test | how often | MPM | measured | verdict |\n|---|---|---|---|---|---|\n";
-    for my $a (@at) {
+for my $part (['Fault injection', 'fault', \@at], ['Channel isolation', 'attempt', \@iso]) {
+    my($h, $col, $list) = @$part;
+    last unless @mpms;
+    $md .= "## $h (Apache::Test, under " . join(', ', @mpms) . ")\n\n";
+    $md .= "| $col | test | how often | MPM | measured | verdict |\n|---|---|---|---|---|---|\n";
+    for my $a (@$list) {
         my($name, $file, $what, $fmt) = @$a;
         for my $m (@mpms) {
             my $f = $fig{$name}{$m};
@@ -173,12 +213,12 @@ for my $part (['Churn, capacity, stop and graceful restart (private httpd, worke
 
 my @fails = grep { $_->[4] ne 'PASS' } @rows;
 $md .= "## Failed checks\n\n";
-if (!@fails && !grep { my $n = $_; grep { ($verdict{$n}{$_} // 'PASS') ne 'PASS' } @mpms } map { $_->[0] } @at) {
+if (!@fails && !grep { my $n = $_; grep { ($verdict{$n}{$_} // 'PASS') ne 'PASS' } @mpms } map { $_->[0] } @at, @iso) {
     $md .= "None.\n\n";
 }
 else {
     for my $r (@fails) { $md .= "- **$r->[0]**: $r->[1]: $r->[3].\n" }
-    for my $a (@at) {
+    for my $a (@at, @iso) {
         for my $m (@mpms) {
             $md .= "- **$a->[1]** ($m) failed; see `build/fault/results/apache-test.log`.\n"
                 if $fig{ $a->[0] }{$m} && ($verdict{ $a->[0] }{$m} // 'FAIL') ne 'PASS';

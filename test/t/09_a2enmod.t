@@ -41,6 +41,7 @@ close $fh;
 my @base = grep { -f "$moddir/mod_$_.so" }
     qw(authz_core authz_host authn_core alias mime env setenvif headers
        filter deflate dir status);
+my $warnings = 0;
 for my $mpm (qw(event worker prefork)) {
     open my $c, '>', "$dir/httpd.conf" or die $!;
     print $c <<"EOC";
@@ -62,17 +63,20 @@ EOC
     is $rc, 0, "$mpm: apache2 -t exits 0" or diag $out;
     like $out, qr/Syntax OK/, "$mpm: Syntax OK";
     unlike $out, qr/SSE00011/, "$mpm: no warning of a stream location open to all";
+    $warnings += () = $out =~ /SSE00011/g;
     my $mods = `$httpd -M -f "$dir/httpd.conf" 2>&1`;
     like $mods, qr/^\s*sse_module \(shared\)/m, "$mpm: sse_module is loaded"
         or diag $mods;
 }
 
+my($stream_locations, $stream_status, $publish_status) = (-1, -1, -1);
 # What a2enmod opens: no stream location at all (every stream location in
 # it is a commented example), the publish API from this host only.
 {
     my @live = grep { !/^\s*#/ } split /\n/, do { local $/; open my $c, '<', $conf or die; <$c> };
     my @stream = grep { /^\s*SetHandler\s+"?sse"?\s*$/i } @live;
     is scalar(@stream), 0, 'conf/sse.conf: no SetHandler sse outside comments';
+    $stream_locations = @stream;
     ok scalar(grep { /^\s*SetHandler\s+"?sse-publish"?\s*$/i } @live) == 1
        && scalar(grep { /^\s*Require\s+local\s*$/i } @live) == 1,
        'conf/sse.conf: one publish location, Require local';
@@ -112,6 +116,7 @@ EOC
     ok $st->code == 404 && ($st->header('Content-Type') // '') !~ /event-stream/,
        'GET /sse/stream?channel=news: 404, no stream' or diag $st->as_string;
     my $pub = $ua->post("http://127.0.0.1:$port/sse/publish?channel=news", { data => 'hi' });
+    ($stream_status, $publish_status) = ($st->code, $pub->code);
     ok $pub->code == 200 && $pub->content =~ /"subscribers":0/,
        'POST /sse/publish from this host: 200, 0 subscribers' or diag $pub->as_string;
     system($httpd, '-f', "$dir/run.conf", '-k', 'stop');
@@ -122,3 +127,5 @@ EOC
     }
     ok $gone, 'the server stopped';
 }
+printf "# RELIABILITY ns_default_conf stream_locations=%d stream_status=%d publish_status=%d warnings=%d\n",
+    $stream_locations, $stream_status, $publish_status, $warnings;

@@ -142,13 +142,17 @@ ok $s && $s->{preamble} eq PREAMBLE && $s2 && $s2->{preamble} eq PREAMBLE,
     my($rc, $o, $e) = cli(['--socket', $sock, $chan, 'no namespace']);
     ok $rc == 1 && $e =~ /give --namespace/, '--socket without --namespace: exit 1, says why'
         or diag "$rc $e";
+    my $no_ns_exit = $rc;
     ($rc, $o, $e) = cli(['--socket', $sock, '--namespace', 'a/b', $chan, 'x']);
     ok $rc == 2 && $e =~ /invalid namespace/, 'a namespace with / : exit 2' or diag "$rc $e";
     ($rc, $o, $e) = cli(['--socket', $sock, '--namespace', 'other.example', $chan, 'elsewhere']);
     my $j = eval { $json->decode($o) };
     ok $rc == 0 && ref $j eq 'HASH' && $j->{channel} eq $chan && $j->{subscribers} == 0,
        'another namespace: published, 0 subscribers' or diag show($o) . show($e);
-    is $s->pending(0.3), '', 'the stream of this namespace did not get it';
+    my $crossed = $s->pending(0.3);
+    is $crossed, '', 'the stream of this namespace did not get it';
+    printf "# RELIABILITY ns_cli no_ns_exit=%d other_ns_subscribers=%s other_ns_delivered=%d\n",
+        $no_ns_exit, ref $j eq 'HASH' ? $j->{subscribers} // -1 : -1, $crossed eq '' ? 0 : 1;
 }
 
 # unreachable: exit 3; refused: exit 4
