@@ -1,7 +1,8 @@
 /*
  * sse_cluster.c: the relay's Redis client (see sse_cluster.h).
  *
- * Keys, all under the prefix P (SSEClusterPrefix, default "sse"):
+ * Keys, all under the prefix P (SSEClusterPrefix, default "sse"); CHAN is
+ * a channel's key, namespace/name, as everywhere past the handlers:
  *   P:seq          the event sequence shared by every server (INCR)
  *   P:h:CHAN       the channel's history, a Redis stream with ids "SEQ-0"
  *                  and fields i (event id), b (event without id line) and

@@ -11,6 +11,15 @@
 // for, so each watched channel gets its own fetch() stream, parsed here.
 // At most 4 are watched: with the stats stream that is 5 of the 6
 // connections a browser opens to one HTTP/1.1 server.
+//
+// Namespaces: every channel belongs to one (a virtual host's ServerName, or
+// SSENamespace), and the stats event lists the channels of all of them,
+// each with its "namespace"; its own top-level "namespace" is the stats
+// channel's.  A channel is known here by its key "namespace/name" (two
+// namespaces may both have a channel "news"), shown as namespace/name when
+// it is not the stats channel's namespace, and only channels of that
+// namespace are watched: the stream location (STREAM_URL, under the same
+// server as the stats channel) reaches no other.
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -25,9 +34,10 @@ const $ = id => document.getElementById(id);
 const state = {
   prev: null,            // the previous stats event
   points: [],            // {t, pub, del} per stats event, for the chart
-  watched: new Map(),    // channel -> ChannelReader
-  events: new Map(),     // channel -> [{at, event, id, data}], newest first
+  watched: new Map(),    // channel key (namespace/name) -> ChannelReader
+  events: new Map(),     // channel key -> [{at, event, id, data}], newest first
   lastStats: null,
+  namespace: null,       // the stats channel's, from the last stats event
 };
 window.sseDashboard = state;     // for the browser test and the curious
 
@@ -44,6 +54,15 @@ function fmtBytes(n) {
 function fmtTime(d) { return d.toTimeString().slice(0, 8); }
 function isPrivate(ch) { return ch.startsWith('private-'); }
 function shownName(ch) { return isPrivate(ch) ? ch.slice(0, 12) + '…' : ch; }
+
+// A channel of a stats event: its namespace (the stats event's own when a
+// server too old to say), its key, whether it is in the stats channel's
+// namespace, whether it is the stats channel itself, and its label.
+function nsOf(c) { return c.namespace != null ? c.namespace : state.namespace; }
+function keyOf(c) { return `${nsOf(c)}/${c.channel}`; }
+function isOwn(c) { return nsOf(c) === state.namespace; }
+function isStats(c) { return isOwn(c) && c.channel === STATS_CHANNEL; }
+function label(c) { return (isOwn(c) ? '' : nsOf(c) + '/') + shownName(c.channel); }
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -65,7 +84,7 @@ function rates(prev, cur) {
   const dt = (cur.time - prev.time) / 1000;
   if (dt <= 0) return null;
   const ticks = Math.max(1, Math.round(dt));
-  const subs = (prev.channels.find(c => c.channel === STATS_CHANNEL) || {}).subscribers || 0;
+  const subs = (prev.channels.find(isStats) || {}).subscribers || 0;
   const own = { del: ticks * subs, pub: ticks * Math.min(subs, prev.children.length) };
   const d = k => sum(cur.children, k) - sum(prev.children, k);
   // a child that exits takes its totals with it: no rate for that second
@@ -78,6 +97,7 @@ function rates(prev, cur) {
 
 function onStats(s) {
   state.lastStats = s;
+  state.namespace = s.namespace != null ? s.namespace : '';
   $('hint').hidden = true;
   $('updated').textContent = 'updated ' + fmtTime(new Date(s.time));
   const streams = sum(s.children, 'streams');
@@ -196,14 +216,16 @@ window.addEventListener('resize', drawChart);
 function renderChannels(channels) {
   const tbody = $('channels').tBodies[0];
   const rows = [...channels].sort((a, b) => b.subscribers - a.subscribers ||
-                                            a.channel.localeCompare(b.channel));
+                                            label(a).localeCompare(label(b)));
   const max = Math.max(1, ...rows.map(c => c.subscribers));
   tbody.replaceChildren(...rows.map(c => {
     const tr = el('tr');
+    tr.dataset.namespace = nsOf(c);
     tr.dataset.channel = c.channel;
-    const name = el('td', state.watched.has(c.channel) ? 'watched'
-                          : c.channel === STATS_CHANNEL ? 'stats-chan' : '',
-                    shownName(c.channel) + (c.channel === STATS_CHANNEL ? ' (stats)' : ''));
+    const name = el('td', state.watched.has(keyOf(c)) ? 'watched'
+                          : isStats(c) ? 'stats-chan' : '',
+                    label(c) + (isStats(c) ? ' (stats)' : ''));
+    if (!isOwn(c)) name.title = `namespace ${nsOf(c)}: not reachable through ${STREAM_URL}`;
     const n = el('td', 'num subs', fmtInt(c.subscribers));
     const bar = el('td', 'bar');
     const b = el('div');
@@ -232,43 +254,46 @@ function renderChildren(children) {
 // page once it is watched, so it is compared without that one; a watched
 // channel that only this page still listens to is let go, and another
 // replaces a watched one only when it has strictly more subscribers.
+// Only channels of the stats channel's namespace: STREAM_URL reaches no
+// other.  Maps are keyed by namespace/name.
 function watch(channels) {
-  const others = new Map();
+  const others = new Map();    // key -> [subscribers but this page, name]
   for (const c of channels) {
-    if (c.channel === STATS_CHANNEL || isPrivate(c.channel)) continue;
-    const n = c.subscribers - (state.watched.has(c.channel) ? 1 : 0);
-    if (n > 0) others.set(c.channel, n);
+    if (!isOwn(c) || isStats(c) || isPrivate(c.channel)) continue;
+    const key = keyOf(c);
+    const n = c.subscribers - (state.watched.has(key) ? 1 : 0);
+    if (n > 0) others.set(key, [n, c.channel]);
   }
-  for (const ch of [...state.watched.keys()]) {
-    if (!others.has(ch)) unwatch(ch);
+  for (const key of [...state.watched.keys()]) {
+    if (!others.has(key)) unwatch(key);
   }
-  const candidates = [...others.entries()]
-    .filter(([ch]) => !state.watched.has(ch))
-    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-  for (const [ch, n] of candidates) {
+  const count = key => others.get(key)[0];
+  const candidates = [...others.keys()]
+    .filter(key => !state.watched.has(key))
+    .sort((a, b) => count(b) - count(a) || a.localeCompare(b));
+  for (const key of candidates) {
     if (state.watched.size >= MAX_WATCHED) {
-      const weakest = [...state.watched.keys()]
-        .sort((a, b) => others.get(a) - others.get(b))[0];
-      if (!(n > others.get(weakest))) break;
+      const weakest = [...state.watched.keys()].sort((a, b) => count(a) - count(b))[0];
+      if (!(count(key) > count(weakest))) break;
       unwatch(weakest);
     }
-    state.watched.set(ch, new ChannelReader(ch));
+    state.watched.set(key, new ChannelReader(key, others.get(key)[1]));
   }
   renderEvents();
 }
 
-function unwatch(ch) {
-  state.watched.get(ch).close();
-  state.watched.delete(ch);
-  state.events.delete(ch);
+function unwatch(key) {
+  state.watched.get(key).close();
+  state.watched.delete(key);
+  state.events.delete(key);
 }
 
-function onChannelEvent(ch, ev) {
-  if (!state.watched.has(ch)) return;
-  const list = state.events.get(ch) || [];
+function onChannelEvent(key, ev) {
+  if (!state.watched.has(key)) return;
+  const list = state.events.get(key) || [];
   list.unshift(ev);
   list.length = Math.min(list.length, KEEP_EVENTS);
-  state.events.set(ch, list);
+  state.events.set(key, list);
   scheduleEvents();
 }
 
@@ -282,18 +307,19 @@ function scheduleEvents() {
 
 function renderEvents() {
   const box = $('events');
-  const chans = [...state.watched.keys()].sort();
-  if (!chans.length) {
+  const keys = [...state.watched.keys()].sort();
+  if (!keys.length) {
     box.replaceChildren(el('p', 'muted', 'No channel with subscribers yet.'));
     return;
   }
-  box.replaceChildren(...chans.map(ch => {
+  box.replaceChildren(...keys.map(key => {
+    const reader = state.watched.get(key);
     const div = el('div', 'chan-events');
-    div.dataset.channel = ch;
-    const reader = state.watched.get(ch);
-    div.append(el('h3', '', ch + (reader.connected ? '' : ' (connecting…)')));
+    div.dataset.namespace = reader.namespace;
+    div.dataset.channel = reader.channel;
+    div.append(el('h3', '', reader.channel + (reader.connected ? '' : ' (connecting…)')));
     const ol = el('ol');
-    for (const e of state.events.get(ch) || []) {
+    for (const e of state.events.get(key) || []) {
       const li = el('li');
       li.dataset.id = e.id;
       const meta = el('div', 'ev-meta');
@@ -314,8 +340,10 @@ function renderEvents() {
 // know: it answers with the history it keeps, so the latest events show
 // at once.
 class ChannelReader {
-  constructor(channel) {
-    this.channel = channel;
+  constructor(key, channel) {
+    this.key = key;                 // namespace/name
+    this.namespace = key.slice(0, key.length - channel.length - 1);
+    this.channel = channel;         // the name, in STREAM_URL's namespace
     this.lastId = '0';
     this.retry = 2000;
     this.connected = false;
@@ -361,7 +389,7 @@ class ChannelReader {
         if (line === '') {
           if (ev.id !== null) this.lastId = ev.id;
           if (ev.data.length) {
-            onChannelEvent(this.channel, { at: new Date(), event: ev.event || 'message',
+            onChannelEvent(this.key, { at: new Date(), event: ev.event || 'message',
                                            id: this.lastId, data: ev.data.join('\n') });
           }
           ev = { data: [], event: '', id: null };

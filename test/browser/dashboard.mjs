@@ -3,7 +3,11 @@
 // streams are opened on three channels from here, the dashboard must list
 // them with their subscriber counts, then events are published through
 // /publish and it must show a non-zero rate, draw the chart and show the
-// last events of each channel.  Usage:
+// last events of each channel.  Streams are also opened on a channel of
+// the same name in another namespace, through OTHER_STREAM (default
+// other/stream: a location with SetHandler sse and SSENamespace other): the
+// dashboard must list it as namespace/name, apart from this namespace's
+// channel of that name, and never listen to it.  Usage:
 //   node dashboard.mjs URL [SCREENSHOT.png]     (URL: http://localhost:8080/)
 // Exits non-zero on any failure.
 import http from 'node:http';
@@ -15,6 +19,10 @@ const tag = `dash${process.pid}`;
 // more subscribers than the channels a developer's server usually has, so
 // that these three are among the four the dashboard listens to
 const chans = { [`${tag}-news`]: 4, [`${tag}-alerts`]: 3, [`${tag}-chat`]: 2 };
+// another namespace's channel of the same name as one of ours, busier than
+// all three: were it watched, it would be first
+const OTHER_STREAM = process.env.OTHER_STREAM || 'other/stream';
+const foreign = { name: `${tag}-news`, n: 5 };
 
 let failed = 0;
 const check = (ok, what) => {
@@ -23,10 +31,10 @@ const check = (ok, what) => {
 };
 
 // A stream held open from here; resolves once its ": ok" preamble arrived.
-function openStream(channel) {
+function openStream(channel, path = 'stream') {
   return new Promise((resolve, reject) => {
-    const req = http.get(new URL(`stream?channel=${channel}`, base), res => {
-      if (res.statusCode !== 200) { reject(new Error(`stream ${channel}: ${res.statusCode}`)); return; }
+    const req = http.get(new URL(`${path}?channel=${channel}`, base), res => {
+      if (res.statusCode !== 200) { reject(new Error(`${path}?channel=${channel}: ${res.statusCode}`)); return; }
       let buf = '';
       res.setEncoding('utf8');
       res.on('data', d => { buf += d; if (buf.startsWith(': ok\n\n')) resolve(req); });
@@ -61,27 +69,56 @@ try {
   await page.waitForFunction(() => /updated \d\d:\d\d:\d\d/.test(
     document.getElementById('updated').textContent), null, { timeout: 5000 }).catch(() => {});
   check(/updated/.test(await page.textContent('#updated')), 'a stats event arrived');
+  // the stats channel's namespace (the stats event's "namespace")
+  const ns = await page.evaluate(() => window.sseDashboard.lastStats &&
+                                       window.sseDashboard.lastStats.namespace);
+  check(typeof ns === 'string' && ns !== '', `the stats event names its namespace (${ns})`);
 
   for (const [ch, n] of Object.entries(chans)) {
     for (let i = 0; i < n; i++) streams.push(await openStream(ch));
   }
-  // every channel listed, with our streams plus (once it listens) the page
-  const listed = () => page.evaluate(names => names.map(ch => {
-    const tr = document.querySelector(`#channels tr[data-channel="${ch}"]`);
-    return tr ? { n: Number(tr.querySelector('.subs').textContent.replace(/,/g, '')),
-                  watched: tr.cells[0].classList.contains('watched') } : null;
-  }), Object.keys(chans));
-  await page.waitForFunction(want => Object.entries(want).every(([ch, n]) => {
-    const tr = document.querySelector(`#channels tr[data-channel="${ch}"]`);
-    return tr && tr.cells[0].classList.contains('watched') &&
-           tr.querySelector('.subs').textContent === String(n + 1);
-  }), chans, { timeout: 8000 }).catch(() => {});
-  const rows = await listed();
-  Object.entries(chans).forEach(([ch, n], i) => {
-    const r = rows[i];
-    check(r && r.watched && r.n === n + 1,
-          `channel ${ch} listed with ${n} + 1 (this page) subscribers, watched (${JSON.stringify(r)})`);
+  try {
+    for (let i = 0; i < foreign.n; i++) streams.push(await openStream(foreign.name, OTHER_STREAM));
+  } catch (e) {
+    check(false, `${OTHER_STREAM} streams another namespace's channels (${e.message}; the ` +
+          'server needs a location there with SetHandler sse and SSENamespace)');
+  }
+  // testRows(ns, ch, other): the rows of the table for channel ch of
+  // namespace ns, or (other) for the channels named ch of any other one
+  await page.evaluate(() => {
+    window.testRows = (ns, ch, other) => [...document.querySelectorAll('#channels tbody tr')]
+      .filter(tr => tr.dataset.channel === ch && (tr.dataset.namespace === ns) !== other)
+      .map(tr => ({ ns: tr.dataset.namespace, label: tr.cells[0].textContent,
+                    n: Number(tr.querySelector('.subs').textContent.replace(/,/g, '')),
+                    watched: tr.cells[0].classList.contains('watched') }));
   });
+  // every channel listed, with our streams plus (once it listens) the page
+  await page.waitForFunction(([ns, want, foreign]) => Object.entries(want).every(([ch, n]) => {
+    const r = testRows(ns, ch, false)[0];
+    return r && r.watched && r.n === n + 1;
+  }) && testRows(ns, foreign.name, true).some(r => r.n === foreign.n),
+  [ns, chans, foreign], { timeout: 8000 }).catch(() => {});
+  const listed = await page.evaluate(([ns, names, foreign]) => (
+    { ours: names.map(ch => testRows(ns, ch, false)), theirs: testRows(ns, foreign, true) }),
+  [ns, Object.keys(chans), foreign.name]);
+  Object.entries(chans).forEach(([ch, n], i) => {
+    const rs = listed.ours[i], r = rs[0];
+    check(rs.length === 1 && r.watched && r.n === n + 1 && r.label === ch,
+          `channel ${ch} listed once as ${ch} with ${n} + 1 (this page) subscribers, watched ` +
+          `(${JSON.stringify(rs)})`);
+  });
+  {
+    const rs = listed.theirs, r = rs[0];
+    check(rs.length === 1 && r.label === `${r.ns}/${foreign.name}` && r.n === foreign.n &&
+          !r.watched,
+          `${OTHER_STREAM}'s channel ${foreign.name} listed apart, as namespace/name, with ` +
+          `${foreign.n} subscribers, not watched (${JSON.stringify(rs)})`);
+  }
+  const readers = await page.evaluate(() => [...window.sseDashboard.watched.values()]
+    .map(r => `${r.namespace}/${r.channel}`));
+  check(readers.length >= 3 && readers.every(k => k.startsWith(`${ns}/`)) &&
+        Object.keys(chans).every(ch => readers.includes(`${ns}/${ch}`)),
+        `the page listens only to channels of namespace ${ns} (${readers.join(', ')})`);
 
   // events: a burst for the rate, then one last known event per channel
   const last = {};
@@ -99,12 +136,18 @@ try {
     return parseFloat(t) > 0 && t;
   }, null, { timeout: 5000 }).then(h => h.jsonValue()).catch(() => null);
   check(rate !== null, `a non-zero delivered rate is shown (${rate}/s)`);
-  await page.waitForFunction(ids => Object.entries(ids).every(([ch, id]) =>
-    document.querySelector(`#events .chan-events[data-channel="${ch}"] li[data-id="${id}"]`)),
-    Object.fromEntries(Object.entries(last).map(([ch, j]) => [ch, j.id])),
+  await page.waitForFunction(([ns, ids]) => Object.entries(ids).every(([ch, id]) =>
+    document.querySelector(`#events .chan-events[data-namespace="${ns}"][data-channel="${ch}"] li[data-id="${id}"]`)),
+    [ns, Object.fromEntries(Object.entries(last).map(([ch, j]) => [ch, j.id]))],
     { timeout: 5000 }).catch(() => {});
+  const boxes = await page.$$eval('#events .chan-events',
+    divs => divs.map(d => `${d.dataset.namespace}/${d.dataset.channel}`));
+  check(boxes.every(k => k.startsWith(`${ns}/`)) &&
+        boxes.filter(k => k === `${ns}/${foreign.name}`).length === 1,
+        `the latest events show channels of namespace ${ns} only, ${foreign.name} once ` +
+        `(${boxes.join(', ')})`);
   for (const ch of Object.keys(chans)) {
-    const items = await page.$$eval(`#events .chan-events[data-channel="${ch}"] li`,
+    const items = await page.$$eval(`#events .chan-events[data-namespace="${ns}"][data-channel="${ch}"] li`,
       lis => lis.map(li => ({ id: li.dataset.id, text: li.querySelector('.ev-data')?.textContent,
                               name: li.querySelector('.ev-name')?.textContent })));
     check(items.length === 5 && items[0].id === last[ch].id && items[0].name === 'final' &&
@@ -129,6 +172,12 @@ try {
   check(inked.del > 10 && inked.pub > 10, `the chart draws both lines (${JSON.stringify(inked)})`);
   const kids = await page.$$eval('#children tbody tr', trs => trs.length);
   check(kids >= 1, `the child processes table has ${kids} rows`);
+  // seconds later, the other namespace's channel still has only our streams
+  const still = await page.evaluate(([ns, name]) => testRows(ns, name, true),
+                                    [ns, foreign.name]);
+  check(still.length === 1 && still[0].n === foreign.n && !still[0].watched,
+        `${still[0] ? still[0].label : foreign.name} still has ${foreign.n} subscribers: ` +
+        `this page never listened to it (${JSON.stringify(still)})`);
   if (shot) {
     // a steady flow for a few seconds, so the picture shows live rates
     const names = Object.keys(chans);

@@ -13,7 +13,8 @@ use Time::HiRes qw(time sleep);
 my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
 my $redis_port = $ENV{REDIS_PORT};
 my $work = $ENV{CLUSTER_WORK};
-plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $redis_port;
+my $prefix = $ENV{CLUSTER_PREFIX};
+plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $redis_port && $prefix;
 $SIG{PIPE} = 'IGNORE';
 my $json = JSON::PP->new->utf8;
 my $http = HTTP::Tiny->new(timeout => 10);
@@ -76,9 +77,11 @@ sub publish {
     return wantarray ? ($res, $j) : $j;
 }
 
+# the streams on $chan across the cluster, as server $port's publish
+# location $path (default /pub, namespace localhost) counts them
 sub total {
-    my($port, $chan) = @_;
-    my $res = $http->get("http://127.0.0.1:$port/pub");
+    my($port, $chan, $path) = @_;
+    my $res = $http->get("http://127.0.0.1:$port" . ($path // '/pub'));
     return -1 unless $res->{status} == 200;
     my $j = eval { $json->decode($res->{content}) } or return -1;
     my($c) = grep { $_->{channel} eq $chan } @{ $j->{channels} };
@@ -110,7 +113,70 @@ is join(',', map { join '/', map { "@$_" } @{ $_->{events} } } @s),
    join(',', ("$j->{id} hello") x 3), 'each server\'s stream gets it once, same id';
 close $_->{sock} for @s;
 
-# --- 3. 300 subscribers over 3 servers, 5,000 events round-robin, one
+# --- 3. two namespaces on the same servers: /stream and /pub are in
+#        localhost (the ServerName), /other/stream and /other/pub in other;
+#        channel X of one is not channel X of the other, in the brokers,
+#        in the census, in Redis' history and in its pub/sub ---------------
+my $nc = "ns$$";
+my $os = stream_open($ports[0], "/other/stream?channel=$nc");
+my $ls = stream_open($ports[1], "/stream?channel=$nc");
+ok pump([$os, $ls], 5, sub { $os->{ok} && $ls->{ok} }),
+   "a stream on other/$nc (server 1) and one on localhost/$nc (server 2)";
+ok wait_until(5, sub { !grep { total($_, $nc) != 1 || total($_, $nc, '/other/pub') != 1 }
+                            @ports }),
+   'every server counts 1 stream on each of the two channels, not 2 on one';
+my $l1 = publish($ports[2], $nc, 'l1');
+is $l1 && $l1->{subscribers}, 1, 'a publish on server 3\'s /pub reports 1 subscriber';
+pump([$os, $ls], 5, sub { @{ $ls->{events} } >= 1 });
+pump([$os, $ls], 0.5, sub { 0 });
+is join('/', map { "@$_" } @{ $ls->{events} }), "$l1->{id} l1",
+   'the /stream stream gets it once';
+is scalar @{ $os->{events} }, 0, 'the /other/stream stream gets nothing within 0.5 s';
+my $o1 = publish($ports[1], $nc, 'o1', _path => '/other/pub');
+is $o1 && $o1->{subscribers}, 1, 'a publish on server 2\'s /other/pub reports 1 subscriber';
+pump([$os, $ls], 5, sub { @{ $os->{events} } >= 1 });
+pump([$os, $ls], 0.5, sub { 0 });
+is join('/', map { "@$_" } @{ $os->{events} }), "$o1->{id} o1",
+   'the /other/stream stream gets it once';
+is join('/', map { $_->[1] } @{ $ls->{events} }), 'l1',
+   'the /stream stream gets nothing more within 0.5 s';
+# interleaved events on both, for the history checks below
+my @more = map { scalar publish($ports[$_->[0]], $nc, $_->[1], @$_[2 .. $#$_]) }
+    [0, 'l2'], [2, 'o2', _path => '/other/pub'], [1, 'l3'], [0, 'o3', _path => '/other/pub'];
+ok @more == 4 && !grep({ !$_ } @more),
+   'four more events published, alternating between the namespaces';
+close $_->{sock} for $os, $ls;
+
+# Redis: the history streams are P:h:KEY, KEY = namespace/name (sse_cluster.c)
+my @hkeys = sort split /\n/, `redis-cli -p $redis_port --scan --pattern '$prefix:h:*'`;
+my %hk = map { $_ => 1 } @hkeys;
+ok $hk{"$prefix:h:localhost/$nc"} && $hk{"$prefix:h:other/$nc"},
+   "Redis holds $prefix:h:localhost/$nc and $prefix:h:other/$nc"
+    or diag "history keys: @hkeys";
+my @bare = grep { substr($_, length "$prefix:h:") !~ m{^[^/]+/.} } @hkeys;
+ok @hkeys && !@bare, 'no history key is a bare channel name (' . scalar(@hkeys) . ' keys)'
+    or diag "bare: @bare";
+my $hist = sub {
+    my $key = shift;
+    my @f = split /\n/, `redis-cli -p $redis_port --no-raw XRANGE '$key' - +`;
+    return join '/', map { /data: (\w+)/ ? $1 : () } @f;
+};
+is $hist->("$prefix:h:localhost/$nc") . ' | ' . $hist->("$prefix:h:other/$nc"),
+   'l1/l2/l3 | o1/o2/o3', 'each history stream holds its own namespace\'s events only';
+
+# a resume on yet another server replays the channel of its own namespace
+my $ro = stream_open($ports[2], "/other/stream?channel=$nc", 'Last-Event-ID' => $o1->{id});
+my $rl = stream_open($ports[0], "/stream?channel=$nc", 'Last-Event-ID' => $l1->{id});
+pump([$ro, $rl], 5, sub { @{ $ro->{events} } >= 2 && @{ $rl->{events} } >= 2 });
+pump([$ro, $rl], 0.5, sub { 0 });
+is join('/', map { "@$_" } @{ $ro->{events} }), "$more[1]{id} o2/$more[3]{id} o3",
+   'a resume on server 3\'s /other/stream from o1 gets o2 and o3 only';
+unlike $ro->{head} // '', qr/SSE-History-Lost/i, 'and is not told history was lost';
+is join('/', map { "@$_" } @{ $rl->{events} }), "$more[0]{id} l2/$more[2]{id} l3",
+   'a resume on server 1\'s /stream from l1 gets l2 and l3 only';
+close $_->{sock} for $ro, $rl;
+
+# --- 4. 300 subscribers over 3 servers, 5,000 events round-robin, one
 #        subscriber moved to another server mid-run with Last-Event-ID ----
 my $r = "rr$$";
 my @subs;
@@ -164,7 +230,7 @@ ok !@bad, "all 300 subscribers got each of the $N events once, in order"
     or diag join "\n", @bad[0 .. ($#bad < 5 ? $#bad : 4)];
 close $_->{sock} for @subs;
 
-# --- 4. Redis restarts in the middle: 503 while it is away, then back ---------
+# --- 5. Redis restarts in the middle: 503 while it is away, then back ---------
 my $q = "rd$$";
 my @w = map { stream_open($_, "/stream?channel=$q") } @ports;
 pump(\@w, 5, sub { !grep { !defined $_->{head} } @w });
@@ -192,7 +258,7 @@ like $late->{head} // '', qr/SSE-History-Lost: true/i,
    'a resume from before the data loss is told history was lost';
 close $_->{sock} for @w, $late;
 
-# --- 5. SSEHistory's age applies to the shared history ----------------------
+# --- 6. SSEHistory's age applies to the shared history ----------------------
 my $ga = "age$$";
 my $a1 = publish($ports[0], $ga, 'a', _path => '/pubage');
 my $a2 = publish($ports[1], $ga, 'b', _path => '/pubage');
@@ -208,7 +274,7 @@ like $back->{head} // '', qr/SSE-History-Lost: true/i,
    'and is told that history was lost';
 close $back->{sock};
 
-# --- 6. one server killed: its streams leave the counts ---------------------
+# --- 7. one server killed: its streams leave the counts ---------------------
 my $k = "kill$$";
 my @ks = map { stream_open($_, "/stream?channel=$k") } @ports;
 pump(\@ks, 5, sub { !grep { !defined $_->{head} } @ks });

@@ -2,7 +2,8 @@
 # Several servers, one set of channels: starts a private redis-server on a
 # loopback port and three private httpd (event, worker, prefork) sharing
 # it through SSECluster, runs the tests in test/cluster/*.t against them
-# (CLUSTER_PORTS and REDIS_PORT in the environment), stops everything.
+# (CLUSTER_PORTS, REDIS_PORT, CLUSTER_PREFIX and CLUSTER_WORK in the
+# environment), stops everything.
 # `make test-cluster` calls this; it works as root and as a user.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -44,7 +45,8 @@ for mpm in event worker prefork; do
     ports="$ports $port"
 done
 
-export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work"
+export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work" \
+    CLUSTER_PREFIX="$prefix"
 export PERL5LIB="$top/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 prove "$here"/*.t
 rc=$?
