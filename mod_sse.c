@@ -65,6 +65,8 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
 
     dc->channel = add->channel ? add->channel : base->channel;
+    dc->channel_items = add->channel ? add->channel_items
+                                     : base->channel_items;
     dc->event = add->event ? add->event : base->event;
     dc->data = add->data ? add->data : base->data;
     dc->max_event_size = add->max_event_size >= 0 ? add->max_event_size
@@ -78,6 +80,11 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(handover);
     SSE_MERGE_INT(protected_ok);
 #undef SSE_MERGE_INT
+    /* SSEProtectedChannels on was said of the SSEChannel beside it: a
+     * section with an SSEChannel of its own must say it again */
+    if (add->channel && add->protected_ok < 0) {
+        dc->protected_ok = -1;
+    }
     dc->ns = add->ns ? add->ns : base->ns;
     dc->origins = add->origins ? add->origins : base->origins;
     if (add->history >= 0) {
@@ -125,6 +132,46 @@ static void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
 /* The value of an int setting, or its default when unset. */
 #define SSE_OR(v, dflt) ((v) >= 0 ? (v) : (dflt))
 
+/* SSEChannel's items (split at commas and blanks outside %{...}), each
+ * compiled alone: where protected channels are served, each item must give
+ * exactly one channel name, so that a user called "bob,@user-alice" cannot
+ * add a channel to the list. */
+static const char *sse_channel_items(cmd_parms *cmd, sse_dir_conf_t *dc,
+                                     const char *arg)
+{
+    const char *p = arg, *start = NULL, *err = NULL;
+    int depth = 0;
+
+    dc->channel_items = apr_array_make(cmd->pool, 2, sizeof(ap_expr_info_t *));
+    for (;; p++) {
+        int sep = !*p || (!depth && strchr(", \t", *p));
+        if (start && sep) {
+            ap_expr_info_t *e = ap_expr_parse_cmd(cmd,
+                apr_pstrmemdup(cmd->pool, start, (apr_size_t)(p - start)),
+                AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+            if (err) {
+                return apr_psprintf(cmd->pool, "SSEChannel: cannot parse "
+                                    "'%s': %s", arg, err);
+            }
+            APR_ARRAY_PUSH(dc->channel_items, ap_expr_info_t *) = e;
+            start = NULL;
+        }
+        else if (!start && !sep) {
+            start = p;
+        }
+        if (!*p) {
+            return NULL;
+        }
+        if (p[0] == '%' && p[1] == '{') {
+            depth++;
+            p++;
+        }
+        else if (*p == '}' && depth) {
+            depth--;
+        }
+    }
+}
+
 static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
 {
     const char *err = NULL;
@@ -153,6 +200,9 @@ static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
         }
     }
     *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
+    if (!strcmp(cmd->cmd->name, "SSEChannel")) {
+        return sse_channel_items(cmd, (sse_dir_conf_t *)dcv, arg);
+    }
     return NULL;
 }
 
@@ -326,7 +376,9 @@ static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
     if (!dc->origins) {
         dc->origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
-    o = apr_pstrdup(cmd->pool, arg);
+    /* as a browser sends it: no default port, no trailing slash */
+    o = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                       | APR_URI_UNP_OMITUSERINFO);
     ap_str_tolower(o);
     APR_ARRAY_PUSH(dc->origins, const char *) = o;
     return NULL;
@@ -517,7 +569,21 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
     int i;
 
     *chans = apr_array_make(r->pool, 2, sizeof(const char *));
-    if (dc->channel) {
+    if (dc->channel && dc->protected_ok == 1 && dc->channel_items) {
+        for (i = 0; i < dc->channel_items->nelts; i++) {
+            const char *v = ap_expr_str_exec(r, APR_ARRAY_IDX(
+                dc->channel_items, i, ap_expr_info_t *), &err);
+            if (err) {
+                return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
+            }
+            if (!*v || v[strcspn(v, ", \t\n\v\f\r")]) {
+                return apr_psprintf(r->pool, "SSEChannel's item %d gives "
+                                    "'%s', not one channel name", i + 1, v);
+            }
+            APR_ARRAY_PUSH(raw, const char *) = v;
+        }
+    }
+    else if (dc->channel) {
         const char *v = ap_expr_str_exec(r, dc->channel, &err);
         if (err) {
             return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
@@ -1248,21 +1314,19 @@ static const char *sse_request_origin(request_rec *r)
     return lc;
 }
 
-/* CSRF: a browser adds its cookies and HTTP credentials to a request that
- * any page may make it send.  A POST or DELETE that carries them is taken
- * only from this server's own origin or one of SSEPublishOrigins.  NULL, or
- * the origin refused. */
+/* CSRF: any page a browser shows may make it send a request, with the
+ * browser's cookies and HTTP credentials, and from its address (which
+ * Require local or Require ip trust).  So a POST or DELETE that a page of
+ * another site sent (its Origin, or else its Referer, says so) is taken
+ * only from an origin listed in SSEPublishOrigins.  Programs (curl, your
+ * application) send neither header.  NULL, or the origin refused. */
 static const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
 {
-    const char *origin, *self;
+    const char *origin;
     char *own;
     apr_size_t n;
     int i;
 
-    if (!apr_table_get(r->headers_in, "Cookie")
-        && !apr_table_get(r->headers_in, "Authorization")) {
-        return NULL;            /* nothing a third party could borrow */
-    }
     if (!(origin = sse_request_origin(r))) {
         return NULL;
     }
@@ -1272,8 +1336,7 @@ static const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
         own[n - 1] = '\0';
     }
     ap_str_tolower(own);
-    self = own;
-    if (!strcmp(origin, self)) {
+    if (!strcmp(origin, own)) {
         return NULL;
     }
     for (i = 0; dc->origins && i < dc->origins->nelts; i++) {
@@ -1292,8 +1355,8 @@ static int sse_publish_handler(request_rec *r)
     if ((r->method_number == M_POST || r->method_number == M_DELETE)
         && (bad = sse_origin_refused(r, dc)) != NULL) {
         return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
-            "a request with credentials from origin %s is refused here "
-            "(not this server's own origin nor in SSEPublishOrigins)", bad));
+            "a request from a page of origin %s is refused here (not this "
+            "server's own origin nor in SSEPublishOrigins)", bad));
     }
     switch (r->method_number) {
     case M_POST:
@@ -1355,6 +1418,7 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     const char *v = apr_table_get(r->headers_out, SSE_HANDOVER_HEADER);
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     const char *err;
+    int i;
 
     if (!v) {
         v = apr_table_get(r->err_headers_out, SSE_HANDOVER_HEADER);
@@ -1375,7 +1439,20 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     if ((ctx->last_id = sse_last_id(r, &err), err)) {
         return sse_handover_refuse(f, bb, ctx, HTTP_BAD_REQUEST, err);
     }
-    /* the application chose the channels: protected ones included */
+    /* the application chose the channels; protected ones only where the
+     * admin said so in the configuration (not .htaccess) */
+    if (dc->protected_ok != 1) {
+        for (i = 0; i < ctx->chans->nelts; i++) {
+            const char *c = APR_ARRAY_IDX(ctx->chans, i, const char *);
+            if (sse_channel_protected(c)) {
+                return sse_handover_refuse(f, bb, ctx, HTTP_FORBIDDEN,
+                    apr_psprintf(r->pool, "channel '%s' in "
+                                 SSE_HANDOVER_HEADER " is protected: this "
+                                 "location does not have SSEProtectedChannels "
+                                 "on", c));
+            }
+        }
+    }
     ctx->chans = sse_keys(r, dc, ctx->chans);
     ctx->held = sse_conn_held(r->connection);
     if ((err = sse_admit(r, ctx->held)) != NULL) {
@@ -1476,12 +1553,13 @@ static int sse_handler(request_rec *r)
     return DECLINED;
 }
 
-/* A directive that controls access in a section. */
+/* A directive that controls access in a section (authentication alone
+ * does not: Require does). */
 static int sse_is_access(const char *d)
 {
     return !strncasecmp(d, "Require", 7) || !strncasecmp(d, "<Require", 8)
-        || !strncasecmp(d, "Auth", 4) || !strcasecmp(d, "Allow")
-        || !strcasecmp(d, "Deny") || !strcasecmp(d, "SSLRequire");
+        || !strcasecmp(d, "Allow") || !strcasecmp(d, "Deny")
+        || !strcasecmp(d, "SSLRequire");
 }
 
 /* Does SetHandler's argument name the stream handler? */
@@ -1497,37 +1575,64 @@ static int sse_is_stream_handler(const char *args)
  * (SetHandler sse, no SSEChannel) with no access control of its own: any
  * visitor may read any channel of its namespace.  Walks the configuration
  * as read, so the message names the file and line. */
+/* The SetHandler sse among the directives from d on when they make a
+ * stream location where the client names the channels and nothing
+ * controls access, else NULL. */
+static const ap_directive_t *sse_open_stream(const ap_directive_t *d)
+{
+    const ap_directive_t *handler = NULL;
+    int chan = 0, access = 0;
+
+    for (; d; d = d->next) {
+        if (!strcasecmp(d->directive, "SetHandler") && d->args
+            && sse_is_stream_handler(d->args)) {
+            handler = d;
+        }
+        else if (!strcasecmp(d->directive, "SSEChannel")) {
+            chan = 1;
+        }
+        else if (sse_is_access(d->directive)) {
+            access = 1;
+        }
+    }
+    return chan || access ? NULL : handler;
+}
+
+static void sse_warn_open(server_rec *s, const ap_directive_t *at,
+                          const char *what)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "SSE00011: %s:%d: %s serves every channel a client names "
+                 "(SetHandler sse without SSEChannel) to anyone: it has no "
+                 "Require. Add 'Require all granted' if that is meant",
+                 at->filename, at->line_num, what);
+}
+
 static void sse_check_open_streams(const ap_directive_t *d, server_rec *s)
 {
     for (; d; d = d->next) {
-        const ap_directive_t *c;
-        int stream = 0, chan = 0, access = 0;
-
         if (d->directive[0] != '<' || !d->first_child) {
             continue;
         }
-        for (c = d->first_child; c; c = c->next) {
-            if (!strcasecmp(c->directive, "SetHandler") && c->args) {
-                stream |= sse_is_stream_handler(c->args);
-            }
-            else if (!strcasecmp(c->directive, "SSEChannel")) {
-                chan = 1;
-            }
-            else if (sse_is_access(c->directive)) {
-                access = 1;
-            }
-        }
-        if (stream && !chan && !access) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "SSE00011: %s:%d: %s %s serves every channel a "
-                         "client names (SetHandler sse without SSEChannel) "
-                         "to anyone: it has no Require or authentication. "
-                         "Add 'Require all granted' if that is meant",
-                         d->filename, d->line_num, d->directive,
-                         d->args ? d->args : ">");
+        if (sse_open_stream(d->first_child)) {
+            sse_warn_open(s, d, apr_pstrcat(s->process->pconf, d->directive,
+                                            " ", d->args ? d->args : ">",
+                                            NULL));
         }
         sse_check_open_streams(d->first_child, s);
     }
+}
+
+/* The whole configuration: its top level (the main server's SetHandler
+ * applies to every URL), then every section. */
+static void sse_check_config_tree(server_rec *s)
+{
+    const ap_directive_t *h = sse_open_stream(ap_conftree);
+
+    if (h) {
+        sse_warn_open(s, h, "the server configuration");
+    }
+    sse_check_open_streams(ap_conftree, s);
 }
 
 /* apachectl configtest: the checks that need the whole configuration. */
@@ -1538,7 +1643,7 @@ static int sse_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) {
-        sse_check_open_streams(ap_conftree, s);
+        sse_check_config_tree(s);
     }
     return OK;
 }
@@ -1555,7 +1660,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
     /* the error log is open now: the warnings configtest gives */
-    sse_check_open_streams(ap_conftree, s);
+    sse_check_config_tree(s);
     /* One stream counter per child process of this generation. */
     ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &children);
     rv = sse_count_init(pconf, children);

@@ -32,6 +32,10 @@
 #include "sse_cluster.h"
 #include "sse_event.h"
 
+/* A Redis key: the prefix (SSEClusterPrefix, at most 64 bytes), a part
+ * name such as ":gone:", and a channel's key. */
+#define CLUSTER_KEY_MAX (64 + 8 + SSE_KEY_MAX + 1)
+
 struct sse_cluster_t {
     server_rec *s;
     apr_pool_t *pool;
@@ -385,7 +389,7 @@ void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
 int sse_cluster_lookup(sse_cluster_t *c, const char *id,
                        const char *const *chans, int n, uint64_t *seq)
 {
-    char key[256];
+    char key[CLUSTER_KEY_MAX];
     const char *argv[3] = { "HGET", key, id };
     const char *p;
     int i, found = 0;
@@ -421,7 +425,7 @@ int sse_cluster_lookup(sse_cluster_t *c, const char *id,
 static redisReply *cluster_range(sse_cluster_t *c, const char *chan,
                                  uint64_t after)
 {
-    char key[256], start[32];
+    char key[CLUSTER_KEY_MAX], start[32];
     const char *argv[4] = { "XRANGE", key, start, "+" };
 
     apr_snprintf(key, sizeof(key), "%s:h:%s", c->prefix, chan);
@@ -569,7 +573,7 @@ int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
                        uint64_t *max)
 {
     replay_ctx_t ctx = { out, max };
-    char key[256];
+    char key[CLUSTER_KEY_MAX];
     const char *argv[2] = { "GET", key };
     int i;
 

@@ -1498,8 +1498,10 @@ static void stats_publish(void)
     const char *json;
     char *copy, *line, *last;
     size_t hlen;
-    long private = 0;
+    long private = 0, other = 0;
     sse_buf_t bytes = { 0 };
+    const char *sname = sse_key_name(R.stats_channel);
+    size_t nslen = (size_t)(sname - R.stats_channel);    /* with its '/' */
 
     apr_pool_create(&p, R.pool);
     sum = census_sum(p);
@@ -1509,7 +1511,11 @@ static void stats_publish(void)
         const char *name = sse_key_name(key);
         long n = *(long *)apr_hash_this_val(hi);
         /* the stats channel may be public: private and protected channels
-         * are counted, never named */
+         * are counted, never named, and so are other namespaces' */
+        if (strncmp(key, R.stats_channel, nslen)) {
+            other += n;
+            continue;
+        }
         if (!strncmp(name, "private-", 8) || sse_channel_protected(name)) {
             private += n;
             continue;
@@ -1538,20 +1544,20 @@ static void stats_publish(void)
     }
     {
         size_t ev, by;
-        const char *sname = sse_key_name(R.stats_channel);
         sse_hist_stats(R.hist, &ev, &by);
         json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"namespace\":%s,"
             "\"relay\":{"
             "\"pid\":%d,\"brokers\":%d,\"history_events\":%" APR_SIZE_T_FMT
             ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\"},"
-            "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld}",
+            "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld,"
+            "\"other_namespaces_streams\":%ld}",
             apr_time_now() / 1000,
             sse_json_str(p, apr_pstrmemdup(p, R.stats_channel,
                          (apr_size_t)(sname - R.stats_channel - 1))),
             (int)getpid(), relay_brokers(), ev, by,
             !R.cluster ? "off" : sse_cluster_up(R.cluster) ? "up" : "down",
             apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','),
-            private);
+            private, other);
     }
     hlen = strlen(json);
     if (!sse_buf_put(&bytes, "event: stats\ndata: ", 19)

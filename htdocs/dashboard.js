@@ -13,13 +13,13 @@
 // connections a browser opens to one HTTP/1.1 server.
 //
 // Namespaces: every channel belongs to one (a virtual host's ServerName, or
-// SSENamespace), and the stats event lists the channels of all of them,
-// each with its "namespace"; its own top-level "namespace" is the stats
-// channel's.  A channel is known here by its key "namespace/name" (two
-// namespaces may both have a channel "news"), shown as namespace/name when
-// it is not the stats channel's namespace, and only channels of that
-// namespace are watched: the stream location (STREAM_URL, under the same
-// server as the stats channel) reaches no other.
+// SSENamespace).  The stats event names the channels of its own namespace
+// only (its top-level "namespace") and counts the others' streams; each
+// channel still carries its "namespace", and a channel is known here by
+// its key "namespace/name", shown as namespace/name should a channel of
+// another namespace ever be listed, and only channels of the stats
+// channel's namespace are watched: the stream location (STREAM_URL, under
+// the same server as the stats channel) reaches no other.
 'use strict';
 
 const params = new URLSearchParams(location.search);

@@ -99,12 +99,15 @@ my @iso = (
     [ns_protected => 't/60_namespace.t', 'a per-user channel (@user-alice) asked for where the client names the channel',
      sub { my $f = shift;
            sprintf('query location %d, URL location %d, location without SSEProtectedChannels %d, '
-                   . 'unauthenticated %d; alice\'s own location %d and got %d of %d events; bob got %d',
+                   . 'unauthenticated %d, a user name with a second channel in it %d, a section with its own '
+                   . 'SSEChannel under a protected one %d, a hand-over where it is off %d; alice\'s own '
+                   . 'location %d and got %d of %d events; bob got %d',
                    $f->{query_status}, $f->{url_status}, $f->{unmarked_status}, $f->{anon_status},
+                   $f->{injected_status} // -1, $f->{inherited_status} // -1, $f->{handover_status} // -1,
                    $f->{own_status}, $f->{own_got}, $f->{sent}, $f->{bob_got}) }],
-    [ns_csrf => 't/60_namespace.t', 'a publish with credentials from another site\'s page (Origin, Referer, null)',
+    [ns_csrf => 't/60_namespace.t', 'a publish from another site\'s page, with and without credentials (Origin, Referer, null)',
      sub { my $f = shift;
-           sprintf('%d forged requests refused 403, %d delivered; %d legitimate (own origin, listed origin, no credentials) accepted',
+           sprintf('%d forged requests refused 403, %d delivered; %d legitimate (own origin, listed origin, not a browser) accepted',
                    $f->{refused}, $f->{forged_delivered}, $f->{accepted}) }],
     [ns_cli => 't/53_cli.t', 'sse-publish on the relay socket: the namespace is required and kept',
      sub { my $f = shift;

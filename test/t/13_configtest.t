@@ -42,6 +42,9 @@ my @warn = (
       'with SSEChannel (the admin chose the channels)' ],
     [ "<Location /q>\nSetHandler sse-publish\n</Location>", 0,
       'a publish location (its own rules)' ],
+    [ "<Location /q>\nSetHandler sse\nAuthType Basic\nAuthName x\n</Location>", 1,
+      'authentication without Require (lets everyone in)' ],
+    [ "SetHandler sse", 1, 'SetHandler sse for the whole server' ],
 );
 plan tests => 1 + @cases + 2 * @warn + 1;
 
@@ -58,6 +61,7 @@ PidFile "$dir/pid"
 ErrorLog "$dir/error.log"
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
 LoadModule sse_module "$so"
 $line
 EOC
@@ -86,8 +90,8 @@ for my $w (@warn) {
     is $rc, 0, "passes: $what" or diag $out;
     my @lines = $out =~ /(SSE00011: .*)/g;
     if ($warns) {
-        my $line = 9 + ($conf =~ /^<VirtualHost/ ? 2 : 0);
-        ok @lines == 1 && $lines[0] =~ /httpd\.conf:$line: <(Location|LocationMatch) .* serves every channel a client names .* no Require or authentication/,
+        my $line = 10 + ($conf =~ /^<VirtualHost/ ? 2 : 0);
+        ok @lines == 1 && $lines[0] =~ /httpd\.conf:$line: (<(Location|LocationMatch) .*|the server configuration) serves every channel a client names .* no Require/,
            "warns once with file and line: $what" or diag $out;
     }
     else {

@@ -15,7 +15,7 @@ use File::Spec ();
 use MIME::Base64 ();
 use SSETest;
 
-plan tests => 98;
+plan tests => 107;
 
 # The virtual hosts a, b (a namespace each), c, d (one shared namespace).
 my %port = (main => SSETest::port());
@@ -329,6 +329,44 @@ ok refused($r, 403), "/stream?channel=$news,\@user-alice: 403 text/plain"
 is join('; ', check_pub($j, $news, 1)), '', "a publish to $news counts 1 subscriber";
 $ns->disconnect;
 
+# a user name cannot add a channel to SSEChannel's list
+for my $who ('mallory,@user-alice', 'eve @user-alice') {
+    my($u) = $who =~ /^(\w+)/;
+    my $hdr = 'Basic ' . MIME::Base64::encode_base64("$who:$u-secret", '');
+    $r = raw_http('GET', '/me/events', headers => [Authorization => $hdr]);
+    $iso{injected_status} = $r->code if $r->code != 400 || !defined $iso{injected_status};
+    ok refused($r, 400) && $r->content =~ /not one channel name/,
+       "a user called '$who': 400, the item gives not one channel name"
+        or diag "$r->{status_line} " . show($r->content);
+}
+
+# SSEProtectedChannels on is not inherited by a section with its own SSEChannel
+{
+    my $own = open_stream('/inherit', headers => [basic('alice')]);
+    ok opened($own), '/inherit as alice: her own channel, 200';
+    close_all($own) if $own;
+    $r = raw_http('GET', '/inherit/ch/@user-bob', headers => [basic('alice')]);
+    $iso{inherited_status} = $r->code;
+    ok refused($r, 403), '/inherit/ch/@user-bob (its own SSEChannel, from the URL): 403'
+        or diag "$r->{status_line} " . show($r->content);
+}
+
+# a hand-over of a protected channel needs SSEProtectedChannels on there
+{
+    $r = raw_http('GET', '/cgi/handover.cgi?channel=@user-alice');
+    $iso{handover_status} = $r->code;
+    ok $r->code == 403 && $r->content =~ /protected/,
+       'hand-over of @user-alice where SSEProtectedChannels is off: 403'
+        or diag "$r->{status_line} " . show($r->content);
+    my $h = open_stream('/cgi-protected/handover.cgi?channel=@user-alice');
+    ok $h && $h->{status} == 200, 'where it is on: the stream opens'
+        or diag status_of($h);
+    my($res, $pj) = publish('@user-alice', data => 'to the app stream');
+    like $h ? $h->pending(3) : '', qr/data: to the app stream/,
+         'and gets the protected channel\'s event';
+    close_all($h) if $h;
+}
+
 # ---------------------------------------------------------------------------
 # e) CSRF on publish locations
 # ---------------------------------------------------------------------------
@@ -370,7 +408,9 @@ sub post_ok {
 
 post_refused('cookie, Origin evil', '/pub', Cookie => 'sid=1', Origin => $evil);
 post_ok('cookie, own Origin', '/pub', Cookie => 'sid=1', Origin => $own);
-post_ok('no credentials, Origin evil', '/pub', Origin => $evil);
+# no credentials: the browser's address is one too (Require local, ip)
+post_refused('no credentials, Origin evil', '/pub', Origin => $evil);
+post_ok('no credentials, neither Origin nor Referer (not a browser)', '/pub');
 post_refused('Authorization, Origin evil', '/pub', basic('alice'), Origin => $evil);
 post_refused('cookie, Referer evil', '/pub', Cookie => 'sid=1', Referer => "$evil/page");
 post_ok('cookie, own Referer', '/pub', Cookie => 'sid=1', Referer => "$own/page.html");
@@ -432,5 +472,6 @@ post_ok('/pub-secret: the right key', '/pub-secret', 'X-Publish-Key' => 'test-se
 printf "# RELIABILITY %s %s\n", $_->[0], join ' ', map { "$_=" . ($iso{$_} // -1) } @{ $_->[1] }
     for [ns_vhosts => [qw(events crossed counts_crossed resume_crossed conns_crossed closed_crossed)]],
         [ns_shared => [qw(shared_got shared_sent split_crossed)]],
-        [ns_protected => [qw(query_status url_status unmarked_status anon_status own_status own_got sent bob_got)]],
+        [ns_protected => [qw(query_status url_status unmarked_status anon_status own_status own_got sent bob_got
+                             injected_status inherited_status handover_status)]],
         [ns_csrf => [qw(refused forged_delivered accepted)]];
