@@ -176,6 +176,26 @@ is join('/', map { "@$_" } @{ $rl->{events} }), "$more[0]{id} l2/$more[2]{id} l3
    'a resume on server 1\'s /stream from l1 gets l2 and l3 only';
 close $_->{sock} for $ro, $rl;
 
+# the longest key (a 255-byte namespace, a 128-byte name): its history is
+# kept and resumed whole on another server, apart from a channel whose key
+# is the same but for its last byte
+{
+    my $long = 'L' . ('x' x 126) . 'a';
+    my $near = 'L' . ('x' x 126) . 'b';
+    my $p1 = publish($ports[0], $long, 'long1', _path => '/long/pub');
+    my $p2 = publish($ports[1], $long, 'long2', _path => '/long/pub');
+    my $p3 = publish($ports[2], $near, 'near1', _path => '/long/pub');
+    ok $p1 && $p2 && $p3, 'three publishes on 128-byte names in a 255-byte namespace';
+    my $rs = stream_open($ports[2], "/long/stream?channel=$long",
+                         'Last-Event-ID' => $p1 ? $p1->{id} : 0);
+    pump([$rs], 5, sub { @{ $rs->{events} } >= 1 });
+    pump([$rs], 0.5, sub { 0 });
+    is join('/', map { "@$_" } @{ $rs->{events} }), ($p2 ? $p2->{id} : '?') . ' long2',
+       'a resume on another server gets exactly the next event of that long key';
+    unlike $rs->{head} // '', qr/SSE-History-Lost/i, 'and no history lost';
+    close $rs->{sock};
+}
+
 # --- 4. 300 subscribers over 3 servers, 5,000 events round-robin, one
 #        subscriber moved to another server mid-run with Last-Event-ID ----
 my $r = "rr$$";
