@@ -5,7 +5,7 @@
  * hooks and the two handlers.  "sse" turns a GET into a stream: it sends
  * the headers, then hands the socket to this child's broker thread
  * (sse_broker.c) and returns, freeing the worker.  "sse-publish" validates
- * an event and sends it through the relay (sse_relay.c) to every child;
+ * an event and sends it through the relay (sse_relay.h, sse_relayd.c) to every child;
  * GET and DELETE on it inspect and close channels.  Framing and parsing
  * live in sse_event.c.
  */
@@ -35,6 +35,8 @@
 #include "sse_event.h"
 #include "sse_broker.h"
 #include "sse_relay.h"
+#include "sse_relayd.h"
+#include "sse_wire.h"
 #include "sse_held.h"
 #include "sse_cluster.h"
 #include "sse_count.h"
@@ -1143,17 +1145,11 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
         const char *key = APR_ARRAY_IDX(keys, i, const char *);
         for (j = 0; j < evs->nelts; j++) {
             sse_event_t *ev = &APR_ARRAY_IDX(evs, j, sse_event_t);
-            const char *f[5] = { key, ev->id ? ev->id : "",
-                                 ev->event ? ev->event : "",
-                                 ev->retry ? ev->retry : "", ev->data };
-            apr_size_t l[5] = { strlen(f[0]), strlen(f[1]), strlen(f[2]),
-                                strlen(f[3]), ev->data_len };
-            uint32_t keep[2] = {
-                (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY),
+            sse_wire_publish_t pub = {
+                key, *ev, (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY),
                 (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE) };
             sse_relay_result_t res;
-            apr_status_t rv = sse_relay_ask(r->pool, SSE_OP_PUBLISH, f, l, 5,
-                                            keep, 2, &res);
+            apr_status_t rv = sse_relay_publish(r->pool, &pub, &res);
             if (rv != APR_SUCCESS) {
                 return sse_relay_down(r, rv);
             }

@@ -57,8 +57,4 @@ typedef struct {
     const char *stats_channel;  /* SSEStatsChannel, NULL: none           */
 } sse_srv_conf_t;
 
-/* Path of the relay's unix socket.  Set by the parent in post_config and
- * inherited by every child; read-only afterwards. */
-extern const char *sse_relay_path;
-
 #endif

@@ -96,6 +96,15 @@ void sse_frame_end(sse_buf_t *b, long off)
     memcpy(b->data + off, &h, sizeof(h));
 }
 
+void sse_frame_stamp(sse_buf_t *req)
+{
+    sse_frame_hdr_t h;
+
+    memcpy(&h, req->data, sizeof(h));
+    h.seq = sse_clock_ms();
+    memcpy(req->data, &h, sizeof(h));
+}
+
 int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
                    const char **payload)
 {

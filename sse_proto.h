@@ -30,7 +30,7 @@
 /* A request's header seq (PUBLISH, LIST, CONNS, CLOSE, CHECK, STATS) is
  * the requester's sse_clock_ms() when it sent it; its RESULT echoes it.
  * The relay refuses a request that waited too long to be answered before
- * the requester gives up (see sse_relay.c). */
+ * the requester gives up (see sse_relayd.c). */
 /* A PUBLISH from a publisher: channel, id ("" = assign one), event,
  * retry, data, then u32 history count and u32 history age in seconds. */
 enum {
@@ -88,6 +88,10 @@ void sse_buf_free(sse_buf_t *b);
 long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq);
 /* Finish the frame started at off by filling in its payload length. */
 void sse_frame_end(sse_buf_t *b, long off);
+/* Stamp the request frame at the start of req with the time of sending
+ * (header seq = sse_clock_ms()): the relay refuses a request that waited
+ * too long for it to be answered before its requester gives up. */
+void sse_frame_stamp(sse_buf_t *req);
 
 /* Look for a whole frame at the front of in[0..len).  Returns 1 and fills
  * *h and *payload (pointing into in) when one is there, 0 when more bytes

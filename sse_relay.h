@@ -1,35 +1,28 @@
 /*
- * sse_relay.h: the relay daemon, one per server, and the calls that talk to
- * it.  The parent forks it in post_config (as mod_cgid does its daemon);
- * it outlives graceful restarts, drops root, and listens on a unix socket
- * (sse_relay_path) that only the httpd run user may use.  Every child's
- * broker keeps one connection to it; publish and admin requests open a
- * short connection, send one request and read one result.  The relay
- * assigns event ids, fans each request out to every broker and gathers
- * their answers.
+ * sse_relay.h: the calls that talk to the relay (sse_relay_client.c), for a
+ * child's worker threads and for tools/sse-publish.  A publish or admin
+ * request opens (or reuses) a connection, sends one request and reads one
+ * result.  The relay itself is in sse_relayd.h: it assigns event ids, sends
+ * each event to the brokers that count its channel and gathers the
+ * brokers' answers to every other request.
  */
 #ifndef SSE_RELAY_H
 #define SSE_RELAY_H
 
-#include "httpd.h"
 #include "apr_tables.h"
 #include "apr_hash.h"
 #include "sse_proto.h"
 
-/* SSECluster and friends; url NULL: this server alone.  stats_channel:
- * SSEStatsChannel, where the relay publishes its counters every second. */
-typedef struct {
-    const char *url;
-    const char *prefix;
-    const char *password;
-    const char *stats_channel;
-} sse_cluster_conf_t;
+/* Path of the relay's unix socket.  Set by the parent in post_config and
+ * inherited by every child (tools/sse-publish sets its own); read-only
+ * afterwards. */
+extern const char *sse_relay_path;
 
-/* Parent, post_config: start the relay unless one of an earlier generation
- * still runs with the same cluster settings; ask the parent to restart it
- * if it dies.  Returns OK or an HTTP-style error for post_config. */
-int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
-                    const sse_cluster_conf_t *cc);
+/* How long a worker waits for the relay's answer (and to send to it); then
+ * it answers 503 and hangs up.  The relay refuses a request it could not
+ * answer well before that (RELAY_TAKE_MS in sse_relayd.c), so a 503
+ * published nothing. */
+#define SSE_RELAY_TIMEOUT_S 5
 
 /* Connect to the relay socket; returns a blocking fd with 5 s send and
  * receive timeouts, or -1 (errno set).  Any thread. */
@@ -58,6 +51,14 @@ apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
                            const apr_size_t *lens, int n,
                            const uint32_t *nums, int nnums,
                            sse_relay_result_t *res);
+
+struct sse_wire_publish_t;
+
+/* Publish one event (sse_wire.h) and wait for the result: res->id is its
+ * id, res->replies the counts of streams it reached. */
+apr_status_t sse_relay_publish(apr_pool_t *p,
+                               const struct sse_wire_publish_t *pub,
+                               sse_relay_result_t *res);
 
 /* The brokers' LIST answers of res ("channel\tcount" lines) summed per
  * channel: a hash of name -> long *, in p.  *names (if not NULL) gets the

@@ -4,7 +4,7 @@
  *
  * As root or as the httpd user it talks to mod_sse's relay directly over
  * its unix socket (the newest /var/run/apache2/sse-relay.*.sock, or
- * --socket), in the relay's own frame format (sse_proto.h), exactly as the
+ * --socket), in the relay's own frame format (sse_wire.h), exactly as the
  * publish handler does; --namespace then says whose channels these are
  * (the relay serves every virtual host).  Anybody else gives --url, an http:// publish
  * location, and the event goes out as an ordinary form POST.  Either way the
@@ -33,6 +33,7 @@
 
 #include "sse_event.h"
 #include "sse_proto.h"
+#include "sse_wire.h"
 
 enum {
     EXIT_OK = 0,
@@ -181,28 +182,6 @@ static const char *find_socket(apr_pool_t *p)
     return best;
 }
 
-/* A PUBLISH frame, as mod_sse's publish handler builds it, stamped with
- * the time (the relay refuses a request that waited too long); 0 or -1. */
-static int publish_frame(sse_buf_t *b, const char *chan, const sse_event_t *ev)
-{
-    const char *f[4] = { chan, ev->id ? ev->id : "", ev->event ? ev->event : "",
-                         ev->retry ? ev->retry : "" };
-    long off = sse_frame_begin(b, SSE_OP_PUBLISH, sse_clock_ms());
-    int i;
-
-    for (i = 0; i < 4 && off >= 0; i++) {
-        if (sse_buf_put_str(b, f[i], strlen(f[i]))) {
-            return -1;
-        }
-    }
-    if (off < 0 || sse_buf_put_str(b, ev->data, ev->data_len)
-        || sse_buf_put_u32(b, HISTORY_COUNT) || sse_buf_put_u32(b, HISTORY_AGE)) {
-        return -1;
-    }
-    sse_frame_end(b, off);
-    return 0;
-}
-
 /* One publish on one channel: its JSON answer in *json (in p), or an exit
  * status with the reason said. */
 static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
@@ -210,6 +189,7 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
                          const char **json)
 {
     sse_buf_t b = { 0 };
+    sse_wire_publish_t pub = { NULL, { 0 }, HISTORY_COUNT, HISTORY_AGE };
     sse_frame_hdr_t h;
     sse_rd_t rd;
     const char *id, *s;
@@ -225,12 +205,15 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
                               "others publish with --url)" : "");
         return EXIT_UNREACHABLE;
     }
-    if (publish_frame(&b, sse_key_make(p, ns, chan), ev)) {
+    pub.key = sse_key_make(p, ns, chan);
+    pub.ev = *ev;
+    if (sse_wire_publish_put(&b, &pub)) {
         sse_buf_free(&b);
         close(fd);
         say("out of memory");
         return EXIT_INVALID;
     }
+    sse_frame_stamp(&b);        /* as sse_relay_call does */
     if (sse_sock_write_all(fd, b.data, b.len)
         || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
         || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER

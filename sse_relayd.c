@@ -1,5 +1,5 @@
 /*
- * sse_relay.c: the relay daemon and its clients (see sse_relay.h).
+ * sse_relayd.c: the relay daemon, one process per server (see sse_relayd.h).
  *
  * The daemon is one process with one epoll loop.  Its peers are brokers
  * (one long connection per child, announced by HELLO) and requesters
@@ -11,11 +11,12 @@
  * one REPLY (brokers answer in order, so each broker keeps a FIFO of the
  * gathers it owes), and when the last reply is in, or its broker is gone,
  * the requester gets the RESULT.  Writes to peers are non-blocking with an
- * output buffer per peer, so a busy child never stalls the others.
+ * output buffer per peer, so a busy child never stalls the others.  Frames
+ * are dispatched through relay_ops[], one handler per op.
  *
- * Lifetime: the parent forks it once and keeps its pid in the process pool,
- * so it outlives graceful restarts; it exits on SIGTERM (sent by the parent
- * when httpd stops) or when its parent is gone.
+ * Lifetime: the parent forks it (sse_relay_spawn.c) and keeps its pid in
+ * the process pool, so it outlives graceful restarts; it exits on SIGTERM
+ * (sent by the parent when httpd stops) or when its parent is gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,222 +27,23 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "apr_strings.h"
 #include "apr_signal.h"
-#include "apr_thread_proc.h"
 #include "ap_listen.h"
-#include "ap_mpm.h"
 #include "mpm_common.h"
 #include "unixd.h"
 #include "http_core.h"
 
 #include "sse_private.h"
 #include "sse_relay.h"
+#include "sse_relayd.h"
+#include "sse_wire.h"
 #include "sse_event.h"
 #include "sse_hist.h"
 #include "sse_cluster.h"
 #include "sse_census.h"
-
-const char *sse_relay_path;
-
-/* --- clients (children) -------------------------------------------------- */
-
-/* How long a worker waits for the relay's answer (and to send to it); then
- * it answers 503 and hangs up.  The relay refuses a request it could not
- * answer well before that (RELAY_TAKE_MS), so a 503 published nothing. */
-#define SSE_RELAY_TIMEOUT_S 5
-
-int sse_relay_connect(void)
-{
-    return sse_sock_connect_unix(sse_relay_path, SSE_RELAY_TIMEOUT_S);
-}
-
-/* Each worker thread keeps one connection to the relay (the relay answers
- * a connection's requests one at a time, and a thread asks one at a time),
- * so a publish costs no connect. */
-static __thread int relay_conn_fd = -1;
-static __thread pid_t relay_conn_pid;
-static pid_t relay_child_pid;   /* sse_relay_child_init */
-
-void sse_relay_child_init(void)
-{
-    relay_child_pid = getpid();
-}
-
-/* This thread's connection, made when missing; -1 with errno on failure.
- * A connection made in the parent (whose threads a child inherits) is not
- * the child's. */
-static int relay_conn_get(void)
-{
-    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
-        return relay_conn_fd;
-    }
-    relay_conn_fd = sse_relay_connect();
-    relay_conn_pid = relay_child_pid;
-    return relay_conn_fd;
-}
-
-static void relay_conn_drop(void)
-{
-    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
-        close(relay_conn_fd);
-    }
-    relay_conn_fd = -1;
-}
-
-/* Read the RESULT of this connection's one request: usually header and
- * payload in one recv (nothing else can follow it on the connection).
- * Returns 0 with *payload in p, or -1. */
-static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
-                             char **payload)
-{
-    char buf[4096];
-    size_t have = 0, got;
-    ssize_t n;
-
-    while (have < sizeof(*h)) {
-        n = sse_sock_recv_wait(fd, buf + have, sizeof(buf) - have,
-                               SSE_RELAY_TIMEOUT_S * 1000);
-        if (n <= 0) {
-            return -1;
-        }
-        have += (size_t)n;
-    }
-    memcpy(h, buf, sizeof(*h));
-    got = have - sizeof(*h);
-    if (h->type != SSE_OP_RESULT || h->len > SSE_PROTO_MAX_FRAME
-        || got > h->len) {
-        return -1;
-    }
-    *payload = apr_palloc(p, h->len + 1);
-    memcpy(*payload, buf + sizeof(*h), got);
-    return got < h->len ? sse_sock_read_all(fd, *payload + got, h->len - got,
-                                          SSE_RELAY_TIMEOUT_S * 1000)
-                        : 0;
-}
-
-/* Stamp req's header with the time of sending: the relay refuses a request
- * that has waited too long to answer it before we give up. */
-static void relay_stamp(sse_buf_t *req)
-{
-    sse_frame_hdr_t h;
-
-    memcpy(&h, req->data, sizeof(h));
-    h.seq = sse_clock_ms();
-    memcpy(req->data, &h, sizeof(h));
-}
-
-apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
-                            sse_relay_result_t *res)
-{
-    sse_frame_hdr_t h;
-    sse_rd_t rd;
-    const char *s;
-    size_t n;
-    uint32_t i, count;
-    char *payload;
-    int fd = relay_conn_get();
-
-    if (fd < 0) {
-        return APR_FROM_OS_ERROR(errno);
-    }
-    relay_stamp(req);
-    if (sse_sock_write_all(fd, req->data, req->len)) {
-        /* The kept connection may belong to a relay that has since been
-         * restarted; nothing was sent, so one retry on a new one is safe. */
-        relay_conn_drop();
-        relay_stamp(req);
-        if ((fd = relay_conn_get()) < 0
-            || sse_sock_write_all(fd, req->data, req->len)) {
-            relay_conn_drop();
-            return APR_EGENERAL;
-        }
-    }
-    if (relay_read_result(p, fd, &h, &payload)) {
-        relay_conn_drop();      /* no answer: the caller says 503 */
-        return APR_EGENERAL;
-    }
-    rd.p = payload;
-    rd.left = h.len;
-    if (sse_rd_str(&rd, &s, &n) || sse_rd_u32(&rd, &count)) {
-        return APR_EGENERAL;
-    }
-    res->id = apr_pstrmemdup(p, s, n);
-    res->replies = apr_array_make(p, count ? (int)count : 1, sizeof(char *));
-    for (i = 0; i < count; i++) {
-        if (sse_rd_str(&rd, &s, &n)) {
-            return APR_EGENERAL;
-        }
-        APR_ARRAY_PUSH(res->replies, const char *) = apr_pstrmemdup(p, s, n);
-    }
-    return APR_SUCCESS;
-}
-
-apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
-                           const apr_size_t *lens, int n,
-                           const uint32_t *nums, int nnums,
-                           sse_relay_result_t *res)
-{
-    sse_buf_t b = { 0 };
-    long off = sse_frame_begin(&b, (uint32_t)op, 0);
-    apr_status_t rv = APR_ENOMEM;
-    int i;
-
-    for (i = 0; i < n && off >= 0; i++) {
-        if (sse_buf_put_str(&b, strs[i], lens[i])) {
-            off = -1;
-        }
-    }
-    for (i = 0; i < nnums && off >= 0; i++) {
-        if (sse_buf_put_u32(&b, nums[i])) {
-            off = -1;
-        }
-    }
-    if (off >= 0) {
-        sse_frame_end(&b, off);
-        rv = sse_relay_call(p, &b, res);
-    }
-    sse_buf_free(&b);
-    return rv;
-}
-
-apr_hash_t *sse_relay_sum_lists(apr_pool_t *p, const sse_relay_result_t *res,
-                                apr_array_header_t **names)
-{
-    apr_hash_t *sum = apr_hash_make(p);
-    int i;
-
-    if (names) {
-        *names = apr_array_make(p, 8, sizeof(char *));
-    }
-    for (i = 0; i < res->replies->nelts; i++) {
-        char *last, *line;
-        char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
-        for (line = apr_strtok(txt, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            long *n;
-            if (!tab) {
-                continue;
-            }
-            *tab = '\0';
-            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
-                n = apr_pcalloc(p, sizeof(*n));
-                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
-                if (names) {
-                    APR_ARRAY_PUSH(*names, const char *) = line;
-                }
-            }
-            *n += atol(tab + 1);
-        }
-    }
-    return sum;
-}
-
-/* --- the daemon ------------------------------------------------------------ */
 
 typedef struct relay_conn_t relay_conn_t;
 
@@ -541,35 +343,6 @@ static void conn_close(relay_conn_t *c)
     /* an event of this epoll batch may still name c: freed after it */
     c->next = R.closed;
     R.closed = c;
-}
-
-/* A requester's PUBLISH payload, checked.  Returns 0 or -1. */
-static int publish_read(apr_pool_t *p, sse_rd_t *rd, const char **chan,
-                        sse_event_t *ev, uint32_t *keep, uint32_t *age)
-{
-    const char *f[5];
-    size_t n[5];
-    int i;
-
-    for (i = 0; i < 5; i++) {
-        if (sse_rd_str(rd, &f[i], &n[i])) {
-            return -1;
-        }
-    }
-    if (sse_rd_u32(rd, keep) || sse_rd_u32(rd, age)) {
-        return -1;
-    }
-    *chan = f[0];
-    memset(ev, 0, sizeof(*ev));
-    ev->id = n[1] ? f[1] : NULL;
-    ev->event = n[2] ? f[2] : NULL;
-    ev->retry = n[3] ? f[3] : NULL;
-    ev->data = f[4];
-    ev->data_len = n[4];
-    if (!sse_key_valid(f[0], n[0]) || sse_event_check(p, ev)) {
-        return -1;
-    }
-    return 0;
 }
 
 /* This server alone: give the event the next seq, keep it in the history
@@ -1075,18 +848,19 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
     }
     apr_pool_create(&p, R.pool);
     if (h->type == SSE_OP_PUBLISH) {
-        sse_event_t ev;
-        uint32_t keep, age;
-        if (publish_read(p, &rd, &chan, &ev, &keep, &age)) {
+        sse_wire_publish_t pub;
+        if (sse_wire_publish_get(p, &rd, &pub)) {
             rc = -1;
         }
         else if (R.cluster) {
-            rc = publish_cluster(c, h, p, chan, &ev, keep, age);
+            rc = publish_cluster(c, h, p, pub.key, &pub.ev, pub.keep, pub.age);
             apr_pool_destroy(p);
             return rc;
         }
         else {
-            body = publish_local(p, chan, &ev, keep, age, &id, &seq, &blen);
+            chan = pub.key;
+            body = publish_local(p, chan, &pub.ev, pub.keep, pub.age, &id,
+                                 &seq, &blen);
         }
     }
     else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
@@ -1182,60 +956,128 @@ static void census_sync(void)
     }
 }
 
+/* --- one handler per op ----------------------------------------------------- */
+
+/* A handler of one frame type: 0, -1 (a bad frame: the connection is
+ * dropped and logged) or -2 (dropped quietly: the requester answers 503). */
+typedef int relay_op_fn(relay_conn_t *c, const sse_frame_hdr_t *h,
+                        sse_rd_t *rd, const char *payload);
+
+/* HELLO: the peer is a child's broker. */
+static int op_hello(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                    const char *payload)
+{
+    uint32_t pid;
+
+    (void)h;
+    (void)payload;
+    if (sse_rd_u32(rd, &pid)
+        || apr_pool_create(&c->cpool, R.pool) != APR_SUCCESS) {
+        return -1;
+    }
+    c->census = sse_census_make(c->cpool);
+    c->broker = 1;
+    c->pid = (int)pid;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
+                 "SSE00202: broker of child %d joined the relay", c->pid);
+    return 0;
+}
+
+/* REPLY: the broker's answer to the oldest gather it owes. */
+static int op_reply(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                    const char *payload)
+{
+    relay_owed_t *o = c->owed;
+    const char *s;
+    size_t n;
+
+    (void)h;
+    (void)payload;
+    if (!o || sse_rd_str(rd, &s, &n)) {
+        return -1;
+    }
+    c->owed = o->next;
+    if (!c->owed) {
+        c->owed_tail = NULL;
+    }
+    gather_reply(o->g, s, n);
+    free(o);
+    return 0;
+}
+
+static int op_replay(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                     const char *payload)
+{
+    (void)payload;
+    return replay_answer(c, h, rd);
+}
+
+static int op_count(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                    const char *payload)
+{
+    (void)h;
+    (void)payload;
+    return census_frame(c, rd);
+}
+
+static int op_synced(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                     const char *payload)
+{
+    (void)h;
+    (void)payload;
+    return synced_frame(c, rd);
+}
+
+static int op_check(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                    const char *payload)
+{
+    (void)payload;
+    return check_answer(c, h, rd);
+}
+
+static int op_request(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
+                      const char *payload)
+{
+    (void)rd;
+    return request_start(c, h, payload);
+}
+
+/* Who may send each op: a broker (after its HELLO), or any other peer
+ * (a requester; HELLO makes one a broker).  A request carries the time it
+ * was sent and is refused when it waited too long (request_stale). */
+enum { FROM_PEER, FROM_BROKER, FROM_REQUESTER };
+
+static const struct {
+    relay_op_fn *fn;
+    int from;
+} relay_ops[] = {
+    [SSE_OP_HELLO]   = { op_hello,   FROM_PEER },
+    [SSE_OP_REPLY]   = { op_reply,   FROM_BROKER },
+    [SSE_OP_REPLAY]  = { op_replay,  FROM_BROKER },
+    [SSE_OP_COUNT]   = { op_count,   FROM_BROKER },
+    [SSE_OP_SYNCED]  = { op_synced,  FROM_BROKER },
+    [SSE_OP_CHECK]   = { op_check,   FROM_REQUESTER },
+    [SSE_OP_PUBLISH] = { op_request, FROM_REQUESTER },
+    [SSE_OP_LIST]    = { op_request, FROM_REQUESTER },
+    [SSE_OP_CONNS]   = { op_request, FROM_REQUESTER },
+    [SSE_OP_CLOSE]   = { op_request, FROM_REQUESTER },
+    [SSE_OP_STATS]   = { op_request, FROM_REQUESTER },
+};
+
 static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
                         const char *payload)
 {
     sse_rd_t rd = { payload, h->len };
 
-    if (h->type == SSE_OP_HELLO) {
-        uint32_t pid;
-        if (c->broker || sse_rd_u32(&rd, &pid)) {
-            return -1;
-        }
-        if (apr_pool_create(&c->cpool, R.pool) != APR_SUCCESS) {
-            return -1;
-        }
-        c->census = sse_census_make(c->cpool);
-        c->broker = 1;
-        c->pid = (int)pid;
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, R.s,
-                     "SSE00202: broker of child %d joined the relay", c->pid);
-        return 0;
+    if (h->type >= sizeof(relay_ops) / sizeof(relay_ops[0])
+        || !relay_ops[h->type].fn
+        || (relay_ops[h->type].from == FROM_BROKER) != (c->broker != 0)) {
+        return -1;              /* unknown, or not from this kind of peer */
     }
-    if (h->type == SSE_OP_REPLY) {
-        relay_owed_t *o = c->owed;
-        const char *s;
-        size_t n;
-        if (!c->broker || !o || sse_rd_str(&rd, &s, &n)) {
-            return -1;
-        }
-        c->owed = o->next;
-        if (!c->owed) {
-            c->owed_tail = NULL;
-        }
-        gather_reply(o->g, s, n);
-        free(o);
-        return 0;
-    }
-    if (h->type == SSE_OP_REPLAY) {
-        return c->broker ? replay_answer(c, h, &rd) : -1;
-    }
-    if (h->type == SSE_OP_COUNT) {
-        return c->broker ? census_frame(c, &rd) : -1;
-    }
-    if (h->type == SSE_OP_SYNCED) {
-        return c->broker ? synced_frame(c, &rd) : -1;
-    }
-    if (c->broker) {
-        return -1;
-    }
-    if (request_stale(h)) {
+    if (relay_ops[h->type].from == FROM_REQUESTER && request_stale(h)) {
         return -2;              /* closed: the requester answers 503 */
     }
-    if (h->type == SSE_OP_CHECK) {
-        return check_answer(c, h, &rd);
-    }
-    return request_start(c, h, payload);
+    return relay_ops[h->type].fn(c, h, &rd, payload);
 }
 
 /* Read and handle what c sent.  Returns 1 when bytes were read (there may
@@ -1678,9 +1520,8 @@ static int relay_listen(const char *path)
     return fd;
 }
 
-/* The daemon's body, in the forked process; never returns. */
-static void relay_main(apr_pool_t *pool, server_rec *s, const char *path,
-                       const sse_cluster_conf_t *cc)
+void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
+                     const sse_cluster_conf_t *cc)
 {
     ap_listen_rec *lr;
 
@@ -1725,133 +1566,4 @@ static void relay_main(apr_pool_t *pool, server_rec *s, const char *path,
     relay_loop();
     unlink(path);
     _exit(0);
-}
-
-/* --- the parent's side ------------------------------------------------------ */
-
-/* Kept in the process pool so that it survives the module's reload on
- * restart: the relay of an earlier generation goes on serving. */
-typedef struct {
-    apr_proc_t proc;
-    int running;
-    pid_t parent;
-    apr_pool_t *pconf;          /* the current generation's, for respawns */
-    server_rec *s;
-    sse_cluster_conf_t cc;      /* in pconf, for the next fork */
-    char cluster[2048];         /* the running relay's cluster settings */
-} relay_state_t;
-
-static int relay_fork(relay_state_t *st);
-
-static void relay_maint(int reason, void *data, apr_wait_t status)
-{
-    relay_state_t *st = data;
-
-    (void)status;
-    switch (reason) {
-    case APR_OC_REASON_DEATH:
-    case APR_OC_REASON_LOST:
-        st->running = 0;
-        apr_proc_other_child_unregister(st);
-        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &reason) == APR_SUCCESS
-            && reason != AP_MPMQ_STOPPING) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s,
-                         "SSE00208: relay died; restarting it");
-            if (relay_fork(st) == OK) {
-                apr_proc_other_child_register(&st->proc, relay_maint, st,
-                                              NULL, st->pconf);
-            }
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-/* pconf cleanup: the relay goes when httpd exits, stays over restarts. */
-static apr_status_t relay_kill(void *data)
-{
-    relay_state_t *st = data;
-
-    if (getpid() != st->parent
-        || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING) {
-        return APR_SUCCESS;
-    }
-    if (st->running) {
-        kill(st->proc.pid, SIGTERM);
-        waitpid(st->proc.pid, NULL, 0);
-        st->running = 0;
-    }
-    /* the relay, no longer root, may not remove it from a root-owned
-     * runtime directory; nor has it, when it went first (a SIGTERM to the
-     * whole process group: pkill, Ctrl-C) */
-    if (sse_relay_path) {
-        unlink(sse_relay_path);
-    }
-    return APR_SUCCESS;
-}
-
-static int relay_fork(relay_state_t *st)
-{
-    apr_status_t rv = apr_proc_fork(&st->proc, st->pconf);
-
-    if (rv == APR_INCHILD) {
-        relay_main(st->pconf, st->s, sse_relay_path, &st->cc);
-    }
-    if (rv != APR_INPARENT) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, st->s,
-                     "SSE00209: cannot fork the relay");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    st->running = 1;
-    return OK;
-}
-
-int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
-                    const sse_cluster_conf_t *cc)
-{
-    const char *cluster;
-    static const char key[] = "sse_relay_state";
-    apr_pool_t *pproc = s->process->pool;
-    relay_state_t *st;
-    void *data;
-
-    sse_relay_path = ap_runtime_dir_relative(pconf,
-                        apr_psprintf(pconf, "sse-relay.%d.sock", (int)getpid()));
-    apr_pool_userdata_get(&data, key, pproc);
-    st = data;
-    if (!st) {
-        st = apr_pcalloc(pproc, sizeof(*st));
-        st->parent = getpid();
-        apr_pool_userdata_set(st, key, apr_pool_cleanup_null, pproc);
-    }
-    st->pconf = pconf;
-    st->s = s;
-    st->cc = *cc;
-    if (st->running && kill(st->proc.pid, 0) < 0) {
-        st->running = 0;
-    }
-    /* A relay started with other cluster settings must make way. */
-    /* The protocol is part of it: a relay kept across a graceful restart
-     * must speak the protocol of the module that was just loaded. */
-    cluster = apr_pstrcat(pconf, "proto " SSE_PROTO_VERSION "|",
-                          cc->url ? cc->url : "", "|",
-                          cc->prefix ? cc->prefix : "", "|",
-                          cc->password ? cc->password : "", "|",
-                          cc->stats_channel ? cc->stats_channel : "", NULL);
-    if (st->running && strcmp(cluster, st->cluster)) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "SSE00211: relay protocol or cluster/stats settings "
-                     "changed; restarting the relay");
-        kill(st->proc.pid, SIGTERM);
-        waitpid(st->proc.pid, NULL, 0);
-        st->running = 0;
-    }
-    apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
-    if (!st->running && relay_fork(st) != OK) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    apr_proc_other_child_register(&st->proc, relay_maint, st, NULL, pconf);
-    apr_pool_cleanup_register(pconf, st, relay_kill, apr_pool_cleanup_null);
-    return OK;
 }

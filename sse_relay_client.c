@@ -1,0 +1,204 @@
+/*
+ * sse_relay_client.c: the calls that talk to the relay (see sse_relay.h).
+ * Run by a child's worker threads (publish and admin requests) and by
+ * tools/sse-publish: one short request, one result.  No httpd in it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+
+#include "sse_relay.h"
+#include "sse_wire.h"
+
+const char *sse_relay_path;
+
+int sse_relay_connect(void)
+{
+    return sse_sock_connect_unix(sse_relay_path, SSE_RELAY_TIMEOUT_S);
+}
+
+/* Each worker thread keeps one connection to the relay (the relay answers
+ * a connection's requests one at a time, and a thread asks one at a time),
+ * so a publish costs no connect. */
+static __thread int relay_conn_fd = -1;
+static __thread pid_t relay_conn_pid;
+static pid_t relay_child_pid;   /* sse_relay_child_init */
+
+void sse_relay_child_init(void)
+{
+    relay_child_pid = getpid();
+}
+
+/* This thread's connection, made when missing; -1 with errno on failure.
+ * A connection made in the parent (whose threads a child inherits) is not
+ * the child's. */
+static int relay_conn_get(void)
+{
+    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
+        return relay_conn_fd;
+    }
+    relay_conn_fd = sse_relay_connect();
+    relay_conn_pid = relay_child_pid;
+    return relay_conn_fd;
+}
+
+static void relay_conn_drop(void)
+{
+    if (relay_conn_fd >= 0 && relay_conn_pid == relay_child_pid) {
+        close(relay_conn_fd);
+    }
+    relay_conn_fd = -1;
+}
+
+/* Read the RESULT of this connection's one request: usually header and
+ * payload in one recv (nothing else can follow it on the connection).
+ * Returns 0 with *payload in p, or -1. */
+static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
+                             char **payload)
+{
+    char buf[4096];
+    size_t have = 0, got;
+    ssize_t n;
+
+    while (have < sizeof(*h)) {
+        n = sse_sock_recv_wait(fd, buf + have, sizeof(buf) - have,
+                               SSE_RELAY_TIMEOUT_S * 1000);
+        if (n <= 0) {
+            return -1;
+        }
+        have += (size_t)n;
+    }
+    memcpy(h, buf, sizeof(*h));
+    got = have - sizeof(*h);
+    if (h->type != SSE_OP_RESULT || h->len > SSE_PROTO_MAX_FRAME
+        || got > h->len) {
+        return -1;
+    }
+    *payload = apr_palloc(p, h->len + 1);
+    memcpy(*payload, buf + sizeof(*h), got);
+    return got < h->len ? sse_sock_read_all(fd, *payload + got, h->len - got,
+                                          SSE_RELAY_TIMEOUT_S * 1000)
+                        : 0;
+}
+
+apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
+                            sse_relay_result_t *res)
+{
+    sse_frame_hdr_t h;
+    sse_rd_t rd;
+    const char *s;
+    size_t n;
+    uint32_t i, count;
+    char *payload;
+    int fd = relay_conn_get();
+
+    if (fd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    sse_frame_stamp(req);
+    if (sse_sock_write_all(fd, req->data, req->len)) {
+        /* The kept connection may belong to a relay that has since been
+         * restarted; nothing was sent, so one retry on a new one is safe. */
+        relay_conn_drop();
+        sse_frame_stamp(req);
+        if ((fd = relay_conn_get()) < 0
+            || sse_sock_write_all(fd, req->data, req->len)) {
+            relay_conn_drop();
+            return APR_EGENERAL;
+        }
+    }
+    if (relay_read_result(p, fd, &h, &payload)) {
+        relay_conn_drop();      /* no answer: the caller says 503 */
+        return APR_EGENERAL;
+    }
+    rd.p = payload;
+    rd.left = h.len;
+    if (sse_rd_str(&rd, &s, &n) || sse_rd_u32(&rd, &count)) {
+        return APR_EGENERAL;
+    }
+    res->id = apr_pstrmemdup(p, s, n);
+    res->replies = apr_array_make(p, count ? (int)count : 1, sizeof(char *));
+    for (i = 0; i < count; i++) {
+        if (sse_rd_str(&rd, &s, &n)) {
+            return APR_EGENERAL;
+        }
+        APR_ARRAY_PUSH(res->replies, const char *) = apr_pstrmemdup(p, s, n);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
+                           const apr_size_t *lens, int n,
+                           const uint32_t *nums, int nnums,
+                           sse_relay_result_t *res)
+{
+    sse_buf_t b = { 0 };
+    long off = sse_frame_begin(&b, (uint32_t)op, 0);
+    apr_status_t rv = APR_ENOMEM;
+    int i;
+
+    for (i = 0; i < n && off >= 0; i++) {
+        if (sse_buf_put_str(&b, strs[i], lens[i])) {
+            off = -1;
+        }
+    }
+    for (i = 0; i < nnums && off >= 0; i++) {
+        if (sse_buf_put_u32(&b, nums[i])) {
+            off = -1;
+        }
+    }
+    if (off >= 0) {
+        sse_frame_end(&b, off);
+        rv = sse_relay_call(p, &b, res);
+    }
+    sse_buf_free(&b);
+    return rv;
+}
+
+apr_status_t sse_relay_publish(apr_pool_t *p, const sse_wire_publish_t *pub,
+                               sse_relay_result_t *res)
+{
+    sse_buf_t b = { 0 };
+    apr_status_t rv = sse_wire_publish_put(&b, pub) ? APR_ENOMEM
+                                                     : sse_relay_call(p, &b, res);
+
+    sse_buf_free(&b);
+    return rv;
+}
+
+apr_hash_t *sse_relay_sum_lists(apr_pool_t *p, const sse_relay_result_t *res,
+                                apr_array_header_t **names)
+{
+    apr_hash_t *sum = apr_hash_make(p);
+    int i;
+
+    if (names) {
+        *names = apr_array_make(p, 8, sizeof(char *));
+    }
+    for (i = 0; i < res->replies->nelts; i++) {
+        char *last, *line;
+        char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
+        for (line = apr_strtok(txt, "\n", &last); line;
+             line = apr_strtok(NULL, "\n", &last)) {
+            char *tab = strchr(line, '\t');
+            long *n;
+            if (!tab) {
+                continue;
+            }
+            *tab = '\0';
+            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
+                n = apr_pcalloc(p, sizeof(*n));
+                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
+                if (names) {
+                    APR_ARRAY_PUSH(*names, const char *) = line;
+                }
+            }
+            *n += atol(tab + 1);
+        }
+    }
+    return sum;
+}
+

@@ -1,0 +1,148 @@
+/*
+ * sse_relay_spawn.c: the parent's side of the relay (see sse_relayd.h):
+ * fork it in post_config (as mod_cgid's cgid_start does its daemon), fork
+ * it again when it dies (an "other child", as cgid_maint), replace it when
+ * a reload brings another protocol or other cluster settings, and stop it
+ * when httpd exits.  Runs in the parent only.
+ */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+#include "apr_thread_proc.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "http_core.h"
+
+#include "sse_private.h"
+#include "sse_relay.h"
+#include "sse_relayd.h"
+
+/* Kept in the process pool so that it survives the module's reload on
+ * restart: the relay of an earlier generation goes on serving. */
+typedef struct {
+    apr_proc_t proc;
+    int running;
+    pid_t parent;
+    apr_pool_t *pconf;          /* the current generation's, for respawns */
+    server_rec *s;
+    sse_cluster_conf_t cc;      /* in pconf, for the next fork */
+    char cluster[2048];         /* the running relay's cluster settings */
+} relay_state_t;
+
+static int relay_fork(relay_state_t *st);
+
+static void relay_maint(int reason, void *data, apr_wait_t status)
+{
+    relay_state_t *st = data;
+
+    (void)status;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        st->running = 0;
+        apr_proc_other_child_unregister(st);
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &reason) == APR_SUCCESS
+            && reason != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->s,
+                         "SSE00208: relay died; restarting it");
+            if (relay_fork(st) == OK) {
+                apr_proc_other_child_register(&st->proc, relay_maint, st,
+                                              NULL, st->pconf);
+            }
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* pconf cleanup: the relay goes when httpd exits, stays over restarts. */
+static apr_status_t relay_kill(void *data)
+{
+    relay_state_t *st = data;
+
+    if (getpid() != st->parent
+        || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_EXITING) {
+        return APR_SUCCESS;
+    }
+    if (st->running) {
+        kill(st->proc.pid, SIGTERM);
+        waitpid(st->proc.pid, NULL, 0);
+        st->running = 0;
+    }
+    /* the relay, no longer root, may not remove it from a root-owned
+     * runtime directory; nor has it, when it went first (a SIGTERM to the
+     * whole process group: pkill, Ctrl-C) */
+    if (sse_relay_path) {
+        unlink(sse_relay_path);
+    }
+    return APR_SUCCESS;
+}
+
+static int relay_fork(relay_state_t *st)
+{
+    apr_status_t rv = apr_proc_fork(&st->proc, st->pconf);
+
+    if (rv == APR_INCHILD) {
+        sse_relayd_main(st->pconf, st->s, sse_relay_path, &st->cc);
+    }
+    if (rv != APR_INPARENT) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, st->s,
+                     "SSE00209: cannot fork the relay");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    st->running = 1;
+    return OK;
+}
+
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
+                    const sse_cluster_conf_t *cc)
+{
+    const char *cluster;
+    static const char key[] = "sse_relay_state";
+    apr_pool_t *pproc = s->process->pool;
+    relay_state_t *st;
+    void *data;
+
+    sse_relay_path = ap_runtime_dir_relative(pconf,
+                        apr_psprintf(pconf, "sse-relay.%d.sock", (int)getpid()));
+    apr_pool_userdata_get(&data, key, pproc);
+    st = data;
+    if (!st) {
+        st = apr_pcalloc(pproc, sizeof(*st));
+        st->parent = getpid();
+        apr_pool_userdata_set(st, key, apr_pool_cleanup_null, pproc);
+    }
+    st->pconf = pconf;
+    st->s = s;
+    st->cc = *cc;
+    if (st->running && kill(st->proc.pid, 0) < 0) {
+        st->running = 0;
+    }
+    /* A relay started with other cluster settings must make way. */
+    /* The protocol is part of it: a relay kept across a graceful restart
+     * must speak the protocol of the module that was just loaded. */
+    cluster = apr_pstrcat(pconf, "proto " SSE_PROTO_VERSION "|",
+                          cc->url ? cc->url : "", "|",
+                          cc->prefix ? cc->prefix : "", "|",
+                          cc->password ? cc->password : "", "|",
+                          cc->stats_channel ? cc->stats_channel : "", NULL);
+    if (st->running && strcmp(cluster, st->cluster)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "SSE00211: relay protocol or cluster/stats settings "
+                     "changed; restarting the relay");
+        kill(st->proc.pid, SIGTERM);
+        waitpid(st->proc.pid, NULL, 0);
+        st->running = 0;
+    }
+    apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
+    if (!st->running && relay_fork(st) != OK) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_proc_other_child_register(&st->proc, relay_maint, st, NULL, pconf);
+    apr_pool_cleanup_register(pconf, st, relay_kill, apr_pool_cleanup_null);
+    return OK;
+}

@@ -1,0 +1,36 @@
+/*
+ * sse_relayd.h: the relay daemon, one process per server.  The parent
+ * forks it in post_config (sse_relay_spawn.c, as mod_cgid does its
+ * daemon); it outlives graceful restarts, drops root, and listens on a
+ * unix socket (sse_relay_path) that only the httpd run user may use.
+ * Every child's broker keeps one connection to it (sse_broker.c); worker
+ * threads talk to it through sse_relay.h.
+ */
+#ifndef SSE_RELAYD_H
+#define SSE_RELAYD_H
+
+#include "httpd.h"
+
+/* SSECluster and friends; url NULL: this server alone.  stats_channel:
+ * the key of SSEStatsChannel, where the relay publishes its counters every
+ * second. */
+typedef struct {
+    const char *url;
+    const char *prefix;
+    const char *password;
+    const char *stats_channel;
+} sse_cluster_conf_t;
+
+/* Parent, post_config: start the relay unless one of an earlier generation
+ * still runs with the same protocol and cluster settings; ask the parent
+ * to restart it if it dies.  Returns OK or an HTTP-style error for
+ * post_config.  (sse_relay_spawn.c) */
+int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
+                    const sse_cluster_conf_t *cc);
+
+/* The daemon's body, in the process the parent forked; never returns.
+ * (sse_relayd.c) */
+void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
+                     const sse_cluster_conf_t *cc);
+
+#endif
