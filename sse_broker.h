@@ -5,9 +5,10 @@
  * epoll set, the channel table, each subscriber's output queue and the
  * child's connection to the relay.  Nothing else touches them, so the
  * delivery path takes no lock.  Worker threads hand a stream over with
- * sse_broker_park(), the one thread-safe entry point: it queues the
- * subscriber under a mutex and wakes the loop through an eventfd; the woken
- * loop drains the whole queue.
+ * sse_broker_park(), the one thread-safe entry point: it pushes the
+ * subscriber on a lock-free stack (compare-and-swap) and, when the stack
+ * was empty, wakes the loop through an eventfd; the woken loop takes the
+ * whole stack at once.
  */
 #ifndef SSE_BROKER_H
 #define SSE_BROKER_H

@@ -3,7 +3,10 @@
  * child's broker and the publish handler.  A frame is a fixed header
  * (type, seq, payload length; native byte order, both ends are the same
  * host) followed by a payload of length-prefixed, NUL-terminated strings
- * and 32-bit integers.  Pure code: no httpd, no sockets, testable alone.
+ * and 32-bit integers.  No httpd: the frames, buffers and readers are
+ * pure code, testable alone; the few socket helpers at the end (connect,
+ * read and write with timeouts) are the only system calls.  The PUBLISH
+ * request is put and got in sse_wire.h.
  *
  * Buffers are malloc'ed and owned by whoever holds the sse_buf_t; they are
  * used from one thread at a time.
