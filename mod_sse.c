@@ -31,7 +31,7 @@
 #include "apr_uri.h"
 
 #define SSE_MODULE_FILE
-#include "sse_private.h"
+#include "sse_config.h"
 #include "sse_event.h"
 #include "sse_broker.h"
 #include "sse_relay.h"

@@ -36,7 +36,7 @@
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_broker.h"
 #include "sse_chan.h"
 #include "sse_proto.h"

@@ -28,7 +28,7 @@
 #include "apr_time.h"
 #include "apr_general.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_cluster.h"
 #include "sse_event.h"
 

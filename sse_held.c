@@ -24,7 +24,7 @@
 #include "apr_atomic.h"
 #include "apr_buckets.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_held.h"
 #include "sse_count.h"
 

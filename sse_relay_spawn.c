@@ -16,7 +16,7 @@
 #include "mpm_common.h"
 #include "http_core.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_relayd.h"
 

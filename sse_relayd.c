@@ -36,7 +36,7 @@
 #include "unixd.h"
 #include "http_core.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_relayd.h"
 #include "sse_wire.h"

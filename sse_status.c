@@ -20,7 +20,7 @@
 #include "apr_hash.h"
 #include "apr_strings.h"
 
-#include "sse_private.h"
+#include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_status.h"
 

@@ -1,21 +1,13 @@
 /*
- * sse_private.h: what every file of mod_sse shares: the module record (so
- * "LogLevel sse:debug" works in every file), the per-directory config and
- * the few process-wide values set by the parent in post_config.
+ * sse_config.h: mod_sse.c's configuration: the defaults, the per-directory
+ * and per-server records.  Only mod_sse.c includes it; the other files log
+ * through sse_log.h.
  */
-#ifndef SSE_PRIVATE_H
-#define SSE_PRIVATE_H
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
 
-#include "httpd.h"
-#include "http_config.h"
-#include "http_log.h"
 #include "ap_expr.h"
-
-#if defined(APLOG_USE_MODULE) && !defined(SSE_MODULE_FILE)
-APLOG_USE_MODULE(sse);
-#endif
-
-extern module AP_MODULE_DECLARE_DATA sse_module;
+#include "sse_log.h"
 
 #define SSE_DEFAULT_MAX_EVENT_SIZE (64 * 1024)
 #define SSE_DEFAULT_MAX_BACKLOG    (256 * 1024)
