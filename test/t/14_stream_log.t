@@ -12,13 +12,6 @@ use SSETest;
 
 plan tests => 4;
 
-my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'error_log');
-sub log_line {
-    my $re = shift;
-    open my $fh, '<', $log or return;
-    my @l = grep { /$re/ } <$fh>;
-    return $l[-1];
-}
 
 # the line names each channel by its key: namespace (the ServerName), /, name
 my($a, $b) = (uniq_chan('la'), uniq_chan('lb'));
@@ -30,7 +23,7 @@ my $bytes = length(PREAMBLE) + length($got);
 $s->disconnect;
 my $line;
 wait_until(3, sub { $line = log_line(qr{SSE00101: stream ended: channels=localhost/\Q$a\E,localhost/\Q$b\E }) });
-ok $line, 'a line for the closed stream' or diag "no SSE00101 line for $a in $log";
+ok $line, 'a line for the closed stream' or diag "no SSE00101 line for $a in the error log";
 like $line // '', qr/remote=127\.0\.0\.1 duration=\d+\.\ds events=2 bytes=$bytes reason=client closed/,
      "channels, remote, duration, 2 events, $bytes bytes, client closed";
 

@@ -114,13 +114,6 @@ sub nothing {
     return $got;
 }
 
-my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'error_log');
-sub log_line {
-    my $re = shift;
-    open my $fh, '<', $log or return;
-    my @l = grep { /$re/ } <$fh>;
-    return $l[-1];
-}
 
 # ---------------------------------------------------------------------------
 # a) one channel name on two virtual hosts is two channels

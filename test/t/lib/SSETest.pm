@@ -18,6 +18,7 @@ use Socket ();
 use IO::Select ();
 use Time::HiRes qw(time);
 use JSON::PP ();
+use File::Spec ();
 use HTTP::Request ();
 use HTTP::Request::Common ();
 use Apache::Test ();
@@ -28,7 +29,7 @@ our @EXPORT = qw(
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
     wait_until raw_http h2_pump h2_get start_writers wait_writers
-    writers_order
+    writers_order log_line
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -575,6 +576,15 @@ sub wait_until {
         return $v if $v || time >= $deadline;
         select undef, undef, undef, 0.02;
     }
+}
+
+# The last line of the server's error log that matches $re, or undef.
+sub log_line {
+    my $re = shift;
+    my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'error_log');
+    open my $fh, '<', $log or return;
+    my @l = grep { /$re/ } <$fh>;
+    return $l[-1];
 }
 
 # A one-shot raw HTTP/1.1 request with Connection: close.  Returns the
