@@ -67,8 +67,6 @@ static void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
 
     dc->channel = add->channel ? add->channel : base->channel;
-    dc->channel_items = add->channel ? add->channel_items
-                                     : base->channel_items;
     dc->event = add->event ? add->event : base->event;
     dc->data = add->data ? add->data : base->data;
     dc->max_event_size = add->max_event_size >= 0 ? add->max_event_size
@@ -134,46 +132,6 @@ static void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
 /* The value of an int setting, or its default when unset. */
 #define SSE_OR(v, dflt) ((v) >= 0 ? (v) : (dflt))
 
-/* SSEChannel's items (split at commas and blanks outside %{...}), each
- * compiled alone: where protected channels are served, each item must give
- * exactly one channel name, so that a user called "bob,@user-alice" cannot
- * add a channel to the list. */
-static const char *sse_channel_items(cmd_parms *cmd, sse_dir_conf_t *dc,
-                                     const char *arg)
-{
-    const char *p = arg, *start = NULL, *err = NULL;
-    int depth = 0;
-
-    dc->channel_items = apr_array_make(cmd->pool, 2, sizeof(ap_expr_info_t *));
-    for (;; p++) {
-        int sep = !*p || (!depth && strchr(", \t", *p));
-        if (start && sep) {
-            ap_expr_info_t *e = ap_expr_parse_cmd(cmd,
-                apr_pstrmemdup(cmd->pool, start, (apr_size_t)(p - start)),
-                AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
-            if (err) {
-                return apr_psprintf(cmd->pool, "SSEChannel: cannot parse "
-                                    "'%s': %s", arg, err);
-            }
-            APR_ARRAY_PUSH(dc->channel_items, ap_expr_info_t *) = e;
-            start = NULL;
-        }
-        else if (!start && !sep) {
-            start = p;
-        }
-        if (!*p) {
-            return NULL;
-        }
-        if (p[0] == '%' && p[1] == '{') {
-            depth++;
-            p++;
-        }
-        else if (*p == '}' && depth) {
-            depth--;
-        }
-    }
-}
-
 static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
 {
     const char *err = NULL;
@@ -186,26 +144,58 @@ static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
         return apr_psprintf(cmd->pool, "%s: cannot parse '%s': %s",
                             cmd->cmd->name, arg, err);
     }
+    *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
+    return NULL;
+}
+
+/* SSEChannel: its items (split at commas and blanks outside %{...}), each
+ * an ap_expr string compiled alone, so that where protected channels are
+ * served each item can be held to one channel name (a user called
+ * "bob,@user-alice" cannot add a channel to the list). */
+static const char *set_channel(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *p = arg, *start = NULL, *err = NULL;
+    int depth = 0;
+
     /* A constant channel list can be checked now, by configtest. */
-    if (!strcmp(cmd->cmd->name, "SSEChannel") && !strstr(arg, "%{")
-        && !strstr(arg, SSE_PRIVATE_WORD)) {
+    if (!strstr(arg, "%{") && !strstr(arg, SSE_PRIVATE_WORD)) {
         apr_array_header_t *chans = apr_array_make(cmd->temp_pool, 4,
                                                    sizeof(char *));
-        char *list = apr_pstrdup(cmd->temp_pool, arg), *last, *tok;
-        for (tok = apr_strtok(list, ", \t", &last); tok && !err;
-             tok = apr_strtok(NULL, ", \t", &last)) {
-            err = sse_channels_parse(cmd->temp_pool, tok, chans);
-        }
+        err = sse_channels_parse(cmd->temp_pool, arg, chans);
         if (err || !chans->nelts) {
             return apr_psprintf(cmd->pool, "SSEChannel '%s': %s", arg,
                                 err ? err : "no channel name");
         }
     }
-    *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
-    if (!strcmp(cmd->cmd->name, "SSEChannel")) {
-        return sse_channel_items(cmd, (sse_dir_conf_t *)dcv, arg);
+    dc->channel = apr_array_make(cmd->pool, 2, sizeof(ap_expr_info_t *));
+    for (;; p++) {
+        int sep = !*p || (!depth && strchr(", \t", *p));
+        if (start && sep) {
+            ap_expr_info_t *e = ap_expr_parse_cmd(cmd,
+                apr_pstrmemdup(cmd->pool, start, (apr_size_t)(p - start)),
+                AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+            if (err) {
+                return apr_psprintf(cmd->pool, "SSEChannel: cannot parse "
+                                    "'%s': %s", arg, err);
+            }
+            APR_ARRAY_PUSH(dc->channel, ap_expr_info_t *) = e;
+            start = NULL;
+        }
+        else if (!start && !sep) {
+            start = p;
+        }
+        if (!*p) {
+            return dc->channel->nelts ? NULL : "SSEChannel: no channel name";
+        }
+        if (p[0] == '%' && p[1] == '{') {
+            depth++;
+            p++;
+        }
+        else if (*p == '}' && depth) {
+            depth--;
+        }
     }
-    return NULL;
 }
 
 static const char *set_size(cmd_parms *cmd, void *dcv, const char *arg)
@@ -333,10 +323,10 @@ static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
-static const char *set_handover(cmd_parms *cmd, void *dcv, int on)
+/* An On|Off setting stored as 1 or 0 at the offset cmd->info. */
+static const char *set_flag(cmd_parms *cmd, void *dcv, int on)
 {
-    (void)cmd;
-    ((sse_dir_conf_t *)dcv)->handover = on;
+    *(int *)((char *)dcv + (apr_size_t)cmd->info) = on;
     return NULL;
 }
 
@@ -348,13 +338,6 @@ static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
                             ": @ -)", arg, SSE_NAMESPACE_MAX);
     }
     ((sse_dir_conf_t *)dcv)->ns = arg;
-    return NULL;
-}
-
-static const char *set_protected(cmd_parms *cmd, void *dcv, int on)
-{
-    (void)cmd;
-    ((sse_dir_conf_t *)dcv)->protected_ok = on;
     return NULL;
 }
 
@@ -387,8 +370,7 @@ static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
 }
 
 static const command_rec sse_cmds[] = {
-    AP_INIT_TAKE1("SSEChannel", set_expr,
-                  (void *)APR_OFFSETOF(sse_dir_conf_t, channel), OR_FILEINFO,
+    AP_INIT_TAKE1("SSEChannel", set_channel, NULL, OR_FILEINFO,
                   "Channel(s) of a stream or publish location: an ap_expr "
                   "string, several names separated by commas or spaces "
                   "(default: the 'channel' query argument)"),
@@ -424,14 +406,16 @@ static const command_rec sse_cmds[] = {
                   OR_FILEINFO,
                   "Most channels one stream or publish request may name "
                   "(default 32)"),
-    AP_INIT_FLAG("SSEHandover", set_handover, NULL, OR_FILEINFO,
+    AP_INIT_FLAG("SSEHandover", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, handover), OR_FILEINFO,
                  "On: a response (CGI, FastCGI, proxy, ...) carrying the "
                  "header " SSE_HANDOVER_HEADER " becomes an event stream on "
                  "those channels (default off)"),
     AP_INIT_TAKE1("SSENamespace", set_namespace, NULL, RSRC_CONF | ACCESS_CONF,
                   "The namespace of the channels of this server or location "
                   "(default: the virtual host's ServerName)"),
-    AP_INIT_FLAG("SSEProtectedChannels", set_protected, NULL, ACCESS_CONF,
+    AP_INIT_FLAG("SSEProtectedChannels", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, protected_ok), ACCESS_CONF,
                  "On: this stream location may serve protected channels "
                  "(names beginning with @) that its SSEChannel computes "
                  "(default off)"),
@@ -571,26 +555,21 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
     int i;
 
     *chans = apr_array_make(r->pool, 2, sizeof(const char *));
-    if (dc->channel && dc->protected_ok == 1 && dc->channel_items) {
-        for (i = 0; i < dc->channel_items->nelts; i++) {
+    if (dc->channel) {
+        for (i = 0; i < dc->channel->nelts; i++) {
             const char *v = ap_expr_str_exec(r, APR_ARRAY_IDX(
-                dc->channel_items, i, ap_expr_info_t *), &err);
+                dc->channel, i, ap_expr_info_t *), &err);
             if (err) {
                 return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
             }
-            if (!*v || v[strcspn(v, ", \t\n\v\f\r")]) {
+            /* elsewhere an item may give a list (%{env:CHANNELS}) */
+            if (dc->protected_ok == 1
+                && (!*v || v[strcspn(v, ", \t\n\v\f\r")])) {
                 return apr_psprintf(r->pool, "SSEChannel's item %d gives "
                                     "'%s', not one channel name", i + 1, v);
             }
             APR_ARRAY_PUSH(raw, const char *) = v;
         }
-    }
-    else if (dc->channel) {
-        const char *v = ap_expr_str_exec(r, dc->channel, &err);
-        if (err) {
-            return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
-        }
-        APR_ARRAY_PUSH(raw, const char *) = v;
     }
     else if ((err = sse_args_collect(r->pool, r->args, "channel", raw))
              || (!raw->nelts
@@ -611,12 +590,12 @@ static const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
     return NULL;
 }
 
-/* The namespace of r's channels: SSENamespace, else the ServerName of its
- * virtual host. */
-static const char *sse_namespace(request_rec *r, const sse_dir_conf_t *dc)
+/* The namespace of dc's channels on server s: SSENamespace, else the
+ * ServerName of the virtual host. */
+static const char *sse_namespace(apr_pool_t *p, const sse_dir_conf_t *dc,
+                                 const server_rec *s)
 {
-    return dc->ns ? dc->ns : sse_namespace_from_host(r->pool,
-                                                     r->server->server_hostname);
+    return dc->ns ? dc->ns : sse_namespace_from_host(p, s->server_hostname);
 }
 
 /* The keys (namespace/name) of the channels called names, in r's namespace:
@@ -624,7 +603,7 @@ static const char *sse_namespace(request_rec *r, const sse_dir_conf_t *dc)
 static apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
                                     const apr_array_header_t *names)
 {
-    const char *ns = sse_namespace(r, dc);
+    const char *ns = sse_namespace(r->pool, dc, r->server);
     apr_array_header_t *keys = apr_array_make(r->pool, names->nelts,
                                               sizeof(const char *));
     int i;
@@ -636,19 +615,16 @@ static apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
     return keys;
 }
 
-/* A protected channel (@name) among names that this stream location may
- * not serve, or NULL.  Only a location whose SSEChannel computes the names
- * and that says SSEProtectedChannels on serves them: never one where the
- * client picks the channel. */
-static const char *sse_protected_refused(const sse_dir_conf_t *dc,
+/* A protected channel (@name) among names, unless allowed; else NULL.  A
+ * stream location serves them only when its SSEChannel computes the names
+ * and it says SSEProtectedChannels on (never where the client picks the
+ * channel); a hand-over only where SSEProtectedChannels is on. */
+static const char *sse_protected_refused(int allowed,
                                          const apr_array_header_t *names)
 {
     int i;
 
-    if (dc->channel && dc->protected_ok == 1) {
-        return NULL;
-    }
-    for (i = 0; i < names->nelts; i++) {
+    for (i = 0; !allowed && i < names->nelts; i++) {
         const char *name = APR_ARRAY_IDX(names, i, const char *);
         if (sse_channel_protected(name)) {
             return name;
@@ -942,7 +918,8 @@ static int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
-    if ((err = sse_protected_refused(dc, chans)) != NULL) {
+    if ((err = sse_protected_refused(dc->channel && dc->protected_ok == 1,
+                                     chans)) != NULL) {
         return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
             "channel '%s' is protected: only a location whose SSEChannel "
             "names it and that has SSEProtectedChannels on serves it", err));
@@ -1256,7 +1233,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         if (r->method_number == M_DELETE) {
             return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
         }
-        return sse_admin_list(r, sse_namespace(r, dc));
+        return sse_admin_list(r, sse_namespace(r->pool, dc, r->server));
     }
     keys = sse_keys(r, dc, chans);
     items = apr_array_make(r->pool, chans->nelts, sizeof(char *));
@@ -1414,7 +1391,6 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     const char *v = apr_table_get(r->headers_out, SSE_HANDOVER_HEADER);
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     const char *err;
-    int i;
 
     if (!v) {
         v = apr_table_get(r->err_headers_out, SSE_HANDOVER_HEADER);
@@ -1437,17 +1413,11 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     }
     /* the application chose the channels; protected ones only where the
      * admin said so in the configuration (not .htaccess) */
-    if (dc->protected_ok != 1) {
-        for (i = 0; i < ctx->chans->nelts; i++) {
-            const char *c = APR_ARRAY_IDX(ctx->chans, i, const char *);
-            if (sse_channel_protected(c)) {
-                return sse_handover_refuse(f, bb, ctx, HTTP_FORBIDDEN,
-                    apr_psprintf(r->pool, "channel '%s' in "
-                                 SSE_HANDOVER_HEADER " is protected: this "
-                                 "location does not have SSEProtectedChannels "
-                                 "on", c));
-            }
-        }
+    if ((err = sse_protected_refused(dc->protected_ok == 1, ctx->chans))) {
+        return sse_handover_refuse(f, bb, ctx, HTTP_FORBIDDEN,
+            apr_psprintf(r->pool, "channel '%s' in " SSE_HANDOVER_HEADER
+                         " is protected: this location does not have "
+                         "SSEProtectedChannels on", err));
     }
     ctx->chans = sse_keys(r, dc, ctx->chans);
     ctx->held = sse_conn_held(r->connection);
@@ -1672,7 +1642,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                                   &sse_module);
         /* the stats channel is in the main server's namespace */
         const char *stats = sc->stats_channel ? sse_key_make(pconf,
-            dc->ns ? dc->ns : sse_namespace_from_host(pconf, s->server_hostname),
+            sse_namespace(pconf, dc, s),
             sc->stats_channel) : NULL;
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
                                   sc->cluster_password, stats };

@@ -22,9 +22,8 @@
 
 /* Every field is -1 (or NULL) when unset, so merge can tell. */
 typedef struct {
-    ap_expr_info_t *channel;    /* SSEChannel, NULL: the channel argument */
-    apr_array_header_t *channel_items; /* SSEChannel's items, one
-                                   ap_expr_info_t * each (protected use) */
+    apr_array_header_t *channel; /* SSEChannel's items, one ap_expr_info_t *
+                                   each; NULL: the channel argument      */
     ap_expr_info_t *event;      /* SSEEvent: default event name          */
     ap_expr_info_t *data;       /* SSEData: default data                 */
     apr_off_t max_event_size;   /* SSEMaxEventSize                       */
