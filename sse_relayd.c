@@ -674,10 +674,12 @@ static void hold_answer(relay_conn_t *b, relay_gather_t *g)
 
 /* A broker's SYNCED: it has handled everything up to mark; release the
  * answers that waited for that. */
-static int synced_frame(relay_conn_t *c, sse_rd_t *rd)
+static int synced_frame(relay_conn_t *c, const sse_frame_hdr_t *h,
+                        sse_rd_t *rd)
 {
     uint64_t mark;
 
+    (void)h;
     if (sse_rd_u64(rd, &mark)) {
         return -1;
     }
@@ -831,10 +833,9 @@ static int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h,
 
 /* A requester's request: build the gather and send it to every broker. */
 static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
-                         const char *payload)
+                         sse_rd_t *rd)
 {
     apr_pool_t *p;
-    sse_rd_t rd = { payload, h->len };
     const char *chan = NULL, *body = NULL;
     apr_size_t blen = 0;
     size_t clen;
@@ -849,7 +850,7 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
     apr_pool_create(&p, R.pool);
     if (h->type == SSE_OP_PUBLISH) {
         sse_wire_publish_t pub;
-        if (sse_wire_publish_get(p, &rd, &pub)) {
+        if (sse_wire_publish_get(p, rd, &pub)) {
             rc = -1;
         }
         else if (R.cluster) {
@@ -864,7 +865,7 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         }
     }
     else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
-        rc = sse_rd_str(&rd, &chan, &clen);
+        rc = sse_rd_str(rd, &chan, &clen);
     }
     else if (h->type == SSE_OP_STATS) {
         size_t ev, by;
@@ -909,12 +910,14 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
 }
 
 /* A broker's COUNT: its streams per channel changed by these deltas. */
-static int census_frame(relay_conn_t *c, sse_rd_t *rd)
+static int census_frame(relay_conn_t *c, const sse_frame_hdr_t *h,
+                        sse_rd_t *rd)
 {
     const char *name;
     size_t len;
     uint32_t n, i, d;
 
+    (void)h;
     if (sse_rd_u32(rd, &n)) {
         return -1;
     }
@@ -958,19 +961,18 @@ static void census_sync(void)
 
 /* --- one handler per op ----------------------------------------------------- */
 
-/* A handler of one frame type: 0, -1 (a bad frame: the connection is
- * dropped and logged) or -2 (dropped quietly: the requester answers 503). */
+/* A handler of one frame type, reading its payload from rd: 0, -1 (a bad
+ * frame: the connection is dropped and logged) or -2 (dropped quietly:
+ * the requester answers 503). */
 typedef int relay_op_fn(relay_conn_t *c, const sse_frame_hdr_t *h,
-                        sse_rd_t *rd, const char *payload);
+                        sse_rd_t *rd);
 
 /* HELLO: the peer is a child's broker. */
-static int op_hello(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                    const char *payload)
+static int op_hello(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
     uint32_t pid;
 
     (void)h;
-    (void)payload;
     if (sse_rd_u32(rd, &pid)
         || apr_pool_create(&c->cpool, R.pool) != APR_SUCCESS) {
         return -1;
@@ -984,15 +986,13 @@ static int op_hello(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
 }
 
 /* REPLY: the broker's answer to the oldest gather it owes. */
-static int op_reply(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                    const char *payload)
+static int op_reply(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
     relay_owed_t *o = c->owed;
     const char *s;
     size_t n;
 
     (void)h;
-    (void)payload;
     if (!o || sse_rd_str(rd, &s, &n)) {
         return -1;
     }
@@ -1005,43 +1005,6 @@ static int op_reply(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
     return 0;
 }
 
-static int op_replay(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                     const char *payload)
-{
-    (void)payload;
-    return replay_answer(c, h, rd);
-}
-
-static int op_count(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                    const char *payload)
-{
-    (void)h;
-    (void)payload;
-    return census_frame(c, rd);
-}
-
-static int op_synced(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                     const char *payload)
-{
-    (void)h;
-    (void)payload;
-    return synced_frame(c, rd);
-}
-
-static int op_check(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                    const char *payload)
-{
-    (void)payload;
-    return check_answer(c, h, rd);
-}
-
-static int op_request(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd,
-                      const char *payload)
-{
-    (void)rd;
-    return request_start(c, h, payload);
-}
-
 /* Who may send each op: a broker (after its HELLO), or any other peer
  * (a requester; HELLO makes one a broker).  A request carries the time it
  * was sent and is refused when it waited too long (request_stale). */
@@ -1051,17 +1014,17 @@ static const struct {
     relay_op_fn *fn;
     int from;
 } relay_ops[] = {
-    [SSE_OP_HELLO]   = { op_hello,   FROM_PEER },
-    [SSE_OP_REPLY]   = { op_reply,   FROM_BROKER },
-    [SSE_OP_REPLAY]  = { op_replay,  FROM_BROKER },
-    [SSE_OP_COUNT]   = { op_count,   FROM_BROKER },
-    [SSE_OP_SYNCED]  = { op_synced,  FROM_BROKER },
-    [SSE_OP_CHECK]   = { op_check,   FROM_REQUESTER },
-    [SSE_OP_PUBLISH] = { op_request, FROM_REQUESTER },
-    [SSE_OP_LIST]    = { op_request, FROM_REQUESTER },
-    [SSE_OP_CONNS]   = { op_request, FROM_REQUESTER },
-    [SSE_OP_CLOSE]   = { op_request, FROM_REQUESTER },
-    [SSE_OP_STATS]   = { op_request, FROM_REQUESTER },
+    [SSE_OP_HELLO]   = { op_hello,      FROM_PEER },
+    [SSE_OP_REPLY]   = { op_reply,      FROM_BROKER },
+    [SSE_OP_REPLAY]  = { replay_answer, FROM_BROKER },
+    [SSE_OP_COUNT]   = { census_frame,  FROM_BROKER },
+    [SSE_OP_SYNCED]  = { synced_frame,  FROM_BROKER },
+    [SSE_OP_CHECK]   = { check_answer,  FROM_REQUESTER },
+    [SSE_OP_PUBLISH] = { request_start, FROM_REQUESTER },
+    [SSE_OP_LIST]    = { request_start, FROM_REQUESTER },
+    [SSE_OP_CONNS]   = { request_start, FROM_REQUESTER },
+    [SSE_OP_CLOSE]   = { request_start, FROM_REQUESTER },
+    [SSE_OP_STATS]   = { request_start, FROM_REQUESTER },
 };
 
 static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
@@ -1077,7 +1040,7 @@ static int frame_handle(relay_conn_t *c, const sse_frame_hdr_t *h,
     if (relay_ops[h->type].from == FROM_REQUESTER && request_stale(h)) {
         return -2;              /* closed: the requester answers 503 */
     }
-    return relay_ops[h->type].fn(c, h, &rd, payload);
+    return relay_ops[h->type].fn(c, h, &rd);
 }
 
 /* Read and handle what c sent.  Returns 1 when bytes were read (there may
@@ -1362,10 +1325,9 @@ static void stats_publish(void)
             private += n;
             continue;
         }
+        /* all in the stats channel's namespace, named once at the top */
         APR_ARRAY_PUSH(chans, char *) = apr_psprintf(p,
-            "{\"namespace\":%s,\"channel\":%s,\"subscribers\":%ld}",
-            sse_json_str(p, apr_pstrmemdup(p, key, (apr_size_t)(name - key - 1))),
-            sse_json_str(p, name), n);
+            "{\"channel\":%s,\"subscribers\":%ld}", sse_json_str(p, name), n);
     }
     /* each child's "key value" lines become one JSON object */
     kids = apr_array_make(p, 8, sizeof(char *));
@@ -1394,8 +1356,7 @@ static void stats_publish(void)
             "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld,"
             "\"other_namespaces_streams\":%ld}",
             apr_time_now() / 1000,
-            sse_json_str(p, apr_pstrmemdup(p, R.stats_channel,
-                         (apr_size_t)(sname - R.stats_channel - 1))),
+            sse_json_str(p, apr_pstrmemdup(p, R.stats_channel, nslen - 1)),
             (int)getpid(), relay_brokers(), ev, by,
             !R.cluster ? "off" : sse_cluster_up(R.cluster) ? "up" : "down",
             apr_array_pstrcat(p, kids, ','), apr_array_pstrcat(p, chans, ','),

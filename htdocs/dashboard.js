@@ -14,12 +14,10 @@
 //
 // Namespaces: every channel belongs to one (a virtual host's ServerName, or
 // SSENamespace).  The stats event names the channels of its own namespace
-// only (its top-level "namespace") and counts the others' streams; each
-// channel still carries its "namespace", and a channel is known here by
-// its key "namespace/name", shown as namespace/name should a channel of
-// another namespace ever be listed, and only channels of the stats
-// channel's namespace are watched: the stream location (STREAM_URL, under
-// the same server as the stats channel) reaches no other.
+// only (its top-level "namespace") and counts the others' streams; a
+// channel is known here by its key "namespace/name", and the stream
+// location (STREAM_URL, under the same server as the stats channel)
+// reaches that namespace only.
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -55,14 +53,11 @@ function fmtTime(d) { return d.toTimeString().slice(0, 8); }
 function isPrivate(ch) { return ch.startsWith('private-'); }
 function shownName(ch) { return isPrivate(ch) ? ch.slice(0, 12) + '…' : ch; }
 
-// A channel of a stats event: its namespace (the stats event's own when a
-// server too old to say), its key, whether it is in the stats channel's
-// namespace, whether it is the stats channel itself, and its label.
-function nsOf(c) { return c.namespace != null ? c.namespace : state.namespace; }
-function keyOf(c) { return `${nsOf(c)}/${c.channel}`; }
-function isOwn(c) { return nsOf(c) === state.namespace; }
-function isStats(c) { return isOwn(c) && c.channel === STATS_CHANNEL; }
-function label(c) { return (isOwn(c) ? '' : nsOf(c) + '/') + shownName(c.channel); }
+// Every channel of a stats event is in the stats channel's namespace (the
+// event's top-level "namespace"): its key, and whether it is the stats
+// channel itself.
+function keyOf(c) { return `${state.namespace}/${c.channel}`; }
+function isStats(c) { return c.channel === STATS_CHANNEL; }
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -216,16 +211,15 @@ window.addEventListener('resize', drawChart);
 function renderChannels(channels) {
   const tbody = $('channels').tBodies[0];
   const rows = [...channels].sort((a, b) => b.subscribers - a.subscribers ||
-                                            label(a).localeCompare(label(b)));
+                                            a.channel.localeCompare(b.channel));
   const max = Math.max(1, ...rows.map(c => c.subscribers));
   tbody.replaceChildren(...rows.map(c => {
     const tr = el('tr');
-    tr.dataset.namespace = nsOf(c);
+    tr.dataset.namespace = state.namespace;
     tr.dataset.channel = c.channel;
     const name = el('td', state.watched.has(keyOf(c)) ? 'watched'
                           : isStats(c) ? 'stats-chan' : '',
-                    label(c) + (isStats(c) ? ' (stats)' : ''));
-    if (!isOwn(c)) name.title = `namespace ${nsOf(c)}: not reachable through ${STREAM_URL}`;
+                    shownName(c.channel) + (isStats(c) ? ' (stats)' : ''));
     const n = el('td', 'num subs', fmtInt(c.subscribers));
     const bar = el('td', 'bar');
     const b = el('div');
@@ -259,7 +253,7 @@ function renderChildren(children) {
 function watch(channels) {
   const others = new Map();    // key -> [subscribers but this page, name]
   for (const c of channels) {
-    if (!isOwn(c) || isStats(c) || isPrivate(c.channel)) continue;
+    if (isStats(c) || isPrivate(c.channel)) continue;
     const key = keyOf(c);
     const n = c.subscribers - (state.watched.has(key) ? 1 : 0);
     if (n > 0) others.set(key, [n, c.channel]);
