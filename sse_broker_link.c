@@ -1,0 +1,450 @@
+/*
+ * sse_broker_link.c: a broker's link to the relay (broker thread only):
+ * connecting and reconnecting, the census deltas, replay requests and
+ * their answers, and the relay's requests (CONNS, CLOSE, STATS, SYNC).
+ *
+ * Census: the relay counts this child's streams per channel from the COUNT
+ * deltas sent here (the whole table when the relay connection is made).  A
+ * new stream's delta is on the relay socket before the stream's first byte,
+ * so a client that has read ": ok" is counted by every later publish, and
+ * the relay sends this child only the events of channels it counts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+
+#include "sse_log.h"
+#include "sse_broker_int.h"
+#include "sse_relay.h"
+
+/* Note that name gained or lost a stream; sent by census_flush().  Without
+ * a relay nothing is noted: the whole table goes when it is back. */
+void sse_link_census_note(sse_broker_t *b, const char *name, size_t len,
+                          int delta)
+{
+    if (b->relay.io.fd < 0) {
+        return;
+    }
+    if (sse_buf_put_str(&b->census, name, len)
+        || sse_buf_put_u32(&b->census, (uint32_t)(int32_t)delta)) {
+        sse_link_drop(b, "out of memory");    /* the reconnect sends the table */
+        return;
+    }
+    b->census_n++;
+}
+
+/* Send the noted deltas as one COUNT frame, before anything else is
+ * written for the streams they announce. */
+void sse_link_census_flush(sse_broker_t *b)
+{
+    long off;
+
+    if (!b->census_n || b->relay.io.fd < 0) {
+        b->census.len = 0;
+        b->census_n = 0;
+        return;
+    }
+    off = sse_frame_begin(&b->relay.out, SSE_OP_COUNT, 0);
+    if (off < 0 || sse_buf_put_u32(&b->relay.out, b->census_n)
+        || sse_buf_put(&b->relay.out, b->census.data, b->census.len)) {
+        b->census.len = 0;
+        b->census_n = 0;
+        sse_link_drop(b, "out of memory");
+        return;
+    }
+    sse_frame_end(&b->relay.out, off);
+    b->census.len = 0;
+    b->census_n = 0;
+    if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "write failed");
+    }
+}
+
+/* Everything before the SYNC with this mark is handled: say so. */
+int sse_synced_put(sse_broker_t *b, uint64_t mark)
+{
+    long off = sse_frame_begin(&b->relay.out, SSE_OP_SYNCED, 0);
+
+    if (off < 0 || sse_buf_put_u64(&b->relay.out, mark)) {
+        if (off >= 0) {
+            b->relay.out.len = (size_t)off;  /* no half frame */
+        }
+        b->relay.lost = "out of memory";     /* an answer is missing */
+        return -1;
+    }
+    sse_frame_end(&b->relay.out, off);
+    return 0;
+}
+
+/* Ask the relay for what sub missed.  Live events that reach this child
+ * before the answer are skipped for sub: the relay sends its answer after
+ * them, and it holds them too.  Without the relay, say history is lost. */
+void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
+{
+    long off;
+    int i;
+
+    sse_replay_t *rp;
+
+    if (b->relay.io.fd < 0 || !(rp = calloc(1, sizeof(*rp)))) {
+        sse_sub_send(b, sub, b->lost, 1);
+        return;
+    }
+    rp->token = ++b->next_token;
+    rp->sub = sub;
+    if (b->replays_tail) {
+        b->replays_tail->next = rp;
+    }
+    else {
+        b->replays = rp;
+    }
+    b->replays_tail = rp;
+    sub->replaying = rp;
+    off = sse_frame_begin(&b->relay.out, SSE_OP_REPLAY, rp->token);
+    if (off < 0 || sse_buf_put_str(&b->relay.out, sub->last_id, strlen(sub->last_id))
+        || sse_buf_put_u32(&b->relay.out, (uint32_t)sub->nlinks)) {
+        sse_sub_kill(b, sub, "out of memory");
+        return;
+    }
+    for (i = 0; i < sub->nlinks; i++) {
+        if (sse_buf_put_str(&b->relay.out, sub->names[i], strlen(sub->names[i]))) {
+            sse_sub_kill(b, sub, "out of memory");
+            return;
+        }
+    }
+    sse_frame_end(&b->relay.out, off);
+    if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "write failed");
+    }
+}
+
+static int op_conns(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
+{
+    const char *name;
+    size_t nlen;
+    sse_chan_t *ch;
+    sse_link_t *l;
+    sse_buf_t txt = { 0 };
+    int rc = 0;
+
+    if (sse_rd_str(rd, &name, &nlen)) {
+        return -1;
+    }
+    ch = sse_chan_find(b->chans, name, nlen);
+    for (l = ch ? ch->head : NULL; l && !rc; l = l->next) {
+        char line[128];
+        int len;
+        if (l->sub->dead) {
+            continue;
+        }
+        len = apr_snprintf(line, sizeof(line), "%s\t%" APR_TIME_T_FMT "\t%d\n",
+                           l->sub->remote, l->sub->since, (int)b->pid);
+        rc = sse_buf_put(&txt, line, len);
+    }
+    if (!rc) {
+        rc = sse_buf_put_str(reply, txt.data ? txt.data : "", txt.len);
+    }
+    sse_buf_free(&txt);
+    return rc;
+}
+
+static int op_close(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
+{
+    const char *name;
+    size_t nlen;
+    sse_chan_t *ch;
+    sse_link_t *l;
+    int n = 0;
+    char num[16];
+
+    if (sse_rd_str(rd, &name, &nlen)) {
+        return -1;
+    }
+    ch = sse_chan_find(b->chans, name, nlen);
+    for (l = ch ? ch->head : NULL; l; l = l->next) {
+        if (!l->sub->dead) {
+            n++;
+            sse_sub_kill(b, l->sub, "channel deleted");
+        }
+    }
+    apr_snprintf(num, sizeof(num), "%d", n);
+    return sse_buf_put_str(reply, num, strlen(num));
+}
+
+/* The relay's answer to replay_request(): the lost flag and the events. */
+static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
+                       sse_rd_t *rd)
+{
+    const char *events;
+    size_t len;
+    uint32_t lost;
+    uint64_t after;
+    sse_sub_t *sub;
+
+    sse_replay_t *rp = b->replays;
+
+    if (!rp || rp->token != h->seq
+        || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)
+        || sse_rd_u64(rd, &after)) {
+        return -1;
+    }
+    b->replays = rp->next;
+    if (!b->replays) {
+        b->replays_tail = NULL;
+    }
+    if ((sub = rp->sub) != NULL) {
+        sub->replaying = NULL;
+        sub->after_seq = after;
+        if (lost) {
+            sse_sub_send(b, sub, b->lost, 1);
+            sub->events--;
+        }
+        if (len) {
+            const char *p = events, *end = events + len;
+            uint64_t n = 0;
+            while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
+                n += *p == '\n';
+            }
+            sse_sub_send_bytes(b, sub, events, len);
+            sub->events += n ? n - 1 : 0;   /* one write, n events */
+        }
+    }
+    free(rp);
+    return 0;
+}
+
+/* This child's counters, one "key value" line each. */
+static int op_stats(sse_broker_t *b, sse_buf_t *reply)
+{
+    char txt[512];
+    int len = apr_snprintf(txt, sizeof(txt),
+        "pid %d\nstreams %" APR_UINT64_T_FMT "\nheld %" APR_UINT64_T_FMT
+        "\nchannels %u\n"
+        "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
+        "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
+        "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n"
+        "joined %" APR_UINT64_T_FMT "\n",
+        (int)b->pid, b->st.opened - b->st.closed, b->st.held,
+        apr_hash_count(b->chans),
+        b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
+        b->st.opened, b->st.closed, b->st.joined);
+
+    return sse_buf_put_str(reply, txt, (size_t)len);
+}
+
+static int relay_handle(sse_broker_t *b, const sse_frame_hdr_t *h,
+                        const char *payload)
+{
+    sse_rd_t rd = { payload, h->len };
+    long off;
+    int rc;
+
+    if (h->type == SSE_OP_REPLAYED) {
+        return replay_done(b, h, &rd);
+    }
+    if (h->type == SSE_OP_SYNC) {
+        uint64_t mark;
+        return sse_rd_u64(&rd, &mark) ? -1 : sse_synced_put(b, mark);
+    }
+    off = sse_frame_begin(&b->relay.out, SSE_OP_REPLY, h->seq);
+    if (off < 0) {
+        return -1;
+    }
+    switch (h->type) {
+    case SSE_OP_CONNS:   rc = op_conns(b, &rd, &b->relay.out);   break;
+    case SSE_OP_CLOSE:   rc = op_close(b, &rd, &b->relay.out);   break;
+    case SSE_OP_STATS:   rc = op_stats(b, &b->relay.out);        break;
+    default:             rc = -1;
+    }
+    if (rc) {
+        return -1;
+    }
+    sse_frame_end(&b->relay.out, off);
+    return 0;
+}
+
+void sse_link_drop(sse_broker_t *b, const char *why)
+{
+    sse_sub_t *sub;
+
+    if (b->relay.io.fd < 0) {
+        return;
+    }
+    while (b->replays) {
+        sse_replay_t *rp = b->replays;
+        b->replays = rp->next;
+        if ((sub = rp->sub) != NULL) {
+            sub->replaying = NULL;
+            sse_sub_send(b, sub, b->lost, 1);
+        }
+        free(rp);
+    }
+    b->replays_tail = NULL;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, b->s,
+                 "SSE00104: lost the relay (%s); reconnecting", why);
+    sse_peer_close(&b->relay, b->loop);
+    sse_timer_at(b->loop, &b->retry,
+                 sse_loop_now(b->loop) + apr_time_from_msec(50),
+                 sse_link_connect, b);
+}
+
+/* Just connected: to the relay connected to before?  Then the connection
+ * was lost on this side (out of memory, a bad frame) while the relay went
+ * on publishing without this child's streams, and nothing tells them what
+ * they missed.  End them: their clients reconnect with Last-Event-ID and
+ * get it from this relay's history.  (A new relay has no history of the
+ * gap to give: its publishes were refused until it ran, and the streams
+ * stay.) */
+static void relay_same_check(sse_broker_t *b)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    pid_t pid = 0;
+    sse_sub_t *sub;
+    int n = 0;
+
+    if (!getsockopt(b->relay.io.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
+        pid = cred.pid;
+    }
+    if (pid && pid == b->relay_pid) {
+        for (sub = b->all; sub; sub = sub->next) {
+            n += !sub->dead;
+            sse_sub_kill(b, sub, "lost the relay (it went on)");
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, b->s,
+                     "SSE00109: back on relay %d after losing it: ending this "
+                     "child's %d stream(s), which resume from its history",
+                     (int)pid, n);
+    }
+    b->relay_pid = pid;
+}
+
+/* The loop's callback for the relay socket: read what is there, then
+ * answer every whole request, in order. */
+static void link_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
+{
+    sse_broker_t *b = sse_loop_owner(loop);
+    ssize_t n = sse_peer_read(&b->relay, SSE_RELAY_READ);
+
+    (void)io;
+    (void)events;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        sse_link_drop(b, n == 0 ? "closed" : "read failed");
+        return;
+    }
+    if (n < 0) {
+        return;
+    }
+    if (b->relay.lost) {
+        sse_link_drop(b, b->relay.lost);       /* those bytes are gone */
+        return;
+    }
+    /* what fan-outs may read on top, so that one call ends in time */
+    b->join_budget = SSE_RELAY_READ;
+    sse_link_frames(b);
+}
+
+/* Say hello and send the whole census: the relay's count of this child
+ * starts from the table. */
+static int link_hello(sse_broker_t *b)
+{
+    apr_hash_index_t *hi;
+    long off = sse_frame_begin(&b->relay.out, SSE_OP_HELLO, 0);
+
+    if (off < 0 || sse_buf_put_u32(&b->relay.out, (uint32_t)b->pid)) {
+        sse_link_drop(b, "out of memory");
+        return -1;
+    }
+    sse_frame_end(&b->relay.out, off);
+    if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "hello failed");
+        return -1;
+    }
+    b->census.len = 0;
+    b->census_n = 0;
+    for (hi = apr_hash_first(NULL, b->chans); hi; hi = apr_hash_next(hi)) {
+        sse_chan_t *ch = apr_hash_this_val(hi);
+        sse_link_census_note(b, ch->name, ch->len, ch->count);
+    }
+    sse_link_census_flush(b);
+    return b->relay.io.fd < 0 ? -1 : 0;
+}
+
+void sse_link_connect(sse_loop_t *loop, sse_timer_t *t)
+{
+    sse_broker_t *b = sse_loop_owner(loop);
+    int fd = sse_relay_connect();
+
+    if (fd < 0) {
+        sse_timer_at(loop, t, sse_loop_now(loop) + apr_time_from_msec(50),
+                     sse_link_connect, b);
+        return;
+    }
+    if (sse_link_attach(b, fd) == 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, b->s,
+                     "SSE00105: broker of child %d connected to the relay",
+                     (int)b->pid);
+    }
+}
+
+int sse_link_attach(sse_broker_t *b, int fd)
+{
+    b->relay.io.fd = fd;
+    relay_same_check(b);
+    if (link_hello(b)) {
+        return -1;
+    }
+    b->relay.io.fn = link_io;
+    b->relay.io.data = b;
+    if (sse_loop_add(b->loop, &b->relay.io, SSE_IO_IN) < 0) {
+        sse_link_drop(b, "cannot watch the socket");
+        return -1;
+    }
+    return 0;
+}
+
+/* Handle every whole frame the relay sent (in relay.in), in order, and
+ * send the answers. */
+void sse_link_frames(sse_broker_t *b)
+{
+    sse_run_t run;
+    size_t pos = 0;
+    sse_frame_hdr_t h;
+    const char *payload;
+    int rc;
+
+    while ((rc = sse_peer_frame(&b->relay, pos, &h, &payload)) == 1) {
+        if (h.type == SSE_OP_EVENT) {
+            long used = sse_run_read(b->relay.in.data + pos,
+                                     b->relay.in.len - pos, &run);
+            if (used < 0) {
+                sse_link_drop(b, "bad request");
+                return;
+            }
+            pos += (size_t)used;
+            sse_fan_out(b, &run, &pos);
+            if (b->relay.lost) {
+                sse_link_drop(b, b->relay.lost);
+                return;
+            }
+            continue;
+        }
+        if (relay_handle(b, &h, payload)) {
+            sse_link_drop(b, b->relay.lost ? b->relay.lost : "bad request");
+            return;
+        }
+        pos += sizeof(h) + h.len;
+    }
+    if (rc < 0) {
+        sse_link_drop(b, "bad frame");
+        return;
+    }
+    sse_buf_consume(&b->relay.in, pos);
+    if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "write failed");
+    }
+}
