@@ -1149,31 +1149,28 @@ static const char *sse_admin_conns(request_rec *r, const char *chan,
     apr_size_t len = strlen(key);
     sse_relay_result_t res;
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
-    int i;
+    int i, n;
 
     if ((*rv = sse_relay_ask(r->pool, SSE_OP_CONNS, &key, &len, 1, NULL, 0,
                              &res)) != APR_SUCCESS) {
         return NULL;
     }
     for (i = 0; i < res.replies->nelts; i++) {
-        char *last, *line;
+        /* "remote\tsince\tpid" lines, cut in place in a copy */
         char *txt = apr_pstrdup(r->pool, APR_ARRAY_IDX(res.replies, i, char *));
-        for (line = apr_strtok(txt, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *f2, *remote = apr_strtok(line, "\t", &f2);
-            char *since = apr_strtok(NULL, "\t", &f2);
-            char *pid = apr_strtok(NULL, "\t", &f2);
+        char *f[3];             /* remote, since, pid */
+        while ((n = sse_wire_line(&txt, '\n', '\t', f, 3)) > 0) {
             char stamp[APR_RFC822_DATE_LEN + 8];
             apr_time_exp_t tm;
             apr_size_t sl;
-            if (!remote || !since || !pid) {
+            if (n < 3 || !*f[0] || !*f[1] || !*f[2]) {
                 continue;
             }
-            apr_time_exp_gmt(&tm, apr_atoi64(since));
+            apr_time_exp_gmt(&tm, apr_atoi64(f[1]));
             apr_strftime(stamp, &sl, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
             APR_ARRAY_PUSH(conns, const char *) = apr_psprintf(r->pool,
                 "{\"remote\":%s,\"since\":\"%s\",\"pid\":%d}",
-                sse_json_str(r->pool, remote), stamp, atoi(pid));
+                sse_json_str(r->pool, f[0]), stamp, atoi(f[2]));
         }
     }
     return apr_psprintf(r->pool,

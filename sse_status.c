@@ -23,6 +23,7 @@
 #include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_status.h"
+#include "sse_wire.h"
 
 /* One per-child counter as the broker names it in its STATS reply, with
  * what it is called on the status page, in ?auto and in the metrics. */
@@ -93,14 +94,12 @@ typedef struct {
 static apr_table_t *sse_status_kv(apr_pool_t *p, const char *txt)
 {
     apr_table_t *t = apr_table_make(p, 12);
-    char *last, *line, *copy = apr_pstrdup(p, txt);
+    char *copy = apr_pstrdup(p, txt), *kv[2];
+    int n;
 
-    for (line = apr_strtok(copy, "\n", &last); line;
-         line = apr_strtok(NULL, "\n", &last)) {
-        char *sp = strchr(line, ' ');
-        if (sp) {
-            *sp = '\0';
-            apr_table_setn(t, line, sp + 1);
+    while ((n = sse_wire_line(&copy, '\n', ' ', kv, 2)) > 0) {
+        if (n == 2) {
+            apr_table_setn(t, kv[0], kv[1]);
         }
     }
     return t;

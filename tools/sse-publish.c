@@ -182,6 +182,47 @@ static const char *find_socket(apr_pool_t *p)
     return best;
 }
 
+/* The relay at path gave no answer (errno e): say why; an exit status. */
+static int relay_no_answer(const char *path, int e)
+{
+    if (e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK) {
+        say("the relay at %s did not answer within %d s", path, IO_TIMEOUT);
+        return EXIT_UNREACHABLE;
+    }
+    say("the relay at %s closed the connection without an answer "
+        "(refused: a user other than root or the httpd user, a relay too "
+        "busy to answer in time, or, with SSECluster, Redis is down)",
+        path);
+    return EXIT_REFUSED;
+}
+
+/* Send the request frame req on fd (connected to the relay at path) and
+ * read its RESULT into *res (the payload and the array in p).  An exit
+ * status, the reason said. */
+static int relay_exchange(apr_pool_t *p, int fd, const char *path,
+                          sse_buf_t *req, sse_wire_result_t *res)
+{
+    sse_frame_hdr_t h;
+    sse_rd_t rd;
+    char *payload = NULL;
+
+    sse_frame_stamp(req);       /* as sse_relay_call does */
+    if (sse_sock_write_all(fd, req->data, req->len)
+        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
+        || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
+        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
+                             IO_TIMEOUT * 1000)) {
+        return relay_no_answer(path, errno);
+    }
+    rd.p = payload;
+    rd.left = h.len;
+    if (sse_wire_result_get(p, &rd, res)) {
+        say("the relay at %s answered with a malformed frame", path);
+        return EXIT_REFUSED;
+    }
+    return EXIT_OK;
+}
+
 /* One publish on one channel: its JSON answer in *json (in p), or an exit
  * status with the reason said. */
 static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
@@ -190,14 +231,9 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
 {
     sse_buf_t b = { 0 };
     sse_wire_publish_t pub = { NULL, { 0 }, HISTORY_COUNT, HISTORY_AGE };
-    sse_frame_hdr_t h;
-    sse_rd_t rd;
-    const char *id, *s;
-    size_t idlen, n;
-    uint32_t i, count;
+    sse_wire_result_t res;
     long subs = 0;
-    char *payload;
-    int fd;
+    int fd, i, rc;
 
     if ((fd = sse_sock_connect_unix(path, IO_TIMEOUT)) < 0) {
         say("cannot connect to the relay at %s: %s%s", path, strerror(errno),
@@ -208,48 +244,22 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
     pub.key = sse_key_make(p, ns, chan);
     pub.ev = *ev;
     if (sse_wire_publish_put(&b, &pub)) {
-        sse_buf_free(&b);
-        close(fd);
         say("out of memory");
-        return EXIT_INVALID;
+        rc = EXIT_INVALID;
     }
-    sse_frame_stamp(&b);        /* as sse_relay_call does */
-    if (sse_sock_write_all(fd, b.data, b.len)
-        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
-        || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
-        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
-                             IO_TIMEOUT * 1000)) {
-        int e = errno;
-        sse_buf_free(&b);
-        close(fd);
-        if (e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK) {
-            say("the relay at %s did not answer within %d s", path, IO_TIMEOUT);
-            return EXIT_UNREACHABLE;
-        }
-        say("the relay at %s closed the connection without an answer "
-            "(refused: a user other than root or the httpd user, a relay too "
-            "busy to answer in time, or, with SSECluster, Redis is down)",
-            path);
-        return EXIT_REFUSED;
+    else {
+        rc = relay_exchange(p, fd, path, &b, &res);
     }
     sse_buf_free(&b);
     close(fd);
-    rd.p = payload;
-    rd.left = h.len;
-    if (sse_rd_str(&rd, &id, &idlen) || sse_rd_u32(&rd, &count)) {
-        say("the relay at %s answered with a malformed frame", path);
-        return EXIT_REFUSED;
+    if (rc != EXIT_OK) {
+        return rc;
     }
-    for (i = 0; i < count; i++) {
-        if (sse_rd_str(&rd, &s, &n)) {
-            say("the relay at %s answered with a malformed frame", path);
-            return EXIT_REFUSED;
-        }
-        subs += atol(s);
+    for (i = 0; i < res.replies->nelts; i++) {
+        subs += atol(APR_ARRAY_IDX(res.replies, i, const char *));
     }
     *json = apr_psprintf(p, "{\"channel\":%s,\"id\":%s,\"subscribers\":%ld}",
-                         sse_json_str(p, chan),
-                         sse_json_str(p, apr_pstrmemdup(p, id, idlen)), subs);
+                         sse_json_str(p, chan), sse_json_str(p, res.id), subs);
     return EXIT_OK;
 }
 
