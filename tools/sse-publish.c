@@ -521,7 +521,9 @@ static int publish_url(apr_pool_t *p, const request_t *rq)
 
 /* --- main ---------------------------------------------------------------- */
 
-static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
+/* The options into rq, and whether they go together: EXIT_OK, or an exit
+ * status with the reason said. */
+static int parse_opts(apr_pool_t *p, int argc, char **argv, request_t *rq)
 {
     static const struct option opts[] = {
         { "event", required_argument, NULL, 'e' },
@@ -533,10 +535,8 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *err;
     int c;
 
-    memset(rq, 0, sizeof(*rq));
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+e:i:r:n:s:u:h", opts, NULL)) != -1) {
         switch (c) {
@@ -569,6 +569,16 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
             "@ -)", rq->ns, SSE_NAMESPACE_MAX);
         return EXIT_INVALID;
     }
+    return EXIT_OK;
+}
+
+/* What follows the options, CHANNEL [DATA | -], into rq's channels and
+ * event, checked as the server would: EXIT_OK, or an exit status with the
+ * reason said. */
+static int parse_operands(apr_pool_t *p, int argc, char **argv, request_t *rq)
+{
+    const char *err;
+
     if (optind >= argc || argc - optind > 2) {
         return usage_error(optind >= argc ? "no channel given"
                                           : "too many arguments");
@@ -595,6 +605,15 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
         return EXIT_INVALID;
     }
     return EXIT_OK;
+}
+
+static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
+{
+    int rc;
+
+    memset(rq, 0, sizeof(*rq));
+    rc = parse_opts(p, argc, argv, rq);
+    return rc != EXIT_OK ? rc : parse_operands(p, argc, argv, rq);
 }
 
 int main(int argc, char **argv)
