@@ -1,8 +1,8 @@
 /*
  * sse_relay.h: the calls that talk to the relay (sse_relay_client.c), for a
- * child's worker threads and for tools/sse-publish.  A publish or admin
- * request opens (or reuses) a connection, sends one request and reads one
- * result.  The relay itself is in sse_relayd.h: it assigns event ids, sends
+ * child's worker threads (tools/sse-publish uses sse_wire.h alone).  A
+ * publish or admin request opens (or reuses) a connection, sends one
+ * request and reads one result.  The relay itself is in sse_relayd.h: it assigns event ids, sends
  * each event to the brokers that count its channel and gathers the
  * brokers' answers to every other request.
  */

@@ -1,7 +1,9 @@
 /*
  * sse_relay_client.c: the calls that talk to the relay (see sse_relay.h).
- * Run by a child's worker threads (publish and admin requests) and by
- * tools/sse-publish: one short request, one result.  No httpd in it.
+ * Run by a child's worker threads (publish, admin and status requests):
+ * one short request, one result.  No httpd in it.  tools/sse-publish does
+ * not link it: it sends its own PUBLISH and reads the RESULT with the same
+ * sse_wire.h get.
  */
 #include <errno.h>
 #include <stdlib.h>
