@@ -31,6 +31,7 @@
 #include "sse_log.h"
 #include "sse_cluster.h"
 #include "sse_event.h"
+#include "sse_wire.h"
 
 /* A Redis key: the prefix (SSEClusterPrefix, at most 64 bytes), a part
  * name such as ":gone:", and a channel's key. */
@@ -616,13 +617,13 @@ int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len)
 {
     char key[256], zkey[256], now[32];
     apr_pool_t *p;
-    char *txt, *line, *last;
+    char *txt, *f[2];
     apr_array_header_t *argv;
     redisReply *r;
     const char *del[2] = { "DEL", key };
     const char *exp[3] = { "EXPIRE", key, "3" };
     const char *zadd[4] = { "ZADD", zkey, now, c->sid };
-    int ok;
+    int ok, nf;
 
     apr_pool_create(&p, c->pool);
     txt = apr_pstrmemdup(p, lines, len);
@@ -632,13 +633,10 @@ int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len)
     apr_snprintf(now, sizeof(now), "%" APR_TIME_T_FMT, apr_time_now() / 1000);
     APR_ARRAY_PUSH(argv, const char *) = "HSET";
     APR_ARRAY_PUSH(argv, const char *) = key;
-    for (line = apr_strtok(txt, "\n", &last); line;
-         line = apr_strtok(NULL, "\n", &last)) {
-        char *tab = strchr(line, '\t');
-        if (tab) {
-            *tab = '\0';
-            APR_ARRAY_PUSH(argv, const char *) = line;
-            APR_ARRAY_PUSH(argv, const char *) = tab + 1;
+    while ((nf = sse_wire_line(&txt, '\n', '\t', f, 2)) > 0) {
+        if (nf == 2) {
+            APR_ARRAY_PUSH(argv, const char *) = f[0];
+            APR_ARRAY_PUSH(argv, const char *) = f[1];
         }
     }
     ok = (r = cluster_cmd(c, 2, del, NULL)) != NULL;

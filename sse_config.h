@@ -1,6 +1,8 @@
 /*
- * sse_config.h: mod_sse.c's configuration: the defaults, the per-directory
- * and per-server records.  Only mod_sse.c includes it; the other files log
+ * sse_config.h: mod_sse's configuration: the defaults, the per-directory
+ * and per-server records.  Filled by sse_conf.c (parent); read by
+ * mod_sse.c's post_config and, in the worker threads, by the request-side
+ * files (sse_request.c, sse_stream.c, sse_publish.c).  The other files log
  * through sse_log.h.
  */
 #ifndef SSE_CONFIG_H
@@ -19,6 +21,9 @@
 #define SSE_DEFAULT_MAX_STREAMS    50000
 #define SSE_PRIVATE_WORD           "*private*"
 #define SSE_HANDOVER_HEADER        "X-SSE-Channel"
+
+/* The value of an int setting, or its default when unset. */
+#define SSE_OR(v, dflt) ((v) >= 0 ? (v) : (dflt))
 
 /* Every field is -1 (or NULL) when unset, so merge can tell. */
 typedef struct {

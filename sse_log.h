@@ -2,7 +2,7 @@
  * sse_log.h: the module record, so that a file's log lines carry mod_sse's
  * module index ("LogLevel sse:debug" works in every file).  Every file of
  * the module that logs includes it; the configuration is in sse_config.h,
- * which only mod_sse.c includes.
+ * which only the files that read it include.
  */
 #ifndef SSE_LOG_H
 #define SSE_LOG_H

@@ -1,8 +1,8 @@
 /*
  * sse_relay.h: the calls that talk to the relay (sse_relay_client.c), for a
- * child's worker threads and for tools/sse-publish.  A publish or admin
- * request opens (or reuses) a connection, sends one request and reads one
- * result.  The relay itself is in sse_relayd.h: it assigns event ids, sends
+ * child's worker threads (tools/sse-publish uses sse_wire.h alone).  A
+ * publish or admin request opens (or reuses) a connection, sends one
+ * request and reads one result.  The relay itself is in sse_relayd.h: it assigns event ids, sends
  * each event to the brokers that count its channel and gathers the
  * brokers' answers to every other request.
  */
@@ -12,6 +12,7 @@
 #include "apr_tables.h"
 #include "apr_hash.h"
 #include "sse_proto.h"
+#include "sse_wire.h"
 
 /* Path of the relay's unix socket.  Set by the parent in post_config and
  * inherited by every child (tools/sse-publish sets its own); read-only
@@ -28,11 +29,9 @@ extern const char *sse_relay_path;
  * receive timeouts, or -1 (errno set).  Any thread. */
 int sse_relay_connect(void);
 
-/* The relay's answer to one request. */
-typedef struct {
-    const char *id;             /* the event id for a publish, else "" */
-    apr_array_header_t *replies;/* const char *: one text per broker */
-} sse_relay_result_t;
+/* The relay's answer to one request: its RESULT, as sse_wire_result_get()
+ * reads it (id, and one text per broker). */
+typedef sse_wire_result_t sse_relay_result_t;
 
 /* Send one request frame (req holds a whole frame; its header's seq is
  * set to the time of sending) and wait for the result; strings of res are
@@ -52,12 +51,9 @@ apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
                            const uint32_t *nums, int nnums,
                            sse_relay_result_t *res);
 
-struct sse_wire_publish_t;
-
 /* Publish one event (sse_wire.h) and wait for the result: res->id is its
  * id, res->replies the counts of streams it reached. */
-apr_status_t sse_relay_publish(apr_pool_t *p,
-                               const struct sse_wire_publish_t *pub,
+apr_status_t sse_relay_publish(apr_pool_t *p, const sse_wire_publish_t *pub,
                                sse_relay_result_t *res);
 
 /* The brokers' LIST answers of res ("channel\tcount" lines) summed per

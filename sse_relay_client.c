@@ -1,7 +1,9 @@
 /*
  * sse_relay_client.c: the calls that talk to the relay (see sse_relay.h).
- * Run by a child's worker threads (publish and admin requests) and by
- * tools/sse-publish: one short request, one result.  No httpd in it.
+ * Run by a child's worker threads (publish, admin and status requests):
+ * one short request, one result.  No httpd in it.  tools/sse-publish does
+ * not link it: it sends its own PUBLISH and reads the RESULT with the same
+ * sse_wire.h get.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -89,9 +91,6 @@ apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
 {
     sse_frame_hdr_t h;
     sse_rd_t rd;
-    const char *s;
-    size_t n;
-    uint32_t i, count;
     char *payload;
     int fd = relay_conn_get();
 
@@ -114,20 +113,10 @@ apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
         relay_conn_drop();      /* no answer: the caller says 503 */
         return APR_EGENERAL;
     }
+    /* res's strings point into payload, which is in p */
     rd.p = payload;
     rd.left = h.len;
-    if (sse_rd_str(&rd, &s, &n) || sse_rd_u32(&rd, &count)) {
-        return APR_EGENERAL;
-    }
-    res->id = apr_pstrmemdup(p, s, n);
-    res->replies = apr_array_make(p, count ? (int)count : 1, sizeof(char *));
-    for (i = 0; i < count; i++) {
-        if (sse_rd_str(&rd, &s, &n)) {
-            return APR_EGENERAL;
-        }
-        APR_ARRAY_PUSH(res->replies, const char *) = apr_pstrmemdup(p, s, n);
-    }
-    return APR_SUCCESS;
+    return sse_wire_result_get(p, &rd, res) ? APR_EGENERAL : APR_SUCCESS;
 }
 
 apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
@@ -173,30 +162,28 @@ apr_hash_t *sse_relay_sum_lists(apr_pool_t *p, const sse_relay_result_t *res,
                                 apr_array_header_t **names)
 {
     apr_hash_t *sum = apr_hash_make(p);
-    int i;
+    int i, nf;
 
     if (names) {
         *names = apr_array_make(p, 8, sizeof(char *));
     }
     for (i = 0; i < res->replies->nelts; i++) {
-        char *last, *line;
+        /* a copy in p, cut in place: the names are the hash's keys */
         char *txt = apr_pstrdup(p, APR_ARRAY_IDX(res->replies, i, char *));
-        for (line = apr_strtok(txt, "\n", &last); line;
-             line = apr_strtok(NULL, "\n", &last)) {
-            char *tab = strchr(line, '\t');
-            long *n;
-            if (!tab) {
+        char *f[2];
+        long *n;
+        while ((nf = sse_wire_line(&txt, '\n', '\t', f, 2)) > 0) {
+            if (nf < 2) {
                 continue;
             }
-            *tab = '\0';
-            if (!(n = apr_hash_get(sum, line, APR_HASH_KEY_STRING))) {
+            if (!(n = apr_hash_get(sum, f[0], APR_HASH_KEY_STRING))) {
                 n = apr_pcalloc(p, sizeof(*n));
-                apr_hash_set(sum, line, APR_HASH_KEY_STRING, n);
+                apr_hash_set(sum, f[0], APR_HASH_KEY_STRING, n);
                 if (names) {
-                    APR_ARRAY_PUSH(*names, const char *) = line;
+                    APR_ARRAY_PUSH(*names, const char *) = f[0];
                 }
             }
-            *n += atol(tab + 1);
+            *n += atol(f[1]);
         }
     }
     return sum;

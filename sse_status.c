@@ -23,6 +23,7 @@
 #include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_status.h"
+#include "sse_wire.h"
 
 /* One per-child counter as the broker names it in its STATS reply, with
  * what it is called on the status page, in ?auto and in the metrics. */
@@ -93,14 +94,12 @@ typedef struct {
 static apr_table_t *sse_status_kv(apr_pool_t *p, const char *txt)
 {
     apr_table_t *t = apr_table_make(p, 12);
-    char *last, *line, *copy = apr_pstrdup(p, txt);
+    char *copy = apr_pstrdup(p, txt), *kv[2];
+    int n;
 
-    for (line = apr_strtok(copy, "\n", &last); line;
-         line = apr_strtok(NULL, "\n", &last)) {
-        char *sp = strchr(line, ' ');
-        if (sp) {
-            *sp = '\0';
-            apr_table_setn(t, line, sp + 1);
+    while ((n = sse_wire_line(&copy, '\n', ' ', kv, 2)) > 0) {
+        if (n == 2) {
+            apr_table_setn(t, kv[0], kv[1]);
         }
     }
     return t;
@@ -230,39 +229,14 @@ static void sse_status_auto(request_rec *r, const sse_status_t *st)
     }
 }
 
-static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
+/* The per-child counters of the HTML page: a table, or with ?notable one
+ * paragraph per child. */
+static void sse_status_html_children(request_rec *r, const sse_status_t *st,
+                                     int flags)
 {
-    char since[32];
     int i;
     size_t f;
 
-    ap_rputs("<hr />\n<h1>Server-Sent Events (mod_sse)</h1>\n<dl>\n", r);
-    if (!st->up) {
-        ap_rputs("<dt>Relay: <b>not reachable</b> (publishing answers 503; "
-                 "see the error log)</dt>\n</dl>\n", r);
-        return;
-    }
-    apr_strfsize((apr_off_t)st->history_bytes, since);
-    ap_rprintf(r, "<dt>Relay: up, pid %ld; %ld child processes connected; "
-               "cluster %s</dt>\n"
-               "<dt>History: %" APR_UINT64_T_FMT " events, %sB</dt>\n",
-               st->relay_pid, st->brokers, ap_escape_html(r->pool, st->cluster),
-               st->history_events, since);
-    ap_rprintf(r, "<dt>Streams: %" APR_UINT64_T_FMT " open on %" APR_UINT64_T_FMT
-               " channels (%ld subscriptions); %" APR_UINT64_T_FMT " opened, %"
-               APR_UINT64_T_FMT " closed, %" APR_UINT64_T_FMT
-               " dropped as slow</dt>\n",
-               st->total[SSE_F_STREAMS], st->total[SSE_F_CHANNELS],
-               st->subscriptions, st->total[SSE_F_OPENED],
-               st->total[SSE_F_CLOSED], st->total[SSE_F_DROPPED]);
-    apr_strfsize((apr_off_t)st->total[SSE_F_BYTES], since);
-    ap_rprintf(r, "<dt>Events: %" APR_UINT64_T_FMT " published (%.2f/s), %"
-               APR_UINT64_T_FMT " delivered (%.2f/s), %sB sent, since the "
-               "last restart</dt>\n</dl>\n",
-               st->total[SSE_F_PUBLISHED],
-               sse_status_rate(st, st->total[SSE_F_PUBLISHED]),
-               st->total[SSE_F_DELIVERED],
-               sse_status_rate(st, st->total[SSE_F_DELIVERED]), since);
     if (flags & AP_STATUS_NOTABLE) {
         for (i = 0; i < st->children->nelts; i++) {
             const sse_status_child_t *c = &APR_ARRAY_IDX(st->children, i,
@@ -291,6 +265,40 @@ static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
         ap_rputs("</tr>\n", r);
     }
     ap_rputs("</table>\n", r);
+}
+
+static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
+{
+    char since[32];
+
+    ap_rputs("<hr />\n<h1>Server-Sent Events (mod_sse)</h1>\n<dl>\n", r);
+    if (!st->up) {
+        ap_rputs("<dt>Relay: <b>not reachable</b> (publishing answers 503; "
+                 "see the error log)</dt>\n</dl>\n", r);
+        return;
+    }
+    apr_strfsize((apr_off_t)st->history_bytes, since);
+    ap_rprintf(r, "<dt>Relay: up, pid %ld; %ld child processes connected; "
+               "cluster %s</dt>\n"
+               "<dt>History: %" APR_UINT64_T_FMT " events, %sB</dt>\n",
+               st->relay_pid, st->brokers, ap_escape_html(r->pool, st->cluster),
+               st->history_events, since);
+    ap_rprintf(r, "<dt>Streams: %" APR_UINT64_T_FMT " open on %" APR_UINT64_T_FMT
+               " channels (%ld subscriptions); %" APR_UINT64_T_FMT " opened, %"
+               APR_UINT64_T_FMT " closed, %" APR_UINT64_T_FMT
+               " dropped as slow</dt>\n",
+               st->total[SSE_F_STREAMS], st->total[SSE_F_CHANNELS],
+               st->subscriptions, st->total[SSE_F_OPENED],
+               st->total[SSE_F_CLOSED], st->total[SSE_F_DROPPED]);
+    apr_strfsize((apr_off_t)st->total[SSE_F_BYTES], since);
+    ap_rprintf(r, "<dt>Events: %" APR_UINT64_T_FMT " published (%.2f/s), %"
+               APR_UINT64_T_FMT " delivered (%.2f/s), %sB sent, since the "
+               "last restart</dt>\n</dl>\n",
+               st->total[SSE_F_PUBLISHED],
+               sse_status_rate(st, st->total[SSE_F_PUBLISHED]),
+               st->total[SSE_F_DELIVERED],
+               sse_status_rate(st, st->total[SSE_F_DELIVERED]), since);
+    sse_status_html_children(r, st, flags);
 }
 
 /* mod_status's status_hook: our section of /server-status. */

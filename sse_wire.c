@@ -1,8 +1,10 @@
 /*
- * sse_wire.c: the relay's requests (see sse_wire.h).
+ * sse_wire.c: the relay's requests, its RESULT and the text answers in it
+ * (see sse_wire.h).
  *
  * PUBLISH payload: str key, str id ("" = assign one), str event, str
  * retry, str data, u32 history count, u32 history age in seconds.
+ * RESULT payload: str id, u32 n, n x str (one text per broker).
  */
 #include <string.h>
 
@@ -55,4 +57,54 @@ int sse_wire_publish_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_publish_t *pub)
         return -1;
     }
     return 0;
+}
+
+/* Each text of a RESULT takes at least its length and its NUL. */
+#define SSE_WIRE_MIN_STR 5
+
+int sse_wire_result_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_result_t *res)
+{
+    const char *s;
+    size_t n;
+    uint32_t i, count;
+
+    if (sse_rd_str(rd, &res->id, &n) || sse_rd_u32(rd, &count)
+        || count > rd->left / SSE_WIRE_MIN_STR) {
+        return -1;              /* a count the payload cannot hold */
+    }
+    res->replies = apr_array_make(p, count ? (int)count : 1, sizeof(char *));
+    for (i = 0; i < count; i++) {
+        if (sse_rd_str(rd, &s, &n)) {
+            return -1;
+        }
+        APR_ARRAY_PUSH(res->replies, const char *) = s;
+    }
+    return 0;
+}
+
+int sse_wire_line(char **text, char eol, char sep, char **f, int max)
+{
+    char *p = *text, *end;
+    int n = 0;
+
+    while (*p == eol) {
+        p++;
+    }
+    if (!*p) {
+        *text = p;
+        return 0;
+    }
+    if ((end = strchr(p, eol)) != NULL) {
+        *end = '\0';
+        *text = end + 1;
+    }
+    else {
+        *text = p + strlen(p);
+    }
+    f[n++] = p;
+    while (n < max && (p = strchr(p, sep)) != NULL) {
+        *p++ = '\0';
+        f[n++] = p;
+    }
+    return n;
 }

@@ -1,13 +1,15 @@
 /*
  * sse_wire.h: the relay's requests, one put and one get per op, so that
- * every sender builds a frame the one way its receiver reads it.  Only APR,
- * sse_proto.h and sse_event.h: linked by the module (worker threads and the
- * relay) and by tools/sse-publish.
+ * every sender builds a frame the one way its receiver reads it; the get of
+ * the relay's RESULT; and the one cutter of the text answers inside it.
+ * Only APR, sse_proto.h and sse_event.h: linked by the module (worker
+ * threads and the relay) and by tools/sse-publish.
  */
 #ifndef SSE_WIRE_H
 #define SSE_WIRE_H
 
 #include "apr_pools.h"
+#include "apr_tables.h"
 #include "sse_proto.h"
 #include "sse_event.h"
 
@@ -28,5 +30,35 @@ int sse_wire_publish_put(sse_buf_t *b, const sse_wire_publish_t *pub);
  * which holds them NUL-terminated) and check it: a valid key and an event
  * that sse_event_check() accepts.  Returns 0, or -1. */
 int sse_wire_publish_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_publish_t *pub);
+
+/* A RESULT: the relay's answer to one request (sse_proto.h). */
+typedef struct sse_wire_result_t {
+    const char *id;             /* PUBLISH: the event's id; CHECK: "1" when
+                                   history was lost, else "0"; STATS: the
+                                   relay's own "key value" lines; else "" */
+    apr_array_header_t *replies;/* const char *: one text per broker */
+} sse_wire_result_t;
+
+/* Read a RESULT payload into res.  Its strings point into the payload
+ * (which holds them NUL-terminated), so they live as long as it does; the
+ * array is allocated in p.  Used by sse_relay_call (worker threads) and
+ * tools/sse-publish.  Returns 0, or -1 when the payload is short or
+ * malformed (res is then not to be used). */
+int sse_wire_result_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_result_t *res);
+
+/* The text answers inside a RESULT (and the counts the relay keeps in
+ * Redis) are lines of fields: CONNS "remote\tsince\tpid", LIST and the
+ * cluster's counts "channel\tcount", STATS "key value".  One cutter for
+ * all of them, in place: no allocation, no APR.
+ *
+ * Cut the next non-empty line off *text, a NUL-terminated string the
+ * caller may write to (a copy of the answer): the line ends at eol ('\n'),
+ * or at the end of the string (a last line needs no eol); lines that are
+ * empty are skipped.  The line is split at sep into at most max fields, the
+ * last one taking the rest of the line (seps included); each field is
+ * NUL-terminated in place and f[0..n) point at them (a field may be "").
+ * *text moves past the line.  Returns n, 1 to max, or 0 when no line is
+ * left.  eol and sep are not '\0' and differ; max >= 1. */
+int sse_wire_line(char **text, char eol, char sep, char **f, int max);
 
 #endif

@@ -182,6 +182,47 @@ static const char *find_socket(apr_pool_t *p)
     return best;
 }
 
+/* The relay at path gave no answer (errno e): say why; an exit status. */
+static int relay_no_answer(const char *path, int e)
+{
+    if (e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK) {
+        say("the relay at %s did not answer within %d s", path, IO_TIMEOUT);
+        return EXIT_UNREACHABLE;
+    }
+    say("the relay at %s closed the connection without an answer "
+        "(refused: a user other than root or the httpd user, a relay too "
+        "busy to answer in time, or, with SSECluster, Redis is down)",
+        path);
+    return EXIT_REFUSED;
+}
+
+/* Send the request frame req on fd (connected to the relay at path) and
+ * read its RESULT into *res (the payload and the array in p).  An exit
+ * status, the reason said. */
+static int relay_exchange(apr_pool_t *p, int fd, const char *path,
+                          sse_buf_t *req, sse_wire_result_t *res)
+{
+    sse_frame_hdr_t h;
+    sse_rd_t rd;
+    char *payload = NULL;
+
+    sse_frame_stamp(req);       /* as sse_relay_call does */
+    if (sse_sock_write_all(fd, req->data, req->len)
+        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
+        || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
+        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
+                             IO_TIMEOUT * 1000)) {
+        return relay_no_answer(path, errno);
+    }
+    rd.p = payload;
+    rd.left = h.len;
+    if (sse_wire_result_get(p, &rd, res)) {
+        say("the relay at %s answered with a malformed frame", path);
+        return EXIT_REFUSED;
+    }
+    return EXIT_OK;
+}
+
 /* One publish on one channel: its JSON answer in *json (in p), or an exit
  * status with the reason said. */
 static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
@@ -190,14 +231,9 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
 {
     sse_buf_t b = { 0 };
     sse_wire_publish_t pub = { NULL, { 0 }, HISTORY_COUNT, HISTORY_AGE };
-    sse_frame_hdr_t h;
-    sse_rd_t rd;
-    const char *id, *s;
-    size_t idlen, n;
-    uint32_t i, count;
+    sse_wire_result_t res;
     long subs = 0;
-    char *payload;
-    int fd;
+    int fd, i, rc;
 
     if ((fd = sse_sock_connect_unix(path, IO_TIMEOUT)) < 0) {
         say("cannot connect to the relay at %s: %s%s", path, strerror(errno),
@@ -208,48 +244,22 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
     pub.key = sse_key_make(p, ns, chan);
     pub.ev = *ev;
     if (sse_wire_publish_put(&b, &pub)) {
-        sse_buf_free(&b);
-        close(fd);
         say("out of memory");
-        return EXIT_INVALID;
+        rc = EXIT_INVALID;
     }
-    sse_frame_stamp(&b);        /* as sse_relay_call does */
-    if (sse_sock_write_all(fd, b.data, b.len)
-        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
-        || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
-        || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
-                             IO_TIMEOUT * 1000)) {
-        int e = errno;
-        sse_buf_free(&b);
-        close(fd);
-        if (e == ETIMEDOUT || e == EAGAIN || e == EWOULDBLOCK) {
-            say("the relay at %s did not answer within %d s", path, IO_TIMEOUT);
-            return EXIT_UNREACHABLE;
-        }
-        say("the relay at %s closed the connection without an answer "
-            "(refused: a user other than root or the httpd user, a relay too "
-            "busy to answer in time, or, with SSECluster, Redis is down)",
-            path);
-        return EXIT_REFUSED;
+    else {
+        rc = relay_exchange(p, fd, path, &b, &res);
     }
     sse_buf_free(&b);
     close(fd);
-    rd.p = payload;
-    rd.left = h.len;
-    if (sse_rd_str(&rd, &id, &idlen) || sse_rd_u32(&rd, &count)) {
-        say("the relay at %s answered with a malformed frame", path);
-        return EXIT_REFUSED;
+    if (rc != EXIT_OK) {
+        return rc;
     }
-    for (i = 0; i < count; i++) {
-        if (sse_rd_str(&rd, &s, &n)) {
-            say("the relay at %s answered with a malformed frame", path);
-            return EXIT_REFUSED;
-        }
-        subs += atol(s);
+    for (i = 0; i < res.replies->nelts; i++) {
+        subs += atol(APR_ARRAY_IDX(res.replies, i, const char *));
     }
     *json = apr_psprintf(p, "{\"channel\":%s,\"id\":%s,\"subscribers\":%ld}",
-                         sse_json_str(p, chan),
-                         sse_json_str(p, apr_pstrmemdup(p, id, idlen)), subs);
+                         sse_json_str(p, chan), sse_json_str(p, res.id), subs);
     return EXIT_OK;
 }
 
@@ -511,7 +521,9 @@ static int publish_url(apr_pool_t *p, const request_t *rq)
 
 /* --- main ---------------------------------------------------------------- */
 
-static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
+/* The options into rq, and whether they go together: EXIT_OK, or an exit
+ * status with the reason said. */
+static int parse_opts(apr_pool_t *p, int argc, char **argv, request_t *rq)
 {
     static const struct option opts[] = {
         { "event", required_argument, NULL, 'e' },
@@ -523,10 +535,8 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
-    const char *err;
     int c;
 
-    memset(rq, 0, sizeof(*rq));
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+e:i:r:n:s:u:h", opts, NULL)) != -1) {
         switch (c) {
@@ -559,6 +569,16 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
             "@ -)", rq->ns, SSE_NAMESPACE_MAX);
         return EXIT_INVALID;
     }
+    return EXIT_OK;
+}
+
+/* What follows the options, CHANNEL [DATA | -], into rq's channels and
+ * event, checked as the server would: EXIT_OK, or an exit status with the
+ * reason said. */
+static int parse_operands(apr_pool_t *p, int argc, char **argv, request_t *rq)
+{
+    const char *err;
+
     if (optind >= argc || argc - optind > 2) {
         return usage_error(optind >= argc ? "no channel given"
                                           : "too many arguments");
@@ -585,6 +605,15 @@ static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
         return EXIT_INVALID;
     }
     return EXIT_OK;
+}
+
+static int parse_args(apr_pool_t *p, int argc, char **argv, request_t *rq)
+{
+    int rc;
+
+    memset(rq, 0, sizeof(*rq));
+    rc = parse_opts(p, argc, argv, rq);
+    return rc != EXIT_OK ? rc : parse_operands(p, argc, argv, rq);
 }
 
 int main(int argc, char **argv)

@@ -1,6 +1,8 @@
 /* test_sse_wire.c: the relay's PUBLISH frame, put by the publish handler and
  * tools/sse-publish, got by the relay: what one writes the other reads
- * back, field by field, and what the relay must refuse it refuses. */
+ * back, field by field, and what the relay must refuse it refuses.  The
+ * RESULT get (the relay's answer, as sse_relayd.c builds it) and the cutter
+ * of the text answers inside it (sse_wire_line). */
 #include <apr_general.h>
 #include <apr_pools.h>
 
@@ -97,6 +99,128 @@ static void test_publish(void)
     sse_buf_free(&f);
 }
 
+/* A RESULT payload as the relay builds it: id, u32 n, the texts. */
+static void result_payload(sse_buf_t *b, const char *id, uint32_t n,
+                           const char *const *texts)
+{
+    uint32_t i;
+
+    b->len = 0;
+    CHECK(sse_buf_put_str(b, id, strlen(id)) == 0);
+    CHECK(sse_buf_put_u32(b, n) == 0);
+    for (i = 0; texts && texts[i]; i++) {
+        CHECK(sse_buf_put_str(b, texts[i], strlen(texts[i])) == 0);
+    }
+}
+
+static int result_get(const sse_buf_t *b, size_t len, sse_wire_result_t *res)
+{
+    sse_rd_t rd;
+
+    rd.p = b->data;
+    rd.left = len;
+    return sse_wire_result_get(pool, &rd, res);
+}
+
+static void test_result(void)
+{
+    static const char *const two[] = { "news\t3\n", "", NULL };
+    sse_buf_t b = { 0 };
+    sse_wire_result_t res;
+
+    result_payload(&b, "1795616731389", 2, two);
+    CHECK(result_get(&b, b.len, &res) == 0);
+    CHECK_STR(res.id, "1795616731389");
+    CHECK(res.replies->nelts == 2);
+    CHECK_STR(APR_ARRAY_IDX(res.replies, 0, const char *), "news\t3\n");
+    CHECK_STR(APR_ARRAY_IDX(res.replies, 1, const char *), "");
+    /* the strings are the payload's own, not copies */
+    CHECK(res.id > b.data && res.id < b.data + b.len);
+
+    /* no broker answered: an empty list, not NULL */
+    result_payload(&b, "", 0, NULL);
+    CHECK(result_get(&b, b.len, &res) == 0);
+    CHECK_STR(res.id, "");
+    CHECK(res.replies && res.replies->nelts == 0);
+
+    /* malformed: a short payload anywhere, fewer texts than counted, a
+     * count the payload cannot hold, an id without its NUL */
+    result_payload(&b, "7", 2, two);
+    CHECK(result_get(&b, b.len - 1, &res) == -1);
+    CHECK(result_get(&b, 6, &res) == -1);           /* id, half the count */
+    CHECK(result_get(&b, 0, &res) == -1);
+    result_payload(&b, "7", 3, two);
+    CHECK(result_get(&b, b.len, &res) == -1);
+    result_payload(&b, "7", 0xffffffffu, NULL);
+    CHECK(result_get(&b, b.len, &res) == -1);
+    result_payload(&b, "7", 0, NULL);
+    b.data[5] = 'x';                                /* the id's NUL */
+    CHECK(result_get(&b, b.len, &res) == -1);
+    sse_buf_free(&b);
+}
+
+/* Cut every line of text with max fields, as "f1|f2|..;" per line. */
+static const char *cut_all(const char *text, char eol, char sep, int max)
+{
+    static char out[512];
+    char buf[256], *cur = buf, *f[4];
+    int n, i;
+
+    snprintf(buf, sizeof(buf), "%s", text);
+    out[0] = '\0';
+    while ((n = sse_wire_line(&cur, eol, sep, f, max)) > 0) {
+        CHECK(n <= max);
+        for (i = 0; i < n; i++) {
+            strcat(out, f[i]);
+            strcat(out, i + 1 < n ? "|" : ";");
+        }
+    }
+    CHECK(*cur == '\0');           /* all of it was read */
+    return out;
+}
+
+static void test_line(void)
+{
+    char buf[64], *cur, *f[3];
+
+    /* CONNS lines; a last line without '\n' */
+    CHECK_STR(cut_all("10.0.0.1\t1700000000\t42\n::1\t1700000001\t43",
+                      '\n', '\t', 3),
+              "10.0.0.1|1700000000|42;::1|1700000001|43;");
+    /* empty lines, leading and trailing, are skipped */
+    CHECK_STR(cut_all("\n\na\tb\n\n\nc\td\n\n", '\n', '\t', 2), "a|b;c|d;");
+    CHECK_STR(cut_all("", '\n', '\t', 2), "");
+    CHECK_STR(cut_all("\n\n\n", '\n', '\t', 2), "");
+    /* missing fields: fewer than max, the caller sees n */
+    CHECK_STR(cut_all("remote\tsince\nlone\n", '\n', '\t', 3),
+              "remote|since;lone;");
+    /* the last field takes the rest: a value with spaces, a 4th field */
+    CHECK_STR(cut_all("cluster up and away\npid 7\n", '\n', ' ', 2),
+              "cluster|up and away;pid|7;");
+    CHECK_STR(cut_all("a\tb\tc\td", '\n', '\t', 3), "a|b|c\td;");
+    /* empty fields stay empty (not merged away) */
+    CHECK_STR(cut_all("a\t\tc\n\tx\ny\t\n", '\n', '\t', 3), "a||c;|x;y|;");
+    /* max 1: whole lines; records of lines (the relay's STATS gather) */
+    CHECK_STR(cut_all("k v\nk2 v2", '\n', ' ', 1), "k v;k2 v2;");
+    CHECK_STR(cut_all("pid 1\nheld 0\x1e\x1epid 2\n", '\x1e', '\n', 3),
+              "pid 1|held 0;pid 2|;");
+
+    /* in place: fields point into the caller's buffer, which is cut */
+    snprintf(buf, sizeof(buf), "news\t5\nrest");
+    cur = buf;
+    CHECK(sse_wire_line(&cur, '\n', '\t', f, 3) == 2);
+    CHECK(f[0] == buf && f[1] == buf + 5);
+    CHECK_STR(f[0], "news");
+    CHECK_STR(f[1], "5");
+    CHECK(cur == buf + 7);
+    CHECK(sse_wire_line(&cur, '\n', '\t', f, 3) == 1);
+    CHECK_STR(f[0], "rest");
+    /* at the end it stays at the end */
+    CHECK(sse_wire_line(&cur, '\n', '\t', f, 3) == 0);
+    CHECK(sse_wire_line(&cur, '\n', '\t', f, 3) == 0);
+    CHECK(cur == buf + strlen("news\t5\nrest"));
+}
+
 int main(void)
 {
     int rc;
@@ -104,6 +228,8 @@ int main(void)
     apr_initialize();
     apr_pool_create(&pool, NULL);
     test_publish();
+    test_result();
+    test_line();
     rc = unit_report();
     apr_pool_destroy(pool);
     apr_terminate();

@@ -1,0 +1,504 @@
+/*
+ * sse_conf.c: mod_sse's configuration as httpd reads it (see sse_conf.h):
+ * the directive table and its setters, the create and merge of the
+ * per-directory and per-server records (sse_config.h), and the check of the
+ * whole configuration tree for open stream locations.  The setters and the
+ * check run in the parent while it reads the configuration (at start and at
+ * each restart); merge_dir_config also runs in the worker threads, when
+ * httpd merges a request's sections.  Everything is allocated in the pool
+ * httpd gives: the configuration pool, or the request's for a merge.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "apr_uri.h"
+
+#include "sse_config.h"
+#include "sse_conf.h"
+#include "sse_event.h"
+#include "sse_cluster.h"
+
+/* --- configuration ------------------------------------------------------- */
+
+void *sse_create_dir_config(apr_pool_t *p, char *dir)
+{
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    (void)dir;
+    dc->max_event_size = -1;
+    dc->max_backlog = -1;
+    dc->keepalive = -1;
+    dc->retry = -1;
+    dc->history = -1;
+    dc->history_age = -1;
+    dc->max_channels = -1;
+    dc->handover = -1;
+    dc->protected_ok = -1;
+    return dc;
+}
+
+void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_dir_conf_t *base = basev, *add = addv;
+    sse_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->channel = add->channel ? add->channel : base->channel;
+    dc->event = add->event ? add->event : base->event;
+    dc->data = add->data ? add->data : base->data;
+    dc->max_event_size = add->max_event_size >= 0 ? add->max_event_size
+                                                  : base->max_event_size;
+    dc->max_backlog = add->max_backlog >= 0 ? add->max_backlog
+                                            : base->max_backlog;
+#define SSE_MERGE_INT(f) dc->f = add->f >= 0 ? add->f : base->f
+    SSE_MERGE_INT(keepalive);
+    SSE_MERGE_INT(retry);
+    SSE_MERGE_INT(max_channels);
+    SSE_MERGE_INT(handover);
+    SSE_MERGE_INT(protected_ok);
+#undef SSE_MERGE_INT
+    /* SSEProtectedChannels on was said of the SSEChannel beside it: a
+     * section with an SSEChannel of its own must say it again */
+    if (add->channel && add->protected_ok < 0) {
+        dc->protected_ok = -1;
+    }
+    dc->ns = add->ns ? add->ns : base->ns;
+    dc->origins = add->origins ? add->origins : base->origins;
+    if (add->history >= 0) {
+        dc->history = add->history;
+        dc->history_age = add->history_age;
+    }
+    else {
+        dc->history = base->history;
+        dc->history_age = base->history_age;
+    }
+    return dc;
+}
+
+void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
+{
+    sse_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+
+    (void)s;
+    sc->max_streams = -1;
+    sc->max_held = -1;
+    return sc;
+}
+
+/* A virtual host with a server directive of its own keeps the main
+ * server's others. */
+void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sse_srv_conf_t *base = basev, *add = addv;
+    sse_srv_conf_t *sc = apr_pmemdup(p, add, sizeof(*sc));
+
+    if (sc->max_streams < 0) {
+        sc->max_streams = base->max_streams;
+    }
+    if (sc->max_held < 0) {
+        sc->max_held = base->max_held;
+    }
+    /* the cluster and stats settings are the main server's alone */
+    sc->cluster_url = base->cluster_url;
+    sc->cluster_prefix = base->cluster_prefix;
+    sc->cluster_password = base->cluster_password;
+    sc->stats_channel = base->stats_channel;
+    return sc;
+}
+
+static const char *set_expr(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    const char *err = NULL;
+    ap_expr_info_t *expr = ap_expr_parse_cmd(cmd, arg,
+                                             AP_EXPR_FLAG_STRING_RESULT,
+                                             &err, NULL);
+    char *base = (char *)dcv;
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: cannot parse '%s': %s",
+                            cmd->cmd->name, arg, err);
+    }
+    *(ap_expr_info_t **)(base + (apr_size_t)cmd->info) = expr;
+    return NULL;
+}
+
+/* SSEChannel: its items (split at commas and blanks outside %{...}), each
+ * an ap_expr string compiled alone, so that where protected channels are
+ * served each item can be held to one channel name (a user called
+ * "bob,@user-alice" cannot add a channel to the list). */
+static const char *set_channel(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *p = arg, *start = NULL, *err = NULL;
+    int depth = 0;
+
+    /* A constant channel list can be checked now, by configtest. */
+    if (!strstr(arg, "%{") && !strstr(arg, SSE_PRIVATE_WORD)) {
+        apr_array_header_t *chans = apr_array_make(cmd->temp_pool, 4,
+                                                   sizeof(char *));
+        err = sse_channels_parse(cmd->temp_pool, arg, chans);
+        if (err || !chans->nelts) {
+            return apr_psprintf(cmd->pool, "SSEChannel '%s': %s", arg,
+                                err ? err : "no channel name");
+        }
+    }
+    dc->channel = apr_array_make(cmd->pool, 2, sizeof(ap_expr_info_t *));
+    for (;; p++) {
+        int sep = !*p || (!depth && strchr(", \t", *p));
+        if (start && sep) {
+            ap_expr_info_t *e = ap_expr_parse_cmd(cmd,
+                apr_pstrmemdup(cmd->pool, start, (apr_size_t)(p - start)),
+                AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+            if (err) {
+                return apr_psprintf(cmd->pool, "SSEChannel: cannot parse "
+                                    "'%s': %s", arg, err);
+            }
+            APR_ARRAY_PUSH(dc->channel, ap_expr_info_t *) = e;
+            start = NULL;
+        }
+        else if (!start && !sep) {
+            start = p;
+        }
+        if (!*p) {
+            return dc->channel->nelts ? NULL : "SSEChannel: no channel name";
+        }
+        if (p[0] == '%' && p[1] == '{') {
+            depth++;
+            p++;
+        }
+        else if (*p == '}' && depth) {
+            depth--;
+        }
+    }
+}
+
+static const char *set_size(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    char *end;
+    apr_int64_t v = apr_strtoi64(arg, &end, 10);
+    char *base = (char *)dcv;
+
+    if (*end || end == arg || v < 1 || v > 64 * 1024 * 1024) {
+        return apr_psprintf(cmd->pool, "%s must be a number of bytes "
+                            "from 1 to 67108864, not '%s'",
+                            cmd->cmd->name, arg);
+    }
+    *(apr_off_t *)(base + (apr_size_t)cmd->info) = (apr_off_t)v;
+    return NULL;
+}
+
+/* A whole number in [min, max]; returns NULL or an error for cmd. */
+static const char *parse_int(cmd_parms *cmd, const char *arg, int min,
+                             int max, int *out)
+{
+    char *end;
+    apr_int64_t v = apr_strtoi64(arg, &end, 10);
+
+    if (*end || end == arg || v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a whole number "
+                            "from %d to %d", cmd->cmd->name, arg, min, max);
+    }
+    *out = (int)v;
+    return NULL;
+}
+
+static const char *set_int(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    char *base = (char *)dcv;
+    int max = !strcmp(cmd->cmd->name, "SSERetry") ? 86400000
+            : !strcmp(cmd->cmd->name, "SSEKeepalive") ? 3600 : 100000;
+    int min = !strcmp(cmd->cmd->name, "SSEMaxChannels") ? 1 : 0;
+
+    return parse_int(cmd, arg, min, max,
+                     (int *)(base + (apr_size_t)cmd->info));
+}
+
+static const char *set_history(cmd_parms *cmd, void *dcv, const char *count,
+                               const char *age)
+{
+    sse_dir_conf_t *dc = dcv;
+    const char *err = parse_int(cmd, count, 0, 100000, &dc->history);
+
+    dc->history_age = SSE_DEFAULT_HISTORY_AGE;
+    if (!err && age) {
+        err = parse_int(cmd, age, 1, 30 * 86400, &dc->history_age);
+    }
+    return err;
+}
+
+static const char *set_max_streams(cmd_parms *cmd, void *dummy,
+                                   const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    if (!strcmp(cmd->cmd->name, "SSEMaxHeldStreams")) {
+        return parse_int(cmd, arg, 0, 100000, &sc->max_held);
+    }
+    return parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
+}
+
+static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *name = cmd->cmd->name;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    if (!strcmp(name, "SSECluster")) {
+        if ((err = sse_cluster_check_url(cmd->pool, arg)) != NULL) {
+            return apr_pstrcat(cmd->pool, "SSECluster: ", err, NULL);
+        }
+        sc->cluster_url = arg;
+    }
+    else if (!strcmp(name, "SSEStatsChannel")) {
+        if (!sse_channel_valid(arg, strlen(arg))) {
+            return apr_psprintf(cmd->pool, "SSEStatsChannel: '%s' is not a "
+                                "valid channel name", arg);
+        }
+        sc->stats_channel = arg;
+    }
+    else if (!strcmp(name, "SSEClusterPrefix")) {
+        if (!*arg || strlen(arg) > 64
+            || arg[strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                               "QRSTUVWXYZ0123456789_-:.")]) {
+            return "SSEClusterPrefix: 1-64 characters of A-Z a-z 0-9 _ - : .";
+        }
+        sc->cluster_prefix = arg;
+    }
+    else {
+        /* read now, as root: the file may be readable by root alone */
+        char *buf = NULL;
+        apr_file_t *f;
+        apr_finfo_t fi;
+        const char *path = ap_server_root_relative(cmd->pool, arg);
+        apr_size_t n;
+        if (!path || apr_file_open(&f, path, APR_READ, 0, cmd->pool)
+            || apr_file_info_get(&fi, APR_FINFO_SIZE, f)
+            || fi.size > 4096 || !(buf = apr_palloc(cmd->pool, (apr_size_t)fi.size + 1))
+            || apr_file_read_full(f, buf, (apr_size_t)fi.size, &n)) {
+            return apr_psprintf(cmd->pool, "SSEClusterPasswordFile: cannot "
+                                "read '%s' (at most 4096 bytes)", arg);
+        }
+        apr_file_close(f);
+        buf[n] = '\0';
+        buf[strcspn(buf, "\r\n")] = '\0';   /* the first line is the password */
+        sc->cluster_password = buf;
+    }
+    return NULL;
+}
+
+/* An On|Off setting stored as 1 or 0 at the offset cmd->info. */
+static const char *set_flag(cmd_parms *cmd, void *dcv, int on)
+{
+    *(int *)((char *)dcv + (apr_size_t)cmd->info) = on;
+    return NULL;
+}
+
+static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    if (!sse_namespace_valid(arg, strlen(arg))) {
+        return apr_psprintf(cmd->pool, "SSENamespace: '%s' is not a valid "
+                            "namespace (1-%d characters of A-Z a-z 0-9 . _ ~ "
+                            ": @ -)", arg, SSE_NAMESPACE_MAX);
+    }
+    ((sse_dir_conf_t *)dcv)->ns = arg;
+    return NULL;
+}
+
+/* SSEPublishOrigins: each an origin as a browser sends it (scheme://host
+ * [:port], no path), lower case. */
+static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    sse_dir_conf_t *dc = dcv;
+    apr_uri_t u;
+    char *o;
+
+    if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
+        || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
+        || u.fragment || u.user || (strcasecmp(u.scheme, "http")
+                                    && strcasecmp(u.scheme, "https"))) {
+        return apr_psprintf(cmd->pool, "SSEPublishOrigins: '%s' is not an "
+                            "origin such as https://app.example.com or "
+                            "http://localhost:8080 (scheme, host and port, "
+                            "no path)", arg);
+    }
+    if (!dc->origins) {
+        dc->origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    /* as a browser sends it: no default port, no trailing slash */
+    o = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                       | APR_URI_UNP_OMITUSERINFO);
+    ap_str_tolower(o);
+    APR_ARRAY_PUSH(dc->origins, const char *) = o;
+    return NULL;
+}
+
+const command_rec sse_cmds[] = {
+    AP_INIT_TAKE1("SSEChannel", set_channel, NULL, OR_FILEINFO,
+                  "Channel(s) of a stream or publish location: an ap_expr "
+                  "string, several names separated by commas or spaces "
+                  "(default: the 'channel' query argument)"),
+    AP_INIT_TAKE1("SSEEvent", set_expr,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, event), OR_FILEINFO,
+                  "Default event name for a publish location (ap_expr string)"),
+    AP_INIT_TAKE1("SSEData", set_expr,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, data), OR_FILEINFO,
+                  "Default event data for a publish location, used when the "
+                  "request gives none (ap_expr string)"),
+    AP_INIT_TAKE1("SSEMaxEventSize", set_size,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_event_size),
+                  OR_FILEINFO,
+                  "Largest publish body in bytes (default 65536)"),
+    AP_INIT_TAKE1("SSEMaxBacklog", set_size,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_backlog),
+                  OR_FILEINFO,
+                  "Unsent bytes a stream may queue before it is closed as too "
+                  "slow (default 262144)"),
+    AP_INIT_TAKE1("SSEKeepalive", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, keepalive), OR_FILEINFO,
+                  "Seconds of quiet after which a stream gets a comment line "
+                  "(default 15, 0: never)"),
+    AP_INIT_TAKE1("SSERetry", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, retry), OR_FILEINFO,
+                  "Reconnection delay in ms sent to clients as 'retry:' when "
+                  "a stream opens (default: none sent)"),
+    AP_INIT_TAKE12("SSEHistory", set_history, NULL, OR_FILEINFO,
+                   "Events a publish location keeps per channel for resuming "
+                   "clients, and for how many seconds (default 100 3600)"),
+    AP_INIT_TAKE1("SSEMaxChannels", set_int,
+                  (void *)APR_OFFSETOF(sse_dir_conf_t, max_channels),
+                  OR_FILEINFO,
+                  "Most channels one stream or publish request may name "
+                  "(default 32)"),
+    AP_INIT_FLAG("SSEHandover", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, handover), OR_FILEINFO,
+                 "On: a response (CGI, FastCGI, proxy, ...) carrying the "
+                 "header " SSE_HANDOVER_HEADER " becomes an event stream on "
+                 "those channels (default off)"),
+    AP_INIT_TAKE1("SSENamespace", set_namespace, NULL, RSRC_CONF | ACCESS_CONF,
+                  "The namespace of the channels of this server or location "
+                  "(default: the virtual host's ServerName)"),
+    AP_INIT_FLAG("SSEProtectedChannels", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, protected_ok), ACCESS_CONF,
+                 "On: this stream location may serve protected channels "
+                 "(names beginning with @) that its SSEChannel computes "
+                 "(default off)"),
+    AP_INIT_ITERATE("SSEPublishOrigins", set_origins, NULL,
+                    RSRC_CONF | ACCESS_CONF,
+                    "Origins (scheme://host[:port]) besides the server's own "
+                    "from which a browser with credentials may publish here"),
+    AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
+                  "Most open event streams in the whole server; more are "
+                  "refused with 503 (default 50000, 0: no limit)"),
+    AP_INIT_TAKE1("SSEMaxHeldStreams", set_max_streams, NULL, RSRC_CONF,
+                  "Most TLS or HTTP/2 event streams per child process, each "
+                  "holding a worker thread (default: half of "
+                  "ThreadsPerChild, at least 1)"),
+    AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
+                  "Share channels, ids, history and counts with other servers "
+                  "through Redis: redis://host:port[/db]"),
+    AP_INIT_TAKE1("SSEStatsChannel", set_cluster, NULL, RSRC_CONF,
+                  "Channel on which the server publishes its counters as a "
+                  "JSON 'stats' event every second (default: none)"),
+    AP_INIT_TAKE1("SSEClusterPrefix", set_cluster, NULL, RSRC_CONF,
+                  "Prefix of mod_sse's Redis keys (default sse)"),
+    AP_INIT_TAKE1("SSEClusterPasswordFile", set_cluster, NULL, RSRC_CONF,
+                  "File whose first line is the Redis password (read at "
+                  "start-up, as root)"),
+    { NULL }
+};
+
+/* --- the whole configuration ----------------------------------------------- */
+
+/* A directive that controls access in a section (authentication alone
+ * does not: Require does). */
+static int sse_is_access(const char *d)
+{
+    return !strncasecmp(d, "Require", 7) || !strncasecmp(d, "<Require", 8)
+        || !strcasecmp(d, "Allow") || !strcasecmp(d, "Deny")
+        || !strcasecmp(d, "SSLRequire");
+}
+
+/* Does SetHandler's argument name the stream handler? */
+static int sse_is_stream_handler(const char *args)
+{
+    const char *a = args + (*args == '"' || *args == '\'');
+    apr_size_t n = strcspn(a, "\"' \t");
+
+    return n == 3 && !strncasecmp(a, "sse", 3);
+}
+
+/* The SetHandler sse among the directives from d on when they make a
+ * stream location where the client names the channels and nothing
+ * controls access, else NULL. */
+static const ap_directive_t *sse_open_stream(const ap_directive_t *d)
+{
+    const ap_directive_t *handler = NULL;
+    int chan = 0, access = 0;
+
+    for (; d; d = d->next) {
+        if (!strcasecmp(d->directive, "SetHandler") && d->args
+            && sse_is_stream_handler(d->args)) {
+            handler = d;
+        }
+        else if (!strcasecmp(d->directive, "SSEChannel")) {
+            chan = 1;
+        }
+        else if (sse_is_access(d->directive)) {
+            access = 1;
+        }
+    }
+    return chan || access ? NULL : handler;
+}
+
+static void sse_warn_open(server_rec *s, const ap_directive_t *at,
+                          const char *what)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "SSE00011: %s:%d: %s serves every channel a client names "
+                 "(SetHandler sse without SSEChannel) to anyone: it has no "
+                 "Require. Add 'Require all granted' if that is meant",
+                 at->filename, at->line_num, what);
+}
+
+/* Warn of every section that serves streams on channels the client names
+ * (SetHandler sse, no SSEChannel) with no access control of its own: any
+ * visitor may read any channel of its namespace.  Walks the configuration
+ * as read, so the message names the file and line. */
+static void sse_check_open_streams(const ap_directive_t *d, server_rec *s)
+{
+    for (; d; d = d->next) {
+        if (d->directive[0] != '<' || !d->first_child) {
+            continue;
+        }
+        if (sse_open_stream(d->first_child)) {
+            sse_warn_open(s, d, apr_pstrcat(s->process->pconf, d->directive,
+                                            " ", d->args ? d->args : ">",
+                                            NULL));
+        }
+        sse_check_open_streams(d->first_child, s);
+    }
+}
+
+/* The whole configuration: its top level (the main server's SetHandler
+ * applies to every URL), then every section. */
+void sse_check_config_tree(server_rec *s)
+{
+    const ap_directive_t *h = sse_open_stream(ap_conftree);
+
+    if (h) {
+        sse_warn_open(s, h, "the server configuration");
+    }
+    sse_check_open_streams(ap_conftree, s);
+}

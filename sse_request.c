@@ -1,0 +1,184 @@
+/*
+ * sse_request.c: what the stream and publish handlers share (see
+ * sse_request.h), run in a child's worker threads: refusing a request, the
+ * fields of its query or form, its channels, their namespace and keys.
+ * What they return is allocated in the pool they are given (the request's),
+ * and lives as long as the request.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "apr_strings.h"
+
+#include "sse_request.h"
+#include "sse_event.h"
+
+/* End the request with status and a one-line text reason, logged too. */
+int sse_refuse(request_rec *r, int status, const char *allow,
+               const char *reason)
+{
+    ap_log_rerror(APLOG_MARK, status >= 500 ? APLOG_ERR : APLOG_INFO, 0, r,
+                  "SSE00001: %d %s: %s", status, r->uri, reason);
+    r->status = status;
+    if (allow) {
+        apr_table_setn(r->headers_out, "Allow", allow);
+    }
+    if (status == HTTP_SERVICE_UNAVAILABLE) {
+        apr_table_setn(r->headers_out, "Retry-After", "1");
+    }
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "%s\n", reason);
+    return OK;
+}
+
+/* Append every value of the urlencoded field name in args to out.  Returns
+ * NULL or a reason (a bad %-escape). */
+static const char *sse_args_collect(apr_pool_t *p, const char *args,
+                                    const char *name, apr_array_header_t *out)
+{
+    apr_size_t nlen = strlen(name);
+
+    while (args && *args) {
+        const char *end = strchr(args, '&');
+        apr_size_t len = end ? (apr_size_t)(end - args) : strlen(args);
+        if (len > nlen && !strncmp(args, name, nlen) && args[nlen] == '=') {
+            char *v = apr_pstrmemdup(p, args + nlen + 1, len - nlen - 1);
+            if (ap_unescape_urlencoded(v) != OK) {
+                return apr_psprintf(p, "bad %%-escape in '%s'", name);
+            }
+            APR_ARRAY_PUSH(out, const char *) = v;
+        }
+        else if (len == nlen && !strncmp(args, name, nlen)) {
+            APR_ARRAY_PUSH(out, const char *) = "";
+        }
+        args = end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The last value of name in args, or NULL; *err set on a bad escape. */
+const char *sse_arg(apr_pool_t *p, const char *args, const char *name,
+                    const char **err)
+{
+    apr_array_header_t *v = apr_array_make(p, 1, sizeof(const char *));
+
+    if ((*err = sse_args_collect(p, args, name, v)) != NULL || !v->nelts) {
+        return NULL;
+    }
+    return APR_ARRAY_IDX(v, v->nelts - 1, const char *);
+}
+
+/* A fresh channel name nobody can guess, for SSEChannel "*private*". */
+static const char *sse_private_name(apr_pool_t *p)
+{
+    unsigned char rnd[16];
+    char hex[33];
+    int i;
+
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (i = 0; i < 16; i++) {
+        apr_snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    }
+    return apr_pstrcat(p, "private-", hex, NULL);
+}
+
+/* Add the channels listed in v to chans; the word *private* (when private
+ * is not NULL) becomes a fresh name, returned in *private. */
+const char *sse_channels_add(apr_pool_t *p, const char *v,
+                             apr_array_header_t *chans,
+                             const char **private)
+{
+    char *list = apr_pstrdup(p, v), *last, *tok;
+    const char *err;
+
+    for (tok = apr_strtok(list, ", \t", &last); tok;
+         tok = apr_strtok(NULL, ", \t", &last)) {
+        if (private && !*private && !strcmp(tok, SSE_PRIVATE_WORD)) {
+            if (!(*private = sse_private_name(p))) {
+                return "cannot make a private channel name";
+            }
+            tok = (char *)*private;
+        }
+        if ((err = sse_channels_parse(p, tok, chans)) != NULL) {
+            return err;
+        }
+    }
+    return NULL;
+}
+
+/* Resolve the channels of r: SSEChannel if set, else the channel fields of
+ * args (the query) and form (a urlencoded body, may be NULL).  Returns NULL
+ * with *chans filled (maybe empty), or a one-line reason.  private: as for
+ * sse_channels_add (streams only). */
+const char *sse_channels(request_rec *r, const sse_dir_conf_t *dc,
+                         const char *form, apr_array_header_t **chans,
+                         const char **private)
+{
+    apr_array_header_t *raw = apr_array_make(r->pool, 2, sizeof(const char *));
+    int max = SSE_OR(dc->max_channels, SSE_DEFAULT_MAX_CHANNELS);
+    const char *err = NULL;
+    int i;
+
+    *chans = apr_array_make(r->pool, 2, sizeof(const char *));
+    if (dc->channel) {
+        for (i = 0; i < dc->channel->nelts; i++) {
+            const char *v = ap_expr_str_exec(r, APR_ARRAY_IDX(
+                dc->channel, i, ap_expr_info_t *), &err);
+            if (err) {
+                return apr_psprintf(r->pool, "SSEChannel failed: %s", err);
+            }
+            /* elsewhere an item may give a list (%{env:CHANNELS}) */
+            if (dc->protected_ok == 1
+                && (!*v || v[strcspn(v, ", \t\n\v\f\r")])) {
+                return apr_psprintf(r->pool, "SSEChannel's item %d gives "
+                                    "'%s', not one channel name", i + 1, v);
+            }
+            APR_ARRAY_PUSH(raw, const char *) = v;
+        }
+    }
+    else if ((err = sse_args_collect(r->pool, r->args, "channel", raw))
+             || (!raw->nelts
+                 && (err = sse_args_collect(r->pool, form, "channel", raw)))) {
+        return err;             /* the query's channels win over the form's */
+    }
+    for (i = 0; i < raw->nelts; i++) {
+        err = sse_channels_add(r->pool, APR_ARRAY_IDX(raw, i, const char *),
+                               *chans, private);
+        if (err) {
+            return err;
+        }
+        if ((*chans)->nelts > max) {
+            return apr_psprintf(r->pool, "more than %d channels "
+                                "(SSEMaxChannels)", max);
+        }
+    }
+    return NULL;
+}
+
+/* The namespace of dc's channels on server s: SSENamespace, else the
+ * ServerName of the virtual host. */
+const char *sse_namespace(apr_pool_t *p, const sse_dir_conf_t *dc,
+                          const server_rec *s)
+{
+    return dc->ns ? dc->ns : sse_namespace_from_host(p, s->server_hostname);
+}
+
+/* The keys (namespace/name) of the channels called names, in r's namespace:
+ * what the broker, the relay and Redis know them by. */
+apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
+                             const apr_array_header_t *names)
+{
+    const char *ns = sse_namespace(r->pool, dc, r->server);
+    apr_array_header_t *keys = apr_array_make(r->pool, names->nelts,
+                                              sizeof(const char *));
+    int i;
+
+    for (i = 0; i < names->nelts; i++) {
+        APR_ARRAY_PUSH(keys, const char *) = sse_key_make(r->pool, ns,
+            APR_ARRAY_IDX(names, i, const char *));
+    }
+    return keys;
+}
