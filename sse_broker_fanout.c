@@ -7,6 +7,7 @@
 
 #include "sse_log.h"
 #include "sse_broker_int.h"
+#include "sse_wire.h"
 
 /* A fan-out (sse_fan_out) works through its channel's streams in passes
  * (laps).  Every LAP_SLICE writes it looks at the relay: EVENTs on the same
@@ -89,7 +90,7 @@ static void lap_join(sse_broker_t *b, size_t *pos)
         }
         if (h.type == SSE_OP_SYNC) {
             sse_rd_t rd = { payload, h.len };
-            if (sse_rd_u64(&rd, &L->sync[L->k])) {
+            if (sse_wire_mark_get(&rd, &L->sync[L->k])) {
                 L->closed = 1;   /* sse_link_frames refuses it */
                 return;
             }

@@ -20,6 +20,7 @@
 #include "sse_log.h"
 #include "sse_broker_int.h"
 #include "sse_relay.h"
+#include "sse_wire.h"
 
 /* Note that name gained or lost a stream; sent by census_flush().  Without
  * a relay nothing is noted: the whole table goes when it is back. */
@@ -29,8 +30,7 @@ void sse_link_census_note(sse_broker_t *b, const char *name, size_t len,
     if (b->relay.io.fd < 0) {
         return;
     }
-    if (sse_buf_put_str(&b->census, name, len)
-        || sse_buf_put_u32(&b->census, (uint32_t)(int32_t)delta)) {
+    if (sse_wire_delta_put(&b->census, name, len, delta)) {
         sse_link_drop(b, "out of memory");    /* the reconnect sends the table */
         return;
     }
@@ -41,25 +41,15 @@ void sse_link_census_note(sse_broker_t *b, const char *name, size_t len,
  * written for the streams they announce. */
 void sse_link_census_flush(sse_broker_t *b)
 {
-    long off;
+    int rc = b->census_n && b->relay.io.fd >= 0
+             ? sse_wire_count_put(&b->relay.out, b->census_n, &b->census) : 1;
 
-    if (!b->census_n || b->relay.io.fd < 0) {
-        b->census.len = 0;
-        b->census_n = 0;
-        return;
-    }
-    off = sse_frame_begin(&b->relay.out, SSE_OP_COUNT, 0);
-    if (off < 0 || sse_buf_put_u32(&b->relay.out, b->census_n)
-        || sse_buf_put(&b->relay.out, b->census.data, b->census.len)) {
-        b->census.len = 0;
-        b->census_n = 0;
-        sse_link_drop(b, "out of memory");
-        return;
-    }
-    sse_frame_end(&b->relay.out, off);
     b->census.len = 0;
     b->census_n = 0;
-    if (sse_peer_flush_wait(&b->relay)) {
+    if (rc < 0) {
+        sse_link_drop(b, "out of memory");
+    }
+    else if (rc == 0 && sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "write failed");
     }
 }
@@ -67,16 +57,10 @@ void sse_link_census_flush(sse_broker_t *b)
 /* Everything before the SYNC with this mark is handled: say so. */
 int sse_synced_put(sse_broker_t *b, uint64_t mark)
 {
-    long off = sse_frame_begin(&b->relay.out, SSE_OP_SYNCED, 0);
-
-    if (off < 0 || sse_buf_put_u64(&b->relay.out, mark)) {
-        if (off >= 0) {
-            b->relay.out.len = (size_t)off;  /* no half frame */
-        }
+    if (sse_wire_mark_put(&b->relay.out, SSE_OP_SYNCED, mark)) {
         b->relay.lost = "out of memory";     /* an answer is missing */
         return -1;
     }
-    sse_frame_end(&b->relay.out, off);
     return 0;
 }
 
@@ -85,9 +69,6 @@ int sse_synced_put(sse_broker_t *b, uint64_t mark)
  * them, and it holds them too.  Without the relay, say history is lost. */
 void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
 {
-    long off;
-    int i;
-
     sse_replay_t *rp;
 
     if (b->relay.io.fd < 0 || !(rp = calloc(1, sizeof(*rp)))) {
@@ -95,6 +76,13 @@ void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
         return;
     }
     rp->token = ++b->next_token;
+    if (sse_wire_resume_put(&b->relay.out, SSE_OP_REPLAY, rp->token,
+                            sub->last_id, (const char *const *)sub->names,
+                            sub->nlinks)) {
+        free(rp);
+        sse_sub_kill(b, sub, "out of memory");
+        return;
+    }
     rp->sub = sub;
     if (b->replays_tail) {
         b->replays_tail->next = rp;
@@ -104,34 +92,21 @@ void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
     }
     b->replays_tail = rp;
     sub->replaying = rp;
-    off = sse_frame_begin(&b->relay.out, SSE_OP_REPLAY, rp->token);
-    if (off < 0 || sse_buf_put_str(&b->relay.out, sub->last_id, strlen(sub->last_id))
-        || sse_buf_put_u32(&b->relay.out, (uint32_t)sub->nlinks)) {
-        sse_sub_kill(b, sub, "out of memory");
-        return;
-    }
-    for (i = 0; i < sub->nlinks; i++) {
-        if (sse_buf_put_str(&b->relay.out, sub->names[i], strlen(sub->names[i]))) {
-            sse_sub_kill(b, sub, "out of memory");
-            return;
-        }
-    }
-    sse_frame_end(&b->relay.out, off);
     if (sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "write failed");
     }
 }
 
-static int op_conns(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
+/* The relay's requests: each writes its text answer to txt; 0 or -1. */
+static int op_conns(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
 {
     const char *name;
     size_t nlen;
     sse_chan_t *ch;
     sse_link_t *l;
-    sse_buf_t txt = { 0 };
     int rc = 0;
 
-    if (sse_rd_str(rd, &name, &nlen)) {
+    if (sse_wire_request_get(rd, &name, &nlen)) {
         return -1;
     }
     ch = sse_chan_find(b->chans, name, nlen);
@@ -143,16 +118,12 @@ static int op_conns(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
         }
         len = apr_snprintf(line, sizeof(line), "%s\t%" APR_TIME_T_FMT "\t%d\n",
                            l->sub->remote, l->sub->since, (int)b->pid);
-        rc = sse_buf_put(&txt, line, len);
+        rc = sse_buf_put(txt, line, len);
     }
-    if (!rc) {
-        rc = sse_buf_put_str(reply, txt.data ? txt.data : "", txt.len);
-    }
-    sse_buf_free(&txt);
     return rc;
 }
 
-static int op_close(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
+static int op_close(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
 {
     const char *name;
     size_t nlen;
@@ -161,7 +132,7 @@ static int op_close(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
     int n = 0;
     char num[16];
 
-    if (sse_rd_str(rd, &name, &nlen)) {
+    if (sse_wire_request_get(rd, &name, &nlen)) {
         return -1;
     }
     ch = sse_chan_find(b->chans, name, nlen);
@@ -172,7 +143,7 @@ static int op_close(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *reply)
         }
     }
     apr_snprintf(num, sizeof(num), "%d", n);
-    return sse_buf_put_str(reply, num, strlen(num));
+    return sse_buf_put(txt, num, strlen(num));
 }
 
 /* The relay's answer to replay_request(): the lost flag and the events. */
@@ -188,8 +159,7 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
     sse_replay_t *rp = b->replays;
 
     if (!rp || rp->token != h->seq
-        || sse_rd_u32(rd, &lost) || sse_rd_str(rd, &events, &len)
-        || sse_rd_u64(rd, &after)) {
+        || sse_wire_replayed_get(rd, &lost, &events, &len, &after)) {
         return -1;
     }
     b->replays = rp->next;
@@ -218,10 +188,10 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
 }
 
 /* This child's counters, one "key value" line each. */
-static int op_stats(sse_broker_t *b, sse_buf_t *reply)
+static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
 {
-    char txt[512];
-    int len = apr_snprintf(txt, sizeof(txt),
+    char line[512];
+    int len = apr_snprintf(line, sizeof(line),
         "pid %d\nstreams %" APR_UINT64_T_FMT "\nheld %" APR_UINT64_T_FMT
         "\nchannels %u\n"
         "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
@@ -233,38 +203,31 @@ static int op_stats(sse_broker_t *b, sse_buf_t *reply)
         b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
         b->st.opened, b->st.closed, b->st.joined);
 
-    return sse_buf_put_str(reply, txt, (size_t)len);
+    (void)rd;
+    return sse_buf_put(txt, line, (size_t)len);
 }
 
 static int relay_handle(sse_broker_t *b, const sse_frame_hdr_t *h,
                         const char *payload)
 {
     sse_rd_t rd = { payload, h->len };
-    long off;
+    sse_buf_t txt = { 0 };
+    uint64_t mark;
     int rc;
 
-    if (h->type == SSE_OP_REPLAYED) {
-        return replay_done(b, h, &rd);
-    }
-    if (h->type == SSE_OP_SYNC) {
-        uint64_t mark;
-        return sse_rd_u64(&rd, &mark) ? -1 : sse_synced_put(b, mark);
-    }
-    off = sse_frame_begin(&b->relay.out, SSE_OP_REPLY, h->seq);
-    if (off < 0) {
-        return -1;
-    }
     switch (h->type) {
-    case SSE_OP_CONNS:   rc = op_conns(b, &rd, &b->relay.out);   break;
-    case SSE_OP_CLOSE:   rc = op_close(b, &rd, &b->relay.out);   break;
-    case SSE_OP_STATS:   rc = op_stats(b, &b->relay.out);        break;
-    default:             rc = -1;
+    case SSE_OP_REPLAYED:
+        return replay_done(b, h, &rd);
+    case SSE_OP_SYNC:
+        return sse_wire_mark_get(&rd, &mark) ? -1 : sse_synced_put(b, mark);
+    case SSE_OP_CONNS:  rc = op_conns(b, &rd, &txt);   break;
+    case SSE_OP_CLOSE:  rc = op_close(b, &rd, &txt);   break;
+    case SSE_OP_STATS:  rc = op_stats(b, &rd, &txt);   break;
+    default:            return -1;
     }
-    if (rc) {
-        return -1;
-    }
-    sse_frame_end(&b->relay.out, off);
-    return 0;
+    rc = rc ? rc : sse_wire_reply_put(&b->relay.out, h->seq, txt.data, txt.len);
+    sse_buf_free(&txt);
+    return rc;
 }
 
 void sse_link_drop(sse_broker_t *b, const char *why)
@@ -353,13 +316,11 @@ static void link_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
 static int link_hello(sse_broker_t *b)
 {
     apr_hash_index_t *hi;
-    long off = sse_frame_begin(&b->relay.out, SSE_OP_HELLO, 0);
 
-    if (off < 0 || sse_buf_put_u32(&b->relay.out, (uint32_t)b->pid)) {
+    if (sse_wire_hello_put(&b->relay.out, (uint32_t)b->pid)) {
         sse_link_drop(b, "out of memory");
         return -1;
     }
-    sse_frame_end(&b->relay.out, off);
     if (sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "hello failed");
         return -1;

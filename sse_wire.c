@@ -108,3 +108,159 @@ int sse_wire_line(char **text, char eol, char sep, char **f, int max)
     }
     return n;
 }
+
+/* --- between a broker and the relay ------------------------------------- */
+
+/* End the frame begun at off, or take it back when ok is false. */
+static int frame_close(sse_buf_t *b, long off, int ok)
+{
+    if (off < 0) {
+        return -1;
+    }
+    if (!ok) {
+        b->len = (size_t)off;
+        return -1;
+    }
+    sse_frame_end(b, off);
+    return 0;
+}
+
+int sse_wire_hello_put(sse_buf_t *b, uint32_t pid)
+{
+    long off = sse_frame_begin(b, SSE_OP_HELLO, 0);
+
+    return frame_close(b, off, off >= 0 && !sse_buf_put_u32(b, pid));
+}
+
+int sse_wire_hello_get(sse_rd_t *rd, uint32_t *pid)
+{
+    return sse_rd_u32(rd, pid);
+}
+
+int sse_wire_delta_put(sse_buf_t *deltas, const char *key, size_t len,
+                       int32_t delta)
+{
+    size_t before = deltas->len;
+
+    if (sse_buf_put_str(deltas, key, len)
+        || sse_buf_put_u32(deltas, (uint32_t)delta)) {
+        deltas->len = before;
+        return -1;
+    }
+    return 0;
+}
+
+int sse_wire_count_put(sse_buf_t *b, uint32_t n, const sse_buf_t *deltas)
+{
+    long off = sse_frame_begin(b, SSE_OP_COUNT, 0);
+
+    return frame_close(b, off, off >= 0 && !sse_buf_put_u32(b, n)
+                               && !sse_buf_put(b, deltas->data, deltas->len));
+}
+
+int sse_wire_count_get(sse_rd_t *rd, uint32_t *n)
+{
+    return sse_rd_u32(rd, n);
+}
+
+int sse_wire_delta_get(sse_rd_t *rd, const char **key, size_t *len,
+                       int32_t *delta)
+{
+    uint32_t d;
+
+    if (sse_rd_str(rd, key, len) || sse_rd_u32(rd, &d)) {
+        return -1;
+    }
+    *delta = (int32_t)d;
+    return 0;
+}
+
+int sse_wire_resume_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                        const char *last_id, const char *const *keys, int n)
+{
+    long off = sse_frame_begin(b, op, seq);
+    int i, ok = off >= 0 && !sse_buf_put_str(b, last_id, strlen(last_id))
+                && !sse_buf_put_u32(b, (uint32_t)n);
+
+    for (i = 0; ok && i < n; i++) {
+        ok = !sse_buf_put_str(b, keys[i], strlen(keys[i]));
+    }
+    return frame_close(b, off, ok);
+}
+
+int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
+                        const char ***keys, uint32_t *n)
+{
+    size_t len;
+    uint32_t i;
+
+    if (sse_rd_str(rd, last_id, &len) || sse_rd_u32(rd, n)
+        || *n > SSE_WIRE_MAX_RESUME) {
+        return -1;
+    }
+    *keys = apr_palloc(p, (*n + 1) * sizeof(char *));
+    for (i = 0; i < *n; i++) {
+        if (sse_rd_str(rd, &(*keys)[i], &len)) {
+            return -1;
+        }
+    }
+    (*keys)[*n] = NULL;
+    return 0;
+}
+
+int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,
+                          const char *events, size_t len, uint64_t upto)
+{
+    long off = sse_frame_begin(b, SSE_OP_REPLAYED, seq);
+
+    return frame_close(b, off, off >= 0 && !sse_buf_put_u32(b, lost != 0)
+                               && !sse_buf_put_str(b, events ? events : "", len)
+                               && !sse_buf_put_u64(b, upto));
+}
+
+int sse_wire_replayed_get(sse_rd_t *rd, uint32_t *lost, const char **events,
+                          size_t *len, uint64_t *upto)
+{
+    return sse_rd_u32(rd, lost) || sse_rd_str(rd, events, len)
+           || sse_rd_u64(rd, upto) ? -1 : 0;
+}
+
+int sse_wire_mark_put(sse_buf_t *b, uint32_t op, uint64_t mark)
+{
+    long off = sse_frame_begin(b, op, 0);
+
+    return frame_close(b, off, off >= 0 && !sse_buf_put_u64(b, mark));
+}
+
+int sse_wire_mark_get(sse_rd_t *rd, uint64_t *mark)
+{
+    return sse_rd_u64(rd, mark);
+}
+
+int sse_wire_request_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                         const char *key)
+{
+    long off = sse_frame_begin(b, op, seq);
+
+    return frame_close(b, off, off >= 0
+                               && (!key || !sse_buf_put_str(b, key, strlen(key))));
+}
+
+int sse_wire_request_get(sse_rd_t *rd, const char **key, size_t *len)
+{
+    return sse_rd_str(rd, key, len);
+}
+
+int sse_wire_reply_put(sse_buf_t *b, uint32_t seq, const char *text,
+                       size_t len)
+{
+    long off = sse_frame_begin(b, SSE_OP_REPLY, seq);
+
+    return frame_close(b, off, off >= 0
+                               && !sse_buf_put_str(b, text ? text : "", len));
+}
+
+int sse_wire_reply_get(sse_rd_t *rd, const char **text, size_t *len)
+{
+    return sse_rd_str(rd, text, len);
+}

@@ -61,4 +61,58 @@ int sse_wire_result_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_result_t *res);
  * left.  eol and sep are not '\0' and differ; max >= 1. */
 int sse_wire_line(char **text, char eol, char sep, char **f, int max);
 
+/* --- between a broker and the relay --------------------------------------
+ * Every put appends one whole frame to b and returns 0, or -1 when out of
+ * memory (b unchanged: no half frame).  Every get reads a payload (after
+ * sse_frame_peek) and returns 0, or -1 when it is short or malformed; the
+ * strings it gives point into the payload, NUL-terminated. */
+
+/* HELLO (broker -> relay): "I am the broker of child pid". */
+int sse_wire_hello_put(sse_buf_t *b, uint32_t pid);
+int sse_wire_hello_get(sse_rd_t *rd, uint32_t *pid);
+
+/* COUNT (broker -> relay): n census deltas, (channel key, signed delta)
+ * each.  A broker gathers them in a buffer of their own with
+ * sse_wire_delta_put and frames them at once with sse_wire_count_put; the
+ * relay reads n with sse_wire_count_get, then each delta. */
+int sse_wire_delta_put(sse_buf_t *deltas, const char *key, size_t len,
+                       int32_t delta);
+int sse_wire_count_put(sse_buf_t *b, uint32_t n, const sse_buf_t *deltas);
+int sse_wire_count_get(sse_rd_t *rd, uint32_t *n);
+int sse_wire_delta_get(sse_rd_t *rd, const char **key, size_t *len,
+                       int32_t *delta);
+
+/* REPLAY (broker -> relay, seq: the broker's token) and CHECK (requester
+ * -> relay): the last id a client had and the n channel keys it resumes.
+ * The get refuses more than SSE_WIRE_MAX_RESUME keys; keys is allocated
+ * in p (n + 1 entries, NULL last). */
+#define SSE_WIRE_MAX_RESUME 4096
+int sse_wire_resume_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                        const char *last_id, const char *const *keys, int n);
+int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
+                        const char ***keys, uint32_t *n);
+
+/* REPLAYED (relay -> broker, the REPLAY's seq): whether history was lost,
+ * the events (serialized, one string) and the seq they cover up to. */
+int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,
+                          const char *events, size_t len, uint64_t upto);
+int sse_wire_replayed_get(sse_rd_t *rd, uint32_t *lost, const char **events,
+                          size_t *len, uint64_t *upto);
+
+/* SYNC (relay -> broker) and SYNCED (its echo): a mark. */
+int sse_wire_mark_put(sse_buf_t *b, uint32_t op, uint64_t mark);
+int sse_wire_mark_get(sse_rd_t *rd, uint64_t *mark);
+
+/* CONNS, CLOSE (one channel key), STATS and LIST (key NULL: none): a
+ * request from a requester to the relay, which passes CONNS, CLOSE and
+ * STATS on to each broker with its own seq. */
+int sse_wire_request_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                         const char *key);
+int sse_wire_request_get(sse_rd_t *rd, const char **key, size_t *len);
+
+/* REPLY (broker -> relay, the request's seq): one text answer. */
+int sse_wire_reply_put(sse_buf_t *b, uint32_t seq, const char *text,
+                       size_t len);
+int sse_wire_reply_get(sse_rd_t *rd, const char **text, size_t *len);
+
 #endif

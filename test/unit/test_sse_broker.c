@@ -22,6 +22,7 @@
 #include "sse_log.h"
 #include "sse_broker_int.h"
 #include "sse_relay.h"
+#include "sse_wire.h"
 
 module AP_MODULE_DECLARE_DATA sse_module;
 static char last_log[1024];
@@ -78,19 +79,13 @@ static void event_put(sse_buf_t *f, const char *chan, uint64_t seq,
 
 static void sync_put(sse_buf_t *f, uint64_t mark)
 {
-    long off = sse_frame_begin(f, SSE_OP_SYNC, 0);
-
-    CHECK(off >= 0 && sse_buf_put_u64(f, mark) == 0);
-    sse_frame_end(f, off);
+    CHECK(sse_wire_mark_put(f, SSE_OP_SYNC, mark) == 0);
 }
 
 static void request_put(sse_buf_t *f, uint32_t op, uint32_t seq,
                         const char *chan)
 {
-    long off = sse_frame_begin(f, op, seq);
-
-    CHECK(off >= 0 && sse_buf_put_str(f, chan, strlen(chan)) == 0);
-    sse_frame_end(f, off);
+    CHECK(sse_wire_request_put(f, op, seq, chan) == 0);
 }
 
 /* Read a COUNT frame; want is "name:delta name:delta ...". */
@@ -99,21 +94,22 @@ static void expect_count(const char *want)
     sse_frame_hdr_t h;
     char payload[4096], got[1024] = "";
     sse_rd_t rd = { payload, 0 };
-    uint32_t n, delta, i;
+    uint32_t n, i;
+    int32_t delta;
 
     CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
     CHECK(h.type == SSE_OP_COUNT);
     rd.left = h.len;
-    CHECK(sse_rd_u32(&rd, &n) == 0);
+    CHECK(sse_wire_count_get(&rd, &n) == 0);
     for (i = 0; i < n; i++) {
         const char *name;
         size_t len, used = strlen(got);
-        if (sse_rd_str(&rd, &name, &len) || sse_rd_u32(&rd, &delta)) {
+        if (sse_wire_delta_get(&rd, &name, &len, &delta)) {
             CHECK(!"COUNT entry");
             return;
         }
         snprintf(got + used, sizeof(got) - used, "%s%s:%d", i ? " " : "",
-                 name, (int)(int32_t)delta);
+                 name, (int)delta);
     }
     CHECK_STR(got, want);
 }
@@ -128,7 +124,7 @@ static void expect_synced(uint64_t mark)
     CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
     CHECK(h.type == SSE_OP_SYNCED);
     rd.left = h.len;
-    CHECK(sse_rd_u64(&rd, &got) == 0 && got == mark);
+    CHECK(sse_wire_mark_get(&rd, &got) == 0 && got == mark);
 }
 
 /* --- the broker's side --------------------------------------------------- */
@@ -217,7 +213,7 @@ static void test_hello_census(void)
     CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
     CHECK(h.type == SSE_OP_HELLO);
     rd.left = h.len;
-    CHECK(sse_rd_u32(&rd, &pid) == 0 && pid == (uint32_t)getpid());
+    CHECK(sse_wire_hello_get(&rd, &pid) == 0 && pid == (uint32_t)getpid());
     CHECK(relay_quiet());       /* no streams: no census yet */
 
     park("ns/a", NULL, 1 << 20, &c1);
@@ -272,10 +268,8 @@ static void test_replay(void)
     sse_frame_hdr_t h;
     char payload[256], buf[512];
     sse_rd_t rd = { payload, 0 };
-    const char *s;
-    size_t len;
+    const char *last_id, **keys;
     uint32_t n;
-    long off;
 
     park("ns/a", "12", 1 << 20, &c3);
     pass();
@@ -283,9 +277,9 @@ static void test_replay(void)
     CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
     CHECK(h.type == SSE_OP_REPLAY);
     rd.left = h.len;
-    CHECK(sse_rd_str(&rd, &s, &len) == 0 && !strcmp(s, "12"));
-    CHECK(sse_rd_u32(&rd, &n) == 0 && n == 1);
-    CHECK(sse_rd_str(&rd, &s, &len) == 0 && !strcmp(s, "ns/a"));
+    CHECK(sse_wire_resume_get(pool, &rd, &last_id, &keys, &n) == 0);
+    CHECK_STR(last_id, "12");
+    CHECK(n == 1 && !strcmp(keys[0], "ns/a"));
     CHECK(client_read(c3, buf, sizeof(buf)) == 6);
 
     /* a live event before the answer: the answer has it, not the stream */
@@ -297,11 +291,7 @@ static void test_replay(void)
     CHECK(client_read(c3, buf, sizeof(buf)) == 0);
 
     f.len = 0;
-    off = sse_frame_begin(&f, SSE_OP_REPLAYED, h.seq);
-    CHECK(sse_buf_put_u32(&f, 0) == 0);
-    CHECK(sse_buf_put_str(&f, "id: 13\n\nid: 14\n\n", 16) == 0);
-    CHECK(sse_buf_put_u64(&f, 14) == 0);
-    sse_frame_end(&f, off);
+    CHECK(sse_wire_replayed_put(&f, h.seq, 0, "id: 13\n\nid: 14\n\n", 16, 14) == 0);
     event_put(&f, "ns/a", 15, "id: 15\n\n");
     relay_send(&f);
     pass();
@@ -328,7 +318,7 @@ static void test_requests(void)
     CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
     CHECK(h.type == SSE_OP_REPLY && h.seq == 5);
     rd.left = h.len;
-    CHECK(sse_rd_str(&rd, &s, &len) == 0);
+    CHECK(sse_wire_reply_get(&rd, &s, &len) == 0);
     for (p = s; (p = strstr(p, "192.0.2.7\t")); p++) {
         lines++;
     }
@@ -342,7 +332,7 @@ static void test_requests(void)
     CHECK(h.type == SSE_OP_REPLY && h.seq == 6);
     rd.p = payload;
     rd.left = h.len;
-    CHECK(sse_rd_str(&rd, &s, &len) == 0 && !strcmp(s, "1"));
+    CHECK(sse_wire_reply_get(&rd, &s, &len) == 0 && !strcmp(s, "1"));
     CHECK(strstr(last_log, "reason=channel deleted") != NULL);
     pass();                     /* reaped: its channels leave the census */
     expect_count("ns/a:-1 ns/b:-1");

@@ -221,6 +221,111 @@ static void test_line(void)
     CHECK(cur == buf + strlen("news\t5\nrest"));
 }
 
+/* The payload of the one frame in f (type checked), as a reader. */
+static sse_rd_t frame_payload(const sse_buf_t *f, uint32_t type, uint32_t seq)
+{
+    sse_frame_hdr_t h;
+    const char *payload = NULL;
+    sse_rd_t rd = { NULL, 0 };
+
+    if (CHECK(sse_frame_peek(f->data, f->len, &h, &payload) == 1)) {
+        CHECK(h.type == type);
+        CHECK(h.seq == seq);
+        CHECK(sizeof(h) + h.len == f->len);
+        rd.p = payload;
+        rd.left = h.len;
+    }
+    return rd;
+}
+
+/* Between a broker and the relay: what each put writes its get reads
+ * back, and a payload cut short is refused by the get. */
+static void test_link_ops(void)
+{
+    sse_buf_t f = { 0 }, deltas = { 0 };
+    sse_rd_t rd;
+    uint32_t u, n;
+    uint64_t mark;
+    int32_t d;
+    const char *s, **keys;
+    size_t len;
+    static const char *const two[] = { "h/a", "h/@b" };
+
+    CHECK(sse_wire_hello_put(&f, 4242) == 0);
+    rd = frame_payload(&f, SSE_OP_HELLO, 0);
+    CHECK(sse_wire_hello_get(&rd, &u) == 0 && u == 4242);
+
+    f.len = 0;
+    CHECK(sse_wire_delta_put(&deltas, "h/a", 3, 1) == 0);
+    CHECK(sse_wire_delta_put(&deltas, "h/b", 3, -7) == 0);
+    CHECK(sse_wire_count_put(&f, 2, &deltas) == 0);
+    rd = frame_payload(&f, SSE_OP_COUNT, 0);
+    CHECK(sse_wire_count_get(&rd, &n) == 0 && n == 2);
+    CHECK(sse_wire_delta_get(&rd, &s, &len, &d) == 0 && len == 3 && d == 1);
+    CHECK_STR(s, "h/a");
+    CHECK(sse_wire_delta_get(&rd, &s, &len, &d) == 0 && d == -7);
+    CHECK_STR(s, "h/b");
+    CHECK(rd.left == 0);
+    CHECK(sse_wire_delta_get(&rd, &s, &len, &d) == -1);
+
+    f.len = 0;
+    CHECK(sse_wire_resume_put(&f, SSE_OP_REPLAY, 9, "1700000000123", two, 2) == 0);
+    rd = frame_payload(&f, SSE_OP_REPLAY, 9);
+    CHECK(sse_wire_resume_get(pool, &rd, &s, &keys, &n) == 0 && n == 2);
+    CHECK_STR(s, "1700000000123");
+    CHECK_STR(keys[0], "h/a");
+    CHECK_STR(keys[1], "h/@b");
+    CHECK(keys[2] == NULL);
+    rd = frame_payload(&f, SSE_OP_REPLAY, 9);
+    rd.left -= 3;               /* the last key cut short */
+    CHECK(sse_wire_resume_get(pool, &rd, &s, &keys, &n) == -1);
+    /* more keys than any request may name */
+    f.len = 0;
+    CHECK(sse_buf_put_str(&f, "1", 1) == 0);
+    CHECK(sse_buf_put_u32(&f, SSE_WIRE_MAX_RESUME + 1) == 0);
+    rd.p = f.data;
+    rd.left = f.len;
+    CHECK(sse_wire_resume_get(pool, &rd, &s, &keys, &n) == -1);
+
+    f.len = 0;
+    CHECK(sse_wire_replayed_put(&f, 9, 1, "id: 5\n\n", 8, 5) == 0);
+    rd = frame_payload(&f, SSE_OP_REPLAYED, 9);
+    CHECK(sse_wire_replayed_get(&rd, &u, &s, &len, &mark) == 0);
+    CHECK(u == 1 && len == 8 && mark == 5);
+    CHECK_STR(s, "id: 5\n\n");
+    f.len = 0;
+    CHECK(sse_wire_replayed_put(&f, 3, 0, NULL, 0, 0) == 0);
+    rd = frame_payload(&f, SSE_OP_REPLAYED, 3);
+    CHECK(sse_wire_replayed_get(&rd, &u, &s, &len, &mark) == 0);
+    CHECK(u == 0 && len == 0 && *s == '\0');
+
+    f.len = 0;
+    CHECK(sse_wire_mark_put(&f, SSE_OP_SYNCED, 0x123456789ull) == 0);
+    rd = frame_payload(&f, SSE_OP_SYNCED, 0);
+    CHECK(sse_wire_mark_get(&rd, &mark) == 0 && mark == 0x123456789ull);
+    rd = frame_payload(&f, SSE_OP_SYNCED, 0);
+    rd.left = 4;
+    CHECK(sse_wire_mark_get(&rd, &mark) == -1);
+
+    f.len = 0;
+    CHECK(sse_wire_request_put(&f, SSE_OP_CONNS, 77, "h/a") == 0);
+    rd = frame_payload(&f, SSE_OP_CONNS, 77);
+    CHECK(sse_wire_request_get(&rd, &s, &len) == 0 && len == 3);
+    CHECK_STR(s, "h/a");
+    f.len = 0;
+    CHECK(sse_wire_request_put(&f, SSE_OP_STATS, 78, NULL) == 0);
+    rd = frame_payload(&f, SSE_OP_STATS, 78);
+    CHECK(rd.left == 0);
+
+    f.len = 0;
+    CHECK(sse_wire_reply_put(&f, 77, "a\t1\t2\n", 6) == 0);
+    rd = frame_payload(&f, SSE_OP_REPLY, 77);
+    CHECK(sse_wire_reply_get(&rd, &s, &len) == 0 && len == 6);
+    CHECK_MEM(s, len, "a\t1\t2\n", 6);
+    sse_buf_free(&f);
+    sse_buf_free(&deltas);
+}
+
 int main(void)
 {
     int rc;
@@ -230,6 +335,7 @@ int main(void)
     test_publish();
     test_result();
     test_line();
+    test_link_ops();
     rc = unit_report();
     apr_pool_destroy(pool);
     apr_terminate();
