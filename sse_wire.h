@@ -52,8 +52,9 @@ int sse_wire_result_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_result_t *res);
  * all of them, in place: no allocation, no APR.
  *
  * Cut the next non-empty line off *text, a NUL-terminated string the
- * caller may write to (a copy of the answer): the line ends at eol ('\n'),
- * or at the end of the string (a last line needs no eol); lines that are
+ * caller may write to (a copy of the answer): the line ends at eol ('\n';
+ * '\x1e' cuts the relay's gathered STATS into one record per child), or
+ * at the end of the string (a last line needs no eol); lines that are
  * empty are skipped.  The line is split at sep into at most max fields, the
  * last one taking the rest of the line (seps included); each field is
  * NUL-terminated in place and f[0..n) point at them (a field may be "").
