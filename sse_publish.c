@@ -218,13 +218,12 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
 static const char *sse_admin_conns(request_rec *r, const char *chan,
                                    const char *key, apr_status_t *rv)
 {
-    apr_size_t len = strlen(key);
     sse_relay_result_t res;
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
     int i, n;
 
-    if ((*rv = sse_relay_ask(r->pool, SSE_OP_CONNS, &key, &len, 1, NULL, 0,
-                             &res)) != APR_SUCCESS) {
+    if ((*rv = sse_relay_request(r->pool, SSE_OP_CONNS, key, &res))
+        != APR_SUCCESS) {
         return NULL;
     }
     for (i = 0; i < res.replies->nelts; i++) {
@@ -265,8 +264,7 @@ static int sse_admin_list(request_rec *r, const char *ns)
     apr_array_header_t *names;
     apr_array_header_t *items = apr_array_make(r->pool, 8, sizeof(char *));
     sse_relay_result_t res;
-    apr_status_t rv = sse_relay_ask(r->pool, SSE_OP_LIST, NULL, NULL, 0,
-                                    NULL, 0, &res);
+    apr_status_t rv = sse_relay_request(r->pool, SSE_OP_LIST, NULL, &res);
     int i;
 
     if (rv != APR_SUCCESS) {
@@ -312,9 +310,8 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         apr_status_t rv = APR_SUCCESS;
         const char *item;
         if (r->method_number == M_DELETE) {
-            apr_size_t len = strlen(key);
             sse_relay_result_t res;
-            rv = sse_relay_ask(r->pool, SSE_OP_CLOSE, &key, &len, 1, NULL, 0, &res);
+            rv = sse_relay_request(r->pool, SSE_OP_CLOSE, key, &res);
             item = rv ? NULL : apr_psprintf(r->pool,
                 "{\"channel\":%s,\"closed\":%ld}",
                 sse_json_str(r->pool, chan), sse_sum(&res));

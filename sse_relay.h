@@ -44,12 +44,16 @@ apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
  * connection is its own without asking the kernel on every call. */
 void sse_relay_child_init(void);
 
-/* Build a request of type op from n strings and nnums numbers (either may
- * be 0), send it with sse_relay_call and wait for the result. */
-apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
-                           const apr_size_t *lens, int n,
-                           const uint32_t *nums, int nnums,
-                           sse_relay_result_t *res);
+/* Send a request about one channel key (CONNS, CLOSE) or none (key NULL:
+ * LIST, STATS) and wait for the result. */
+apr_status_t sse_relay_request(apr_pool_t *p, int op, const char *key,
+                               sse_relay_result_t *res);
+
+/* CHECK: would resuming the n channel keys after last_id miss events?
+ * res->id is "1" when history was lost, else "0". */
+apr_status_t sse_relay_check(apr_pool_t *p, const char *last_id,
+                             const char *const *keys, int n,
+                             sse_relay_result_t *res);
 
 /* Publish one event (sse_wire.h) and wait for the result: res->id is its
  * id, res->replies the counts of streams it reached. */

@@ -119,30 +119,25 @@ apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
     return sse_wire_result_get(p, &rd, res) ? APR_EGENERAL : APR_SUCCESS;
 }
 
-apr_status_t sse_relay_ask(apr_pool_t *p, int op, const char *const *strs,
-                           const apr_size_t *lens, int n,
-                           const uint32_t *nums, int nnums,
-                           sse_relay_result_t *res)
+apr_status_t sse_relay_request(apr_pool_t *p, int op, const char *key,
+                               sse_relay_result_t *res)
 {
     sse_buf_t b = { 0 };
-    long off = sse_frame_begin(&b, (uint32_t)op, 0);
-    apr_status_t rv = APR_ENOMEM;
-    int i;
+    apr_status_t rv = sse_wire_request_put(&b, (uint32_t)op, 0, key)
+                      ? APR_ENOMEM : sse_relay_call(p, &b, res);
 
-    for (i = 0; i < n && off >= 0; i++) {
-        if (sse_buf_put_str(&b, strs[i], lens[i])) {
-            off = -1;
-        }
-    }
-    for (i = 0; i < nnums && off >= 0; i++) {
-        if (sse_buf_put_u32(&b, nums[i])) {
-            off = -1;
-        }
-    }
-    if (off >= 0) {
-        sse_frame_end(&b, off);
-        rv = sse_relay_call(p, &b, res);
-    }
+    sse_buf_free(&b);
+    return rv;
+}
+
+apr_status_t sse_relay_check(apr_pool_t *p, const char *last_id,
+                             const char *const *keys, int n,
+                             sse_relay_result_t *res)
+{
+    sse_buf_t b = { 0 };
+    apr_status_t rv = sse_wire_resume_put(&b, SSE_OP_CHECK, 0, last_id, keys, n)
+                      ? APR_ENOMEM : sse_relay_call(p, &b, res);
+
     sse_buf_free(&b);
     return rv;
 }

@@ -149,10 +149,10 @@ static void sse_status_gather(request_rec *r, sse_status_t *st)
     if (ap_scoreboard_image) {
         st->uptime = apr_time_now() - ap_scoreboard_image->global->restart_time;
     }
-    if ((rv = sse_relay_ask(r->pool, SSE_OP_STATS, NULL, NULL, 0, NULL, 0,
-                            &stats)) != APR_SUCCESS
-        || (rv = sse_relay_ask(r->pool, SSE_OP_LIST, NULL, NULL, 0, NULL, 0,
-                               &list)) != APR_SUCCESS) {
+    if ((rv = sse_relay_request(r->pool, SSE_OP_STATS, NULL, &stats))
+        != APR_SUCCESS
+        || (rv = sse_relay_request(r->pool, SSE_OP_LIST, NULL, &list))
+           != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
                       "SSE00501: the relay did not answer the status request");
         return;

@@ -118,28 +118,11 @@ static const char *sse_last_id(request_rec *r, const char **err)
 static int sse_history_lost(request_rec *r, const char *last_id,
                             apr_array_header_t *chans)
 {
-    sse_buf_t b = { 0 };
     sse_relay_result_t res;
-    long off = sse_frame_begin(&b, SSE_OP_CHECK, 0);
-    int i, lost = 1;
 
-    if (off >= 0 && !sse_buf_put_str(&b, last_id, strlen(last_id))
-        && !sse_buf_put_u32(&b, (uint32_t)chans->nelts)) {
-        for (i = 0; i < chans->nelts; i++) {
-            const char *c = APR_ARRAY_IDX(chans, i, const char *);
-            if (sse_buf_put_str(&b, c, strlen(c))) {
-                break;
-            }
-        }
-        if (i == chans->nelts) {
-            sse_frame_end(&b, off);
-            if (sse_relay_call(r->pool, &b, &res) == APR_SUCCESS) {
-                lost = strcmp(res.id, "0") != 0;
-            }
-        }
-    }
-    sse_buf_free(&b);
-    return lost;
+    return sse_relay_check(r->pool, last_id,
+                           (const char *const *)chans->elts, chans->nelts,
+                           &res) != APR_SUCCESS || strcmp(res.id, "0") != 0;
 }
 
 /* The first bytes of the body: ": ok", then retry: and the private
