@@ -26,7 +26,6 @@
 #ifndef SSE_RELAYD_INT_H
 #define SSE_RELAYD_INT_H
 
-#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -210,9 +209,9 @@ int sse_relayd_frames(relay_conn_t *c);
 int sse_relayd_wait_ms(sse_relayd_t *d);
 
 /* After each wait, before its events: the census is to be read again, and
- * the once-a-second work is done (cluster, stats channel).  Returns the
- * descriptor the loop is to watch from now on (Redis's subscription, just
- * connected) and then pass to sse_relayd_cluster_readable, or -1. */
+ * the once-a-second work is done (cluster, stats channel).  Returns -1, or
+ * Redis's subscription descriptor, just connected: the loop watches it from
+ * now on and calls sse_relayd_cluster_readable when it is readable. */
 int sse_relayd_ticks(sse_relayd_t *d);
 
 /* After each batch of events: a Redis gone, gathers past their time. */
