@@ -18,8 +18,11 @@
 #define SSE_CLUSTER_H
 
 #include <stdint.h>
-#include "httpd.h"
+#include "apr_pools.h"
 #include "sse_proto.h"
+
+/* httpd's, for the log; the header needs no more of httpd. */
+struct server_rec;
 
 typedef struct sse_cluster_t sse_cluster_t;
 
@@ -32,8 +35,9 @@ typedef void sse_cluster_event_fn(void *ctx, uint64_t seq, const char *id,
 const char *sse_cluster_check_url(apr_pool_t *p, const char *url);
 
 /* A cluster client, not yet connected (sse_cluster_tick connects). */
-sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
-                                  const char *prefix, const char *password);
+sse_cluster_t *sse_cluster_create(struct server_rec *s, const char *url,
+                                  const char *prefix,
+                                  const char *password);
 
 /* The subscribed connection's fd to watch for reading, or -1 (down). */
 int sse_cluster_fd(const sse_cluster_t *c);

@@ -21,7 +21,7 @@ extern const char *sse_relay_path;
 
 /* How long a worker waits for the relay's answer (and to send to it); then
  * it answers 503 and hangs up.  The relay refuses a request it could not
- * answer well before that (RELAY_TAKE_MS in sse_relayd.c), so a 503
+ * answer well before that (RELAY_TAKE_MS in sse_relayd_int.h), so a 503
  * published nothing. */
 #define SSE_RELAY_TIMEOUT_S 5
 
