@@ -197,6 +197,9 @@ void sse_loop_once(sse_loop_t *loop)
     if (loop->before_wait) {
         loop->before_wait(loop, loop->before_wait_data);
     }
+    if (loop->stop) {
+        return;                 /* asked in the hook: no wait */
+    }
     n = epoll_wait(loop->ep, loop->evs, loop->max_events, wait_ms(loop));
     loop->pass++;
     loop->now = apr_time_now();

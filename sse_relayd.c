@@ -1,7 +1,7 @@
 /*
  * sse_relayd.c: the relay daemon, one process per server (see sse_relayd.h).
  *
- * The daemon is one process with one epoll loop.  Its peers are brokers
+ * The daemon is one process with one event loop.  Its peers are brokers
  * (one long connection per child, announced by HELLO) and requesters
  * (a publish or admin call: one request, one result, then close).  A publish
  * is answered at once from the census (each broker's streams per channel,
@@ -14,8 +14,8 @@
  * output buffer per peer, so a busy child never stalls the others.  Frames
  * are dispatched through relay_ops[], one handler per op.
  *
- * This file is the process and its loop: the socket, accepting peers, the
- * epoll set, each connection's reads and writes.  What the frames mean is
+ * This file is the process and its loop (sse_loop.c): the socket,
+ * accepting peers, each connection's reads and writes (sse_peer.c).  What the frames mean is
  * in the other sse_relayd_*.c rooms (sse_relayd_int.h), which never touch
  * a descriptor: they call conn_queue_out, conn_close and conn_readable.
  *
@@ -28,7 +28,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -61,41 +60,6 @@ static void relay_log(sse_relayd_t *d, int level, const char *msg)
     ap_log_error(APLOG_MARK, level, 0, d->s, "%s", msg);
 }
 
-static void conn_want_out(relay_conn_t *c)
-{
-    struct epoll_event ev;
-    int want = c->out.len != 0;
-
-    if (want == c->want_out) {
-        return;
-    }
-    c->want_out = want;
-    ev.events = EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0);
-    ev.data.ptr = c;
-    epoll_ctl(c->d->ep, EPOLL_CTL_MOD, c->fd, &ev);
-}
-
-/* Write what c has queued, without blocking; 0 or -1 (peer gone). */
-static int conn_flush(relay_conn_t *c)
-{
-    while (c->out.len) {
-        ssize_t n = send(c->fd, c->out.data, c->out.len,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break;
-            }
-            return -1;
-        }
-        sse_buf_consume(&c->out, (size_t)n);
-    }
-    conn_want_out(c);
-    return 0;
-}
-
 /* c has output: written before the loop waits again, so everything one
  * batch of requests produced for a peer leaves in one write. */
 void conn_queue_out(relay_conn_t *c)
@@ -126,7 +90,7 @@ static void conns_flush_dirty(sse_relayd_t *d)
         }
         c->dirty = 0;
         c->next_dirty = NULL;
-        if (!c->closed && conn_flush(c) < 0) {
+        if (!c->closed && sse_peer_flush(&c->peer, d->loop) < 0) {
             conn_close(c);
         }
     }
@@ -145,8 +109,7 @@ void conn_close(relay_conn_t *c)
      * runs that may look at the connections (finishing a gather runs
      * callbacks that read every broker): nothing may reach c again. */
     c->closed = 1;
-    close(c->fd);
-    c->fd = -1;
+    sse_peer_close(&c->peer, c->d->loop);
     sse_relayd_conn_gone(c);
     /* an event of this epoll batch may still name c: freed after it */
     c->next = c->d->closed;
@@ -155,21 +118,37 @@ void conn_close(relay_conn_t *c)
 
 int conn_readable(relay_conn_t *c)
 {
-    char buf[65536];
     ssize_t n;
 
     if (c->closed || c->busy) {
         return c->closed ? -1 : 0;
     }
-    n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    n = sse_peer_read(&c->peer, 65536);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
         return 0;
     }
-    if (n <= 0 || sse_buf_put(&c->in, buf, (size_t)n)) {
+    if (n <= 0 || c->peer.lost) {
         conn_close(c);
         return -1;
     }
     return sse_relayd_frames(c);
+}
+
+/* The loop's callback for a peer's socket. */
+static void conn_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
+{
+    relay_conn_t *c = io->data;
+
+    if (c->closed) {
+        return;                 /* closed earlier in this batch */
+    }
+    if ((events & SSE_IO_OUT) && sse_peer_flush(&c->peer, loop) < 0) {
+        conn_close(c);
+        return;
+    }
+    if (events & SSE_IO_IN) {
+        conn_readable(c);
+    }
 }
 
 /* Only the relay's own user (the httpd run user) and root may talk to it. */
@@ -184,12 +163,13 @@ static int peer_allowed(int fd)
     return cred.uid == getuid() || cred.uid == 0;
 }
 
-static void relay_accept(sse_relayd_t *d)
+static void relay_accept(sse_loop_t *loop, sse_io_t *io, unsigned events)
 {
-    struct epoll_event ev;
+    sse_relayd_t *d = sse_loop_owner(loop);
     relay_conn_t *c;
-    int fd = accept4(d->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
+    (void)events;
     if (fd < 0) {
         return;
     }
@@ -204,61 +184,67 @@ static void relay_accept(sse_relayd_t *d)
         close(fd);
         return;
     }
-    ev.events = EPOLLIN | EPOLLRDHUP;
-    ev.data.ptr = c;
-    epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+    c->peer.io.fn = conn_io;
+    c->peer.io.data = c;
+    if (sse_loop_add(loop, &c->peer.io, SSE_IO_IN) < 0) {
+        conn_close(c);
+    }
 }
 
-static char tag_cluster;
-
-/* The timers, then one batch of events. */
-static void relay_batch(sse_relayd_t *d, struct epoll_event *evs, int n)
+static void cluster_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
 {
-    int i, fd = sse_relayd_ticks(d);
+    (void)io;
+    (void)events;
+    sse_relayd_cluster_readable(sse_loop_owner(loop));
+}
+
+/* Once a second: the cluster's and the stats channel's work; a Redis
+ * subscription that has just connected is watched from then on. */
+static void relay_tick(sse_loop_t *loop, sse_timer_t *t)
+{
+    sse_relayd_t *d = sse_loop_owner(loop);
+    int fd = sse_relayd_ticks(d);
 
     if (fd >= 0) {
-        struct epoll_event ev;
-        ev.events = EPOLLIN;
-        ev.data.ptr = &tag_cluster;
-        epoll_ctl(d->ep, EPOLL_CTL_ADD, fd, &ev);
+        d->cluster_io.fd = fd;
+        d->cluster_io.fn = cluster_io;
+        sse_loop_add(loop, &d->cluster_io, SSE_IO_IN);
     }
-    for (i = 0; i < n; i++) {
-        relay_conn_t *c = evs[i].data.ptr;
-        if (!c) {
-            relay_accept(d);
-            continue;
-        }
-        if (evs[i].data.ptr == &tag_cluster) {
-            sse_relayd_cluster_readable(d);
-            continue;
-        }
-        if (c->closed) {
-            continue;       /* closed earlier in this batch */
-        }
-        if ((evs[i].events & EPOLLOUT) && conn_flush(c) < 0) {
-            conn_close(c);
-            continue;
-        }
-        if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            conn_readable(c);
-        }
-    }
+    sse_timer_at(loop, t, sse_loop_now(loop) + apr_time_from_sec(1),
+                 relay_tick, d);
+}
+
+static void relay_wake(sse_loop_t *loop, sse_timer_t *t)
+{
+    (void)loop;
+    (void)t;                    /* the pass it ends is what it is for */
+}
+
+/* Before each wait: what the last batch left (a Redis gone, gathers past
+ * their time), every queued output written, the closed freed; the loop
+ * stops once asked to or once the parent is gone. */
+static void relay_before_wait(sse_loop_t *loop, void *data)
+{
+    sse_relayd_t *d = data;
+
     sse_relayd_after_batch(d);
+    conns_flush_dirty(d);
+    d->census_synced = 0;       /* every broker is to be read again */
+    if (relay_stop || getppid() != d->parent) {
+        sse_loop_stop(loop);
+        return;
+    }
+    sse_timer_at(loop, &d->wake, apr_time_now()
+                 + apr_time_from_msec(sse_relayd_wait_ms(d)), relay_wake, d);
 }
 
 static void relay_loop(sse_relayd_t *d)
 {
-    struct epoll_event evs[64], ev;
-    int n;
-
-    ev.events = EPOLLIN;
-    ev.data.ptr = NULL;
-    epoll_ctl(d->ep, EPOLL_CTL_ADD, d->lfd, &ev);
-    while (!relay_stop && getppid() == d->parent) {
-        conns_flush_dirty(d);
-        n = epoll_wait(d->ep, evs, 64, sse_relayd_wait_ms(d));
-        relay_batch(d, evs, n);
-    }
+    d->listener.fn = relay_accept;
+    sse_loop_add(d->loop, &d->listener, SSE_IO_IN);
+    sse_loop_before_wait(d->loop, relay_before_wait, d);
+    sse_timer_at(d->loop, &d->tick, apr_time_now(), relay_tick, d);
+    sse_loop_run(d->loop);
 }
 
 /* Bind the socket as the parent's user (root, usually), then hand it to
@@ -325,8 +311,8 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
     /* Ids go on rising across a relay restart: start from the clock (ms). */
     sse_relayd_init(d, pool, (uint64_t)(apr_time_now() / 1000));
     relay_detach();
-    d->lfd = relay_listen(path);
-    if (d->lfd < 0) {
+    d->listener.fd = relay_listen(path);
+    if (d->listener.fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                      "SSE00205: relay cannot listen on %s", path);
         _exit(1);
@@ -336,7 +322,12 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
                      "SSE00206: relay cannot drop privileges");
         _exit(1);
     }
-    d->ep = epoll_create1(EPOLL_CLOEXEC);
+    d->loop = sse_loop_create(64, 1000, d);
+    if (!d->loop) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     "SSE00218: relay cannot make its event loop");
+        _exit(1);
+    }
     if (cc->url) {
         d->cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
     }

@@ -104,10 +104,10 @@ void gather_add_remote(relay_gather_t *g, const char *chan)
             i = (size_t)(nl - lines.data) + 1;
         }
         apr_snprintf(num, sizeof(num), "%ld", sum);
-        sse_buf_put_str(&g->replies, num, strlen(num));
+        sse_wire_text_add(&g->replies, num, strlen(num));
     }
     else {
-        sse_buf_put_str(&g->replies, lines.data ? lines.data : "", lines.len);
+        sse_wire_text_add(&g->replies, lines.data ? lines.data : "", lines.len);
     }
     g->nreplies++;
     sse_buf_free(&lines);
@@ -208,7 +208,7 @@ void cluster_check_down(sse_relayd_t *d)
     if (sse_cluster_up(d->cluster) || (!d->cluster_live && !d->pending)) {
         return;
     }
-    d->cluster_live = 0;        /* its close took it out of the epoll set */
+    d->cluster_live = 0;        /* its close took it out of the loop's set */
     while (d->pending) {
         relay_gather_t *g = d->pending;
         d->pending = g->next_pending;
@@ -325,7 +325,7 @@ static void stats_done(relay_gather_t *g)
     size_t len;
     uint32_t i;
 
-    for (i = 0; i < g->nreplies && !sse_rd_str(&rd, &txt, &len); i++) {
+    for (i = 0; i < g->nreplies && !sse_wire_text_get(&rd, &txt, &len); i++) {
         sse_buf_put(&all, txt, len);
         sse_buf_put(&all, "\x1e", 1);      /* one record per child */
     }

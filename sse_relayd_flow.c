@@ -19,18 +19,19 @@ int census_frame(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
     const char *name;
     size_t len;
-    uint32_t n, i, d;
+    uint32_t n, i;
+    int32_t d;
 
     (void)h;
-    if (sse_rd_u32(rd, &n)) {
+    if (sse_wire_count_get(rd, &n)) {
         return -1;
     }
     for (i = 0; i < n; i++) {
-        if (sse_rd_str(rd, &name, &len) || sse_rd_u32(rd, &d)
+        if (sse_wire_delta_get(rd, &name, &len, &d)
             || !sse_key_valid(name, len)) {
             return -1;
         }
-        if (sse_census_add(c->census, name, len, (long)(int32_t)d)) {
+        if (sse_census_add(c->census, name, len, (long)d)) {
             relayd_log(c->d, RELAYD_LOG_WARNING,
                        "SSE00216: out of memory: the count of %s in child "
                        "%d is off", name, c->pid);
@@ -126,15 +127,9 @@ int relay_brokers(sse_relayd_t *d)
 /* Ask broker b to tell when it has handled everything sent so far. */
 static void sync_ask(relay_conn_t *b)
 {
-    long off = sse_frame_begin(&b->out, SSE_OP_SYNC, 0);
-
-    if (off < 0 || sse_buf_put_u64(&b->out, b->sent)) {
-        if (off >= 0) {
-            b->out.len = (size_t)off;
-        }
+    if (sse_wire_mark_put(&b->peer.out, SSE_OP_SYNC, b->sent)) {
         return;                 /* asked again with the next event */
     }
-    sse_frame_end(&b->out, off);
     b->sync_mark = b->sent;
 }
 
@@ -159,7 +154,7 @@ int synced_frame(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     uint64_t mark;
 
     (void)h;
-    if (sse_rd_u64(rd, &mark)) {
+    if (sse_wire_mark_get(rd, &mark)) {
         return -1;
     }
     if (mark > c->synced) {
@@ -216,7 +211,7 @@ void event_out(sse_relayd_t *d, relay_gather_t *g, const char *chan,
             continue;
         }
         total += n;
-        if (sse_event_frame_put(&b->out, ++d->seq, chan, clen, bytes, len,
+        if (sse_event_frame_put(&b->peer.out, ++d->seq, chan, clen, bytes, len,
                                 seq)) {
             relayd_log(d, RELAYD_LOG_WARNING,
                        "SSE00215: out of memory: an event on %s did not "
@@ -239,7 +234,7 @@ void event_out(sse_relayd_t *d, relay_gather_t *g, const char *chan,
         char num[24];
         gather_add_remote(g, chan);
         apr_snprintf(num, sizeof(num), "%ld", total);
-        if (!sse_buf_put_str(&g->replies, num, strlen(num))) {
+        if (!sse_wire_text_add(&g->replies, num, strlen(num))) {
             g->nreplies++;
         }
     }

@@ -36,16 +36,12 @@ void gather_detach(relay_gather_t *g)
 void gather_answer(relay_gather_t *g)
 {
     relay_conn_t *c = g->req;
-    long off;
 
     if (!c) {
         return;
     }
-    off = sse_frame_begin(&c->out, SSE_OP_RESULT, g->seq);
-    if (off >= 0 && !sse_buf_put_str(&c->out, g->id, strlen(g->id))
-        && !sse_buf_put_u32(&c->out, g->nreplies)
-        && !sse_buf_put(&c->out, g->replies.data, g->replies.len)) {
-        sse_frame_end(&c->out, off);
+    if (!sse_wire_result_put(&c->peer.out, g->seq, g->id, g->nreplies,
+                             &g->replies)) {
         conn_queue_out(c);
     }
     gather_detach(g);
@@ -65,7 +61,7 @@ void gather_finish(relay_gather_t *g)
 
 void gather_reply(relay_gather_t *g, const char *reply, size_t len)
 {
-    if (reply && !sse_buf_put_str(&g->replies, reply, len)) {
+    if (reply && !sse_wire_text_add(&g->replies, reply, len)) {
         g->nreplies++;
     }
     if (--g->remaining == 0) {
@@ -95,19 +91,13 @@ void gather_scatter(relay_gather_t *g, uint32_t op, const char *chan)
     g->remaining++;             /* held until every broker was asked */
     for (b = d->conns; b; b = b->next) {
         relay_owed_t *o;
-        long off;
-        if (!b->broker) {
+        if (!b->broker || !(o = calloc(1, sizeof(*o)))) {
             continue;
         }
-        off = sse_frame_begin(&b->out, op, ++d->seq);
-        if (off < 0 || (chan && sse_buf_put_str(&b->out, chan, strlen(chan)))
-            || !(o = calloc(1, sizeof(*o)))) {
-            if (off >= 0) {
-                b->out.len = (size_t)off;   /* no half frame */
-            }
+        if (sse_wire_request_put(&b->peer.out, op, ++d->seq, chan)) {
+            free(o);
             continue;
         }
-        sse_frame_end(&b->out, off);
         owed_push(&b->owed, &b->owed_tail, o, g);
         conn_queue_out(b);
     }

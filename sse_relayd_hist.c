@@ -40,17 +40,9 @@ static int resume_point(sse_relayd_t *d, apr_pool_t *p, sse_rd_t *rd,
                         int *unknown)
 {
     const char *id;
-    size_t len;
-    uint32_t i;
 
-    if (sse_rd_str(rd, &id, &len) || sse_rd_u32(rd, n) || *n > 4096) {
+    if (sse_wire_resume_get(p, rd, &id, chans, n)) {
         return -1;
-    }
-    *chans = apr_palloc(p, (*n + 1) * sizeof(char *));
-    for (i = 0; i < *n; i++) {
-        if (sse_rd_str(rd, &(*chans)[i], &len)) {
-            return -1;
-        }
     }
     *unknown = d->cluster ? sse_cluster_lookup(d->cluster, id, *chans, (int)*n,
                                                after) != 1
@@ -93,17 +85,12 @@ int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     int unknown, lost = 0, rc = -1;
     sse_buf_t events = { 0 };
     uint64_t max = 0;
-    long off;
 
     apr_pool_create(&p, d->pool);
     if (!resume_point(d, p, rd, &chans, &n, &after, &unknown)
         && !history_replay(d, chans, n, after, &events, &lost, &max)
-        && (off = sse_frame_begin(&c->out, SSE_OP_REPLAYED, h->seq)) >= 0
-        && !sse_buf_put_u32(&c->out, (uint32_t)(lost || unknown))
-        && !sse_buf_put_str(&c->out, events.data ? events.data : "",
-                            events.len)
-        && !sse_buf_put_u64(&c->out, max)) {
-        sse_frame_end(&c->out, off);
+        && !sse_wire_replayed_put(&c->peer.out, h->seq, lost || unknown,
+                                  events.data, events.len, max)) {
         conn_queue_out(c);
         rc = 0;
     }
@@ -122,11 +109,9 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     uint32_t n;
     uint64_t after;
     int unknown, lost, rc = -1;
-    long off;
 
     apr_pool_create(&p, d->pool);
-    if (!resume_point(d, p, rd, &chans, &n, &after, &unknown)
-        && (off = sse_frame_begin(&c->out, SSE_OP_RESULT, h->seq)) >= 0) {
+    if (!resume_point(d, p, rd, &chans, &n, &after, &unknown)) {
         if (unknown) {
             lost = 1;
         }
@@ -139,9 +124,8 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
             history_replay(d, chans, n, after, &events, &lost, &max);
             sse_buf_free(&events);
         }
-        if (!sse_buf_put_str(&c->out, lost ? "1" : "0", 1)
-            && !sse_buf_put_u32(&c->out, 0)) {
-            sse_frame_end(&c->out, off);
+        if (!sse_wire_result_put(&c->peer.out, h->seq, lost ? "1" : "0", 0,
+                                 NULL)) {
             conn_queue_out(c);
             rc = 0;
         }

@@ -2,7 +2,7 @@
  * sse_relayd_int.h: the relay daemon's insides, shared by its rooms (not
  * for the rest of the module; the outside sees sse_relayd.h).
  *
- *   sse_relayd.c          the process: main, the socket, the epoll loop,
+ *   sse_relayd.c          the process: main, the socket, the event loop,
  *                         each connection's reads and writes
  *   sse_relayd_ops.c      the handle, the connections' frames: the op table,
  *                         HELLO, REPLY, COUNT, the requests
@@ -21,7 +21,7 @@
  * the logic sse_relayd_conn_new(), sse_relayd_frames(),
  * sse_relayd_conn_gone(), sse_relayd_ticks(), sse_relayd_after_batch(),
  * sse_relayd_cluster_readable() and sse_relayd_wait_ms().  The logic never
- * touches a descriptor or the epoll set.
+ * touches a descriptor or the event loop.
  */
 #ifndef SSE_RELAYD_INT_H
 #define SSE_RELAYD_INT_H
@@ -36,6 +36,9 @@
 #include "sse_event.h"
 #include "sse_hist.h"
 #include "sse_census.h"
+#include "sse_loop.h"
+#include "sse_peer.h"
+#include "sse_wire.h"
 
 /* The relay's insides keep short names: they are not exported from
  * mod_sse.so, so they cannot meet another module's symbols. */
@@ -100,17 +103,16 @@ typedef struct relay_owed_t {
 
 struct relay_conn_t {
     sse_relayd_t *d;            /* the relay it belongs to */
-    int fd;                     /* -1 once closed (and in the unit tests) */
+    sse_peer_t peer;            /* its socket (io.fd -1 once closed, and in
+                                   the unit tests) and both buffers */
     int broker;
     int pid;
     int busy;                   /* conn_readable() is working on it */
     int closed;                 /* freed after the current epoll batch */
-    int want_out;               /* EPOLLOUT is in its epoll entry */
     int dirty;                  /* on d->dirty_brokers or d->dirty_others */
     struct relay_conn_t *next_dirty;
     apr_pool_t *cpool;          /* broker: holds its census */
     sse_census_t *census;       /* broker: its streams per channel */
-    sse_buf_t in, out;
     relay_gather_t *waiting;    /* requester: its open request */
     relay_owed_t *owed, *owed_tail; /* broker: gathers it owes, in order */
     relay_owed_t *waiters, *waiters_tail; /* broker: answers held for it */
@@ -134,8 +136,11 @@ typedef void sse_relayd_log_fn(sse_relayd_t *d, int level, const char *msg);
 struct sse_relayd_t {
     /* the loop's (sse_relayd.c) */
     void *s;                    /* server_rec, for the log */
-    int ep;
-    int lfd;
+    sse_loop_t *loop;
+    sse_io_t listener;          /* the relay socket */
+    sse_io_t cluster_io;        /* the Redis subscription, once connected */
+    sse_timer_t tick;           /* sse_relayd_ticks, once a second */
+    sse_timer_t wake;           /* at most sse_relayd_wait_ms between passes */
     relay_conn_t *closed;       /* closed during this batch, to free */
     relay_conn_t *dirty_brokers;    /* with output to write before the wait */
     relay_conn_t *dirty_others;
@@ -208,13 +213,14 @@ int sse_relayd_frames(relay_conn_t *c);
 /* The loop's wait before its next look at the timers, in ms. */
 int sse_relayd_wait_ms(sse_relayd_t *d);
 
-/* After each wait, before its events: the census is to be read again, and
- * the once-a-second work is done (cluster, stats channel).  Returns -1, or
+/* Once a second (the loop's timer): the cluster's and the stats channel's
+ * work, each when due; the census is to be read again.  Returns -1, or
  * Redis's subscription descriptor, just connected: the loop watches it from
  * now on and calls sse_relayd_cluster_readable when it is readable. */
 int sse_relayd_ticks(sse_relayd_t *d);
 
-/* After each batch of events: a Redis gone, gathers past their time. */
+/* After each batch of events (before the loop waits): a Redis gone,
+ * gathers past their time. */
 void sse_relayd_after_batch(sse_relayd_t *d);
 
 /* --- gathers (sse_relayd_gather.c) --------------------------------------- */

@@ -63,7 +63,7 @@ relay_conn_t *sse_relayd_conn_new(sse_relayd_t *d, int fd)
         return NULL;
     }
     c->d = d;
-    c->fd = fd;
+    c->peer.io.fd = fd;
     c->next = d->conns;
     if (d->conns) {
         d->conns->prev = c;
@@ -110,8 +110,8 @@ void sse_relayd_conn_gone(relay_conn_t *c)
         relayd_log(d, RELAYD_LOG_DEBUG,
                    "SSE00201: broker of child %d left the relay", c->pid);
     }
-    sse_buf_free(&c->in);
-    sse_buf_free(&c->out);
+    sse_buf_free(&c->peer.in);
+    sse_buf_free(&c->peer.out);
 }
 
 int sse_relayd_wait_ms(sse_relayd_t *d)
@@ -184,7 +184,7 @@ static void list_answer(relay_gather_t *g, apr_pool_t *p)
 
     gather_add_remote(g, NULL);
     census_lines(g->d, p, &lines);
-    if (!sse_buf_put_str(&g->replies, lines.data ? lines.data : "",
+    if (!sse_wire_text_add(&g->replies, lines.data ? lines.data : "",
                          lines.len)) {
         g->nreplies++;
     }
@@ -225,7 +225,7 @@ static int request_read(relay_conn_t *c, const sse_frame_hdr_t *h,
                                 &q->id, &q->seq, &q->blen);
     }
     else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
-        return sse_rd_str(rd, &q->chan, &clen) ? -1 : 0;
+        return sse_wire_request_get(rd, &q->chan, &clen) ? -1 : 0;
     }
     else if (h->type == SSE_OP_STATS) {
         q->id = relay_counters(d);
@@ -287,7 +287,7 @@ static int op_hello(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     uint32_t pid;
 
     (void)h;
-    if (sse_rd_u32(rd, &pid)
+    if (sse_wire_hello_get(rd, &pid)
         || apr_pool_create(&c->cpool, c->d->pool) != APR_SUCCESS) {
         return -1;
     }
@@ -307,7 +307,7 @@ static int op_reply(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     size_t n;
 
     (void)h;
-    if (!o || sse_rd_str(rd, &s, &n)) {
+    if (!o || sse_wire_reply_get(rd, &s, &n)) {
         return -1;
     }
     c->owed = o->next;
@@ -365,7 +365,7 @@ int sse_relayd_frames(relay_conn_t *c)
     int rc;
 
     c->busy = 1;
-    while ((rc = sse_frame_peek(c->in.data + pos, c->in.len - pos,
+    while ((rc = sse_frame_peek(c->peer.in.data + pos, c->peer.in.len - pos,
                                 &h, &payload)) == 1) {
         int bad = frame_handle(c, &h, payload);
         if (bad) {
@@ -388,6 +388,6 @@ int sse_relayd_frames(relay_conn_t *c)
         conn_close(c);
         return -1;
     }
-    sse_buf_consume(&c->in, pos);
+    sse_buf_consume(&c->peer.in, pos);
     return 1;
 }

@@ -264,3 +264,30 @@ int sse_wire_reply_get(sse_rd_t *rd, const char **text, size_t *len)
 {
     return sse_rd_str(rd, text, len);
 }
+
+int sse_wire_text_add(sse_buf_t *texts, const char *text, size_t len)
+{
+    size_t before = texts->len;
+
+    if (sse_buf_put_str(texts, text ? text : "", len)) {
+        texts->len = before;
+        return -1;
+    }
+    return 0;
+}
+
+int sse_wire_text_get(sse_rd_t *rd, const char **text, size_t *len)
+{
+    return sse_rd_str(rd, text, len);
+}
+
+int sse_wire_result_put(sse_buf_t *b, uint32_t seq, const char *id,
+                        uint32_t n, const sse_buf_t *texts)
+{
+    long off = sse_frame_begin(b, SSE_OP_RESULT, seq);
+
+    return frame_close(b, off, off >= 0 && !sse_buf_put_str(b, id, strlen(id))
+                               && !sse_buf_put_u32(b, n)
+                               && (!texts || !sse_buf_put(b, texts->data,
+                                                          texts->len)));
+}

@@ -46,6 +46,15 @@ typedef struct sse_wire_result_t {
  * malformed (res is then not to be used). */
 int sse_wire_result_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_result_t *res);
 
+/* Put a RESULT (seq: the request's) with id and the n texts in texts,
+ * each added with sse_wire_text_add (a gather collects them as the
+ * brokers' REPLYs come in); texts may be NULL when n is 0.  0 or -1. */
+int sse_wire_text_add(sse_buf_t *texts, const char *text, size_t len);
+/* The next text of such a list (rd over texts), as sse_wire_reply_get. */
+int sse_wire_text_get(sse_rd_t *rd, const char **text, size_t *len);
+int sse_wire_result_put(sse_buf_t *b, uint32_t seq, const char *id,
+                        uint32_t n, const sse_buf_t *texts);
+
 /* The text answers inside a RESULT (and the counts the relay keeps in
  * Redis) are lines of fields: CONNS "remote\tsince\tpid", LIST and the
  * cluster's counts "channel\tcount", STATS "key value".  One cutter for

@@ -43,7 +43,7 @@ void conn_close(relay_conn_t *c)
         return;
     }
     c->closed = 1;
-    c->fd = -1;
+    c->peer.io.fd = -1;
     sse_relayd_conn_gone(c);
     c->next = c->d->closed;         /* freed by relayd_done */
     c->d->closed = c;
@@ -57,7 +57,7 @@ int conn_readable(relay_conn_t *c)
     if (c != unread_conn || !unread.len) {
         return 0;
     }
-    sse_buf_put(&c->in, unread.data, unread.len);
+    sse_buf_put(&c->peer.in, unread.data, unread.len);
     unread.len = 0;
     return sse_relayd_frames(c);
 }
@@ -174,7 +174,7 @@ static int feed(relay_conn_t *c, sse_buf_t *b)
 {
     int rc;
 
-    sse_buf_put(&c->in, b->data, b->len);
+    sse_buf_put(&c->peer.in, b->data, b->len);
     rc = sse_relayd_frames(c);
     sse_buf_free(b);
     return rc;
@@ -286,7 +286,7 @@ static int frames(relay_conn_t *c, uint32_t op, int k, sse_frame_hdr_t *h,
     size_t pos = 0;
     int n = 0;
 
-    while (sse_frame_peek(c->out.data + pos, c->out.len - pos, &fh,
+    while (sse_frame_peek(c->peer.out.data + pos, c->peer.out.len - pos, &fh,
                           &payload) == 1) {
         if (fh.type == op) {
             if (n == k && h) {
@@ -298,7 +298,7 @@ static int frames(relay_conn_t *c, uint32_t op, int k, sse_frame_hdr_t *h,
         }
         pos += sizeof(fh) + fh.len;
     }
-    CHECK(pos == c->out.len);       /* whole frames only */
+    CHECK(pos == c->peer.out.len);       /* whole frames only */
     return n;
 }
 
@@ -372,7 +372,7 @@ static void test_publish_census(apr_pool_t *p)
     CHECK(publish(r, "ns/news", "hello", 0) == 1);
     CHECK(frames(b1, SSE_OP_EVENT, 0, NULL, NULL) == 1);
     CHECK(frames(b3, SSE_OP_EVENT, 0, NULL, NULL) == 1);
-    CHECK(b2->out.len == 0);
+    CHECK(b2->peer.out.len == 0);
     CHECK(event_is(b1, 0, "ns/news", FIRST_ID, "data: hello\n"));
     CHECK(event_is(b3, 0, "ns/news", FIRST_ID, "id: 1000\n"));
     CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
@@ -383,7 +383,7 @@ static void test_publish_census(apr_pool_t *p)
     CHECK(d.next_id == FIRST_ID + 1);
     /* a stream gone from b3's count: the next publish counts 2 */
     CHECK(count(b3, "ns/news", -3) == 1);
-    sse_buf_free(&r->out);
+    sse_buf_free(&r->peer.out);
     CHECK(publish(r, "ns/news", "again", 0) == 1);
     CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK_STR(all, "2");
@@ -437,11 +437,11 @@ static void test_flow_held(apr_pool_t *p)
     CHECK(frames(slow, SSE_OP_SYNC, 0, &h, &rd) == 1);
     CHECK(sse_rd_u64(&rd, &mark) == 0 && mark == 150);
     CHECK(frames(fast, SSE_OP_SYNC, 0, NULL, NULL) == 0);
-    CHECK(r->out.len == 0);             /* held */
+    CHECK(r->peer.out.len == 0);             /* held */
     CHECK(r->waiting != NULL);
     /* the fast broker's SYNCED holds nothing: still held */
     CHECK(synced(slow, 49) == 1);
-    CHECK(r->out.len == 0);
+    CHECK(r->peer.out.len == 0);
     CHECK(slow->waiters != NULL);
     CHECK(synced(slow, 50) == 1);       /* 150 - 100: released */
     CHECK(slow->waiters == NULL);
@@ -463,7 +463,7 @@ static void test_flow_broker_gone(apr_pool_t *p)
     slow = broker(&d, 33, "ns/big", 500);
     r = sse_relayd_conn_new(&d, -1);
     CHECK(publish(r, "ns/big", "x", 0) == 1);
-    CHECK(r->out.len == 0);
+    CHECK(r->peer.out.len == 0);
     conn_close(slow);
     CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK_STR(all, "500");
@@ -496,7 +496,7 @@ static void test_gather_conns(apr_pool_t *p)
     CHECK(frames(b3, SSE_OP_CONNS, 0, NULL, NULL) == 1);
     CHECK(reply(b2, "two") == 1);
     CHECK(reply(b1, "one") == 1);
-    CHECK(r->out.len == 0);             /* b3 still owes */
+    CHECK(r->peer.out.len == 0);             /* b3 still owes */
     CHECK(reply(b3, "three") == 1);
     CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK_STR(id, "");
@@ -530,7 +530,7 @@ static void test_gather_fifo(apr_pool_t *p)
     CHECK(reply(b, "for-a") == 1);
     CHECK(result(r1, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK_STR(all, "for-a");
-    CHECK(r2->out.len == 0);
+    CHECK(r2->peer.out.len == 0);
     CHECK(reply(b, "for-b") == 1);
     CHECK(result(r2, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK_STR(all, "for-b");
@@ -563,7 +563,7 @@ static void test_gather_requester_gone(apr_pool_t *p)
     r2 = sse_relayd_conn_new(&d, -1);
     CHECK(request(r2, SSE_OP_CONNS, "ns/y") == 1);
     CHECK(reply(b2, "only") == 1);
-    CHECK(r2->out.len == 0);
+    CHECK(r2->peer.out.len == 0);
     conn_close(b1);
     CHECK(result(r2, id, sizeof(id), all, sizeof(all), &n) == 0);
     CHECK(n == 1);
@@ -586,7 +586,7 @@ static void test_gather_timeout(apr_pool_t *p)
     CHECK(request(r, SSE_OP_CONNS, "ns/x") == 1);
     CHECK(reply(b1, "fast") == 1);
     sse_relayd_after_batch(&d);
-    CHECK(r->out.len == 0);             /* not yet */
+    CHECK(r->peer.out.len == 0);             /* not yet */
     CHECK(d.waiting != NULL);
     d.waiting->deadline = 0;
     sse_relayd_after_batch(&d);
@@ -611,7 +611,7 @@ static void test_stale_request(apr_pool_t *p)
     r = sse_relayd_conn_new(&d, -1);
     CHECK(publish(r, "ns/news", "late", RELAY_TAKE_MS + 500) == -1);
     CHECK(r->closed);
-    CHECK(b->out.len == 0);
+    CHECK(b->peer.out.len == 0);
     CHECK(d.next_id == FIRST_ID);
     CHECK(was_logged("SSE00217: a request (type 2) waited"));
     /* one that waited less is taken */
