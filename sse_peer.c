@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "sse_peer.h"
+#include "sse_sock.h"
 
 ssize_t sse_peer_read(sse_peer_t *p, size_t max)
 {

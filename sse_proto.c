@@ -1,80 +1,10 @@
 /*
- * sse_proto.c: encoding and decoding of relay frames (see sse_proto.h).
+ * sse_proto.c: the relay protocol's frames (see sse_proto.h).
  */
-#include <errno.h>
-#include <poll.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "sse_proto.h"
-
-int sse_buf_put(sse_buf_t *b, const void *p, size_t n)
-{
-    if (b->cap - b->len < n) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *d;
-        while (cap - b->len < n) {
-            cap *= 2;
-        }
-        d = realloc(b->data, cap);
-        if (!d) {
-            return -1;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    if (n) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-    }
-    return 0;
-}
-
-int sse_buf_put_u32(sse_buf_t *b, uint32_t v)
-{
-    return sse_buf_put(b, &v, sizeof(v));
-}
-
-int sse_buf_put_u64(sse_buf_t *b, uint64_t v)
-{
-    uint32_t two[2] = { (uint32_t)(v >> 32), (uint32_t)v };
-
-    return sse_buf_put(b, two, sizeof(two));
-}
-
-int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n)
-{
-    if (n > SSE_PROTO_MAX_FRAME) {
-        return -1;
-    }
-    if (sse_buf_put_u32(b, (uint32_t)n) || sse_buf_put(b, s, n)
-        || sse_buf_put(b, "", 1)) {
-        return -1;
-    }
-    return 0;
-}
-
-void sse_buf_consume(sse_buf_t *b, size_t n)
-{
-    if (n >= b->len) {
-        b->len = 0;
-        return;
-    }
-    memmove(b->data, b->data + n, b->len - n);
-    b->len -= n;
-}
-
-void sse_buf_free(sse_buf_t *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
 
 long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq)
 {
@@ -120,45 +50,6 @@ int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
     }
     *payload = in + sizeof(*h);
     return 1;
-}
-
-int sse_rd_u32(sse_rd_t *rd, uint32_t *v)
-{
-    if (rd->left < sizeof(*v)) {
-        return -1;
-    }
-    memcpy(v, rd->p, sizeof(*v));
-    rd->p += sizeof(*v);
-    rd->left -= sizeof(*v);
-    return 0;
-}
-
-int sse_rd_u64(sse_rd_t *rd, uint64_t *v)
-{
-    uint32_t hi, lo;
-
-    if (rd->left < 2 * sizeof(hi)) {
-        return -1;
-    }
-    sse_rd_u32(rd, &hi);
-    sse_rd_u32(rd, &lo);
-    *v = ((uint64_t)hi << 32) | lo;
-    return 0;
-}
-
-int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n)
-{
-    uint32_t len;
-
-    if (sse_rd_u32(rd, &len) || rd->left < (size_t)len + 1
-        || rd->p[len] != '\0') {
-        return -1;
-    }
-    *s = rd->p;
-    *n = len;
-    rd->p += (size_t)len + 1;
-    rd->left -= (size_t)len + 1;
-    return 0;
 }
 
 int sse_event_frame_put(sse_buf_t *b, uint32_t fseq, const char *chan,
@@ -258,49 +149,6 @@ void sse_run_copy(const sse_run_t *run, unsigned k, char *dst)
     }
 }
 
-int sse_sock_connect_unix(const char *path, int timeout_s)
-{
-    struct sockaddr_un sa;
-    struct timeval tv = { timeout_s, 0 };
-    int fd;
-
-    if (!path || strlen(path) >= sizeof(sa.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, path);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-int sse_sock_write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 uint32_t sse_clock_ms(void)
 {
     struct timespec ts;
@@ -310,45 +158,3 @@ uint32_t sse_clock_ms(void)
                       + (uint64_t)ts.tv_nsec / 1000000u);
 }
 
-ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms)
-{
-    struct pollfd pfd;
-    ssize_t n;
-
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    for (;;) {
-        int r = poll(&pfd, 1, timeout_ms);
-        if (r == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        n = recv(fd, buf, len, MSG_DONTWAIT);
-        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK
-                       && errno != EINTR)) {
-            return n;
-        }
-    }
-}
-
-int sse_sock_read_all(int fd, char *buf, size_t len, int timeout_ms)
-{
-    while (len) {
-        ssize_t n = sse_sock_recv_wait(fd, buf, len, timeout_ms);
-        if (n <= 0) {
-            if (n == 0) {
-                errno = 0;
-            }
-            return -1;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}

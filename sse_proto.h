@@ -1,15 +1,13 @@
 /*
- * sse_proto.h: the relay wire protocol, shared by the relay daemon, each
- * child's broker and the publish handler.  A frame is a fixed header
+ * sse_proto.h: the relay protocol's frames, shared by the relay daemon,
+ * each child's broker and the requesters.  A frame is a fixed header
  * (type, seq, payload length; native byte order, both ends are the same
  * host) followed by a payload of length-prefixed, NUL-terminated strings
- * and 32-bit integers.  No httpd: the frames, buffers and readers are
- * pure code, testable alone; the few socket helpers at the end (connect,
- * read and write with timeouts) are the only system calls.  The PUBLISH
- * request is put and got in sse_wire.h.
- *
- * Buffers are malloc'ed and owned by whoever holds the sse_buf_t; they are
- * used from one thread at a time.
+ * and 32-bit integers (written and read with sse_buf.h).  Here: the ops,
+ * the header, the EVENT frame and the runs a broker reads of them, the
+ * clock requests are stamped with.  Every other op is put and got in
+ * sse_wire.h; socket I/O is sse_sock.h.  No httpd, no system call but the
+ * clock: pure code, testable alone.
  */
 #ifndef SSE_PROTO_H
 #define SSE_PROTO_H
@@ -18,7 +16,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SSE_PROTO_MAX_FRAME (16u * 1024u * 1024u)
+#include "sse_buf.h"
+
+#define SSE_PROTO_MAX_FRAME SSE_BUF_MAX_STR
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
@@ -70,23 +70,6 @@ typedef struct {
     uint32_t len;       /* payload bytes after the header */
 } sse_frame_hdr_t;
 
-typedef struct {
-    char  *data;
-    size_t len;
-    size_t cap;
-} sse_buf_t;
-
-/* Append n bytes; returns 0, or -1 when out of memory (buffer unchanged). */
-int sse_buf_put(sse_buf_t *b, const void *p, size_t n);
-/* Append a u32, a u64 (as two u32: high, low) / a length-prefixed
- * NUL-terminated string; 0 or -1. */
-int sse_buf_put_u32(sse_buf_t *b, uint32_t v);
-int sse_buf_put_u64(sse_buf_t *b, uint64_t v);
-int sse_buf_put_str(sse_buf_t *b, const char *s, size_t n);
-/* Drop the first n bytes (after they were written out). */
-void sse_buf_consume(sse_buf_t *b, size_t n);
-void sse_buf_free(sse_buf_t *b);
-
 /* Start a frame: returns the offset to give sse_frame_end, or -1. */
 long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq);
 /* Finish the frame started at off by filling in its payload length. */
@@ -101,17 +84,6 @@ void sse_frame_stamp(sse_buf_t *req);
  * are needed, -1 when the header is impossible (oversized frame). */
 int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
                    const char **payload);
-
-/* Reading a payload. */
-typedef struct {
-    const char *p;
-    size_t left;
-} sse_rd_t;
-
-/* Each returns 0, or -1 when the payload is short or malformed. */
-int sse_rd_u32(sse_rd_t *rd, uint32_t *v);
-int sse_rd_u64(sse_rd_t *rd, uint64_t *v);
-int sse_rd_str(sse_rd_t *rd, const char **s, size_t *n);
 
 /* EVENT frames.  Append one (frame seq fseq) to b; 0, or -1 when out of
  * memory (b unchanged: no half frame). */
@@ -152,23 +124,8 @@ unsigned sse_run_first_after(const sse_run_t *run, uint64_t after);
 size_t sse_run_len(const sse_run_t *run, unsigned k);
 void sse_run_copy(const sse_run_t *run, unsigned k, char *dst);
 
-/* Socket I/O for frames, retrying on EINTR.  Write all of buf, blocking
- * (0, or -1: the peer is gone or the send timeout passed). */
-int sse_sock_write_all(int fd, const char *buf, size_t len);
-/* Connect to the unix socket at path, with timeout_s seconds as the send and
- * receive timeouts; the descriptor, or -1 with errno. */
-int sse_sock_connect_unix(const char *path, int timeout_s);
-/* recv() what is there, waiting up to timeout_ms in poll() for it: n > 0,
- * 0 when the peer closed, or -1 with errno (ETIMEDOUT).  Not a blocking
- * recv(): a thread asleep in recv() on a unix socket is also woken each
- * time the peer reads what it sent (the kernel announces the freed space
- * to every sleeper), a thread asleep in poll() only for what it asked. */
 /* CLOCK_MONOTONIC in milliseconds, low 32 bits: the same clock in every
  * process of the machine; compare two with (int32_t)(later - earlier). */
 uint32_t sse_clock_ms(void);
-ssize_t sse_sock_recv_wait(int fd, void *buf, size_t len, int timeout_ms);
-/* Read exactly len bytes, each wait up to timeout_ms (sse_sock_recv_wait):
- * 0, or -1 with errno (0 when the peer closed first, ETIMEDOUT). */
-int sse_sock_read_all(int fd, char *buf, size_t len, int timeout_ms);
 
 #endif

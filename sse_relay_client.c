@@ -13,6 +13,7 @@
 #include "apr_strings.h"
 
 #include "sse_relay.h"
+#include "sse_sock.h"
 #include "sse_wire.h"
 
 const char *sse_relay_path;

@@ -33,6 +33,7 @@
 
 #include "sse_event.h"
 #include "sse_proto.h"
+#include "sse_sock.h"
 #include "sse_wire.h"
 
 enum {

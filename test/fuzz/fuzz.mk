@@ -35,16 +35,16 @@ FUZZ_CPPFLAGS = -I/usr/include/apr-1.0 -I$(FUZZ_TOP) -I$(FUZZ_SRC)
 FUZZ_LIBS  = -lapr-1 -Wl,--export-dynamic-symbol=apr_palloc \
              -Wl,--export-dynamic-symbol=apr_pcalloc
 FUZZ_PKGS  = clang-14 libclang-rt-14-dev libapr1-dev llvm-14
-FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_hist.c
+FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_hist.c
 
 FUZZ_COMMON = $(FUZZ_SRC)/fuzz_palloc.c
-FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/sse_proto.h \
+FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/sse_proto.h $(FUZZ_TOP)/sse_buf.h \
               $(FUZZ_TOP)/sse_hist.h
 FUZZ_SRCS_event_parse     = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_event_roundtrip = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_SRCS_channels        = $(FUZZ_TOP)/sse_event.c
-FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_census.c
-FUZZ_SRCS_hist            = $(FUZZ_TOP)/sse_hist.c $(FUZZ_TOP)/sse_proto.c
+FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_census.c
+FUZZ_SRCS_hist            = $(FUZZ_TOP)/sse_hist.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c
 FUZZ_SRCS_text            = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_DICT_event_parse     = -dict=$(FUZZ_SRC)/event.dict
 FUZZ_DICT_event_roundtrip = -dict=$(FUZZ_SRC)/event.dict

@@ -22,6 +22,7 @@
 #include "sse_log.h"
 #include "sse_broker_int.h"
 #include "sse_relay.h"
+#include "sse_sock.h"
 #include "sse_wire.h"
 
 module AP_MODULE_DECLARE_DATA sse_module;
