@@ -15,7 +15,6 @@ typedef struct {
 
 struct sse_census_t {
     apr_hash_t *h;
-    long total;
 };
 
 sse_census_t *sse_census_make(apr_pool_t *p)
@@ -44,13 +43,11 @@ int sse_census_add(sse_census_t *c, const char *name, size_t len, long delta)
         apr_hash_set(c->h, e->name, (apr_ssize_t)len, e);
     }
     if (e->count + delta <= 0) {
-        c->total -= e->count;
         apr_hash_set(c->h, e->name, (apr_ssize_t)e->len, NULL);
         free(e);
         return 0;
     }
     e->count += delta;
-    c->total += delta;
     return 0;
 }
 
@@ -59,16 +56,6 @@ long sse_census_get(sse_census_t *c, const char *name, size_t len)
     census_entry_t *e = apr_hash_get(c->h, name, (apr_ssize_t)len);
 
     return e ? e->count : 0;
-}
-
-unsigned sse_census_channels(sse_census_t *c)
-{
-    return apr_hash_count(c->h);
-}
-
-long sse_census_total(sse_census_t *c)
-{
-    return c->total;
 }
 
 void sse_census_each(sse_census_t *c,
@@ -93,5 +80,4 @@ void sse_census_clear(sse_census_t *c)
         apr_hash_set(c->h, e->name, (apr_ssize_t)e->len, NULL);
         free(e);
     }
-    c->total = 0;
 }

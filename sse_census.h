@@ -26,10 +26,6 @@ int sse_census_add(sse_census_t *c, const char *name, size_t len, long delta);
 /* name's count, 0 when absent. */
 long sse_census_get(sse_census_t *c, const char *name, size_t len);
 
-/* Channels counted, and the sum of all counts. */
-unsigned sse_census_channels(sse_census_t *c);
-long sse_census_total(sse_census_t *c);
-
 /* Call fn for every channel counted (in no particular order). */
 void sse_census_each(sse_census_t *c,
                      void (*fn)(void *ctx, const char *name, size_t len,

@@ -23,6 +23,34 @@
 #include "sse_proto.h"
 #include "sse_census.h"
 
+/* Channels counted and the sum of their counts, seen through
+ * sse_census_each (the census keeps neither: the relay does not need them). */
+static void census_sum_one(void *ctx, const char *name, size_t len, long n)
+{
+    long *acc = ctx;
+
+    (void)name;
+    (void)len;
+    acc[0]++;
+    acc[1] += n;
+}
+
+static long census_channels(sse_census_t *c)
+{
+    long acc[2] = { 0, 0 };
+
+    sse_census_each(c, census_sum_one, acc);
+    return acc[0];
+}
+
+static long census_total(sse_census_t *c)
+{
+    long acc[2] = { 0, 0 };
+
+    sse_census_each(c, census_sum_one, acc);
+    return acc[1];
+}
+
 #include "apr_hash.h"
 
 typedef struct {
@@ -226,7 +254,7 @@ static void as_count(apr_pool_t *p, const frame_t *f)
     if (ok && n == 1) {
         FZ_ASSERT(sse_census_get(c, first, first_len) == (first_delta > 0 ? first_delta : 0));
     }
-    FZ_ASSERT(sse_census_total(c) >= 0);
+    FZ_ASSERT(census_total(c) >= 0);
     if (ok && first) {
         apr_hash_t *seen = apr_hash_make(p);
         rd = (sse_rd_t){ f->payload, f->len };
@@ -239,10 +267,10 @@ static void as_count(apr_pool_t *p, const frame_t *f)
                 sum += sse_census_get(c, name, len);
             }
         }
-        FZ_ASSERT(sum == sse_census_total(c));
+        FZ_ASSERT(sum == census_total(c));
     }
     sse_census_clear(c);
-    FZ_ASSERT(sse_census_channels(c) == 0 && sse_census_total(c) == 0);
+    FZ_ASSERT(census_channels(c) == 0 && census_total(c) == 0);
 }
 
 static void as_u32s(const frame_t *f)

@@ -7,6 +7,34 @@
 #include "unit.h"
 #include "sse_census.h"
 
+/* Channels counted and the sum of their counts, seen through
+ * sse_census_each (the census keeps neither: the relay does not need them). */
+static void census_sum_one(void *ctx, const char *name, size_t len, long n)
+{
+    long *acc = ctx;
+
+    (void)name;
+    (void)len;
+    acc[0]++;
+    acc[1] += n;
+}
+
+static long census_channels(sse_census_t *c)
+{
+    long acc[2] = { 0, 0 };
+
+    sse_census_each(c, census_sum_one, acc);
+    return acc[0];
+}
+
+static long census_total(sse_census_t *c)
+{
+    long acc[2] = { 0, 0 };
+
+    sse_census_each(c, census_sum_one, acc);
+    return acc[1];
+}
+
 #define GET(c, s) sse_census_get((c), (s), strlen(s))
 #define ADD(c, s, d) sse_census_add((c), (s), strlen(s), (d))
 
@@ -20,30 +48,30 @@ static void test_counts(apr_pool_t *p)
     CHECK(ADD(c, "sport", 3) == 0);
     CHECK(GET(c, "news") == 2);
     CHECK(GET(c, "sport") == 3);
-    CHECK(sse_census_channels(c) == 2);
-    CHECK(sse_census_total(c) == 5);
+    CHECK(census_channels(c) == 2);
+    CHECK(census_total(c) == 5);
     /* names are compared by their bytes and length, not as prefixes */
     CHECK(GET(c, "new") == 0);
     CHECK(sse_census_get(c, "newsroom", 4) == 2);
     /* down to zero drops the channel */
     CHECK(ADD(c, "news", -2) == 0);
     CHECK(GET(c, "news") == 0);
-    CHECK(sse_census_channels(c) == 1);
-    CHECK(sse_census_total(c) == 3);
+    CHECK(census_channels(c) == 1);
+    CHECK(census_total(c) == 3);
     /* more taken than there is: dropped, never negative */
     CHECK(ADD(c, "sport", -7) == 0);
     CHECK(GET(c, "sport") == 0);
-    CHECK(sse_census_total(c) == 0);
+    CHECK(census_total(c) == 0);
     CHECK(ADD(c, "ghost", -1) == 0);
     CHECK(GET(c, "ghost") == 0);
-    CHECK(sse_census_channels(c) == 0);
+    CHECK(census_channels(c) == 0);
     /* a whole table at once (a broker reconnecting) */
     CHECK(ADD(c, "a", 10) == 0);
     CHECK(ADD(c, "b", 20) == 0);
-    CHECK(sse_census_total(c) == 30);
+    CHECK(census_total(c) == 30);
     sse_census_clear(c);
-    CHECK(sse_census_channels(c) == 0);
-    CHECK(sse_census_total(c) == 0);
+    CHECK(census_channels(c) == 0);
+    CHECK(census_total(c) == 0);
     CHECK(GET(c, "a") == 0);
 }
 
@@ -101,13 +129,13 @@ static void test_churn(apr_pool_t *p)
         bad += GET(c, name) != want[i];
     }
     CHECK(bad == 0);
-    CHECK(sse_census_total(c) == total);
+    CHECK(census_total(c) == total);
     for (i = 0; i < N; i++) {
         snprintf(name, sizeof(name), "chan-%d", i);
         CHECK(ADD(c, name, -want[i]) == 0);
     }
-    CHECK(sse_census_channels(c) == 0);
-    CHECK(sse_census_total(c) == 0);
+    CHECK(census_channels(c) == 0);
+    CHECK(census_total(c) == 0);
     sse_census_clear(c);
 }
 
