@@ -259,19 +259,17 @@ static const char *stats_channels(sse_relayd_t *d, apr_pool_t *p,
 static const char *stats_kids(sse_relayd_t *d, apr_pool_t *p)
 {
     apr_array_header_t *kids = apr_array_make(p, 8, sizeof(char *));
-    char *copy, *line, *last;
+    char *cur, *rec, *kv[2];
 
-    /* each child's "key value" lines become one JSON object */
-    copy = apr_pstrdup(p, d->stats_children ? d->stats_children : "");
-    for (line = apr_strtok(copy, "\x1e", &last); line;
-         line = apr_strtok(NULL, "\x1e", &last)) {
-        char *l2, *kv;
+    /* each child's record ("key value" lines) becomes one JSON object */
+    cur = apr_pstrdup(p, d->stats_children ? d->stats_children : "");
+    while (sse_wire_line(&cur, '\x1e', '\n', &rec, 1)) {
         apr_array_header_t *f = apr_array_make(p, 10, sizeof(char *));
-        for (kv = apr_strtok(line, "\n", &l2); kv; kv = apr_strtok(NULL, "\n", &l2)) {
-            char *sp = strchr(kv, ' ');
-            if (sp) {
-                *sp = '\0';
-                APR_ARRAY_PUSH(f, char *) = apr_psprintf(p, "\"%s\":%s", kv, sp + 1);
+        int n;
+        while ((n = sse_wire_line(&rec, '\n', ' ', kv, 2)) > 0) {
+            if (n == 2) {
+                APR_ARRAY_PUSH(f, char *) = apr_psprintf(p, "\"%s\":%s",
+                                                         kv[0], kv[1]);
             }
         }
         APR_ARRAY_PUSH(kids, char *) = apr_psprintf(p, "{%s}",

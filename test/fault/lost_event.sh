@@ -8,7 +8,7 @@
 #
 #   fanout-oom   lap_add() fails once, as a failed malloc would, when the
 #                event is taken into a fan-out;
-#   relay-lost   the broker's relay_lost is set, as running out of memory
+#   relay-lost   the broker's relay.lost is set, as running out of memory
 #                for the bytes it read does: it drops the connection with
 #                the event unread, and is back on the same relay.
 #
@@ -42,7 +42,7 @@ fanout-oom)
          -ex 'return (int)-1' -ex 'print 12345')
     what="lap_add made to fail in child $child" ;;
 relay-lost)
-    how=(-ex 'set var B.relay_lost = B.s->server_hostname' -ex "shell $publish"
+    how=(-ex 'set var B.relay.lost = B.s->server_hostname' -ex "shell $publish"
          -ex 'print 12345')
     what="child $child's relay connection marked lost" ;;
 *)
@@ -52,8 +52,8 @@ esac
 gdb -p "$child" -batch "${how[@]}" -ex detach >"$tmp/gdb.log" 2>&1
 lost=$(cat "$tmp/lost" 2>/dev/null)
 if ! grep -q '= 12345$' "$tmp/gdb.log" || [ -z "$lost" ] \
-   || grep -qi 'ptrace\|denied\|no symbol\|cannot\|can not' "$tmp/gdb.log"; then
-    emit "not run: $mode with gdb: $(grep -m1 -i 'ptrace\|denied\|symbol\|cannot\|can not' "$tmp/gdb.log")" 0
+   || grep -qi 'ptrace\|denied\|no symbol\|no member\|cannot\|can not' "$tmp/gdb.log"; then
+    emit "not run: $mode with gdb: $(grep -m1 -i 'ptrace\|denied\|symbol\|member\|cannot\|can not' "$tmp/gdb.log")" 0
     exit 1
 fi
 ended=no

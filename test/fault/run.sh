@@ -210,7 +210,7 @@ row "fan-out out of memory" "a child's broker cannot allocate an event for a fan
     1 "${oom%$'\t'*}" "${oom##*$'\t'}"
 echo "fault: a broker's relay connection lost" >&2
 gap=$(bash "$F_SRC/lost_event.sh" "$port" relay-lost)
-row "relay connection lost" "a child's broker loses its relay connection, and an event with it, while the relay lives on (gdb sets relay_lost); the stream must end and resume with Last-Event-ID" \
+row "relay connection lost" "a child's broker loses its relay connection, and an event with it, while the relay lives on (gdb sets the broker's relay.lost); the stream must end and resume with Last-Event-ID" \
     1 "${gap%$'\t'*}" "${gap##*$'\t'}"
 
 # capacity: the whole SSEMaxSubscribers is still there, then stop
