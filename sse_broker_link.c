@@ -360,7 +360,6 @@ int sse_link_attach(sse_broker_t *b, int fd)
         return -1;
     }
     b->relay.io.fn = link_io;
-    b->relay.io.data = b;
     if (sse_loop_add(b->loop, &b->relay.io, SSE_IO_IN) < 0) {
         sse_link_drop(b, "cannot watch the socket");
         return -1;

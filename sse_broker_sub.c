@@ -312,7 +312,7 @@ static void sub_readable(sse_broker_t *b, sse_sub_t *sub)
 static void sub_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
 {
     sse_broker_t *b = sse_loop_owner(loop);
-    sse_sub_t *sub = io->data;
+    sse_sub_t *sub = SSE_IO_OWNER(io, sse_sub_t, io);
 
     if (!sub->dead && (events & SSE_IO_OUT)) {
         sub_flush(b, sub);
@@ -347,7 +347,6 @@ void sse_sub_register(sse_broker_t *b, sse_sub_t *sub)
     int i;
 
     sub->io.fn = sub_io;
-    sub->io.data = sub;
     if (sse_loop_add(b->loop, &sub->io, SSE_IO_IN) < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, b->s,
                      "SSE00102: cannot watch stream socket");

@@ -14,6 +14,8 @@
 #ifndef SSE_LOOP_H
 #define SSE_LOOP_H
 
+#include <stddef.h>
+
 #include "apr_time.h"
 
 typedef struct sse_loop_t sse_loop_t;
@@ -29,12 +31,18 @@ typedef void sse_io_fn(sse_loop_t *loop, sse_io_t *io, unsigned events);
 typedef void sse_timer_fn(sse_loop_t *loop, sse_timer_t *t);
 typedef void sse_hook_fn(sse_loop_t *loop, void *data);
 
+/* No pointer back to its owner: a subscriber holds tens of thousands of
+ * them, so its callback finds the owner from io's place in it
+ * (SSE_IO_OWNER) or from the loop's owner (sse_loop_owner). */
 struct sse_io_t {
     int fd;
     unsigned mask;              /* SSE_IO_IN | SSE_IO_OUT now asked for */
     sse_io_fn *fn;
-    void *data;                 /* the owner's */
 };
+
+/* The struct of type that embeds io as its member. */
+#define SSE_IO_OWNER(io, type, member) \
+    ((type *)(void *)((char *)(io) - offsetof(type, member)))
 
 struct sse_timer_t {
     apr_time_t when;

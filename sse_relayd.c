@@ -137,7 +137,7 @@ int conn_readable(relay_conn_t *c)
 /* The loop's callback for a peer's socket. */
 static void conn_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
 {
-    relay_conn_t *c = io->data;
+    relay_conn_t *c = SSE_IO_OWNER(io, relay_conn_t, peer.io);
 
     if (c->closed) {
         return;                 /* closed earlier in this batch */
@@ -185,7 +185,6 @@ static void relay_accept(sse_loop_t *loop, sse_io_t *io, unsigned events)
         return;
     }
     c->peer.io.fn = conn_io;
-    c->peer.io.data = c;
     if (sse_loop_add(loop, &c->peer.io, SSE_IO_IN) < 0) {
         conn_close(c);
     }
