@@ -97,7 +97,6 @@ sub open_held {
     return (undef, $why, $floored);
 }
 
-my %pids_of;
 sub pids {
     my $chan = shift;
     my(undef, $j) = admin_get($chan);
@@ -153,9 +152,9 @@ $_->{sock}->close(SSL_no_shutdown => 1) for @open;
 ok wait_until(5, sub { held_now() == 0 }), 'all closed: no held stream left';
 
 # 5. the floor: $per_child + 1 kept-alive connections in one child; the
-#    first $per_child get their stream, the next is refused by the floor
-#    (prefork: one thread per child, one connection at a time: no floor to
-#    show beyond 2.)
+#    first $per_child get their stream, the next is refused by the floor.
+#    (prefork: a child has one thread and serves one connection at a time,
+#    so it keeps no floor: 2. showed one held stream per child.)
 SKIP: {
 skip 'prefork: one thread per child, its held stream is all it serves', 1
     if $mpm eq 'prefork';
