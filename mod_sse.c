@@ -99,6 +99,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             sc->stats_channel) : NULL;
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
                                   sc->cluster_password, stats };
+        sse_held_configure(s, sc->max_held);
         return sse_relay_spawn(pconf, s, &cc);
     }
 }

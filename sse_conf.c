@@ -402,9 +402,9 @@ const command_rec sse_cmds[] = {
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
     AP_INIT_TAKE1("SSEMaxHeldStreams", set_max_streams, NULL, RSRC_CONF,
-                  "Most TLS or HTTP/2 event streams per child process, each "
+                  "Most TLS or HTTP/2 event streams in the whole server, each "
                   "holding a worker thread (default: half of "
-                  "ThreadsPerChild, at least 1)"),
+                  "MaxRequestWorkers, at least 1; 0: none)"),
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),

@@ -1,5 +1,7 @@
 /*
- * sse_held.c: held streams (see sse_held.h).
+ * sse_held.c: held streams (see sse_held.h): their caps and admission
+ * (the server-wide count is sse_count.c's; this child's own are atomics
+ * here), and serving them.
  *
  * The worker sleeps in poll() on its end of the socketpair and, for TLS,
  * on the client socket; it wakes once a second only to notice a stopping
@@ -23,34 +25,118 @@
 #include "mpm_common.h"
 #include "apr_atomic.h"
 #include "apr_buckets.h"
+#include "apr_optional.h"
+#include "apr_strings.h"
+#include "mod_http2.h"
 
 #include "sse_log.h"
 #include "sse_held.h"
 #include "sse_count.h"
 
-static apr_uint32_t held_count;     /* this child's held streams */
+/* The caps, set by the parent in post_config (sse_held_configure) and
+ * inherited by the children it forks after. */
+static struct {
+    int max;            /* SSEMaxHeldStreams: in the whole server */
+    int threads;        /* ThreadsPerChild */
+    int tls_max;        /* per child over HTTP/1.1 (TLS): threads - floor */
+    int h2_workers;     /* H2MaxWorkers; 0: mod_http2 is not loaded */
+    int h2_max;         /* per child over HTTP/2: h2_workers - floor */
+} caps = { 1, 1, 1, 0, 0 };
+
+static apr_uint32_t held_tls;       /* this child's HTTP/1.1 held streams */
+static apr_uint32_t held_h2;        /* this child's HTTP/2 held streams */
 static volatile int held_stopping;
 
-int sse_held_default_max(void)
+/* What a child keeps from held streams of its n threads: a quarter, at
+ * least 1; none when it has only one (prefork: its one thread serves the
+ * held stream, the other processes serve the rest). */
+static int held_thread_floor(int n)
 {
-    int threads = 1;
-
-    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-    return threads / 2 > 1 ? threads / 2 : 1;
+    return n <= 1 ? 0 : n / 4 > 1 ? n / 4 : 1;
 }
 
-int sse_held_admit(int max)
+/* mod_http2's workers per child (H2MaxWorkers, or its default), 0 when
+ * mod_http2 is not loaded. */
+static int held_h2_workers(server_rec *s)
 {
-    if (apr_atomic_inc32(&held_count) >= (apr_uint32_t)max) {
-        apr_atomic_dec32(&held_count);
-        return -1;
+    APR_OPTIONAL_FN_TYPE(http2_get_num_workers) *get =
+        APR_RETRIEVE_OPTIONAL_FN(http2_get_num_workers);
+    int minw = 0, maxw = 0;
+
+    if (get) {
+        get(s, &minw, &maxw);
+        return maxw > 0 ? maxw : 1;
     }
-    return 0;
+    if (!ap_find_linked_module("mod_http2.c")) {
+        return 0;
+    }
+    /* an old mod_http2 without the function: its default */
+    return 3 * caps.threads / 2 > 4 ? 3 * caps.threads / 2 : 4;
 }
 
-void sse_held_release(void)
+void sse_held_configure(server_rec *s, int max_held)
 {
-    apr_atomic_dec32(&held_count);
+    int daemons = 1, h2_floor;
+    char free_h2[64];
+
+    caps.threads = 1;
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &caps.threads);
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+    if (caps.threads < 1) {
+        caps.threads = 1;
+    }
+    /* default: half of MaxRequestWorkers (daemons x threads), at least 1 */
+    caps.max = max_held >= 0 ? max_held
+             : daemons * caps.threads / 2 > 1 ? daemons * caps.threads / 2 : 1;
+    caps.tls_max = caps.threads - held_thread_floor(caps.threads);
+    caps.h2_workers = held_h2_workers(s);
+    h2_floor = caps.h2_workers / 4 > 1 ? caps.h2_workers / 4 : 1;
+    caps.h2_max = caps.h2_workers > h2_floor ? caps.h2_workers - h2_floor : 0;
+    apr_cpystrn(free_h2, ": mod_http2 is not loaded", sizeof(free_h2));
+    if (caps.h2_workers) {
+        apr_snprintf(free_h2, sizeof(free_h2), ", %d kept free", h2_floor);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                 "SSE00304: held (TLS/HTTP/2) event streams: at most %d in "
+                 "the server (SSEMaxHeldStreams%s); per child at most %d "
+                 "over HTTP/1.1 (ThreadsPerChild %d, %d kept free) and %d "
+                 "over HTTP/2 (H2MaxWorkers %d%s)", caps.max,
+                 max_held >= 0 ? "" : ", default: MaxRequestWorkers / 2",
+                 caps.tls_max, caps.threads, caps.threads - caps.tls_max,
+                 caps.h2_max, caps.h2_workers, free_h2);
+    if (caps.h2_workers && !caps.h2_max) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00305: H2MaxWorkers %d leaves no room for HTTP/2 "
+                     "event streams: each is refused with 503 (raise "
+                     "H2MaxWorkers)", caps.h2_workers);
+    }
+}
+
+const char *sse_held_admit(conn_rec *c)
+{
+    apr_uint32_t *mine = c->master ? &held_h2 : &held_tls;
+    int max = c->master ? caps.h2_max : caps.tls_max;
+
+    if (sse_count_held_admit(caps.max) < 0) {
+        return "too many TLS/HTTP/2 event streams in the server "
+               "(SSEMaxHeldStreams)";
+    }
+    if (apr_atomic_inc32(mine) >= (apr_uint32_t)max) {
+        apr_atomic_dec32(mine);
+        sse_count_held_release();
+        return c->master
+            ? "too many HTTP/2 event streams in this process: it keeps a "
+              "quarter of its H2MaxWorkers (at least 1) for other requests"
+            : "too many TLS event streams in this process: it keeps a "
+              "quarter of its threads (at least 1) for other requests";
+    }
+    return NULL;
+}
+
+void sse_held_release(conn_rec *c)
+{
+    apr_atomic_dec32(c->master ? &held_h2 : &held_tls);
+    sse_count_held_release();
 }
 
 void sse_held_stop(void)
@@ -164,7 +250,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
                       "SSE00301: cannot make a socketpair for a held stream");
-        apr_atomic_dec32(&held_count);
+        sse_held_release(r->connection);
         sse_count_release();
         return OK;
     }
@@ -184,13 +270,13 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
             close(sv[0]);
         }
         close(sv[1]);
-        apr_atomic_dec32(&held_count);
+        sse_held_release(r->connection);
         sse_count_release();
         return OK;
     }
     why = held_loop(r, sv[1]);
     close(sv[1]);           /* the broker sees EOF and drops the stream */
-    apr_atomic_dec32(&held_count);
+    sse_held_release(r->connection);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00303: held stream ended: %s", why);
     return OK;

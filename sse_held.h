@@ -13,12 +13,21 @@
 #include "httpd.h"
 #include "sse_broker.h"
 
-/* Take a held-stream slot of this child (SSEMaxHeldStreams, max); 0 or -1
- * when all are in use.  Any worker thread. */
-int sse_held_admit(int max);
+/* Parent, post_config: the caps of held streams, logged (SSE00304):
+ * SSEMaxHeldStreams (max_held, -1 unset: half of MaxRequestWorkers) in the
+ * whole server (sse_count.h); per child, HTTP/1.1 ones (TLS) may take all
+ * but a floor of ThreadsPerChild (a quarter, at least 1; none with one
+ * thread per child) and HTTP/2 ones all but a floor of mod_http2's
+ * H2MaxWorkers (a quarter, at least 1).  The children inherit them. */
+void sse_held_configure(server_rec *s, int max_held);
 
-/* Give back a slot taken by sse_held_admit() that was not served. */
-void sse_held_release(void);
+/* Take a held stream's places for a stream on c (HTTP/2 when c->master):
+ * one of SSEMaxHeldStreams and one of this child's.  NULL, or why not
+ * (then nothing is taken).  Any worker thread. */
+const char *sse_held_admit(conn_rec *c);
+
+/* Give back what sse_held_admit(c) took. */
+void sse_held_release(conn_rec *c);
 
 /* Serve the stream: register it with the broker and copy events to the
  * client until it closes, the broker ends it, or the child stops.  What
@@ -29,8 +38,5 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec);
 
 /* Tell every held stream of this child to end (child_stopping). */
 void sse_held_stop(void);
-
-/* The default SSEMaxHeldStreams: half of this child's threads, at least 1. */
-int sse_held_default_max(void);
 
 #endif

@@ -142,15 +142,6 @@ static const char *sse_preamble(request_rec *r, const sse_dir_conf_t *dc,
     return pre;
 }
 
-/* SSEMaxHeldStreams of r's server, or its default. */
-static int sse_max_held(request_rec *r)
-{
-    sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
-                                              &sse_module);
-
-    return sc->max_held >= 0 ? sc->max_held : sse_held_default_max();
-}
-
 /* Count the stream against SSEMaxSubscribers; 0, or -1 when full. */
 static int sse_stream_admit(request_rec *r)
 {
@@ -167,17 +158,19 @@ static int sse_conn_held(conn_rec *c)
     return c->master != NULL || ap_ssl_conn_is_ssl(c);
 }
 
-/* Take a new stream's places: a held-stream slot when held, and one of
- * SSEMaxSubscribers.  NULL, or why not (then nothing is taken). */
+/* Take a new stream's places: a held stream's when held (sse_held.c:
+ * SSEMaxHeldStreams and this child's threads or HTTP/2 workers), and one
+ * of SSEMaxSubscribers.  NULL, or why not (then nothing is taken). */
 static const char *sse_admit(request_rec *r, int held)
 {
-    if (held && sse_held_admit(sse_max_held(r)) < 0) {
-        return "too many TLS/HTTP/2 event streams in this process "
-               "(SSEMaxHeldStreams)";
+    const char *why;
+
+    if (held && (why = sse_held_admit(r->connection)) != NULL) {
+        return why;
     }
     if (sse_stream_admit(r) < 0) {
         if (held) {
-            sse_held_release();
+            sse_held_release(r->connection);
         }
         return "too many event streams (SSEMaxSubscribers)";
     }
@@ -185,10 +178,10 @@ static const char *sse_admit(request_rec *r, int held)
 }
 
 /* Give back what sse_admit() took, for a stream that never started. */
-static void sse_unadmit(int held)
+static void sse_unadmit(request_rec *r, int held)
 {
     if (held) {
-        sse_held_release();
+        sse_held_release(r->connection);
     }
     sse_count_release();
 }
@@ -261,7 +254,7 @@ static int sse_stream_begin(request_rec *r, ap_filter_t *next,
         if (!held) {
             sse_cork(c, 0);
         }
-        sse_unadmit(held);
+        sse_unadmit(r, held);
         return 0;
     }
     return 1;

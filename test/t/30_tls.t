@@ -1,7 +1,8 @@
 # Held streams: TLS (mod_ssl) over HTTP/1.1 and HTTP/2 (mod_http2).  Same
-# wire format, ids, resume and counts as parked streams; SSEMaxHeldStreams
-# caps them per child; a client leaving lowers the count; a graceful
-# restart ends them so old children can exit.
+# wire format, ids, resume and counts as parked streams; a child keeps a
+# quarter of mod_http2's workers from HTTP/2 ones (t/32_held_caps.t: the
+# server-wide SSEMaxHeldStreams and the floor of threads); a client leaving
+# lowers the count; a graceful restart ends them so old children can exit.
 use strict;
 use warnings FATAL => 'all';
 use FindBin;
@@ -16,7 +17,7 @@ use IO::Socket::SSL ();
 use POSIX ();
 use SSETest;
 
-plan tests => 21;
+plan tests => 22;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
 ok $port, "TLS virtual host on port " . ($port // '?');
@@ -101,17 +102,21 @@ is show($po->next_event(5)), show(ev(id => $jp->{id}, data => 'proxied')),
    'and then its events';
 $po->{sock}->close(SSL_no_shutdown => 1);
 
-# 3. HTTP/2: 11 streams on one connection, so in one child: SSEMaxHeldStreams
-#    10 admits 10 and refuses the 11th.  mod_http2 starts a connection with
-#    6 requests at a time and raises that as requests complete, so 40 quick
-#    requests go first, in batches, as a browser loading a page would.
+# 3. HTTP/2: 7 streams on one connection, so in one child: H2MaxWorkers 8
+#    less the child's floor of 2 admits 6 and refuses the 7th.  mod_http2
+#    starts a connection with 6 requests at a time and raises that as
+#    requests complete, so 40 quick requests go first, in batches, as a
+#    browser loading a page would.
+wait_until(5, sub { my($n) = Apache::TestRequest::GET('/server-status?auto')
+                     ->content =~ /^SSEStreamsHeld: (\d+)$/m;
+                     defined $n && $n == 0 });
 my $h = uniq_chan('h2');
 my $sock = IO::Socket::SSL->new(
     PeerAddr => '127.0.0.1', PeerPort => $port, SSL_verify_mode => 0,
     SSL_alpn_protocols => ['h2', 'http/1.1'], Timeout => 10)
     or die "h2 connect: $! $IO::Socket::SSL::SSL_ERROR";
 SKIP: {
-skip 'HTTP/2 is off with this MPM (mod_http2 does not run under prefork)', 5
+skip 'HTTP/2 is off with this MPM (mod_http2 does not run under prefork)', 6
     unless ($sock->alpn_selected // '') eq 'h2';
 my $h2 = Protocol::HTTP2::Client->new(keepalive => 1);
 my %req = (':scheme' => 'https', ':authority' => "localhost:$port",
@@ -126,18 +131,22 @@ for my $batch (1 .. 4) {
     $pump->(20, sub { $warm == 10 * $batch });
 }
 is $warm, 40, 'HTTP/2 connection warmed up with 40 requests';
-my %got = map { $_ => h2_get($h2, \%req, "/stream?channel=$h&n=$_") } 1 .. 11;
-$pump->(20, sub { 11 == grep { defined $_->{status} } values %got });
+my %got = map { $_ => h2_get($h2, \%req, "/stream?channel=$h&n=$_") } 1 .. 7;
+$pump->(20, sub { 7 == grep { defined $_->{status} } values %got });
 # mod_http2 does not start streams in their order: any one may be refused
 my @open = grep { ($got{$_}{status} // '') eq '200' } sort { $a <=> $b } keys %got;
+my($no) = grep { ($got{$_}{status} // '') eq '503' } keys %got;
+$pump->(5, sub { !$no || $got{$no}{data} =~ /\n/ });
 is join(',', sort map { $got{$_}{status} // '-' } keys %got),
-   join(',', ('200') x 10, '503'), '10 streams answer 200, the 11th 503 (SSEMaxHeldStreams)';
+   join(',', ('200') x 6, '503'), '6 streams answer 200, the 7th 503';
+like $no ? $got{$no}{data} : '', qr/H2MaxWorkers/,
+   'refused for the child\'s floor of HTTP/2 workers';
 my(undef, $j3) = publish($h, data => 'over h2');
-is $j3->{subscribers}, 10, 'publish reaches the 10 HTTP/2 streams';
+is $j3->{subscribers}, 6, 'publish reaches the 6 HTTP/2 streams';
 my $want = ev(id => $j3->{id}, data => 'over h2');
-$pump->(10, sub { 10 == grep { $got{$_}{data} =~ /\Q$want\E/ } @open });
-is scalar(grep { $got{$_}{data} eq PREAMBLE . $want } @open), 10,
-   'each of the 10 received ": ok" and the event, byte for byte';
+$pump->(10, sub { 6 == grep { $got{$_}{data} =~ /\Q$want\E/ } @open });
+is scalar(grep { $got{$_}{data} eq PREAMBLE . $want } @open), 6,
+   'each of the 6 received ": ok" and the event, byte for byte';
 close $sock;
 ok wait_until(3, sub { my(undef, $x) = admin_get($h); $x->{subscribers} == 0 }),
    'the HTTP/2 client goes away: count back to 0';

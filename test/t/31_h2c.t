@@ -1,6 +1,8 @@
 # Held streams over HTTP/2 in cleartext (h2c, prior knowledge): never
 # parked (the connection is mod_http2's), same bytes, counts and clean-up as
-# parked streams and as h2 over TLS (t/30_tls.t).  mod_http2 serves h2c
+# parked streams and as h2 over TLS (t/30_tls.t); a child keeps a quarter
+# of mod_http2's workers (H2MaxWorkers 8 in t/conf/tls.conf.in: 2) from
+# them.  mod_http2 serves h2c
 # with prior knowledge under prefork too (h2 over TLS it leaves off there).
 use strict;
 use warnings FATAL => 'all';
@@ -14,7 +16,7 @@ use Protocol::HTTP2::Client ();
 use Time::HiRes qw(time);
 use SSETest;
 
-plan tests => 9;
+plan tests => 12;
 
 my $port = Apache::Test::config()->{vhosts}{sse_h2c}{port};
 ok $port, "h2c virtual host on port " . ($port // '?');
@@ -66,3 +68,30 @@ ok wait_until(5, sub {
        ($held_now // -1) == 0 }),
    'and no stream is held any more (' . ($held_now // '?') . ' after '
    . sprintf('%.2f', time - $t0) . ' s)';
+
+# A child keeps a quarter of H2MaxWorkers (8: 2) from held streams: on one
+# connection (one child) 6 are admitted, the 7th gets 503.  40 quick
+# requests first: mod_http2 starts a connection with 6 requests at a time.
+like log_line(qr/SSE00304/) // '', qr/and 6 over HTTP\/2 \(H2MaxWorkers 8, 2 kept free\)/,
+     'start-up log: 6 HTTP/2 streams per child (H2MaxWorkers 8, 2 kept free)';
+my $sock2 = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10)
+    or die "h2c connect: $!";
+my $c2 = Protocol::HTTP2::Client->new(keepalive => 1);
+my $pump2 = sub { h2_pump($sock2, $c2, @_) };
+my $warm = 0;
+for my $batch (1 .. 4) {
+    $c2->request(%req, ':path' => "/index.html?w=$batch$_", on_done => sub { $warm++ })
+        for 1 .. 10;
+    $pump2->(20, sub { $warm == 10 * $batch });
+}
+my $f = uniq_chan('h2cfloor');
+my %more = map { $_ => h2_get($c2, \%req, "/stream?channel=$f&n=$_") } 1 .. 7;
+$pump2->(20, sub { 7 == grep { defined $_->{status} } values %more });
+my($no) = grep { ($more{$_}{status} // '') eq '503' } keys %more;
+$pump2->(5, sub { !$no || $more{$no}{data} =~ /\n/ });
+is join(',', sort map { $more{$_}{status} // '-' } keys %more),
+   join(',', ('200') x 6, '503'), "7 streams on one connection: 6 answer 200, one 503 (warm-up: $warm)";
+like $no ? $more{$no}{data} : '', qr/H2MaxWorkers/,
+     'refused for the child\'s floor of HTTP/2 workers';
+close $sock2;
