@@ -27,6 +27,7 @@
 #include "sse_log.h"
 #include "sse_held.h"
 #include "sse_count.h"
+#include "sse_suspend.h"
 
 static apr_uint32_t held_count;     /* this child's held streams */
 static volatile int held_stopping;
@@ -155,7 +156,7 @@ static const char *held_loop(request_rec *r, int pair)
     }
 }
 
-int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
+int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
 {
     sse_sub_t *sub;
     const char *why;
@@ -171,7 +172,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     {
         sse_sub_spec_t held = *spec;
-        held.held = 1;
+        held.held = suspend ? 2 : 1;
         sub = sse_sub_create(sv[0], &held);
     }
     if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
@@ -188,9 +189,19 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
         sse_count_release();
         return OK;
     }
-    why = held_loop(r, sv[1]);
+    if (suspend && sse_suspend_serve(r, sv[1]) == 0) {
+        return SUSPENDED;   /* the worker goes back to the MPM */
+    }
+    if (!suspend) {
+        why = held_loop(r, sv[1]);
+    }
+    else {
+        why = "could not be suspended";  /* no held place was taken */
+    }
     close(sv[1]);           /* the broker sees EOF and drops the stream */
-    apr_atomic_dec32(&held_count);
+    if (!suspend) {
+        apr_atomic_dec32(&held_count);
+    }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00303: held stream ended: %s", why);
     return OK;
