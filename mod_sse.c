@@ -34,6 +34,7 @@
 #include "sse_broker.h"
 #include "sse_relay.h"
 #include "sse_relayd.h"
+#include "sse_suspend.h"
 #include "sse_held.h"
 #include "sse_count.h"
 #include "sse_status.h"
@@ -129,6 +130,12 @@ static void sse_child_init(apr_pool_t *pchild, server_rec *s)
                      "SSE00007: cannot start the broker thread; event "
                      "streams in this child will fail");
     }
+    rv = sse_suspend_start(pchild);
+    if (rv != APR_SUCCESS && rv != APR_ENOTIMPL) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "SSE00012: cannot start the suspended streams' watcher; "
+                     "TLS streams in this child are held");
+    }
 }
 
 static void sse_child_stopping(apr_pool_t *pchild, int graceful)
@@ -136,6 +143,7 @@ static void sse_child_stopping(apr_pool_t *pchild, int graceful)
     (void)pchild;
     (void)graceful;
     sse_held_stop();
+    sse_suspend_stop();
 }
 
 /* A stream or publish URL is not a file: like mod_proxy's URLs it skips
@@ -175,6 +183,8 @@ static void sse_register_hooks(apr_pool_t *p)
     ap_hook_check_config(sse_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sse_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_suspend_connection(sse_suspend_connection, NULL, NULL,
+                               APR_HOOK_MIDDLE);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(sse_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(sse_map_to_storage, NULL, NULL, APR_HOOK_FIRST);

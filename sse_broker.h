@@ -33,7 +33,9 @@ typedef struct {
     const char *preamble;       /* first bytes of the body */
     const char *last_id;        /* resume after this id; NULL: live only */
     int keepalive;              /* SSEKeepalive seconds, 0: off */
-    int held;                   /* 1: a held (TLS/HTTP/2) stream's pipe */
+    int held;                   /* 1: a held (TLS/HTTP/2) stream's pipe,
+                                   2: a suspended one's (not counted as
+                                   held: it has no thread) */
 } sse_sub_spec_t;
 
 /* Make a subscriber for the socket fd (a private, non-blocking duplicate).

@@ -50,7 +50,8 @@ struct sse_sub_t {
     struct sse_replay_t *replaying; /* waiting for its history: live events
                                    before the answer are in the answer */
     int keepalive;              /* seconds */
-    int held;                   /* fd is a held stream's socketpair */
+    int held;                   /* fd is a held (1) or suspended (2)
+                                   stream's socketpair */
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */

@@ -169,7 +169,7 @@ void sse_subs_reap(sse_broker_t *b)
         }
         sse_count_release();
         b->st.closed++;
-        b->st.held -= (apr_uint64_t)sub->held;
+        b->st.held -= (apr_uint64_t)(sub->held == 1);
         /* Not left to close(): an epoll entry lives as long as the socket
          * itself, and the MPM may still hold its own descriptor of it. */
         sse_loop_del(b->loop, &sub->io);
@@ -355,7 +355,7 @@ void sse_sub_register(sse_broker_t *b, sse_sub_t *sub)
         return;
     }
     b->st.opened++;
-    b->st.held += (apr_uint64_t)sub->held;
+    b->st.held += (apr_uint64_t)(sub->held == 1);
     sub->prev = NULL;
     sub->next = b->all;
     if (b->all) {

@@ -83,6 +83,7 @@ void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     (void)s;
     sc->max_streams = -1;
     sc->max_held = -1;
+    sc->suspend = -1;
     return sc;
 }
 
@@ -98,6 +99,9 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     }
     if (sc->max_held < 0) {
         sc->max_held = base->max_held;
+    }
+    if (sc->suspend < 0) {
+        sc->suspend = base->suspend;
     }
     /* the cluster and stats settings are the main server's alone */
     sc->cluster_url = base->cluster_url;
@@ -242,6 +246,16 @@ static const char *set_max_streams(cmd_parms *cmd, void *dummy,
         return parse_int(cmd, arg, 0, 100000, &sc->max_held);
     }
     return parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
+}
+
+static const char *set_suspend(cmd_parms *cmd, void *dummy, int on)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+
+    (void)dummy;
+    sc->suspend = on;
+    return NULL;
 }
 
 static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
@@ -401,6 +415,9 @@ const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
+    AP_INIT_FLAG("SSESuspend", set_suspend, NULL, RSRC_CONF,
+                 "On the event MPM, a TLS (HTTP/1.1) event stream gives its "
+                 "worker thread back between events (default off)"),
     AP_INIT_TAKE1("SSEMaxHeldStreams", set_max_streams, NULL, RSRC_CONF,
                   "Most TLS or HTTP/2 event streams in the whole server, each "
                   "holding a worker thread (default: half of "

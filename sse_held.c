@@ -32,6 +32,7 @@
 #include "sse_log.h"
 #include "sse_held.h"
 #include "sse_count.h"
+#include "sse_suspend.h"
 
 /* The caps, set by the parent in post_config (sse_held_configure) and
  * inherited by the children it forks after. */
@@ -241,7 +242,7 @@ static const char *held_loop(request_rec *r, int pair)
     }
 }
 
-int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
+int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
 {
     sse_sub_t *sub;
     const char *why;
@@ -250,14 +251,16 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, errno, r,
                       "SSE00301: cannot make a socketpair for a held stream");
-        sse_held_release(r->connection);
+        if (!suspend) {
+            sse_held_release(r->connection);   /* a suspended one has none */
+        }
         sse_count_release();
         return OK;
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
     {
         sse_sub_spec_t held = *spec;
-        held.held = 1;
+        held.held = suspend ? 2 : 1;
         sub = sse_sub_create(sv[0], &held);
     }
     if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
@@ -270,13 +273,25 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec)
             close(sv[0]);
         }
         close(sv[1]);
-        sse_held_release(r->connection);
+        if (!suspend) {
+            sse_held_release(r->connection);   /* a suspended one has none */
+        }
         sse_count_release();
         return OK;
     }
-    why = held_loop(r, sv[1]);
+    if (suspend && sse_suspend_serve(r, sv[1]) == 0) {
+        return SUSPENDED;   /* the worker goes back to the MPM */
+    }
+    if (!suspend) {
+        why = held_loop(r, sv[1]);
+    }
+    else {
+        why = "could not be suspended";  /* no held place was taken */
+    }
     close(sv[1]);           /* the broker sees EOF and drops the stream */
-    sse_held_release(r->connection);
+    if (!suspend) {
+        sse_held_release(r->connection);
+    }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00303: held stream ended: %s", why);
     return OK;

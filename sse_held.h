@@ -33,8 +33,10 @@ void sse_held_release(conn_rec *c);
  * client until it closes, the broker ends it, or the child stops.  What
  * the request has not flushed yet (its headers) leaves with the broker's
  * first bytes, so the client sees nothing before the stream is on its
- * channels.  Releases the slot.  Worker thread; returns OK. */
-int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec);
+ * channels.  Releases the slot.  Worker thread; returns OK.  With suspend
+ * (sse_suspend_possible, no slot taken) the stream is handed to the
+ * suspended streams' watcher instead and it returns SUSPENDED. */
+int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend);
 
 /* Tell every held stream of this child to end (child_stopping). */
 void sse_held_stop(void);

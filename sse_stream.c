@@ -31,6 +31,7 @@
 #include "sse_broker.h"
 #include "sse_relay.h"
 #include "sse_held.h"
+#include "sse_suspend.h"
 #include "sse_count.h"
 
 /* --- the stream handler --------------------------------------------------- */
@@ -158,6 +159,15 @@ static int sse_conn_held(conn_rec *c)
     return c->master != NULL || ap_ssl_conn_is_ssl(c);
 }
 
+/* SSESuspend is on for r's server and r's connection can be suspended. */
+static int sse_suspend_wanted(request_rec *r)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
+                                              &sse_module);
+
+    return sc->suspend == 1 && sse_suspend_possible(r->connection);
+}
+
 /* Take a new stream's places: a held stream's when held (sse_held.c:
  * SSEMaxHeldStreams and this child's threads or HTTP/2 workers), and one
  * of SSEMaxSubscribers.  NULL, or why not (then nothing is taken). */
@@ -237,7 +247,9 @@ static int sse_park(request_rec *r, const sse_sub_spec_t *spec)
  * connection unless held.  Returns 1, or 0 when the stream cannot start
  * (HEAD, the client gone, parking failed: its places are given back); *rv
  * is what passing bb returned.  Held, the caller then calls
- * sse_held_serve(), so a client that sees anything is on its channels. */
+ * sse_held_serve(), so a client that sees anything is on its channels.
+ * held is 1 for a held stream with a held place (sse_admit), 2 for one
+ * without (to be suspended). */
 static int sse_stream_begin(request_rec *r, ap_filter_t *next,
                             apr_bucket_brigade *bb, int held,
                             const sse_sub_spec_t *spec, apr_status_t *rv)
@@ -254,7 +266,7 @@ static int sse_stream_begin(request_rec *r, ap_filter_t *next,
         if (!held) {
             sse_cork(c, 0);
         }
-        sse_unadmit(r, held);
+        sse_unadmit(r, held == 1);
         return 0;
     }
     return 1;
@@ -298,7 +310,7 @@ int sse_stream_handler(request_rec *r)
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
     apr_status_t rv;
-    int held;
+    int held, suspend;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -320,7 +332,8 @@ int sse_stream_handler(request_rec *r)
     }
     keys = sse_keys(r, dc, chans);
     held = sse_conn_held(c);
-    if (!r->header_only && (err = sse_admit(r, held)) != NULL) {
+    suspend = held && sse_suspend_wanted(r);
+    if (!r->header_only && (err = sse_admit(r, held && !suspend)) != NULL) {
         return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL, err);
     }
     sse_stream_headers(r, keys, spec.last_id);
@@ -330,11 +343,11 @@ int sse_stream_handler(request_rec *r)
     sse_spec_fill(r, dc, &spec, keys, private);
     if (!sse_stream_begin(r, r->output_filters,
                           apr_brigade_create(r->pool, c->bucket_alloc),
-                          held, &spec, &rv)) {
+                          held ? (suspend ? 2 : 1) : 0, &spec, &rv)) {
         return OK;
     }
     if (held) {
-        return sse_held_serve(r, &spec);
+        return sse_held_serve(r, &spec, suspend);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   "SSE00004: stream on %s parked%s%s",
@@ -480,7 +493,7 @@ apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
                           "on %s", ctx->held ? "held" : "parked",
                           apr_array_pstrcat(r->pool, ctx->chans, ','));
             if (ctx->held) {
-                sse_held_serve(r, &spec);
+                sse_held_serve(r, &spec, 0);
             }
             return APR_SUCCESS;
         }

@@ -1,0 +1,402 @@
+/*
+ * sse_suspend.c: suspended streams (see sse_suspend.h).
+ *
+ * A TLS stream cannot be parked (the broker cannot write TLS records), and
+ * a held one keeps its worker thread for as long as it is open.  On the
+ * event MPM the handler can give the thread back instead: it returns
+ * SUSPENDED, and the connection waits in the MPM, counted but in no
+ * poll set, until the module finishes it.  The stream's events still
+ * come from the broker through a socketpair, as a held stream's do; a
+ * watcher thread per child waits on that pair and on the client socket,
+ * and when either is ready it has an MPM worker run one round
+ * (ap_mpm_register_timed_callback with no delay): read what the pair has,
+ * write it through the request's output filters (mod_ssl encrypts), read
+ * what the client sent through the input filters (TLS alerts, close),
+ * and go back to sleep.  At most one round per stream is queued or
+ * running; r->invoke_mtx serializes a round with the request's own
+ * thread, as mod_dialup does.
+ *
+ * Ending a stream has no API in httpd 2.4.  From its sources: finish the
+ * response (ap_finalize_request_protocol), let the EOR bucket log it and
+ * free the request (ap_process_request_after_handler), flush and shut
+ * the connection (ap_start_lingering_close: mod_ssl's close_notify), mark
+ * it suspended again (the event MPM's pool cleanup then counts it out of
+ * its suspended connections) and destroy the connection's pool (its
+ * socket, its SSL object).  All of that in the stream's last round.
+ *
+ * Memory: an sse_susp_t is malloc'ed when the stream starts and freed by
+ * the watcher thread after the stream's last round (the watcher may still
+ * hold it from an epoll batch).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd.h"
+#include "http_connection.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_main.h"
+#include "http_core.h"
+#include "ap_mpm.h"
+#include "apr_atomic.h"
+#include "apr_buckets.h"
+#include "apr_thread_mutex.h"
+#include "apr_thread_proc.h"
+
+#include "sse_log.h"
+#include "sse_suspend.h"
+#include "sse_count.h"
+
+typedef struct sse_susp_t {
+    request_rec *r;
+    conn_rec *c;
+    apr_bucket_brigade *bb;     /* in r->pool */
+    int pair;                   /* our end; the broker writes the other */
+    int client;                 /* the client's socket (the MPM's) */
+    int want_out;               /* the client socket was full */
+    apr_uint32_t queued;        /* a round is queued or running */
+    volatile int stop;          /* the child is stopping: end it */
+    struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
+    struct sse_susp_t *next_arm;        /* W.arm */
+} sse_susp_t;
+
+static struct {
+    int ep;                     /* the watcher's epoll set */
+    int wakefd;
+    apr_thread_t *thread;
+    apr_thread_mutex_t *mx;     /* all, dead */
+    sse_susp_t *all;            /* every suspended stream of this child */
+    sse_susp_t *dead;           /* finished, to be freed by the watcher */
+    sse_susp_t *arm;            /* suspended by the MPM, to be watched */
+    volatile int stopping;      /* the child is stopping: end every stream */
+    volatile int quit;          /* the watcher thread is to return */
+    int ready;                  /* the watcher runs */
+} W = { .ep = -1, .wakefd = -1 };
+
+static char tag_wake;
+
+int sse_suspend_possible(const conn_rec *c)
+{
+    int async = 0;
+
+    return W.ready && !W.stopping && c->cs && !c->master
+           && !c->clogging_input_filters
+           && ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) == APR_SUCCESS && async;
+}
+
+/* Watch the stream's two descriptors for one event each (EPOLLONESHOT):
+ * the round that the event queues arms them again.  While the client's
+ * socket is full the pair is watched only for the broker's close (its
+ * bytes wait; past SSEMaxBacklog the broker ends the stream). */
+static void susp_arm(sse_susp_t *s, int op)
+{
+    struct epoll_event ev;
+
+    ev.data.ptr = s;
+    ev.events = (s->want_out ? 0 : EPOLLIN) | EPOLLRDHUP | EPOLLONESHOT;
+    epoll_ctl(W.ep, op, s->pair, &ev);
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT
+                | (s->want_out ? EPOLLOUT : 0);
+    epoll_ctl(W.ep, op, s->client, &ev);
+}
+
+static void susp_wake(void)
+{
+    uint64_t one = 1;
+
+    if (write(W.wakefd, &one, sizeof(one)) < 0) {
+        /* the watcher also looks once a second */
+    }
+}
+
+/* Pass bytes to the client, flushed.  APR_SUCCESS or the error. */
+static apr_status_t susp_write(sse_susp_t *s, const char *buf, apr_size_t len)
+{
+    apr_bucket_alloc_t *ba = s->c->bucket_alloc;
+    apr_status_t rv;
+
+    APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_transient_create(buf, len, ba));
+    APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_flush_create(ba));
+    rv = ap_pass_brigade(s->r->output_filters, s->bb);
+    apr_brigade_cleanup(s->bb);
+    return rv;
+}
+
+/* What the client sent, read through the input filters without waiting:
+ * anything but "nothing yet" (a close, an error, a request) ends it. */
+static int susp_client_gone(sse_susp_t *s)
+{
+    apr_status_t rv = ap_get_brigade(s->c->input_filters, s->bb,
+                                     AP_MODE_READBYTES, APR_NONBLOCK_READ,
+                                     4096);
+    int gone = rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv);
+
+    if (rv == APR_SUCCESS && !APR_BRIGADE_EMPTY(s->bb)) {
+        gone = APR_BUCKET_IS_EOS(APR_BRIGADE_FIRST(s->bb));
+    }
+    apr_brigade_cleanup(s->bb);
+    return gone;
+}
+
+/* One round's work; NULL, or why the stream ends.  It writes at most
+ * one buffer (what the client's socket is likely to take at once: a
+ * flush that does not fit waits up to Timeout), and only when the socket
+ * has room; more waits for the next round, which the pair's readiness
+ * queues at once. */
+static const char *susp_pump(sse_susp_t *s)
+{
+    struct pollfd pfd[2] = { { s->client, POLLIN | POLLOUT, 0 },
+                             { s->pair, POLLRDHUP, 0 } };
+    char buf[16384];
+    ssize_t got;
+
+    if (s->stop || W.stopping) {
+        return "child stopping";
+    }
+    if (poll(pfd, 2, 0) < 0 && errno != EINTR) {
+        return "poll failed";
+    }
+    if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && susp_client_gone(s)) {
+        return "client closed";
+    }
+    s->want_out = !(pfd[0].revents & POLLOUT);
+    if (s->want_out) {
+        /* the broker has closed its end: it ended the stream (a slow
+         * client past SSEMaxBacklog, a DELETE, a stop) */
+        return pfd[1].revents & POLLRDHUP ? "ended by the broker" : NULL;
+    }
+    got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
+    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+        return "ended by the broker";
+    }
+    if (got > 0 && (susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
+                    || s->c->aborted)) {
+        return "write failed";
+    }
+    return NULL;
+}
+
+/* The stream's last round: its descriptors unwatched, the broker told
+ * (the pair closed), the request logged and freed, the connection shut
+ * and freed; s goes to the watcher to be freed. */
+static void susp_finish(sse_susp_t *s, const char *why)
+{
+    request_rec *r = s->r;
+    conn_rec *c = s->c;
+
+    epoll_ctl(W.ep, EPOLL_CTL_DEL, s->pair, NULL);
+    epoll_ctl(W.ep, EPOLL_CTL_DEL, s->client, NULL);
+    close(s->pair);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "SSE00310: suspended stream ended: %s", why);
+    ap_finalize_request_protocol(r);
+    ap_process_request_after_handler(r);        /* r is gone after this */
+    ap_start_lingering_close(c);
+    c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
+    apr_pool_destroy(c->pool);
+    apr_thread_mutex_lock(W.mx);
+    if (s->prev) {
+        s->prev->next = s->next;
+    }
+    else {
+        W.all = s->next;
+    }
+    if (s->next) {
+        s->next->prev = s->prev;
+    }
+    s->next = W.dead;
+    W.dead = s;
+    apr_thread_mutex_unlock(W.mx);
+    susp_wake();
+}
+
+/* A round, on an MPM worker. */
+static void susp_round(void *baton)
+{
+    sse_susp_t *s = baton;
+    const char *why;
+
+    apr_thread_mutex_lock(s->r->invoke_mtx);
+    why = susp_pump(s);
+    if (why) {
+        apr_thread_mutex_unlock(s->r->invoke_mtx);
+        susp_finish(s, why);
+        return;
+    }
+    apr_atomic_set32(&s->queued, 0);    /* before arming: no event lost */
+    susp_arm(s, EPOLL_CTL_MOD);
+    apr_thread_mutex_unlock(s->r->invoke_mtx);
+}
+
+/* Queue a round for s unless one is queued or running. */
+static void susp_queue(sse_susp_t *s)
+{
+    if (apr_atomic_cas32(&s->queued, 1, 0) != 0) {
+        return;
+    }
+    if (ap_mpm_register_timed_callback(0, susp_round, s) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                     "SSE00311: the MPM refused a suspended stream's round");
+        apr_atomic_set32(&s->queued, 0);
+    }
+}
+
+/* Watch the streams the MPM has suspended, free what finished; when the
+ * child stops, end every stream. */
+static void watcher_tidy(int *ended)
+{
+    sse_susp_t *s, *dead, *arm;
+
+    apr_thread_mutex_lock(W.mx);
+    dead = W.dead;
+    W.dead = NULL;
+    arm = W.arm;
+    W.arm = NULL;
+    for (s = arm; s; s = s->next_arm) {
+        apr_atomic_set32(&s->queued, 0);
+        susp_arm(s, EPOLL_CTL_ADD);     /* ready ones fire at once */
+    }
+    if (W.stopping && !*ended) {
+        for (s = W.all; s; s = s->next) {
+            s->stop = 1;
+            susp_queue(s);
+        }
+        *ended = 1;
+    }
+    apr_thread_mutex_unlock(W.mx);
+    while ((s = dead) != NULL) {
+        dead = s->next;
+        free(s);
+    }
+}
+
+static void *APR_THREAD_FUNC watcher_main(apr_thread_t *thd, void *data)
+{
+    struct epoll_event evs[64];
+    int i, n, ended = 0;
+    uint64_t v;
+
+    (void)data;
+    while (!W.quit) {
+        n = epoll_wait(W.ep, evs, 64, 1000);
+        for (i = 0; i < n; i++) {
+            if (evs[i].data.ptr == &tag_wake) {
+                if (read(W.wakefd, &v, sizeof(v)) < 0) {
+                    /* nothing to read: fine */
+                }
+                continue;
+            }
+            susp_queue(evs[i].data.ptr);
+        }
+        watcher_tidy(&ended);
+    }
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+static apr_status_t watcher_stop(void *data)
+{
+    apr_status_t rv;
+
+    (void)data;
+    W.quit = 1;
+    susp_wake();
+    apr_thread_join(&rv, W.thread);
+    W.ready = 0;
+    close(W.ep);
+    close(W.wakefd);
+    W.ep = W.wakefd = -1;
+    return APR_SUCCESS;
+}
+
+apr_status_t sse_suspend_start(apr_pool_t *pchild)
+{
+    struct epoll_event ev;
+    apr_status_t rv;
+    int async = 0;
+
+    if (ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) != APR_SUCCESS || !async) {
+        return APR_ENOTIMPL;
+    }
+    W.ep = epoll_create1(EPOLL_CLOEXEC);
+    W.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (W.ep < 0 || W.wakefd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    ev.events = EPOLLIN;
+    ev.data.ptr = &tag_wake;
+    if (epoll_ctl(W.ep, EPOLL_CTL_ADD, W.wakefd, &ev) < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if ((rv = apr_thread_mutex_create(&W.mx, APR_THREAD_MUTEX_DEFAULT,
+                                      pchild)) != APR_SUCCESS
+        || (rv = apr_thread_create(&W.thread, NULL, watcher_main, NULL,
+                                   pchild)) != APR_SUCCESS) {
+        return rv;
+    }
+    W.ready = 1;
+    apr_pool_pre_cleanup_register(pchild, NULL, watcher_stop);
+    return APR_SUCCESS;
+}
+
+void sse_suspend_stop(void)
+{
+    W.stopping = 1;
+    if (W.ready) {
+        susp_wake();
+    }
+}
+
+int sse_suspend_serve(request_rec *r, int pair)
+{
+    conn_rec *c = r->connection;
+    apr_socket_t *csd = ap_get_conn_socket(c);
+    apr_os_sock_t fd;
+    sse_susp_t *s;
+
+    if (!csd || apr_os_sock_get(&fd, csd) != APR_SUCCESS
+        || !(s = calloc(1, sizeof(*s)))) {
+        return -1;
+    }
+    s->r = r;
+    s->c = c;
+    s->bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    s->pair = pair;
+    s->client = fd;
+    s->queued = 1;              /* no round before the handler returned */
+    apr_thread_mutex_lock(W.mx);
+    s->next = W.all;
+    if (W.all) {
+        W.all->prev = s;
+    }
+    W.all = s;
+    apr_thread_mutex_unlock(W.mx);
+    /* Watched only once the MPM has suspended the connection (the
+     * suspend_connection hook): a round must not finish it while the
+     * worker that ran the handler still looks at it. */
+    ap_set_module_config(c->conn_config, &sse_module, s);
+    return 0;
+}
+
+void sse_suspend_connection(conn_rec *c, request_rec *r)
+{
+    sse_susp_t *s = ap_get_module_config(c->conn_config, &sse_module);
+
+    (void)r;
+    if (!s) {
+        return;
+    }
+    ap_set_module_config(c->conn_config, &sse_module, NULL);
+    apr_thread_mutex_lock(W.mx);
+    s->next_arm = W.arm;
+    W.arm = s;
+    apr_thread_mutex_unlock(W.mx);
+    susp_wake();
+}

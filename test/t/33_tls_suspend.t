@@ -1,0 +1,154 @@
+# Suspended TLS streams (SSESuspend on, event MPM): a TLS stream gives its
+# worker thread back, so a server with 50 worker threads in all serves more
+# TLS streams than that, each receiving every event byte for byte; a
+# client that leaves ends its stream; resume works.  Under worker and
+# prefork the same host's streams are held (as before).
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use Apache::Test qw(-withtestmore);
+use Apache::TestRequest ();
+use IO::Socket::INET ();
+use IO::Socket::SSL ();
+use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
+use SSETest;
+use Time::HiRes qw(time);
+use File::Spec ();
+
+plan tests => 17;
+
+my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
+my $defines = Apache::Test::vars('defines') // '';
+my $event = $defines =~ /\bMPM_EVENT\b/ || $defines !~ /\bMPM_(WORKER|PREFORK)\b/;
+
+# A TLS stream, its head and ": ok" read; rcvbuf (bytes) makes the client
+# advertise a small receive window, as a slow reader.
+sub tls_stream {
+    my($path, @headers) = @_;
+    my $rcvbuf = $path =~ s/ rcvbuf=(\d+)$// ? $1 : 0;
+    my $raw = IO::Socket::INET->new(Proto => 'tcp') or return undef;
+    if ($rcvbuf) {
+        setsockopt($raw, SOL_SOCKET, SO_RCVBUF, $rcvbuf) or die "SO_RCVBUF: $!";
+    }
+    $raw->connect(pack_sockaddr_in($port, inet_aton("127.0.0.1"))) or return undef;
+    my $sock = IO::Socket::SSL->start_SSL($raw, SSL_verify_mode => 0,
+        SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+        or return undef;
+    my $req = "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n";
+    while (my($k, $v) = splice @headers, 0, 2) { $req .= "$k: $v\r\n" }
+    print $sock "$req\r\n";
+    my $s = bless { sock => $sock, buf => '', eof => 0, path => $path,
+                    method => 'GET' }, 'SSETest::Stream';
+    $s->open_ok(10);
+    return $s;
+}
+
+sub status_field {
+    my($name) = @_;
+    my($v) = Apache::TestRequest::GET('/server-status?auto')->content
+        =~ /^\Q$name\E: (\d+)$/m;
+    return $v;
+}
+
+# 1. One stream: 200, ": ok", an event byte for byte, and not held.
+my $c = uniq_chan('susp');
+my $s = tls_stream("/stream?channel=$c");
+ok $s && $s->{status} == 200 && $s->{preamble} eq PREAMBLE,
+   'suspended TLS stream: 200 and ": ok"';
+my(undef, $j) = publish($c, data => "line1\nline2", event => 'tick');
+is $j->{subscribers}, 1, 'a publish counts it';
+is show($s->next_event(5)),
+   show(ev(id => $j->{id}, event => 'tick', data => ['line1', 'line2'])),
+   'it receives the event byte for byte';
+is status_field('SSEStreamsHeld'), ($event ? 0 : 1),
+   $event ? 'event MPM: it holds no worker thread (not counted as held)'
+          : 'worker/prefork: it is held, as before';
+
+# 2. More TLS streams than the server has worker threads (50 in all), each
+#    receiving: only possible when they hold none.
+SKIP: {
+skip 'suspension needs the event MPM', 3 unless $event;
+my $m = uniq_chan('many');
+my @s = grep { defined } map { tls_stream("/stream?channel=$m") } 1 .. 60;
+is scalar(@s), 60, '60 TLS streams open (the server has 50 worker threads)';
+my(undef, $jm) = publish($m, data => 'to all');
+is $jm->{subscribers}, 60, 'a publish counts all 60';
+my $got = grep { my $e = $_->next_event(10);
+                 defined $e && $e eq ev(id => $jm->{id}, data => 'to all') } @s;
+is $got, 60, 'every one of them receives it';
+$_->{sock}->close(SSL_no_shutdown => 1) for @s;
+}
+
+# 3. A client that leaves ends its stream: the count drops.
+$s->{sock}->close(SSL_no_shutdown => 1);
+my($n, $last);
+for (1 .. 50) {
+    (undef, my $jj) = publish($c, data => 'anyone?');
+    ($n, $last) = ($jj->{subscribers}, $jj->{id});
+    last if !$n;
+    select undef, undef, undef, 0.1;
+}
+is $n, 0, 'a client closing its suspended stream ends it';
+
+# 4. Resume with Last-Event-ID: the event published after it, first.
+my(undef, $j1) = publish($c, data => 'missed');
+my $r = tls_stream("/stream?channel=$c", 'Last-Event-ID' => $last);
+is show($r && $r->next_event(5)), show(ev(id => $j1->{id}, data => 'missed')),
+   'a suspended stream resumes after Last-Event-ID';
+$r->{sock}->close(SSL_no_shutdown => 1) if $r;
+
+# 5. DELETE on the channel ends a suspended stream.
+my $d = uniq_chan('del');
+my $ds = tls_stream("/stream?channel=$d");
+my(undef, $dj) = admin_delete($d);
+is $dj->{closed}, 1, 'DELETE closes the suspended stream';
+ok $ds && $ds->wait_eof(5), 'its client sees the end of the stream';
+
+# 6. A client that stops reading: past SSEMaxBacklog the broker ends its
+#    stream, and no worker thread waits on it meanwhile (the server goes
+#    on answering while the client is stuck).
+my $w = uniq_chan('slow');
+my $ws = tls_stream("/slowstream?channel=$w rcvbuf=4096");
+my $big = 'x' x 32768;
+my($slow_n, $ok_meanwhile) = (1, 1);
+for (1 .. 1000) {
+    (undef, my $sj) = publish($w, data => $big);
+    $slow_n = $sj->{subscribers};
+    last if !$slow_n;
+}
+is $slow_n, 0, 'a client that does not read is dropped past SSEMaxBacklog';
+my $t0 = time;
+$ok_meanwhile = Apache::TestRequest::GET('/server-status?auto')->code == 200;
+ok $ok_meanwhile && time - $t0 < 2, 'the server answers at once meanwhile';
+$ws->{sock}->close(SSL_no_shutdown => 1) if $ws;
+
+# 7. Nothing suspended is left once every client has gone: the status
+#    page's open streams return to what they were.
+my $open;
+for (1 .. 50) {
+    ($open) = Apache::TestRequest::GET('/server-status?auto')->content
+        =~ /^SSEStreams: (\d+)$/m;
+    last if defined $open && $open == 0;
+    select undef, undef, undef, 0.1;
+}
+is $open, 0, 'no stream is left open';
+
+# 8. A graceful restart ends suspended streams (so that the old children
+#    can exit: the event MPM waits for their connections), and nothing
+#    crashes on the way.
+my $g = uniq_chan('grace');
+my @g = grep { defined } map { tls_stream("/stream?channel=$g") } 1 .. 3;
+my $pidfile = File::Spec->catfile(Apache::Test::vars('t_logs'), 'httpd.pid');
+open my $fh, '<', $pidfile or die "$pidfile: $!";
+chomp(my $ppid = <$fh>);
+kill 'USR1', $ppid;
+my $closed = grep { $_->wait_eof(10) } @g;
+is $closed, 3, 'a graceful restart closes every suspended stream';
+ok wait_until(10, sub { (publish($g, data => 'x'))[0]->code == 200 }),
+   'the server publishes again after the restart';
+my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'error_log');
+open my $lf, '<', $log or die "$log: $!";
+my $crash = grep { /exit signal|Segmentation|AddressSanitizer/ } <$lf>;
+is $crash, 0, 'no child crashed';
