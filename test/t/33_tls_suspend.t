@@ -17,7 +17,7 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 17;
+plan tests => 19;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
@@ -134,6 +134,49 @@ for (1 .. 50) {
     select undef, undef, undef, 0.1;
 }
 is $open, 0, 'no stream is left open';
+
+# 7b. Churn: 300 streams opened and closed (half with a TLS close_notify,
+#     half by dropping the socket) leave no descriptor behind in the
+#     children and no stream counted.
+sub children_fds {
+    my $pidfile = File::Spec->catfile(Apache::Test::vars('t_logs'), 'httpd.pid');
+    open my $pf, '<', $pidfile or die "$pidfile: $!";
+    chomp(my $parent = <$pf>);
+    my %fds;
+    opendir my $proc, '/proc' or die "/proc: $!";
+    for my $pid (grep { /^\d+$/ } readdir $proc) {
+        open my $st, '<', "/proc/$pid/stat" or next;
+        my($ppid) = (<$st> // '') =~ /^\d+ \(.*\) \S (\d+)/;
+        next unless ($ppid // 0) == $parent;
+        opendir my $fd, "/proc/$pid/fd" or next;
+        $fds{$pid} = grep { /^\d+$/ } readdir $fd;
+    }
+    return \%fds;
+}
+sub churn {
+    my($chan, $n) = @_;
+    for my $i (1 .. $n) {
+        my $cs = tls_stream("/stream?channel=$chan") or next;
+        if ($i % 2) { $cs->{sock}->close(SSL_fast_shutdown => 1) }
+        else        { $cs->{sock}->close(SSL_no_shutdown => 1) }
+    }
+    wait_until(10, sub {
+        my($open) = Apache::TestRequest::GET('/server-status?auto')->content
+            =~ /^SSEStreams: (\d+)$/m;
+        defined $open && $open == 0;
+    });
+}
+my $ch = uniq_chan('churn');
+churn($ch, 50);                 # warm-up: threads' relay links, caches
+my $before = children_fds();
+churn($ch, 300);
+my $after = children_fds();
+my $grown = 0;
+for my $pid (keys %$before) {
+    $grown += $after->{$pid} - $before->{$pid} if exists $after->{$pid};
+}
+ok keys(%$before) > 0, 'the children\'s descriptors can be counted';
+cmp_ok $grown, '<=', 10, "300 streams opened and closed: the children hold $grown more descriptors";
 
 # 8. A graceful restart ends suspended streams (so that the old children
 #    can exit: the event MPM waits for their connections), and nothing
