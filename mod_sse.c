@@ -64,6 +64,7 @@ static int sse_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)ptemp;
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) {
         sse_check_config_tree(s);
+        sse_suspend_configure(s);
     }
     return OK;
 }
@@ -101,6 +102,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
                                   sc->cluster_password, stats };
         sse_held_configure(s, sc->max_held);
+        sse_suspend_configure(s);
         return sse_relay_spawn(pconf, s, &cc);
     }
 }
@@ -185,6 +187,7 @@ static void sse_register_hooks(apr_pool_t *p)
     ap_hook_child_init(sse_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_suspend_connection(sse_suspend_connection, NULL, NULL,
                                APR_HOOK_MIDDLE);
+    ap_hook_handler(sse_handover_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(sse_handler, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(sse_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(sse_map_to_storage, NULL, NULL, APR_HOOK_FIRST);

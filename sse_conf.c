@@ -417,7 +417,7 @@ const command_rec sse_cmds[] = {
                   "refused with 503 (default 50000, 0: no limit)"),
     AP_INIT_FLAG("SSESuspend", set_suspend, NULL, RSRC_CONF,
                  "On the event MPM, a TLS (HTTP/1.1) event stream gives its "
-                 "worker thread back between events (default off)"),
+                 "worker thread back between events (default on)"),
     AP_INIT_TAKE1("SSEMaxHeldStreams", set_max_streams, NULL, RSRC_CONF,
                   "Most TLS or HTTP/2 event streams in the whole server, each "
                   "holding a worker thread (default: half of "

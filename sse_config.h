@@ -47,7 +47,7 @@ typedef struct {
 typedef struct {
     int max_streams;            /* SSEMaxSubscribers, -1 unset           */
     int max_held;               /* SSEMaxHeldStreams (whole server), -1 unset */
-    int suspend;                /* SSESuspend on|off, -1 unset (off)     */
+    int suspend;                /* SSESuspend on|off, -1 unset (on)      */
     const char *cluster_url;    /* SSECluster, NULL: this server alone   */
     const char *cluster_prefix; /* SSEClusterPrefix                      */
     const char *cluster_password; /* read from SSEClusterPasswordFile    */

@@ -51,6 +51,7 @@
 #include "apr_thread_proc.h"
 
 #include "sse_log.h"
+#include "sse_config.h"
 #include "sse_suspend.h"
 #include "sse_count.h"
 
@@ -82,13 +83,106 @@ static struct {
 
 static char tag_wake;
 
-int sse_suspend_possible(const conn_rec *c)
+/* Can this MPM suspend a stream the way this file ends one?  Only the
+ * event MPM: an asynchronous one whose teardown (see the top) was read
+ * and tested; another asynchronous MPM may count connections otherwise. */
+static int susp_mpm_can(void)
 {
     int async = 0;
 
+    return ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) == APR_SUCCESS && async
+           && !strcmp(ap_show_mpm(), "event");
+}
+
+/* The last AsyncRequestWorkerFactor in the configuration tree (the event
+ * MPM keeps its value to itself), or -1: none. */
+static double susp_worker_factor(const ap_directive_t *d)
+{
+    double f = -1, inner;
+
+    for (; d; d = d->next) {
+        if (!strcasecmp(d->directive, "AsyncRequestWorkerFactor") && d->args) {
+            f = strtod(d->args, NULL);
+        }
+        else if (d->first_child && strcasecmp(d->directive, "<VirtualHost")
+                 && (inner = susp_worker_factor(d->first_child)) >= 0) {
+            f = inner;
+        }
+    }
+    return f;
+}
+
+/* The warnings: where the event MPM would refuse suspended streams below
+ * SSEMaxSubscribers, or end them by retiring an idle-looking child. */
+static void susp_check_mpm(server_rec *s, int max_streams)
+{
+    int threads = 1, daemons = 1, spare = 0, workers, room;
+    double factor = susp_worker_factor(ap_conftree);
+
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+    ap_mpm_query(AP_MPMQ_MAX_SPARE_THREADS, &spare);
+    factor = factor < 0 ? 2 : factor;       /* the event MPM's default */
+    workers = threads * daemons;
+    /* a child takes ThreadsPerChild + idle threads x factor connections */
+    room = (int)(workers * (1 + factor));
+    if (max_streams > 0 && room < max_streams) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00307: suspended TLS event streams stop at about %d, "
+                     "below SSEMaxSubscribers %d: the event MPM takes at "
+                     "most ThreadsPerChild %d x (1 + AsyncRequestWorkerFactor "
+                     "%g) connections per child, %d children; raise "
+                     "AsyncRequestWorkerFactor (to %d for %d streams)", room,
+                     max_streams, threads, factor, daemons,
+                     (max_streams + workers - 1) / workers - 1, max_streams);
+    }
+    if (spare < workers) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00308: MaxSpareThreads %d is below MaxRequestWorkers "
+                     "%d: the event MPM stops children with idle threads, and "
+                     "a child serving only suspended streams is idle; its "
+                     "streams end and their clients reconnect (set "
+                     "MaxSpareThreads to MaxRequestWorkers)", spare, workers);
+    }
+}
+
+void sse_suspend_configure(server_rec *s)
+{
+    const server_rec *v;
+    int off = 0, on = 0, vhosts = 0;
+    sse_srv_conf_t *sc = ap_get_module_config(s->module_config, &sse_module);
+
+    if (!ap_find_linked_module("mod_ssl.c")) {
+        return;                 /* no TLS: every HTTP/1.1 stream is parked */
+    }
+    for (v = s; v; v = v->next, vhosts++) {
+        sse_srv_conf_t *vc = ap_get_module_config(v->module_config,
+                                                  &sse_module);
+        off += vc->suspend == 0;
+        on += vc->suspend == 1;
+    }
+    if (!susp_mpm_can()) {
+        ap_log_error(APLOG_MARK, on ? APLOG_WARNING : APLOG_NOTICE, 0,
+                     on ? s : NULL, "SSE00306: event streams over TLS are "
+                     "held, one worker thread each: the %s MPM cannot "
+                     "suspend them%s", ap_show_mpm(),
+                     on ? " (SSESuspend on has no effect)" : "");
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, NULL,
+                 "SSE00306: event streams over TLS (HTTP/1.1) are suspended "
+                 "between events, no worker thread each (SSESuspend, event "
+                 "MPM) in %d of %d servers; held in %d (SSESuspend off)",
+                 vhosts - off, vhosts, off);
+    if (off < vhosts) {
+        susp_check_mpm(s, SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS));
+    }
+}
+
+int sse_suspend_possible(const conn_rec *c)
+{
     return W.ready && !W.stopping && c->cs && !c->master
-           && !c->clogging_input_filters
-           && ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) == APR_SUCCESS && async;
+           && !c->clogging_input_filters;
 }
 
 /* Watch the stream's two descriptors for one event each (EPOLLONESHOT):
@@ -320,9 +414,8 @@ apr_status_t sse_suspend_start(apr_pool_t *pchild)
 {
     struct epoll_event ev;
     apr_status_t rv;
-    int async = 0;
 
-    if (ap_mpm_query(AP_MPMQ_IS_ASYNC, &async) != APR_SUCCESS || !async) {
+    if (!susp_mpm_can()) {
         return APR_ENOTIMPL;
     }
     W.ep = epoll_create1(EPOLL_CLOEXEC);

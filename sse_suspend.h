@@ -10,6 +10,10 @@
 
 #include "httpd.h"
 
+/* post_config (parent): log whether TLS streams are suspended or held,
+ * and warn where the event MPM's settings would refuse or end them. */
+void sse_suspend_configure(server_rec *s);
+
 /* child_init: start this child's watcher thread (stopped by a pre-cleanup
  * of pchild).  APR_ENOTIMPL when the MPM is not asynchronous. */
 apr_status_t sse_suspend_start(apr_pool_t *pchild);
