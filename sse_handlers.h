@@ -15,6 +15,8 @@ int sse_stream_handler(request_rec *r);
  * insert_filter hook that adds it. */
 apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 void sse_insert_filter(request_rec *r);
+/* Runs first where a handed-over stream may be suspended (sse_stream.c). */
+int sse_handover_handler(request_rec *r);
 
 /* sse_publish.c: SetHandler sse-publish (POST publishes; GET lists,
  * DELETE closes channels). */

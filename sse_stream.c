@@ -159,13 +159,14 @@ static int sse_conn_held(conn_rec *c)
     return c->master != NULL || ap_ssl_conn_is_ssl(c);
 }
 
-/* SSESuspend is on for r's server and r's connection can be suspended. */
+/* SSESuspend is on (the default) for r's server and r's connection can be
+ * suspended. */
 static int sse_suspend_wanted(request_rec *r)
 {
     sse_srv_conf_t *sc = ap_get_module_config(r->server->module_config,
                                               &sse_module);
 
-    return sc->suspend == 1 && sse_suspend_possible(r->connection);
+    return sc->suspend != 0 && sse_suspend_possible(r->connection);
 }
 
 /* Take a new stream's places: a held stream's when held (sse_held.c:
@@ -359,9 +360,15 @@ int sse_stream_handler(request_rec *r)
 
 /* --- hand-over: an application's response becomes a stream --------------- */
 
+/* r->notes: the hand-over handler runs the application's handler (its
+ * value), and the stream it handed over was suspended. */
+#define SSE_NOTE_WRAPPED   "sse-handover-wrapped"
+#define SSE_NOTE_SUSPENDED "sse-handover-suspended"
+
 typedef struct {
     int stream;                 /* 1: turning this response into a stream */
     int held;                   /* 1: over TLS or HTTP/2: a held stream */
+    int suspend;                /* 1: held, and to be suspended */
     int discard;                /* 1: replaced by an error: drop the rest */
     apr_array_header_t *chans;
     const char *last_id;
@@ -430,12 +437,30 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     }
     ctx->chans = sse_keys(r, dc, ctx->chans);
     ctx->held = sse_conn_held(r->connection);
-    if ((err = sse_admit(r, ctx->held)) != NULL) {
+    ctx->suspend = ctx->held && apr_table_get(r->notes, SSE_NOTE_WRAPPED)
+                   && sse_suspend_wanted(r);
+    if ((err = sse_admit(r, ctx->held && !ctx->suspend)) != NULL) {
         return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE, err);
     }
     sse_stream_headers(r, ctx->chans, ctx->last_id);
     ctx->stream = 1;
     return APR_SUCCESS;
+}
+
+/* The handed-over stream is suspended: the handler returns SUSPENDED (see
+ * sse_handover_handler).  What the application sent is flushed now, while
+ * its handler still runs: nothing of it waits in the filters after. */
+static void sse_handover_suspended(ap_filter_t *f)
+{
+    request_rec *r = f->r;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                                r->connection->bucket_alloc);
+
+    apr_table_setn(r->notes, SSE_NOTE_SUSPENDED, "1");
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(
+        r->connection->bucket_alloc));
+    ap_pass_brigade(f->next, bb);
+    apr_brigade_destroy(bb);
 }
 
 /* SSE_HANDOVER output filter (SSEHandover on): the application's status,
@@ -485,20 +510,44 @@ apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             spec.last_id = ctx->last_id;
             sse_spec_fill(r, dc, &spec, ctx->chans, NULL);
             /* HEAD: the head is all there is, as for a stream location */
-            if (!sse_stream_begin(r, f->next, bb, ctx->held, &spec, &rv)) {
+            if (!sse_stream_begin(r, f->next, bb, ctx->held
+                                  ? (ctx->suspend ? 2 : 1) : 0, &spec, &rv)) {
                 return rv;
             }
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                           "SSE00010: response handed over to a %s stream "
-                          "on %s", ctx->held ? "held" : "parked",
+                          "on %s", ctx->suspend ? "suspended" : ctx->held
+                          ? "held" : "parked",
                           apr_array_pstrcat(r->pool, ctx->chans, ','));
-            if (ctx->held) {
-                sse_held_serve(r, &spec, 0);
+            if (ctx->held
+                && sse_held_serve(r, &spec, ctx->suspend) == SUSPENDED) {
+                sse_handover_suspended(f);
             }
             return APR_SUCCESS;
         }
     }
     return ap_pass_brigade(f->next, bb);
+}
+
+/* A filter cannot make its request's handler return SUSPENDED.  So where a
+ * handed-over stream could be suspended (SSEHandover on, a TLS connection
+ * that can be), this handler runs first and runs the application's handler
+ * itself (ap_run_handler again; this one declines the second time); if the
+ * SSE_HANDOVER filter turned the response into a suspended stream
+ * meanwhile, the request is SUSPENDED whatever that handler returned. */
+int sse_handover_handler(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+    int status;
+
+    if (dc->handover != 1 || r->main
+        || apr_table_get(r->notes, SSE_NOTE_WRAPPED)
+        || !sse_conn_held(r->connection) || !sse_suspend_wanted(r)) {
+        return DECLINED;
+    }
+    apr_table_setn(r->notes, SSE_NOTE_WRAPPED, "1");
+    status = ap_run_handler(r);
+    return apr_table_get(r->notes, SSE_NOTE_SUSPENDED) ? SUSPENDED : status;
 }
 
 void sse_insert_filter(request_rec *r)

@@ -17,15 +17,15 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 19;
+plan tests => 28;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
 my $event = $defines =~ /\bMPM_EVENT\b/ || $defines !~ /\bMPM_(WORKER|PREFORK)\b/;
 
-# A TLS stream, its head and ": ok" read; rcvbuf (bytes) makes the client
-# advertise a small receive window, as a slow reader.
-sub tls_stream {
+# A TLS request on the suspend host, nothing read yet; rcvbuf (bytes)
+# makes the client advertise a small receive window, as a slow reader.
+sub tls_request {
     my($path, @headers) = @_;
     my $rcvbuf = $path =~ s/ rcvbuf=(\d+)$// ? $1 : 0;
     my $raw = IO::Socket::INET->new(Proto => 'tcp') or return undef;
@@ -39,8 +39,13 @@ sub tls_stream {
     my $req = "GET $path HTTP/1.1\r\nHost: localhost:$port\r\n";
     while (my($k, $v) = splice @headers, 0, 2) { $req .= "$k: $v\r\n" }
     print $sock "$req\r\n";
-    my $s = bless { sock => $sock, buf => '', eof => 0, path => $path,
-                    method => 'GET' }, 'SSETest::Stream';
+    return bless { sock => $sock, buf => '', eof => 0, path => $path,
+                   method => 'GET' }, 'SSETest::Stream';
+}
+
+# A TLS stream, its head and ": ok" read.
+sub tls_stream {
+    my $s = tls_request(@_) or return undef;
     $s->open_ok(10);
     return $s;
 }
@@ -124,6 +129,43 @@ $ok_meanwhile = Apache::TestRequest::GET('/server-status?auto')->code == 200;
 ok $ok_meanwhile && time - $t0 < 2, 'the server answers at once meanwhile';
 $ws->{sock}->close(SSL_no_shutdown => 1) if $ws;
 
+# 6b. Hand-over (SSEHandover): an application's response over TLS becomes
+#     a suspended stream too, directly (CGI) and through mod_proxy: more of
+#     them than the server has worker threads, each receiving its events.
+my $app = ": hello from the app\n\n";
+sub tls_handover {
+    my $h = tls_request(@_) or return undef;
+    $h->read_head(10);
+    $h->wait_for(sub { length $h->{buf} >= length($app . PREAMBLE) }, 10);
+    return $h;
+}
+SKIP: {
+skip 'suspension needs the event MPM (t/30 tests held hand-overs)', 6 unless $event;
+my $hc = uniq_chan('susp-ho');
+my @h = grep { defined } map { tls_handover("/cgi/handover.cgi?channel=$hc") } 1 .. 55;
+my $whole = grep { ($_->status // 0) == 200
+                   && substr($_->{buf}, 0, length($app . PREAMBLE), '') eq $app . PREAMBLE } @h;
+is $whole, 55, '55 hand-overs over TLS (50 worker threads): the app\'s answer, then ": ok"';
+is status_field('SSEStreamsHeld'), 0, 'none of them holds a worker thread';
+my(undef, $jh) = publish($hc, data => 'handed over');
+is $jh->{subscribers}, 55, 'a publish counts all 55';
+my $got = grep { my $e = $_->next_event(10);
+                 defined $e && $e eq ev(id => $jh->{id}, data => 'handed over') } @h;
+is $got, 55, 'every handed-over stream receives it';
+$_->{sock}->close(SSL_no_shutdown => 1) for @h;
+my $pc = uniq_chan('susp-proxy');
+my $po = tls_handover("/app/handover.cgi?channel=$pc");
+my $head = $po ? substr($po->{buf}, 0, length($app . PREAMBLE), '') : '';
+my(undef, $jp) = publish($pc, data => 'proxied');
+is show(join '|', ($po && $po->status) // '-', $head, ($jp->{subscribers} // '-'),
+         status_field('SSEStreamsHeld')),
+   show(join '|', 200, $app . PREAMBLE, 1, 0),
+   'through mod_proxy: the app\'s answer, ": ok", counted, not held';
+is show($po && $po->next_event(5)), show(ev(id => $jp->{id}, data => 'proxied')),
+   'and then its events';
+$po->{sock}->close(SSL_no_shutdown => 1) if $po;
+}
+
 # 7. Nothing suspended is left once every client has gone: the status
 #    page's open streams return to what they were.
 my $open;
@@ -193,5 +235,27 @@ ok wait_until(10, sub { (publish($g, data => 'x'))[0]->code == 200 }),
    'the server publishes again after the restart';
 my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'error_log');
 open my $lf, '<', $log or die "$log: $!";
-my $crash = grep { /exit signal|Segmentation|AddressSanitizer/ } <$lf>;
+my @log = <$lf>;
+my $crash = grep { /exit signal|Segmentation|AddressSanitizer/ } @log;
 is $crash, 0, 'no child crashed';
+
+# 9. The start-up log says which mode TLS streams are in, and (event) what
+#    the MPM's settings allow: 50 workers x (1 + AsyncRequestWorkerFactor
+#    40) connections, below SSEMaxSubscribers; MaxSpareThreads is 50, as
+#    many as MaxRequestWorkers, so no warning of idle children retired.
+my($mode) = map { /SSE00306: (.*)/ } @log;
+like $mode // '', $event ? qr/over TLS \(HTTP\/1\.1\) are suspended .* in \d+ of \d+ servers; held in [1-9]/
+                         : qr/are held, one worker thread each: the (worker|prefork) MPM cannot suspend them$/,
+     'start-up: ' . ($mode // 'no SSE00306 line');
+my($room) = map { /SSE00307: (.*)/ } @log;
+if ($event) {
+    my($max, $to, $for) = ($room // '') =~ /below SSEMaxSubscribers (\d+): .* \(to (\d+) for (\d+) streams\)/;
+    ok $room && $room =~ /stop at about 2050, below .*ThreadsPerChild 5 x \(1 \+ AsyncRequestWorkerFactor 40\).* 10 children/
+       && defined $max && $max > 2050 && $for == $max && 50 * (1 + $to) >= $max && 50 * $to < $max,
+       'start-up warning: where the event MPM stops taking suspended streams, and the factor for more'
+       or diag $room;
+}
+else {
+    is $room, undef, 'no warning about the event MPM under ' . ($defines =~ /MPM_(\w+)/ ? lc $1 : '?');
+}
+is scalar(grep { /SSE00308/ } @log), 0, 'MaxSpareThreads = MaxRequestWorkers: no warning';
