@@ -35,7 +35,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <unistd.h>
 
 #include "httpd.h"
@@ -63,6 +65,8 @@ typedef struct sse_susp_t {
     int client;                 /* the client's socket (the MPM's) */
     int want_out;               /* the client socket was full */
     apr_uint32_t queued;        /* a round is queued or running */
+    apr_uint32_t again;         /* ready while a round was queued: another */
+    int failed;                 /* a write in the watcher failed: end it */
     volatile int stop;          /* the child is stopping: end it */
     struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
     struct sse_susp_t *next_arm;        /* W.arm */
@@ -186,20 +190,20 @@ int sse_suspend_possible(const conn_rec *c)
            && !c->clogging_input_filters;
 }
 
-/* Watch the stream's two descriptors for one event each (EPOLLONESHOT):
- * the round that the event queues arms them again.  While the client's
- * socket is full the pair is watched only for the broker's close (its
- * bytes wait; past SSEMaxBacklog the broker ends the stream). */
-static void susp_arm(sse_susp_t *s, int op)
+/* Watch the stream's two descriptors, edge-triggered, for as long as it
+ * lives: each new readiness (the broker wrote, the client sent or closed,
+ * the client's full socket has room again) is one event, and no round has
+ * to arm them again.  An event while a round is queued or running is not
+ * lost: it sets s->again, and the round, once done, queues another. */
+static void susp_watch(sse_susp_t *s)
 {
     struct epoll_event ev;
 
     ev.data.ptr = s;
-    ev.events = (s->want_out ? 0 : EPOLLIN) | EPOLLRDHUP | EPOLLONESHOT;
-    epoll_ctl(W.ep, op, s->pair, &ev);
-    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT
-                | (s->want_out ? EPOLLOUT : 0);
-    epoll_ctl(W.ep, op, s->client, &ev);
+    ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    epoll_ctl(W.ep, EPOLL_CTL_ADD, s->pair, &ev);
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    epoll_ctl(W.ep, EPOLL_CTL_ADD, s->client, &ev);
 }
 
 static void susp_wake(void)
@@ -258,8 +262,17 @@ static const char *susp_pump(sse_susp_t *s)
     if (poll(pfd, 2, 0) < 0 && errno != EINTR) {
         return "poll failed";
     }
-    if ((pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && susp_client_gone(s)) {
-        return "client closed";
+    if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (susp_client_gone(s)) {
+            return "client closed";
+        }
+        /* the input filters left bytes in the socket (mod_ssl reads a
+         * record at a time; an EOF shows on the next read): no new edge
+         * will come for them, so another round */
+        pfd[0].events = POLLIN;
+        if (poll(pfd, 1, 0) > 0) {
+            apr_atomic_set32(&s->again, 1);
+        }
     }
     s->want_out = !(pfd[0].revents & POLLOUT);
     if (s->want_out) {
@@ -270,6 +283,9 @@ static const char *susp_pump(sse_susp_t *s)
     got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
         return "ended by the broker";
+    }
+    if (got == (ssize_t)sizeof(buf)) {
+        apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
     }
     if (got > 0 && (susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
                     || s->c->aborted)) {
@@ -312,6 +328,20 @@ static void susp_finish(sse_susp_t *s, const char *why)
     susp_wake();
 }
 
+static void susp_to_worker(sse_susp_t *s);
+
+/* A round is done and the stream lives on: let the next one be queued,
+ * and queue it now if the stream was ready meanwhile.  (The watcher sets
+ * s->again before it tries s->queued, so one of the two sees the other.) */
+static void susp_round_done(sse_susp_t *s)
+{
+    apr_atomic_set32(&s->queued, 0);
+    if (apr_atomic_xchg32(&s->again, 0)
+        && apr_atomic_cas32(&s->queued, 1, 0) == 0) {
+        susp_to_worker(s);
+    }
+}
+
 /* A round, on an MPM worker. */
 static void susp_round(void *baton)
 {
@@ -319,27 +349,85 @@ static void susp_round(void *baton)
     const char *why;
 
     apr_thread_mutex_lock(s->r->invoke_mtx);
-    why = susp_pump(s);
+    why = s->failed ? "write failed" : susp_pump(s);
+    apr_thread_mutex_unlock(s->r->invoke_mtx);
     if (why) {
-        apr_thread_mutex_unlock(s->r->invoke_mtx);
         susp_finish(s, why);
         return;
     }
-    apr_atomic_set32(&s->queued, 0);    /* before arming: no event lost */
-    susp_arm(s, EPOLL_CTL_MOD);
-    apr_thread_mutex_unlock(s->r->invoke_mtx);
+    susp_round_done(s);
+}
+
+/* Have an MPM worker run s's round (s->queued is set). */
+static void susp_to_worker(sse_susp_t *s)
+{
+    if (ap_mpm_register_timed_callback(0, susp_round, s) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
+                     "SSE00311: the MPM refused a suspended stream's round");
+        apr_atomic_set32(&s->queued, 0);
+    }
 }
 
 /* Queue a round for s unless one is queued or running. */
 static void susp_queue(sse_susp_t *s)
 {
+    if (apr_atomic_cas32(&s->queued, 1, 0) == 0) {
+        susp_to_worker(s);
+    }
+}
+
+/* The common round, done by the watcher itself (s->queued is set): the
+ * broker wrote an event or a few (at most SUSP_HERE_MAX bytes), the
+ * client sent nothing and its socket has room (so the flush through
+ * mod_ssl completes at once).  That saves handing the round to an MPM
+ * worker (a timer, the listener, a thread woken) for each stream an event
+ * reaches.  Anything else (the client sent something or left, the broker
+ * ended the stream, a full socket) is an MPM worker's round, as is every
+ * stream's end.  1 if done here. */
+#define SUSP_HERE_MAX 4096
+
+static int susp_round_here(sse_susp_t *s)
+{
+    struct pollfd pfd[2] = { { s->client, POLLIN | POLLOUT, 0 },
+                             { s->pair, POLLIN | POLLRDHUP, 0 } };
+    char buf[SUSP_HERE_MAX];
+    ssize_t got;
+
+    if (s->stop || W.stopping || s->want_out
+        || apr_thread_mutex_trylock(s->r->invoke_mtx) != APR_SUCCESS) {
+        return 0;
+    }
+    if (poll(pfd, 2, 0) != 2 || pfd[0].revents != POLLOUT
+        || pfd[1].revents != POLLIN) {
+        apr_thread_mutex_unlock(s->r->invoke_mtx);
+        return 0;
+    }
+    got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
+    if (got <= 0 || susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
+        || s->c->aborted) {
+        s->failed = got > 0;    /* else the worker sees what recv saw */
+        apr_thread_mutex_unlock(s->r->invoke_mtx);
+        return 0;               /* the worker's round ends it, or retries */
+    }
+    apr_thread_mutex_unlock(s->r->invoke_mtx);
+    if (got == (ssize_t)sizeof(buf)) {
+        apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
+    }
+    susp_round_done(s);
+    return 1;
+}
+
+/* One of a stream's descriptors is ready: its round, here or on an MPM
+ * worker, or, if one is queued or running, another after it. */
+static void susp_ready(sse_susp_t *s)
+{
+    apr_atomic_set32(&s->again, 1);
     if (apr_atomic_cas32(&s->queued, 1, 0) != 0) {
         return;
     }
-    if (ap_mpm_register_timed_callback(0, susp_round, s) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ap_server_conf,
-                     "SSE00311: the MPM refused a suspended stream's round");
-        apr_atomic_set32(&s->queued, 0);
+    apr_atomic_set32(&s->again, 0);
+    if (!susp_round_here(s)) {
+        susp_to_worker(s);
     }
 }
 
@@ -383,7 +471,7 @@ static int watcher_tidy(int *ended)
             continue;
         }
         apr_atomic_set32(&s->queued, 0);
-        susp_arm(s, EPOLL_CTL_ADD);     /* ready ones fire at once */
+        susp_watch(s);                  /* ready ones fire at once */
         if (*ended) {
             s->stop = 1;                /* suspended after the stop began */
             susp_queue(s);
@@ -421,7 +509,7 @@ static void *APR_THREAD_FUNC watcher_main(apr_thread_t *thd, void *data)
                 }
                 continue;
             }
-            susp_queue(evs[i].data.ptr);
+            susp_ready(evs[i].data.ptr);
         }
         waiting = watcher_tidy(&ended);
     }
