@@ -50,12 +50,13 @@ fault-build: $(FAULT_OUT)/ssefault
 
 $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 	mkdir -p $(FAULT_OUT)
-	gcc -O2 -g -Wall -Wextra -pthread -o $@ $<
+	gcc -O2 -g -Wall -Wextra -pthread -o $@ $< -lssl -lcrypto
 
 # gdb holds the relay at one exact point (stalled_relay.sh) and makes a
-# broker's allocation fail once or its relay connection go (lost_event.sh)
+# broker's allocation fail once or its relay connection go (lost_event.sh);
+# the client speaks TLS with OpenSSL (the TLS rows)
 fault-debs:
-	@sh $(FAULT_TOP)/tools/need-debs gdb
+	@sh $(FAULT_TOP)/tools/need-debs gdb libssl-dev
 
 test-fault: $(FAULT_DEPS) fault-build
 	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh quick

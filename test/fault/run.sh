@@ -59,7 +59,7 @@ fi
 mkdir -p "$F_OUT/results"
 bin=$F_OUT/ssefault
 if [ ! -x "$bin" ] || [ "$F_SRC/ssefault.c" -nt "$bin" ]; then
-    gcc -O2 -g -Wall -Wextra -pthread -o "$bin" "$F_SRC/ssefault.c" || exit 2
+    gcc -O2 -g -Wall -Wextra -pthread -o "$bin" "$F_SRC/ssefault.c" -lssl -lcrypto || exit 2
 fi
 chmod 755 "$F_OUT" "$bin"
 
