@@ -38,7 +38,7 @@ fault_tls_cert() {
     mkdir -p "$1"
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
         -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-        -keyout "$1/localhost.key" -out "$1/localhost.crt" 2>/dev/null \
+        -addext basicConstraints=critical,CA:FALSE -keyout "$1/localhost.key" -out "$1/localhost.crt" 2>/dev/null \
         || { fault_log "fault: openssl could not make a certificate"; return 1; }
 }
 
