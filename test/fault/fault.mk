@@ -8,6 +8,8 @@
 #   make reliability      the full run: 100,000 churn cycles, 10,000 streams,
 #                         plus t/40-44 under every MPM; rewrites test/RELIABILITY.md
 #   make fault-build      only build the client (build/fault/ssefault)
+#   FAULT_TLS_ONLY=1 make test-fault   only the TLS section (event MPM, mod_ssl,
+#                         SSESuspend on: churn, fan-out, slow readers, graceful, stop)
 #
 # Variables: FAULT_PORT (18470, the private httpd's port), FAULT_MODULE
 # (./mod_sse.so; e.g. an ASan build), FAULT_USER (ssetest: the children and

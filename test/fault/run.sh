@@ -21,6 +21,15 @@
 # baseline], FAULT_RSS_GROWTH_KB [1024: RSS growth over the second half of
 # the churn, where a leak shows], FAULT_OUT
 # [build/fault], FAULT_HTTPD [/usr/sbin/apache2].
+#
+# The TLS section (event MPM, mod_ssl on FAULT_PORT + 1, SSESuspend on;
+# httpd-fault-tls.conf.in): FAULT_TLS_ONLY=1 runs only it (results in
+# <mode>-tls.tsv), FAULT_TLS=0 skips it; FAULT_TLS_CYCLES [quick 2000,
+# full 5000], FAULT_TLS_FANOUT [1000, 3000], FAULT_TLS_STREAMS [1000, 2000:
+# graceful and stop], FAULT_TLS_SLOW [60 slow readers],
+# FAULT_TLS_CONCURRENCY [100], FAULT_TLS_BUSY_MAX [10: busy workers while
+# the slow readers are dropped], FAULT_TLS_RESTART_SECS [5],
+# FAULT_TLS_RSS_MARGIN_KB [8192], FAULT_TLS_RSS_GROWTH_KB [2048].
 set -u
 
 mode=${1:-quick}

@@ -3,7 +3,7 @@
  * runs (test/fault/run.sh).  One process, one epoll loop for the streams,
  * plus publisher threads (blocking HTTP, 10 s deadline per request); every
  * phase has a deadline, so it always ends by itself.  Results go to stdout
- * as "key=value" lines for run.sh.  Build: gcc -O2 -pthread ssefault.c
+ * as "key=value" lines for run.sh.  Build: gcc -O2 -pthread ssefault.c -lssl -lcrypto
  *
  *   ssefault churn    -p PORT -n CYCLES -c CONCURRENT [-T SECS] [--mix clean=35,rst=35,vanish=20,early=10]
  *                     [--chans K] [--pub-ms MS] [--pub-size BYTES]
@@ -32,6 +32,39 @@
  *       Last-Event-ID, as a browser does.  At the end every stream must
  *       hold every seq from its first one to the last, once: lost and
  *       duplicated events are counted.
+ *
+ *   TLS modes: -p is the TLS port, --pub-port the plain one (publishes,
+ *   GET /pub, /server-status).  OpenSSL, no certificate check, a full
+ *   handshake every time (no session reuse), ALPN http/1.1.
+ *
+ *   ssefault tls-churn  -p TLSPORT --pub-port PORT -n CYCLES -c CONCURRENT
+ *                       [--chans K] [--pub-ms MS] [--pub-size BYTES] [--hold-ms MS]
+ *       CYCLES TLS stream connections, at most CONCURRENT at once: each
+ *       reads its head and ": ok", stays 0-HOLD_MS ms (reading), and ends:
+ *       half with a close_notify, a quarter with a plain close (FIN), a
+ *       quarter with SO_LINGER 0 (RST).  A publisher thread posts to every
+ *       churn channel every PUB_MS ms.
+ *
+ *   ssefault tls-fanout -p TLSPORT --pub-port PORT -n STREAMS [--events K]
+ *                       [--event-size BYTES] [--pub-ms MS] [--path P]
+ *       STREAMS TLS streams on channel tfan (/fanstream: no keepalive), then
+ *       K events published one after another; every stream must receive
+ *       ": ok" and then exactly "id: ID\ndata: DATA\n\n" for each, byte
+ *       for byte (ids from the publish answers).
+ *
+ *   ssefault tls-hold   -p TLSPORT --pub-port PORT -n STREAMS
+ *                       [--stop PID | --graceful PID] [--watch PID,PID..]
+ *       STREAMS TLS streams; --stop: SIGTERM to PID, and how long until every
+ *       stream ended and every watched process is gone; --graceful: SIGUSR1
+ *       to PID, and how long until every stream ended, the watched (old)
+ *       children are gone and a new TLS stream is served.
+ *
+ *   ssefault tls-slow   -p TLSPORT --pub-port PORT -n STREAMS [--rcvbuf BYTES]
+ *                       [--vanish-pub SIZE/MS] [--run SECS]
+ *       STREAMS TLS streams (a small receive buffer) that read ": ok" and
+ *       then nothing, on channel tslow (/slowstream) fed SIZE bytes every MS
+ *       ms; samples BusyWorkers from /server-status?auto every 0.1 s and
+ *       says when the publishes counted no stream left.
  *
  *   ssefault relay-probe SOCKET [--as-uid UID --keep-dac]
  *       Talks to the relay's unix socket directly: connect, send a LIST and
