@@ -11,8 +11,9 @@
 #      the ASan runtime preloaded; a warm-up of 500 TLS stream cycles, then
 #      the descriptors of each child are the baseline;
 #   2. ASAN_CHURN_CYCLES (10,000) TLS stream cycles, 50 at once, half closed
-#      with close_notify, a quarter with a FIN, a quarter with a RST, while
-#      events are published on their channels every 20 ms;
+#      with close_notify, a quarter with a FIN, a quarter with a RST (one in
+#      ten right after its request, a quarter of the others right after
+#      ": ok"), while events are published on their channels every 20 ms;
 #   3. a graceful restart with ASAN_CHURN_STREAMS (300) TLS streams open,
 #      then a stop with as many open.
 #
@@ -106,7 +107,7 @@ t0=$SECONDS
 churn_secs=$((SECONDS - t0))
 c() { kv "$F_OUT/churn.out" "$1"; }
 done_c=$(( $(c close_notify) + $(c fin) + $(c rst) ))
-echo "asan-churn: $done_c of $ASAN_CHURN_CYCLES TLS stream cycles in $churn_secs s (close_notify $(c close_notify), FIN $(c fin), RST $(c rst)); $(c errors) failed; $(c pub_200) of $(c pub_total) publishes 200"
+echo "asan-churn: $done_c of $ASAN_CHURN_CYCLES TLS stream cycles in $churn_secs s (close_notify $(c close_notify), FIN $(c fin), RST $(c rst); $(c early) closed right after the request, $(c at_once) right after ': ok'); $(c errors) failed; $(c pub_200) of $(c pub_total) publishes 200"
 [ "$done_c" = "$ASAN_CHURN_CYCLES" ] && [ "$(c errors)" = 0 ] || fail "TLS stream cycles failed (see $F_OUT/churn.out)"
 fault_wait_streams 0 10 || fail "streams still counted after the churn: $(fault_open_streams)"
 sleep 0.5

@@ -376,7 +376,7 @@ tsum() { echo $(( $(kv "$F_OUT/tls-churn.1" "$1") + $(kv "$F_OUT/tls-churn.2" "$
 done_c=$(( $(tsum close_notify) + $(tsum fin) + $(tsum rst) ))
 errors=$(tsum errors)
 pub_bad=$(( $(tsum pub_total) - $(tsum pub_200) ))
-row "tls churn" "open/close cycles of TLS streams (suspended: $suspended start-up line says so), $tls_conc at once, each read to ': ok' and held 0-30 ms: closed with close_notify $(tsum close_notify), abruptly with a FIN $(tsum fin), with a RST $(tsum rst); events published on their 8 channels every 20 ms" \
+row "tls churn" "open/close cycles of TLS streams (suspended: $suspended start-up line says so), $tls_conc at once, each read to ': ok' and held 0-30 ms ($(tsum at_once) closed at once after it; $(tsum early) closed as soon as their request was sent): closed with close_notify $(tsum close_notify), abruptly with a FIN $(tsum fin), with a RST $(tsum rst); events published on their 8 channels every 20 ms" \
     "$tls_cycles" "$done_c done in ${tls_churn_secs} s, $errors failed (TLS $(tsum err_tls), status $(tsum err_status), ended by the server $(tsum err_eof), timed out $(tsum err_timeout)); $(tsum pub_total) publishes, $pub_bad not 200" \
     "$( [ "$done_c" = "$tls_cycles" ] && [ "$errors" = 0 ] && [ "$pub_bad" = 0 ] && [ "$suspended" = 1 ] && echo 1 || echo 0)"
 row "tls churn" "streams counted (GET /pub) and the event MPM's connections (mod_status ConnsTotal) after the churn" 1 \

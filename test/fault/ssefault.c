@@ -40,9 +40,10 @@
  *   ssefault tls-churn  -p TLSPORT --pub-port PORT -n CYCLES -c CONCURRENT
  *                       [--chans K] [--pub-ms MS] [--pub-size BYTES] [--hold-ms MS]
  *       CYCLES TLS stream connections, at most CONCURRENT at once: each
- *       reads its head and ": ok", stays 0-HOLD_MS ms (reading), and ends:
- *       half with a close_notify, a quarter with a plain close (FIN), a
- *       quarter with SO_LINGER 0 (RST).  A publisher thread posts to every
+ *       reads its head and ": ok", stays 0-HOLD_MS ms (reading; a quarter
+ *       not at all), and ends: half with a close_notify, a quarter with a
+ *       plain close (FIN), a quarter with SO_LINGER 0 (RST).  One in ten
+ *       ends as soon as its request is written, before the answer.  A publisher thread posts to every
  *       churn channel every PUB_MS ms.
  *
  *   ssefault tls-fanout -p TLSPORT --pub-port PORT -n STREAMS [--events K]
@@ -1171,6 +1172,7 @@ typedef struct {
     int notify_in;              /* ... with a close_notify */
     int tls_failed;             /* connect or handshake failed */
     int how;                    /* TC_*: how the client will close it */
+    int early;                  /* tls-churn: closes once the request is sent */
     double t_start, t_until;
     char *buf;                  /* the head, then the body (from ": ok") */
     size_t len, cap;
@@ -1406,8 +1408,8 @@ static int tls_probe(const char *path, double timeout)
 /* --- tls-churn ------------------------------------------------------------- */
 
 static struct {
-    long started, opened, done[3], errors, err_connect, err_tls, err_status,
-         err_timeout, err_eof, notify_in;
+    long started, opened, done[3], early, at_once, errors, err_connect, err_tls,
+         err_status, err_timeout, err_eof, notify_in;
     long status_hist[600];
 } TK;
 
@@ -1480,6 +1482,9 @@ static int cmd_tls_churn(void)
                 /* half close with a close_notify, a quarter with a FIN
                  * and a quarter with a RST, none of them after a notify */
                 c->how = next % 2 ? (next % 4 == 1 ? TC_FIN : TC_RST) : TC_NOTIFY;
+                /* one in ten leaves as soon as its request is written:
+                 * its stream is suspended (or ends) with the client gone */
+                c->early = next % 10 == 9;
                 snprintf(path, sizeof(path), "/stream?channel=tchurn%ld", next % o_chans);
                 next++;
                 TK.started++;
@@ -1509,9 +1514,23 @@ static int cmd_tls_churn(void)
                 continue;
             }
             r = tconn_step(c);
+            if (c->early && c->state == T_HEAD && !(r & TE_ENDED)) {
+                TK.early++;
+                tchurn_end(c, 1);
+                continue;
+            }
             if (r & TE_OPENED) {
+                /* a quarter end at once after ": ok" (their stream's first
+                 * round finds the client gone), the others read events
+                 * for up to HOLD_MS ms */
                 TK.opened++;
-                c->t_until = now() + rnd((unsigned)o_hold_ms + 1) / 1000.0;
+                c->t_until = now();
+                if (rnd(4)) {
+                    c->t_until += rnd((unsigned)o_hold_ms + 1) / 1000.0;
+                }
+                else {
+                    TK.at_once++;
+                }
             }
             if (r & TE_ENDED) {
                 tchurn_end(c, 0);
@@ -1522,10 +1541,11 @@ static int cmd_tls_churn(void)
         publisher_stop(&P);
     }
     printf("cycles=%ld\nsecs=%.1f\nopened=%ld\nclose_notify=%ld\nfin=%ld\nrst=%ld\n"
+           "early=%ld\nat_once=%ld\n"
            "errors=%ld\nerr_connect=%ld\nerr_tls=%ld\nerr_status=%ld\nerr_timeout=%ld\n"
            "err_eof=%ld\nserver_close_notify=%ld\n",
            TK.started, now() - t0, TK.opened, TK.done[TC_NOTIFY], TK.done[TC_FIN],
-           TK.done[TC_RST], TK.errors, TK.err_connect, TK.err_tls, TK.err_status,
+           TK.done[TC_RST], TK.early, TK.at_once, TK.errors, TK.err_connect, TK.err_tls, TK.err_status,
            TK.err_timeout, TK.err_eof, TK.notify_in);
     for (i = 0; i < 600; i++) {
         if (TK.status_hist[i]) {
