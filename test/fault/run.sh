@@ -417,7 +417,7 @@ fo() { kv "$F_OUT/tls-fanout.out" "$1"; }
 zero=$(ok fault_wait_streams 0 10)
 crashes=$(crashes_since "$mark")
 row "tls fan-out" "$tls_fanout TLS streams (suspended; 100 worker threads in all) on one channel, $tls_events events of 1000 bytes published 50 ms apart; each stream's bytes compared with the expected text" "$tls_fanout" \
-    "$(fo open) open in $(fo open_secs) s; $(fo published_200) of $tls_events publishes 200, each counting $(fo subscribers_min)-$(fo subscribers_max) streams; $(fo exact) streams got every byte ($(fo expected_bytes)), $(fo short) short, $(fo wrong) different, $(fo ended_early) ended early; all delivered $(fo deliver_secs) s after the first publish; streams counted after they closed: $(fault_open_streams); $crashes crash lines" \
+    "$(fo open) open in $(fo open_secs) s; $(fo published_200) of $tls_events publishes 200, each counting $(fo subscribers_min)-$(fo subscribers_max) streams; $(fo exact) streams got every byte ($(fo expected_bytes)), $(fo short) short, $(fo wrong) different, $(fo ended_early) ended early; all delivered $(fo deliver_secs) s after the first publish; busy workers at most $(fo busy_max_opening) of 100 while the streams opened, $(fo busy_max_events) while the events went out (mod_status every 20 ms); streams counted after they closed: $(fault_open_streams); $crashes crash lines" \
     "$( [ "$(fo open)" = "$tls_fanout" ] && [ "$(fo exact)" = "$tls_fanout" ] && [ "$(fo published_200)" = "$tls_events" ] \
         && [ "$(fo subscribers_min)" = "$tls_fanout" ] && [ "$zero" = 1 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
 

@@ -51,7 +51,8 @@
  *       STREAMS TLS streams on channel tfan (/fanstream: no keepalive), then
  *       K events published one after another; every stream must receive
  *       ": ok" and then exactly "id: ID\ndata: DATA\n\n" for each, byte
- *       for byte (ids from the publish answers).
+ *       for byte (ids from the publish answers); BusyWorkers is sampled every
+ *       20 ms while the streams open and while the events go out.
  *
  *   ssefault tls-hold   -p TLSPORT --pub-port PORT -n STREAMS
  *                       [--stop PID | --graceful PID] [--watch PID,PID..]
@@ -1691,6 +1692,32 @@ static void *fan_publisher(void *arg)
     return NULL;
 }
 
+/* BusyWorkers from /server-status?auto every 20 ms, the most seen per
+ * phase (0: opening the streams, 1: the events) */
+static struct {
+    pthread_t thread;
+    volatile int phase, stop;
+    long max[2];
+} BW = { .max = { -1, -1 } };
+
+static void *busy_sampler(void *arg)
+{
+    http_res_t res;
+    char *p;
+
+    (void)arg;
+    while (!BW.stop) {
+        int ph = BW.phase;
+        http_req("GET", "/server-status?auto", NULL, "", 0, 10, &res);
+        if (res.status == 200 && (p = strstr(res.body, "BusyWorkers: "))
+            && atol(p + 13) > BW.max[ph]) {
+            BW.max[ph] = atol(p + 13);
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
 static int cmd_tls_fanout(void)
 {
     struct epoll_event evs[512];
@@ -1704,7 +1731,11 @@ static int cmd_tls_fanout(void)
     ep = epoll_create1(EPOLL_CLOEXEC);
     tls_keep_body = 1;
     ntss = o_n;
+    if (pthread_create(&BW.thread, NULL, busy_sampler, NULL)) {
+        die("pthread_create failed");
+    }
     open = tls_open_all(o_path ? o_path : "/fanstream?channel=tfan", 180, hist);
+    BW.phase = 1;
     t_open = now() - t0;
     printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, t_open);
     print_hist(hist);
@@ -1751,6 +1782,8 @@ static int cmd_tls_fanout(void)
         }
     }
     pthread_join(FP.thread, NULL);
+    BW.stop = 1;
+    pthread_join(BW.thread, NULL);
     exp = malloc(explen + 1);
     off = (size_t)sprintf(exp, ": ok\n\n");
     for (k = 0; k < o_events; k++) {
@@ -1786,9 +1819,10 @@ static int cmd_tls_fanout(void)
     }
     printf("events=%d\nevent_bytes=%d\npublished_200=%ld\nsubscribers_min=%ld\n"
            "subscribers_max=%ld\nexpected_bytes=%zu\nexact=%ld\nshort=%ld\nwrong=%ld\n"
-           "ended_early=%ld\ndeliver_secs=%.2f\npublish_secs=%.2f\n",
+           "ended_early=%ld\ndeliver_secs=%.2f\npublish_secs=%.2f\n"
+           "busy_max_opening=%ld\nbusy_max_events=%ld\n",
            o_events, o_ev_size, FP.n200, subs_min, subs_max, off, exact, shorter, wrong,
-           ended, t_done, FP.t_last - FP.t_first);
+           ended, t_done, FP.t_last - FP.t_first, BW.max[0], BW.max[1]);
     if (first_bad >= 0) {
         printf("first_wrong_stream=%ld\nfirst_wrong_offset=%zu\n", first_bad, bad_at);
     }
