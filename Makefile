@@ -78,7 +78,8 @@ clean:
 	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so tools/sse-publish build
 	-$(MAKE) -C test/unit clean
 
-# Fuzzing (make fuzz, make fuzz-smoke), the sanitizer run (make test-asan),
+# Fuzzing (make fuzz, make fuzz-smoke), the sanitizer runs (make test-asan,
+# make test-asan-churn: TLS stream churn on the event MPM),
 # the benchmark beside Nchan (make bench) and the fault/reliability runs.
 MOD_LIBS = -lhiredis
 ASAN_MOD_LIBS ?= $(MOD_LIBS)

@@ -7,6 +7,10 @@
 #   make test-asan ASAN_LEAKS=1 ASAN_STRICT=0   LeakSanitizer too (httpd, OpenSSL
 #                                      and PCRE leak at exit: only mod_sse's count)
 #   make asan-build                    only build the module
+#   make test-asan-churn               TLS streams on the event MPM (SSESuspend):
+#                                      10,000 open/close cycles, a graceful
+#                                      restart and a stop (test/asan/churn.sh;
+#                                      ASAN_CHURN_CYCLES, ASAN_CHURN_STREAMS)
 #
 # The module is compiled with clang and apxs's own flags straight into
 # build/asan/mod_sse.so, so ./mod_sse.so and ./.libs are not touched. Not with
@@ -40,13 +44,22 @@ ASAN_PKGS  = clang-14 libclang-rt-14-dev apache2 apache2-dev libhiredis-dev
 # what `make test` needs besides mod_sse.so (targets of the top Makefile)
 ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 
+ASAN_CHURN_CYCLES ?= 10000
+ASAN_CHURN_STREAMS ?= 300
+# the TLS client (test/fault/fault.mk's targets: libssl-dev, build/fault/ssefault)
+ASAN_CHURN_DEPS ?= deps fault-debs fault-build
+
 ASAN_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-.PHONY: test-asan asan-build asan-deps
+.PHONY: test-asan test-asan-churn asan-build asan-deps
 
 test-asan: $(ASAN_OUT)/mod_sse.so $(ASAN_TEST_DEPS)
 	ASAN_MODULE=$(ASAN_OUT)/mod_sse.so ASAN_MPMS="$(ASAN_MPMS)" ASAN_STRICT=$(ASAN_STRICT) \
 	    ASAN_LEAKS=$(ASAN_LEAKS) ASAN_CC=$(ASAN_CC) bash $(ASAN_SRC)/run.sh
+
+test-asan-churn: $(ASAN_OUT)/mod_sse.so $(ASAN_CHURN_DEPS)
+	ASAN_MODULE=$(ASAN_OUT)/mod_sse.so ASAN_CC=$(ASAN_CC) ASAN_CHURN_CYCLES=$(ASAN_CHURN_CYCLES) \
+	    ASAN_CHURN_STREAMS=$(ASAN_CHURN_STREAMS) bash $(ASAN_SRC)/churn.sh
 
 asan-build: $(ASAN_OUT)/mod_sse.so
 

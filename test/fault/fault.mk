@@ -8,6 +8,8 @@
 #   make reliability      the full run: 100,000 churn cycles, 10,000 streams,
 #                         plus t/40-44 under every MPM; rewrites test/RELIABILITY.md
 #   make fault-build      only build the client (build/fault/ssefault)
+#   FAULT_TLS_ONLY=1 make test-fault   only the TLS section (event MPM, mod_ssl,
+#                         SSESuspend on: churn, fan-out, slow readers, graceful, stop)
 #
 # Variables: FAULT_PORT (18470, the private httpd's port), FAULT_MODULE
 # (./mod_sse.so; e.g. an ASan build), FAULT_USER (ssetest: the children and
@@ -50,12 +52,13 @@ fault-build: $(FAULT_OUT)/ssefault
 
 $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 	mkdir -p $(FAULT_OUT)
-	gcc -O2 -g -Wall -Wextra -pthread -o $@ $<
+	gcc -O2 -g -Wall -Wextra -pthread -o $@ $< -lssl -lcrypto
 
 # gdb holds the relay at one exact point (stalled_relay.sh) and makes a
-# broker's allocation fail once or its relay connection go (lost_event.sh)
+# broker's allocation fail once or its relay connection go (lost_event.sh);
+# the client speaks TLS with OpenSSL (the TLS rows)
 fault-debs:
-	@sh $(FAULT_TOP)/tools/need-debs gdb
+	@sh $(FAULT_TOP)/tools/need-debs gdb libssl-dev
 
 test-fault: $(FAULT_DEPS) fault-build
 	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh quick

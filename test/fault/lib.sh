@@ -9,10 +9,13 @@
 : "${FAULT_HTTPD:=/usr/sbin/apache2}"
 : "${FAULT_USER:=ssetest}"
 
-# fault_setup NAME PORT MAXSUBS: write the config; sets F_DIR, F_PORT.
+# fault_setup NAME PORT MAXSUBS [TEMPLATE]: write the config (from
+# httpd-fault.conf.in, or TEMPLATE in test/fault/); sets F_DIR, F_PORT and
+# F_TLS_PORT (PORT + 1, used by httpd-fault-tls.conf.in).
 fault_setup() {
     F_NAME=$1
     F_PORT=$2
+    F_TLS_PORT=$(($2 + 1))
     F_DIR=$F_OUT/$1
     rm -rf "$F_DIR"
     mkdir -p "$F_DIR/logs" "$F_DIR/run"
@@ -23,7 +26,25 @@ fault_setup() {
     [ "$(id -u)" = 0 ] && group=$(id -gn "$FAULT_USER")
     sed -e "s|@DIR@|$F_DIR|g" -e "s|@ROOT@|$F_TOP|g" -e "s|@PORT@|$F_PORT|g" \
         -e "s|@MODULE@|$F_MODULE|g" -e "s|@USER@|$FAULT_USER|g" -e "s|@GROUP@|$group|g" -e "s|@MAXSUBS@|$3|g" \
-        "$F_SRC/httpd-fault.conf.in" >"$F_DIR/httpd.conf"
+        -e "s|@TLS_PORT@|$F_TLS_PORT|g" "$F_SRC/${4:-httpd-fault.conf.in}" >"$F_DIR/httpd.conf"
+    if [ -n "${4:-}" ] && grep -q 'SSLCertificateFile' "$F_DIR/httpd.conf"; then
+        fault_tls_cert "$F_DIR/tls" || return 1
+    fi
+}
+
+# fault_tls_cert DIR: a throw-away self-signed certificate for localhost
+# (EC P-256: thousands of handshakes cost the server little).
+fault_tls_cert() {
+    mkdir -p "$1"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -addext basicConstraints=critical,CA:FALSE -keyout "$1/localhost.key" -out "$1/localhost.crt" 2>/dev/null \
+        || { fault_log "fault: openssl could not make a certificate"; return 1; }
+}
+
+# A field of mod_status's ?auto page (e.g. BusyWorkers, ConnsTotal).
+fault_status_field() {
+    curl -s -m 10 "http://127.0.0.1:$F_PORT/server-status?auto" | sed -n "s/^$1: //p" | head -n 1
 }
 
 fault_log() { printf '%s\n' "$*" >&2; }

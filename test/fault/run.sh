@@ -21,6 +21,15 @@
 # baseline], FAULT_RSS_GROWTH_KB [1024: RSS growth over the second half of
 # the churn, where a leak shows], FAULT_OUT
 # [build/fault], FAULT_HTTPD [/usr/sbin/apache2].
+#
+# The TLS section (event MPM, mod_ssl on FAULT_PORT + 1, SSESuspend on;
+# httpd-fault-tls.conf.in): FAULT_TLS_ONLY=1 runs only it (results in
+# <mode>-tls.tsv), FAULT_TLS=0 skips it; FAULT_TLS_CYCLES [quick 2000,
+# full 5000], FAULT_TLS_FANOUT [1000, 3000], FAULT_TLS_STREAMS [1000, 2000:
+# graceful and stop], FAULT_TLS_SLOW [60 slow readers],
+# FAULT_TLS_CONCURRENCY [100], FAULT_TLS_BUSY_MAX [10: busy workers while
+# the slow readers are dropped], FAULT_TLS_RESTART_SECS [5],
+# FAULT_TLS_RSS_MARGIN_KB [8192], FAULT_TLS_RSS_GROWTH_KB [2048].
 set -u
 
 mode=${1:-quick}
@@ -33,10 +42,23 @@ F_NOFILE=$(ulimit -Hn)
 . "$F_SRC/lib.sh"
 
 case $mode in
-    full)  cycles=${FAULT_CYCLES:-100000} streams=${FAULT_STREAMS:-10000} early=${FAULT_EARLY:-20000} ;;
-    quick) cycles=${FAULT_CYCLES:-10000}  streams=${FAULT_STREAMS:-2000}  early=${FAULT_EARLY:-5000} ;;
+    full)  cycles=${FAULT_CYCLES:-100000} streams=${FAULT_STREAMS:-10000} early=${FAULT_EARLY:-20000}
+           tls_cycles=${FAULT_TLS_CYCLES:-5000} tls_fanout=${FAULT_TLS_FANOUT:-3000}
+           tls_streams=${FAULT_TLS_STREAMS:-2000} tls_events=20 ;;
+    quick) cycles=${FAULT_CYCLES:-10000}  streams=${FAULT_STREAMS:-2000}  early=${FAULT_EARLY:-5000}
+           tls_cycles=${FAULT_TLS_CYCLES:-2000} tls_fanout=${FAULT_TLS_FANOUT:-1000}
+           tls_streams=${FAULT_TLS_STREAMS:-1000} tls_events=10 ;;
     *) echo "usage: run.sh quick|full" >&2; exit 2 ;;
 esac
+# FAULT_TLS_ONLY=1: only the TLS section; FAULT_TLS=0: everything but it
+tls_only=${FAULT_TLS_ONLY:-0}
+tls_skip=$( [ "${FAULT_TLS:-1}" = 0 ] && [ "$tls_only" != 1 ] && echo 1 || echo 0)
+tls_conc=${FAULT_TLS_CONCURRENCY:-100}
+tls_slow=${FAULT_TLS_SLOW:-60}
+tls_busy_max=${FAULT_TLS_BUSY_MAX:-10}
+tls_restart_secs=${FAULT_TLS_RESTART_SECS:-5}
+tls_rss_margin=${FAULT_TLS_RSS_MARGIN_KB:-8192}
+tls_rss_growth=${FAULT_TLS_RSS_GROWTH_KB:-2048}
 port=${FAULT_PORT:-18470}
 conc=${FAULT_CONCURRENCY:-600}
 rss_margin=${FAULT_RSS_MARGIN_KB:-4096}
@@ -59,12 +81,15 @@ fi
 mkdir -p "$F_OUT/results"
 bin=$F_OUT/ssefault
 if [ ! -x "$bin" ] || [ "$F_SRC/ssefault.c" -nt "$bin" ]; then
-    gcc -O2 -g -Wall -Wextra -pthread -o "$bin" "$F_SRC/ssefault.c" || exit 2
+    gcc -O2 -g -Wall -Wextra -pthread -o "$bin" "$F_SRC/ssefault.c" -lssl -lcrypto || exit 2
 fi
 chmod 755 "$F_OUT" "$bin"
 
-res=$F_OUT/results/$mode.tsv
-meta=$F_OUT/results/$mode.meta
+# a TLS-only run keeps its own results (the whole run's stay as they were)
+tag=$mode
+[ "$tls_only" = 1 ] && tag=$mode-tls
+res=$F_OUT/results/$tag.tsv
+meta=$F_OUT/results/$tag.meta
 : >"$res"
 t_start=$SECONDS
 {
@@ -83,6 +108,8 @@ t_start=$SECONDS
     echo "rss_margin_kb=$rss_margin"
     echo "rss_growth_kb=$rss_growth"
     echo "user=$FAULT_USER"
+    echo "tls=$( [ "$tls_skip" = 1 ] && echo skipped || echo "$tls_cycles $tls_fanout $tls_streams $tls_events $tls_slow") "
+    [ "$tls_only" = 1 ] && echo "tls_only=1"
 } >"$meta"
 
 failed=0
@@ -107,6 +134,7 @@ compare() {
                      printf "%s %d %d\n", $1, df, dr }' "$1" "$2"
 }
 
+if [ "$tls_only" != 1 ]; then
 # --- 1. churn, hostile input, capacity and stop: one server -------------------
 echo "fault: churn server ($cycles cycles, $conc at once)" >&2
 fault_setup churn "$port" "$streams"
@@ -285,6 +313,163 @@ row graceful "old children exit, relay kept, parent descriptors, crashes" 1 \
     "$left of $(echo $old | wc -w) old children left; relay $( [ "$(fault_relay)" = "$relay" ] && echo kept || echo replaced); parent descriptors $pfd -> $pfd2; $crashes crash lines" \
     "$( [ "$left" = 0 ] && [ "$(fault_relay)" = "$relay" ] && [ "$pfd" = "$pfd2" ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
 fault_stop
+
+fi   # FAULT_TLS_ONLY
+
+# --- 4. TLS: suspended streams (event MPM, mod_ssl, SSESuspend on) -------------
+# Each TLS stream's handler returns SUSPENDED; a watcher thread watches its
+# socket and an MPM worker writes its events through mod_ssl.  Ending one
+# must give everything back: the connection's pool, its SSL object and
+# descriptor, its place in the event MPM's counts.
+if [ "$tls_skip" != 1 ]; then
+tport=$((port + 1))
+targs=(-p "$tport" --pub-port "$port")
+echo "fault: TLS (event MPM, SSESuspend on): $tls_cycles churn cycles, $tls_fanout streams fan-out, $tls_streams for graceful and stop" >&2
+fault_setup tls "$port" 10000 httpd-fault-tls.conf.in || exit 2
+fault_start || exit 2
+tls_t0=$SECONDS
+all_children=$(fault_children | tr '\n' ' ')
+nkids=$(echo $all_children | wc -w)
+suspended=$(grep -c 'SSE00306: event streams over TLS (HTTP/1.1) are suspended' "$F_DIR/logs/error.log")
+# crash lines in the error log after byte offset MARK
+crashes_since() {
+    tail -c +"$(($1 + 1))" "$F_DIR/logs/error.log" \
+        | grep -cE 'Segmentation fault|exit signal|AH00052|AH00060|double free|corrupted|Aborted|AddressSanitizer'
+}
+logmark() { stat -c %s "$F_DIR/logs/error.log"; }
+# fault_status_field ConnsTotal until it reads 0; prints the seconds it took, or -1
+conns_settle() {
+    local t0 t v
+    t0=$(date +%s.%N)
+    while :; do
+        v=$(fault_status_field ConnsTotal)
+        t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+        [ "$v" = 0 ] && { echo "$t"; return 0; }
+        awk -v t="$t" -v m="$1" 'BEGIN { exit !(t > m) }' && { echo -1; return 1; }
+        sleep 0.2
+    done
+}
+tchurn=(tls-churn "${targs[@]}" -c "$tls_conc" --chans 8 --pub-ms 20 --pub-size 512 -T 900)
+
+# (a) churn.  Warm-up first (a fifth of the cycles, at least 1,000): every
+# worker thread's pools, its relay connection and mod_ssl's caches exist
+# before the baseline is taken.
+mark=$(logmark)
+warm=$((tls_cycles / 5))
+[ "$warm" -lt 1000 ] && warm=1000
+timeout 900 "$bin" "${tchurn[@]}" -n "$warm" >"$F_OUT/tls-churn.warm" 2>/dev/null
+fault_wait_streams 0 10
+conns_settle 10 >/dev/null
+snap "$F_OUT/tls-snap.base"
+half=$((tls_cycles / 2))
+t0=$SECONDS
+timeout 900 "$bin" "${tchurn[@]}" -n "$half" >"$F_OUT/tls-churn.1" || true
+fault_wait_streams 0 10
+conns_settle 10 >/dev/null
+snap "$F_OUT/tls-snap.mid"
+timeout 900 "$bin" "${tchurn[@]}" -n "$((tls_cycles - half))" >"$F_OUT/tls-churn.2" || true
+tls_churn_secs=$((SECONDS - t0))
+zero=$(ok fault_wait_streams 0 10)
+settle=$(conns_settle 10)
+snap "$F_OUT/tls-snap.end"
+tsum() { echo $(( $(kv "$F_OUT/tls-churn.1" "$1") + $(kv "$F_OUT/tls-churn.2" "$1") )); }
+done_c=$(( $(tsum close_notify) + $(tsum fin) + $(tsum rst) ))
+errors=$(tsum errors)
+pub_bad=$(( $(tsum pub_total) - $(tsum pub_200) ))
+row "tls churn" "open/close cycles of TLS streams (suspended: $suspended start-up line says so), $tls_conc at once, each read to ': ok' and held 0-30 ms ($(tsum at_once) closed at once after it; $(tsum early) closed as soon as their request was sent): closed with close_notify $(tsum close_notify), abruptly with a FIN $(tsum fin), with a RST $(tsum rst); events published on their 8 channels every 20 ms" \
+    "$tls_cycles" "$done_c done in ${tls_churn_secs} s, $errors failed (TLS $(tsum err_tls), status $(tsum err_status), ended by the server $(tsum err_eof), timed out $(tsum err_timeout)); $(tsum pub_total) publishes, $pub_bad not 200" \
+    "$( [ "$done_c" = "$tls_cycles" ] && [ "$errors" = 0 ] && [ "$pub_bad" = 0 ] && [ "$suspended" = 1 ] && echo 1 || echo 0)"
+row "tls churn" "streams counted (GET /pub) and the event MPM's connections (mod_status ConnsTotal) after the churn" 1 \
+    "streams $(fault_open_streams); ConnsTotal $( [ "$settle" = -1 ] && echo "not 0 after 10 s ($(fault_status_field ConnsTotal))" || echo "0 after $settle s")" \
+    "$( [ "$zero" = 1 ] && [ "$settle" != -1 ] && echo 1 || echo 0)"
+compare "$F_OUT/tls-snap.base" "$F_OUT/tls-snap.end" >"$F_OUT/tls-delta.end"
+compare "$F_OUT/tls-snap.mid" "$F_OUT/tls-snap.end" >"$F_OUT/tls-delta.half"
+relay=$(fault_relay)
+gone=0
+for p in $all_children; do fault_alive "$p" || gone=$((gone + 1)); done
+# compared: the children in both snapshots (a child that died and was
+# replaced is not; the crash row counts it, and then this one fails too)
+ncmp=$(awk -v r="$relay" '$1 != r && $1 != "parent"' "$F_OUT/tls-delta.end" | wc -l)
+fd_list=$(awk -v r="$relay" '$1 != r && $1 != "parent" { printf "%+d ", $2 }' "$F_OUT/tls-delta.end")
+fd_max=$(awk -v r="$relay" 'BEGIN { m = 0 } $1 != r && $1 != "parent" && $2 > m { m = $2 } END { print m }' "$F_OUT/tls-delta.end")
+fd_base=$(awk -v r="$relay" '$1 != r && $1 != "parent" { print $2; exit }' "$F_OUT/tls-snap.base")
+unix_max=$(awk -v r="$relay" 'BEGIN { m = 0 } $1 != r && $1 != "parent" && $4 > m { m = $4 } END { print m }' "$F_OUT/tls-snap.end")
+row "tls churn" "open descriptors of each child after the churn vs. before (baseline after a ${warm}-cycle warm-up; a suspended stream holds its TLS socket and a socketpair)" \
+    "$nkids children" "leaked: ${fd_list:-none} (baseline $fd_base each; unix-domain sockets at most $unix_max per child: the worker threads' relay connections and the broker's); $ncmp of $nkids children alive in both snapshots" \
+    "$( [ "${fd_max:-1}" -le 0 ] && [ "$ncmp" = "$nkids" ] && [ "$unix_max" -le 26 ] && echo 1 || echo 0)"
+rss_list=$(awk -v r="$relay" '$1 != r && $1 != "parent" { printf "%+d ", $3 }' "$F_OUT/tls-delta.end")
+rss_max=$(awk -v r="$relay" 'BEGIN { m = -1e9 } $1 != r && $1 != "parent" && $3 > m { m = $3 } END { print m }' "$F_OUT/tls-delta.end")
+rss_half=$(awk -v r="$relay" 'BEGIN { m = -1e9 } $1 != r && $1 != "parent" && $3 > m { m = $3 } END { print m }' "$F_OUT/tls-delta.half")
+rss_base=$(awk -v r="$relay" '$1 != r && $1 != "parent" { s += $3; n++ } END { printf "%d", n ? s / n : 0 }' "$F_OUT/tls-snap.base")
+row "tls churn" "RSS of each child after the churn vs. baseline (margins: $tls_rss_margin KiB in all, $tls_rss_growth KiB over the second half)" "$nkids children" \
+    "delta KiB: ${rss_list:-?}(baseline about $rss_base KiB); second half of the run: $(printf '%+d' "$rss_half") KiB at most; $ncmp of $nkids children alive in both snapshots" \
+    "$( [ "${rss_max:-999999}" -le "$tls_rss_margin" ] && [ "${rss_half:-999999}" -le "$tls_rss_growth" ] && [ "$ncmp" = "$nkids" ] && echo 1 || echo 0)"
+crashes=$(crashes_since "$mark")
+row "tls churn" "crashes during the TLS churn (warm-up included)" 1 "$gone of $nkids children died; $crashes crash lines in the error log" \
+    "$( [ "$gone" = 0 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+
+# (b) fan-out: more TLS streams than threads, every event byte for byte
+echo "fault: TLS fan-out, $tls_fanout streams ($((SECONDS - tls_t0)) s)" >&2
+mark=$(logmark)
+timeout 600 "$bin" tls-fanout "${targs[@]}" -c 200 -n "$tls_fanout" --events "$tls_events" \
+    --event-size 1000 --pub-ms 50 >"$F_OUT/tls-fanout.out"
+fo() { kv "$F_OUT/tls-fanout.out" "$1"; }
+zero=$(ok fault_wait_streams 0 10)
+crashes=$(crashes_since "$mark")
+row "tls fan-out" "$tls_fanout TLS streams (suspended; 100 worker threads in all) on one channel, $tls_events events of 1000 bytes published 50 ms apart; each stream's bytes compared with the expected text" "$tls_fanout" \
+    "$(fo open) open in $(fo open_secs) s; $(fo published_200) of $tls_events publishes 200, each counting $(fo subscribers_min)-$(fo subscribers_max) streams; $(fo exact) streams got every byte ($(fo expected_bytes)), $(fo short) short, $(fo wrong) different, $(fo ended_early) ended early; all delivered $(fo deliver_secs) s after the first publish; busy workers at most $(fo busy_max_opening) of 100 while the streams opened, $(fo busy_max_events) while the events went out (mod_status every 20 ms); streams counted after they closed: $(fault_open_streams); $crashes crash lines" \
+    "$( [ "$(fo open)" = "$tls_fanout" ] && [ "$(fo exact)" = "$tls_fanout" ] && [ "$(fo published_200)" = "$tls_events" ] \
+        && [ "$(fo subscribers_min)" = "$tls_fanout" ] && [ "$zero" = 1 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+
+# (e) slow readers: dropped by SSEMaxBacklog, no worker thread pinned
+echo "fault: TLS slow readers ($((SECONDS - tls_t0)) s)" >&2
+mark=$(logmark)
+timeout 120 "$bin" tls-slow "${targs[@]}" -n "$tls_slow" --rcvbuf 4096 --run 20 \
+    --vanish-pub 32768/10 >"$F_OUT/tls-slow.out"
+sl() { kv "$F_OUT/tls-slow.out" "$1"; }
+zero=$(ok fault_wait_streams 0 10)
+crashes=$(crashes_since "$mark")
+backlog=$(tail -c +"$((mark + 1))" "$F_DIR/logs/error.log" | grep -c 'reason=slow client')
+row "tls slow readers" "$tls_slow TLS clients that read ': ok' and then nothing (4 KiB receive buffer), on a channel with 32 KiB events every 10 ms (SSEMaxBacklog 64 KiB); BusyWorkers from mod_status every 0.1 s" "$tls_slow" \
+    "$(sl open) open; all dropped $(sl dropped_all_secs) s after the events started ($backlog 'slow client' log lines); busy workers at most $(sl busy_max) of 100 ($(sl status_samples) samples, slowest status answer $(sl status_max_secs) s, $(sl status_failed) failed); streams counted after: $(fault_open_streams); $crashes crash lines" \
+    "$( [ "$(sl open)" = "$tls_slow" ] && awk -v t="$(sl dropped_all_secs)" 'BEGIN { exit !(t >= 0) }' \
+        && [ "$backlog" = "$tls_slow" ] && [ "$(sl busy_max)" -ge 1 ] && [ "$(sl busy_max)" -le "$tls_busy_max" ] \
+        && [ "$(sl status_failed)" = 0 ] && [ "$zero" = 1 ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+
+# (c) graceful restart with TLS streams: they end, the old children exit,
+# the new generation serves
+echo "fault: TLS graceful restart with $tls_streams streams ($((SECONDS - tls_t0)) s)" >&2
+mark=$(logmark)
+old=$(fault_children)
+timeout 300 "$bin" tls-hold "${targs[@]}" -c 200 -n "$tls_streams" --graceful "$F_PPID" \
+    --watch "$(echo $old | tr ' ' ',')" >"$F_OUT/tls-graceful.out"
+gr() { kv "$F_OUT/tls-graceful.out" "$1"; }
+sleep 1
+new=$(fault_children)
+renewed=0
+for p in $new; do echo " $old " | grep -q " $p " || renewed=$((renewed + 1)); done
+crashes=$(crashes_since "$mark")
+row "tls graceful" "graceful restart (SIGUSR1) with $tls_streams TLS streams open" "$tls_streams" \
+    "$(gr open) open; every stream ended after $(gr all_streams_ended_secs) s ($(gr server_close_notify) with a close_notify); the $(echo $old | wc -w) old children gone after $(gr old_children_exit_secs) s; a new TLS stream served after $(gr new_stream_secs) s; $renewed new children; $crashes crash lines" \
+    "$( [ "$(gr open)" = "$tls_streams" ] && [ "$renewed" -ge 1 ] && [ "$crashes" = 0 ] \
+        && awk -v e="$(gr all_streams_ended_secs)" -v o="$(gr old_children_exit_secs)" -v n="$(gr new_stream_secs)" -v m="$tls_restart_secs" \
+               'BEGIN { exit !(e >= 0 && e <= m && o >= 0 && o <= m && n >= 0 && n <= m) }' && echo 1 || echo 0)"
+
+# (d) stop with TLS streams
+echo "fault: TLS stop with $tls_streams streams ($((SECONDS - tls_t0)) s)" >&2
+mark=$(logmark)
+watch=$(echo $(fault_children) $(fault_relay) | tr ' ' ',')
+timeout 300 "$bin" tls-hold "${targs[@]}" -c 200 -n "$tls_streams" --stop "$F_PPID" \
+    --watch "$watch" >"$F_OUT/tls-stop.out"
+st() { kv "$F_OUT/tls-stop.out" "$1"; }
+crashes=$(crashes_since "$mark")
+row "tls stop" "stop (SIGTERM to the parent) with $tls_streams TLS streams open" 1 \
+    "$(st open) open; every stream ended after $(st all_streams_ended_secs) s ($(st server_close_notify) with a close_notify); parent, children and relay gone after $(st all_processes_exit_secs) s; $crashes crash lines" \
+    "$( [ "$(st open)" = "$tls_streams" ] && [ "$crashes" = 0 ] \
+        && awk -v e="$(st all_streams_ended_secs)" -v a="$(st all_processes_exit_secs)" 'BEGIN { exit !(e >= 0 && a >= 0 && a <= 5) }' && echo 1 || echo 0)"
+fault_stop
+echo "tls_secs=$((SECONDS - tls_t0))" >>"$meta"
+fi   # tls_skip
 
 echo "secs=$((SECONDS - t_start))" >>"$meta"
 echo

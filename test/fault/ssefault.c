@@ -3,7 +3,7 @@
  * runs (test/fault/run.sh).  One process, one epoll loop for the streams,
  * plus publisher threads (blocking HTTP, 10 s deadline per request); every
  * phase has a deadline, so it always ends by itself.  Results go to stdout
- * as "key=value" lines for run.sh.  Build: gcc -O2 -pthread ssefault.c
+ * as "key=value" lines for run.sh.  Build: gcc -O2 -pthread ssefault.c -lssl -lcrypto
  *
  *   ssefault churn    -p PORT -n CYCLES -c CONCURRENT [-T SECS] [--mix clean=35,rst=35,vanish=20,early=10]
  *                     [--chans K] [--pub-ms MS] [--pub-size BYTES]
@@ -33,6 +33,41 @@
  *       hold every seq from its first one to the last, once: lost and
  *       duplicated events are counted.
  *
+ *   TLS modes: -p is the TLS port, --pub-port the plain one (publishes,
+ *   GET /pub, /server-status).  OpenSSL, no certificate check, a full
+ *   handshake every time (no session reuse), ALPN http/1.1.
+ *
+ *   ssefault tls-churn  -p TLSPORT --pub-port PORT -n CYCLES -c CONCURRENT
+ *                       [--chans K] [--pub-ms MS] [--pub-size BYTES] [--hold-ms MS]
+ *       CYCLES TLS stream connections, at most CONCURRENT at once: each
+ *       reads its head and ": ok", stays 0-HOLD_MS ms (reading; a quarter
+ *       not at all), and ends: half with a close_notify, a quarter with a
+ *       plain close (FIN), a quarter with SO_LINGER 0 (RST).  One in ten
+ *       ends as soon as its request is written, before the answer.  A publisher thread posts to every
+ *       churn channel every PUB_MS ms.
+ *
+ *   ssefault tls-fanout -p TLSPORT --pub-port PORT -n STREAMS [--events K]
+ *                       [--event-size BYTES] [--pub-ms MS] [--path P]
+ *       STREAMS TLS streams on channel tfan (/fanstream: no keepalive), then
+ *       K events published one after another; every stream must receive
+ *       ": ok" and then exactly "id: ID\ndata: DATA\n\n" for each, byte
+ *       for byte (ids from the publish answers); BusyWorkers is sampled every
+ *       20 ms while the streams open and while the events go out.
+ *
+ *   ssefault tls-hold   -p TLSPORT --pub-port PORT -n STREAMS
+ *                       [--stop PID | --graceful PID] [--watch PID,PID..]
+ *       STREAMS TLS streams; --stop: SIGTERM to PID, and how long until every
+ *       stream ended and every watched process is gone; --graceful: SIGUSR1
+ *       to PID, and how long until every stream ended, the watched (old)
+ *       children are gone and a new TLS stream is served.
+ *
+ *   ssefault tls-slow   -p TLSPORT --pub-port PORT -n STREAMS [--rcvbuf BYTES]
+ *                       [--vanish-pub SIZE/MS] [--run SECS]
+ *       STREAMS TLS streams (a small receive buffer) that read ": ok" and
+ *       then nothing, on channel tslow (/slowstream) fed SIZE bytes every MS
+ *       ms; samples BusyWorkers from /server-status?auto every 0.1 s and
+ *       says when the publishes counted no stream left.
+ *
  *   ssefault relay-probe SOCKET [--as-uid UID --keep-dac]
  *       Talks to the relay's unix socket directly: connect, send a LIST and
  *       a PUBLISH frame (channel "probe"), wait for an answer.  --as-uid
@@ -48,6 +83,8 @@
 #include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <pthread.h>
@@ -91,6 +128,12 @@ static double o_run = 12;
 static int o_hold_ms = 30;
 static int o_vanish_min = 100, o_vanish_max = 2000;
 static int o_vanish_size = 32768, o_vanish_every = 10;
+/* TLS modes: -p is the TLS port; publishes and admin requests go to the
+ * plain HTTP port (--pub-port) */
+static int o_pub_port;
+static int o_events = 20, o_ev_size = 200;
+static int o_rcvbuf;
+static pid_t o_graceful;
 
 static double now(void)
 {
@@ -145,7 +188,7 @@ static int proc_gone(pid_t pid)
  * of ephemeral ports (TIME_WAIT holds a port for 60 s). */
 static unsigned src_next;
 
-static int tcp_start(int rcvbuf, int blocking)
+static int tcp_start_port(int port, int rcvbuf, int blocking)
 {
     struct sockaddr_in sa, src;
     int one = 1;
@@ -169,7 +212,7 @@ static int tcp_start(int rcvbuf, int blocking)
     }
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o_port);
+    sa.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, o_host, &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0
         && errno != EINPROGRESS) {
@@ -179,6 +222,11 @@ static int tcp_start(int rcvbuf, int blocking)
         return -1;
     }
     return fd;
+}
+
+static int tcp_start(int rcvbuf, int blocking)
+{
+    return tcp_start_port(o_port, rcvbuf, blocking);
 }
 
 /* --- one blocking HTTP request with a deadline (publisher, admin) --------- */
@@ -209,7 +257,7 @@ static void http_req(const char *method, const char *path, const char *ctype,
     char head[1024], buf[65536];
     size_t hl, off = 0, got = 0;
     double t0 = now(), deadline = t0 + timeout;
-    int fd = tcp_start(0, 0), err = 0;
+    int fd = tcp_start_port(o_pub_port ? o_pub_port : o_port, 0, 0), err = 0;
     char *p;
 
     memset(res, 0, sizeof(*res));
@@ -284,6 +332,7 @@ typedef struct {
     int seq_mode;               /* data is "seq N"; N advances on 200 only */
     volatile long seq;          /* last seq answered 200 */
     long n200, n503, nother, ntimeout, nconnfail, n503_no_retry_after;
+    volatile long last_subs;    /* "subscribers" of the last 200 */
     double max_secs;
     double sum_secs;
 } pub_t;
@@ -308,7 +357,11 @@ static void *publisher(void *arg)
         }
         http_req("POST", pb->path, "text/plain", data, len, 10, &res);
         if (res.status == 200) {
+            char *sp = strstr(res.body, "\"subscribers\":");
             pb->n200++;
+            if (sp) {
+                pb->last_subs = atol(sp + 14);
+            }
             if (pb->seq_mode) {
                 pb->seq++;
             }
@@ -1098,6 +1151,847 @@ static int cmd_graceful(void)
     return gaps || dups || never ? 1 : 0;
 }
 
+/* --- TLS streams (tls-churn, tls-fanout, tls-hold, tls-slow) ---------------- */
+
+/* A stream over TLS, non-blocking: connect, handshake, request, head, body.
+ * Streams and publishes are on different ports: -p is the TLS port, the
+ * publisher and the admin requests use the plain one (--pub-port). */
+static SSL_CTX *tls_ctx;
+static int tls_keep_body;       /* keep every body byte (fan-out) */
+
+enum { T_CONNECT, T_HANDSHAKE, T_SEND, T_HEAD, T_OPEN, T_DONE };
+enum { TE_OPENED = 1, TE_ENDED = 2 };
+enum { TC_NOTIFY, TC_FIN, TC_RST };
+
+typedef struct {
+    int fd;
+    SSL *ssl;
+    int state;
+    int status;                 /* HTTP status; -2: no ": ok" preamble */
+    int opened;                 /* head and preamble read */
+    int eof;                    /* the server ended it */
+    int notify_in;              /* ... with a close_notify */
+    int tls_failed;             /* connect or handshake failed */
+    int how;                    /* TC_*: how the client will close it */
+    int early;                  /* tls-churn: closes once the request is sent */
+    double t_start, t_until;
+    char *buf;                  /* the head, then the body (from ": ok") */
+    size_t len, cap;
+    char req[512];
+    size_t reqlen;
+} tconn_t;
+
+static void tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) {
+        die("SSL_CTX_new failed");
+    }
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    /* every connection a full handshake: each one makes a new SSL object
+     * and session in the server */
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_alpn_protos(tls_ctx, (const unsigned char *)"\x08http/1.1", 9);
+}
+
+static void tconn_watch(tconn_t *c, uint32_t events, int add)
+{
+    struct epoll_event ev;
+
+    ev.events = events;
+    ev.data.ptr = c;
+    epoll_ctl(ep, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void tconn_init(tconn_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    c->state = T_DONE;
+    c->cap = 8192;
+    c->buf = malloc(c->cap);
+}
+
+static int tconn_open(tconn_t *c, const char *path)
+{
+    c->ssl = NULL;
+    c->status = c->opened = c->eof = c->notify_in = c->tls_failed = 0;
+    c->len = 0;
+    c->t_start = now();
+    c->t_until = 0;
+    c->reqlen = (size_t)snprintf(c->req, sizeof(c->req),
+                    "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n",
+                    path);
+    c->fd = tcp_start(o_rcvbuf, 0);
+    if (c->fd < 0) {
+        c->state = T_DONE;
+        c->tls_failed = 1;
+        return -1;
+    }
+    c->state = T_CONNECT;
+    tconn_watch(c, EPOLLOUT, 1);
+    return 0;
+}
+
+/* What the TLS connection waits for; TE_ENDED when it failed. */
+static int tconn_want(tconn_t *c, int r)
+{
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+        tconn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        tconn_watch(c, EPOLLOUT, 0);
+        return 0;
+    default:
+        ERR_clear_error();
+        c->tls_failed = 1;
+        return TE_ENDED;
+    }
+}
+
+/* Read what is there (until the TLS layer wants more).  Returns TE_ flags. */
+static int tconn_read(tconn_t *c)
+{
+    int ret = 0;
+
+    for (;;) {
+        int n, e;
+        char *h;
+        if (c->cap - c->len < 4096) {
+            c->cap *= 2;
+            c->buf = realloc(c->buf, c->cap);
+        }
+        ERR_clear_error();
+        n = SSL_read(c->ssl, c->buf + c->len, (int)(c->cap - c->len - 1));
+        if (n <= 0) {
+            e = SSL_get_error(c->ssl, n);
+            if (e == SSL_ERROR_WANT_READ) {
+                return ret;
+            }
+            if (e == SSL_ERROR_WANT_WRITE) {
+                tconn_watch(c, EPOLLOUT, 0);
+                return ret;
+            }
+            ERR_clear_error();
+            c->notify_in = e == SSL_ERROR_ZERO_RETURN;
+            c->eof = 1;
+            return ret | TE_ENDED;
+        }
+        if (c->state == T_HEAD) {
+            c->len += (size_t)n;
+            c->buf[c->len] = '\0';
+            if (!(h = strstr(c->buf, "\r\n\r\n"))) {
+                continue;
+            }
+            if (sscanf(c->buf, "HTTP/1.%*d %d", &c->status) != 1) {
+                c->status = -1;
+            }
+            if (c->status != 200) {
+                return ret | TE_ENDED;
+            }
+            h += 4;
+            c->len -= (size_t)(h - c->buf);
+            memmove(c->buf, h, c->len);
+            c->state = T_OPEN;
+        }
+        else if (tls_keep_body || c->len < 6) {
+            c->len += (size_t)n;
+        }
+        if (c->state == T_OPEN && !c->opened && c->len >= 6) {
+            if (memcmp(c->buf, ": ok\n\n", 6)) {
+                c->status = -2;
+                return ret | TE_ENDED;
+            }
+            c->opened = 1;
+            ret |= TE_OPENED;
+        }
+    }
+}
+
+/* Advance a TLS stream after an epoll event; never blocks. */
+static int tconn_step(tconn_t *c)
+{
+    int r;
+
+    if (c->state == T_CONNECT) {
+        int err = 0;
+        socklen_t l = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err || !(c->ssl = SSL_new(tls_ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
+            c->tls_failed = 1;
+            return TE_ENDED;
+        }
+        SSL_set_tlsext_host_name(c->ssl, "localhost");
+        SSL_set_connect_state(c->ssl);
+        c->state = T_HANDSHAKE;
+    }
+    if (c->state == T_HANDSHAKE) {
+        ERR_clear_error();
+        if ((r = SSL_do_handshake(c->ssl)) != 1) {
+            return tconn_want(c, r);
+        }
+        c->state = T_SEND;
+    }
+    if (c->state == T_SEND) {
+        ERR_clear_error();
+        if ((r = SSL_write(c->ssl, c->req, (int)c->reqlen)) <= 0) {
+            return tconn_want(c, r);
+        }
+        c->state = T_HEAD;
+        tconn_watch(c, EPOLLIN | EPOLLRDHUP, 0);
+    }
+    if (c->state == T_HEAD || c->state == T_OPEN) {
+        return tconn_read(c);
+    }
+    return 0;
+}
+
+/* End it from the client's side: TC_NOTIFY sends a close_notify first
+ * (after reading what came, so that the close is not a RST), TC_FIN just
+ * closes the socket, TC_RST closes it with SO_LINGER 0. */
+static void tconn_close(tconn_t *c, int how)
+{
+    if (c->fd >= 0) {
+        if (how == TC_NOTIFY && c->ssl && (c->state == T_HEAD || c->state == T_OPEN)) {
+            int keep = tls_keep_body;
+            tls_keep_body = 0;
+            if (!c->eof) {
+                tconn_read(c);
+            }
+            tls_keep_body = keep;
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+            ERR_clear_error();
+        }
+        if (how == TC_RST) {
+            struct linger l = { 1, 0 };
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+        }
+        close(c->fd);
+    }
+    if (c->ssl) {
+        SSL_free(c->ssl);
+    }
+    c->ssl = NULL;
+    c->fd = -1;
+    c->state = T_DONE;
+}
+
+/* One TLS stream, blocking with a deadline: 1 when it answered 200 and
+ * ": ok" (a probe that the server serves streams), then closed. */
+static int tls_probe(const char *path, double timeout)
+{
+    tconn_t c;
+    double deadline = now() + timeout;
+    int ok = 0, r = 0;
+    int ep_saved = ep;
+
+    tconn_init(&c);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (tconn_open(&c, path) == 0) {
+        while (!(r & TE_ENDED) && !c.opened && now() < deadline) {
+            struct epoll_event ev;
+            if (epoll_wait(ep, &ev, 1, 50) == 1) {
+                r = tconn_step(&c);
+            }
+        }
+        ok = c.opened;
+        tconn_close(&c, TC_NOTIFY);
+    }
+    close(ep);
+    ep = ep_saved;
+    free(c.buf);
+    return ok;
+}
+
+/* --- tls-churn ------------------------------------------------------------- */
+
+static struct {
+    long started, opened, done[3], early, at_once, errors, err_connect, err_tls,
+         err_status, err_timeout, err_eof, notify_in;
+    long status_hist[600];
+} TK;
+
+static void tchurn_end(tconn_t *c, int ok)
+{
+    if (ok) {
+        TK.done[c->how]++;
+    }
+    else {
+        TK.errors++;
+        if (c->opened) {
+            TK.err_eof++;           /* the server ended an open stream */
+        }
+        else if (c->status > 0 && c->status != 200) {
+            TK.err_status++;
+            if (c->status < 600) {
+                TK.status_hist[c->status]++;
+            }
+        }
+        else if (c->state == T_CONNECT) {
+            TK.err_connect++;
+        }
+        else if (c->tls_failed) {
+            TK.err_tls++;
+        }
+        else {
+            TK.err_eof++;
+        }
+    }
+    TK.notify_in += c->notify_in;
+    tconn_close(c, c->how);
+}
+
+static int cmd_tls_churn(void)
+{
+    tconn_t *cs = calloc((size_t)o_conc, sizeof(tconn_t));
+    struct epoll_event evs[512];
+    char pubpath[2048], path[128];
+    double t0 = now(), last_report = t0;
+    long next = 0, active = 0, i;
+    int k, n, off;
+
+    off = snprintf(pubpath, sizeof(pubpath), "/pub?channel=");
+    for (k = 0; k < o_chans; k++) {
+        off += snprintf(pubpath + off, sizeof(pubpath) - (size_t)off, "%stchurn%d",
+                        k ? "," : "", k);
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    for (i = 0; i < o_conc; i++) {
+        tconn_init(&cs[i]);
+    }
+    if (o_pub_ms > 0) {
+        publisher_start(&P, pubpath, o_pub_size, o_pub_ms, 0);
+    }
+    for (;;) {
+        double t = now();
+        int stopping = next >= o_n || t - t0 > o_time;
+        active = 0;
+        for (i = 0; i < o_conc; i++) {
+            tconn_t *c = &cs[i];
+            if (c->state != T_DONE) {
+                if (!c->opened && t - c->t_start > 15) {
+                    tchurn_end(c, 0);
+                }
+                else if (c->opened && t >= c->t_until) {
+                    tchurn_end(c, 1);
+                }
+            }
+            while (c->state == T_DONE && !stopping) {
+                /* half close with a close_notify, a quarter with a FIN
+                 * and a quarter with a RST, none of them after a notify */
+                c->how = next % 2 ? (next % 4 == 1 ? TC_FIN : TC_RST) : TC_NOTIFY;
+                /* one in ten leaves as soon as its request is written:
+                 * its stream is suspended (or ends) with the client gone */
+                c->early = next % 10 == 9;
+                snprintf(path, sizeof(path), "/stream?channel=tchurn%ld", next % o_chans);
+                next++;
+                TK.started++;
+                if (tconn_open(c, path) < 0) {
+                    TK.errors++;
+                    TK.err_connect++;
+                }
+                stopping = next >= o_n || t - t0 > o_time;
+            }
+            if (c->state != T_DONE) {
+                active++;
+            }
+        }
+        if (stopping && !active) {
+            break;
+        }
+        if (t - last_report >= 5) {
+            fprintf(stderr, "  tls-churn: %ld/%ld cycles, %ld errors, %.0f s\n",
+                    TK.done[0] + TK.done[1] + TK.done[2], o_n, TK.errors, t - t0);
+            last_report = t;
+        }
+        n = epoll_wait(ep, evs, 512, 5);
+        for (k = 0; k < n; k++) {
+            tconn_t *c = evs[k].data.ptr;
+            int r;
+            if (c->state == T_DONE) {
+                continue;
+            }
+            r = tconn_step(c);
+            if (c->early && c->state == T_HEAD && !(r & TE_ENDED)) {
+                TK.early++;
+                tchurn_end(c, 1);
+                continue;
+            }
+            if (r & TE_OPENED) {
+                /* a quarter end at once after ": ok" (their stream's first
+                 * round finds the client gone), the others read events
+                 * for up to HOLD_MS ms */
+                TK.opened++;
+                c->t_until = now();
+                if (rnd(4)) {
+                    c->t_until += rnd((unsigned)o_hold_ms + 1) / 1000.0;
+                }
+                else {
+                    TK.at_once++;
+                }
+            }
+            if (r & TE_ENDED) {
+                tchurn_end(c, 0);
+            }
+        }
+    }
+    if (o_pub_ms > 0) {
+        publisher_stop(&P);
+    }
+    printf("cycles=%ld\nsecs=%.1f\nopened=%ld\nclose_notify=%ld\nfin=%ld\nrst=%ld\n"
+           "early=%ld\nat_once=%ld\n"
+           "errors=%ld\nerr_connect=%ld\nerr_tls=%ld\nerr_status=%ld\nerr_timeout=%ld\n"
+           "err_eof=%ld\nserver_close_notify=%ld\n",
+           TK.started, now() - t0, TK.opened, TK.done[TC_NOTIFY], TK.done[TC_FIN],
+           TK.done[TC_RST], TK.early, TK.at_once, TK.errors, TK.err_connect, TK.err_tls, TK.err_status,
+           TK.err_timeout, TK.err_eof, TK.notify_in);
+    for (i = 0; i < 600; i++) {
+        if (TK.status_hist[i]) {
+            printf("status_%ld=%ld\n", i, TK.status_hist[i]);
+        }
+    }
+    if (o_pub_ms > 0) {
+        publisher_report(&P);
+    }
+    for (i = 0; i < o_conc; i++) {
+        free(cs[i].buf);
+    }
+    free(cs);
+    return TK.errors ? 1 : 0;
+}
+
+/* --- many TLS streams at once (tls-fanout, tls-hold, tls-slow) -------------- */
+
+static tconn_t *tss;
+static long ntss;
+
+/* Open ntss streams on path, at most o_conc being set up at once; wait for
+ * each one's head and preamble.  Returns how many are open; hist counts
+ * the others by status (0: no answer). */
+static long tls_open_all(const char *path, double timeout, long *hist)
+{
+    struct epoll_event evs[512];
+    double t0 = now();
+    long next = 0, pending = 0, open = 0, i;
+    int k, n;
+
+    if (!tss) {
+        tss = calloc((size_t)ntss, sizeof(tconn_t));
+        for (i = 0; i < ntss; i++) {
+            tconn_init(&tss[i]);
+        }
+    }
+    while (next < ntss || pending) {
+        while (next < ntss && pending < o_conc) {
+            if (tconn_open(&tss[next++], path) < 0) {
+                hist[0]++;
+                continue;
+            }
+            pending++;
+        }
+        if (now() - t0 > timeout) {
+            break;
+        }
+        n = epoll_wait(ep, evs, 512, 100);
+        for (k = 0; k < n; k++) {
+            tconn_t *c = evs[k].data.ptr;
+            int was = c->opened, r;
+            if (c->state == T_DONE) {
+                continue;
+            }
+            r = tconn_step(c);
+            if (!was && (r & (TE_OPENED | TE_ENDED))) {
+                pending--;
+                if (c->opened && !(r & TE_ENDED)) {
+                    open++;
+                }
+                else {
+                    hist[c->status > 0 && c->status < 600 ? c->status : 0]++;
+                    tconn_close(c, TC_FIN);
+                }
+            }
+            else if (r & TE_ENDED) {
+                tconn_close(c, TC_FIN);       /* ended after it opened */
+                open--;
+                hist[0]++;
+            }
+        }
+    }
+    for (i = 0; i < ntss; i++) {
+        if (tss[i].state != T_DONE && !tss[i].opened) {
+            tconn_close(&tss[i], TC_FIN);
+            hist[0]++;
+        }
+    }
+    return open;
+}
+
+static void print_hist(const long *hist)
+{
+    int i;
+
+    for (i = 0; i < 600; i++) {
+        if (hist[i]) {
+            printf("status_%d=%ld\n", i, hist[i]);
+        }
+    }
+}
+
+/* tls-fanout: N streams, K events published one after another; every
+ * stream must receive every one, byte for byte. */
+static struct {
+    pthread_t thread;
+    volatile int done;
+    char (*ids)[64];
+    long *subs;
+    long n200;
+    double t_first, t_last;
+} FP;
+
+static const char *fan_data(int k)
+{
+    static char d[70000];
+    int off = snprintf(d, sizeof(d), "fan %d/%d ", k, o_events), i;
+
+    for (i = off; i < o_ev_size && i < (int)sizeof(d) - 1; i++) {
+        d[i] = (char)('a' + (i + k) % 26);
+    }
+    d[i > off ? i : off] = '\0';
+    return d;
+}
+
+static void *fan_publisher(void *arg)
+{
+    http_res_t res;
+    int k;
+
+    (void)arg;
+    FP.t_first = now();
+    for (k = 0; k < o_events; k++) {
+        const char *d = fan_data(k);
+        char *p;
+        http_req("POST", "/pub?channel=tfan", "text/plain", d, strlen(d), 10, &res);
+        if (res.status == 200 && (p = strstr(res.body, "\"id\":"))) {
+            p += 5;
+            p += *p == '"';
+            snprintf(FP.ids[k], sizeof(FP.ids[k]), "%.*s", (int)strcspn(p, "\","), p);
+            if ((p = strstr(res.body, "\"subscribers\":"))) {
+                FP.subs[k] = atol(p + 14);
+            }
+            FP.n200++;
+        }
+        if (o_pub_ms > 0) {
+            usleep((useconds_t)o_pub_ms * 1000);
+        }
+    }
+    FP.t_last = now();
+    FP.done = 1;
+    return NULL;
+}
+
+/* BusyWorkers from /server-status?auto every 20 ms, the most seen per
+ * phase (0: opening the streams, 1: the events) */
+static struct {
+    pthread_t thread;
+    volatile int phase, stop;
+    long max[2];
+} BW = { .max = { -1, -1 } };
+
+static void *busy_sampler(void *arg)
+{
+    http_res_t res;
+    char *p;
+
+    (void)arg;
+    while (!BW.stop) {
+        int ph = BW.phase;
+        http_req("GET", "/server-status?auto", NULL, "", 0, 10, &res);
+        if (res.status == 200 && (p = strstr(res.body, "BusyWorkers: "))
+            && atol(p + 13) > BW.max[ph]) {
+            BW.max[ph] = atol(p + 13);
+        }
+        usleep(20000);
+    }
+    return NULL;
+}
+
+static int cmd_tls_fanout(void)
+{
+    struct epoll_event evs[512];
+    long hist[600] = { 0 }, open, i, exact = 0, shorter = 0, wrong = 0, ended = 0,
+         subs_min = -1, subs_max = -1, first_bad = -1;
+    size_t explen = 0, off, bad_at = 0;
+    char *exp;
+    double t0 = now(), t_open, t_done = -1, deadline;
+    int k, n;
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    tls_keep_body = 1;
+    ntss = o_n;
+    if (pthread_create(&BW.thread, NULL, busy_sampler, NULL)) {
+        die("pthread_create failed");
+    }
+    open = tls_open_all(o_path ? o_path : "/fanstream?channel=tfan", 180, hist);
+    BW.phase = 1;
+    t_open = now() - t0;
+    printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, t_open);
+    print_hist(hist);
+    if (open != o_n) {
+        printf("error=not every stream opened\n");
+    }
+    FP.ids = calloc((size_t)o_events, sizeof(*FP.ids));
+    FP.subs = calloc((size_t)o_events, sizeof(long));
+    if (pthread_create(&FP.thread, NULL, fan_publisher, NULL)) {
+        die("pthread_create failed");
+    }
+    /* read while the events come, then until every stream has the whole
+     * text (or 60 s after the last publish) */
+    deadline = now() + 600;
+    for (;;) {
+        long complete = 0;
+        double t = now();
+        if (FP.done && !explen) {
+            explen = 6;
+            for (k = 0; k < o_events; k++) {
+                explen += strlen(FP.ids[k]) + strlen(fan_data(k)) + 13;
+            }
+            deadline = t + 60;
+        }
+        if (explen) {
+            for (i = 0; i < ntss; i++) {
+                complete += tss[i].opened && (tss[i].len >= explen || tss[i].state == T_DONE);
+            }
+            if (complete == open) {
+                t_done = t - FP.t_first;
+                break;
+            }
+        }
+        if (t > deadline) {
+            break;
+        }
+        n = epoll_wait(ep, evs, 512, 10);
+        for (k = 0; k < n; k++) {
+            tconn_t *c = evs[k].data.ptr;
+            if (c->state != T_DONE && (tconn_step(c) & TE_ENDED)) {
+                tconn_close(c, TC_FIN);
+                ended++;
+            }
+        }
+    }
+    pthread_join(FP.thread, NULL);
+    BW.stop = 1;
+    pthread_join(BW.thread, NULL);
+    exp = malloc(explen + 1);
+    off = (size_t)sprintf(exp, ": ok\n\n");
+    for (k = 0; k < o_events; k++) {
+        off += (size_t)sprintf(exp + off, "id: %s\ndata: %s\n\n", FP.ids[k], fan_data(k));
+        if (subs_min < 0 || FP.subs[k] < subs_min) {
+            subs_min = FP.subs[k];
+        }
+        if (FP.subs[k] > subs_max) {
+            subs_max = FP.subs[k];
+        }
+    }
+    for (i = 0; i < ntss; i++) {
+        tconn_t *c = &tss[i];
+        if (!c->opened) {
+            continue;
+        }
+        if (c->len == off && !memcmp(c->buf, exp, off)) {
+            exact++;
+        }
+        else if (c->len < off && !memcmp(c->buf, exp, c->len)) {
+            shorter++;
+        }
+        else {
+            wrong++;
+            if (first_bad < 0) {
+                size_t j;
+                for (j = 0; j < c->len && j < off && c->buf[j] == exp[j]; j++) {
+                }
+                first_bad = i;
+                bad_at = j;
+            }
+        }
+    }
+    printf("events=%d\nevent_bytes=%d\npublished_200=%ld\nsubscribers_min=%ld\n"
+           "subscribers_max=%ld\nexpected_bytes=%zu\nexact=%ld\nshort=%ld\nwrong=%ld\n"
+           "ended_early=%ld\ndeliver_secs=%.2f\npublish_secs=%.2f\n"
+           "busy_max_opening=%ld\nbusy_max_events=%ld\n",
+           o_events, o_ev_size, FP.n200, subs_min, subs_max, off, exact, shorter, wrong,
+           ended, t_done, FP.t_last - FP.t_first, BW.max[0], BW.max[1]);
+    if (first_bad >= 0) {
+        printf("first_wrong_stream=%ld\nfirst_wrong_offset=%zu\n", first_bad, bad_at);
+    }
+    for (i = 0; i < ntss; i++) {
+        tconn_close(&tss[i], i % 2 ? TC_FIN : TC_NOTIFY);
+    }
+    free(exp);
+    return exact == o_n && FP.n200 == o_events ? 0 : 1;
+}
+
+/* tls-hold: N streams, then (--stop PID) SIGTERM and how long until every
+ * stream ended and the watched processes are gone, or (--graceful PID)
+ * SIGUSR1 and how long until every stream ended, the watched (old)
+ * children are gone and a new stream is served; without either, held
+ * until stdin closes. */
+static int cmd_tls_hold(void)
+{
+    struct epoll_event evs[512];
+    long hist[600] = { 0 }, open, i, eof = 0, notify = 0;
+    double t0 = now(), t_sig, t_eof = -1, t_parent = -1, t_all = -1, t_new = -1,
+           next_probe = 0;
+    const char *path = o_path ? o_path : "/stream?channel=thold";
+    int k, n;
+    pid_t target = o_stop ? o_stop : o_graceful;
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    ntss = o_n;
+    open = tls_open_all(path, 180, hist);
+    printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, now() - t0);
+    print_hist(hist);
+    {
+        http_res_t res;
+        char *nl;
+        http_req("GET", "/pub", NULL, "", 0, 10, &res);
+        if ((nl = strchr(res.body, '\n'))) {
+            *nl = '\0';
+        }
+        printf("admin_list=%s\n", res.body);
+    }
+    fflush(stdout);
+    if (!target) {
+        char b[16];
+        while (read(0, b, sizeof(b)) > 0) {
+        }
+        for (i = 0; i < ntss; i++) {
+            tconn_close(&tss[i], i % 2 ? TC_FIN : TC_NOTIFY);
+        }
+        return 0;
+    }
+    t_sig = now();
+    if (kill(target, o_stop ? SIGTERM : SIGUSR1) < 0) {
+        die("kill %d: %s", (int)target, strerror(errno));
+    }
+    while (now() - t_sig < 30) {
+        double t = now() - t_sig;
+        int left = 0;
+        n = epoll_wait(ep, evs, 512, 10);
+        for (k = 0; k < n; k++) {
+            tconn_t *c = evs[k].data.ptr;
+            if (c->state != T_DONE && (tconn_step(c) & TE_ENDED)) {
+                notify += c->notify_in;
+                tconn_close(c, TC_FIN);
+                eof++;
+            }
+        }
+        if (t_eof < 0 && eof == open) {
+            t_eof = now() - t_sig;
+        }
+        for (k = 0; k < o_nwatch; k++) {
+            left += !proc_gone(o_watch[k]);
+        }
+        if (o_stop) {
+            if (t_parent < 0 && proc_gone(o_stop)) {
+                t_parent = t;
+            }
+            if (t_all < 0 && !left && t_parent >= 0) {
+                t_all = t;
+            }
+            if (t_eof >= 0 && t_all >= 0) {
+                break;
+            }
+        }
+        else {
+            if (t_all < 0 && !left) {
+                t_all = t;
+            }
+            /* the new generation serves: a new stream answered */
+            if (t_new < 0 && t >= next_probe) {
+                if (tls_probe(path, 2)) {
+                    t_new = now() - t_sig;
+                }
+                next_probe = now() - t_sig + 0.1;
+            }
+            if (t_eof >= 0 && t_all >= 0 && t_new >= 0) {
+                break;
+            }
+        }
+    }
+    printf("streams_ended=%ld\nserver_close_notify=%ld\nall_streams_ended_secs=%.3f\n",
+           eof, notify, t_eof);
+    if (o_stop) {
+        printf("parent_exit_secs=%.3f\nall_processes_exit_secs=%.3f\n", t_parent, t_all);
+    }
+    else {
+        printf("old_children_exit_secs=%.3f\nnew_stream_secs=%.3f\n", t_all, t_new);
+    }
+    for (i = 0; i < ntss; i++) {
+        tconn_close(&tss[i], TC_FIN);
+    }
+    return t_eof >= 0 && t_all >= 0 && (o_stop || t_new >= 0) ? 0 : 1;
+}
+
+/* tls-slow: N streams from clients that read their head and preamble and
+ * then nothing (a small receive buffer), on a channel fed with big events;
+ * the server must drop them (SSEMaxBacklog) without a worker thread
+ * waiting on any.  Samples BusyWorkers from /server-status?auto. */
+static int cmd_tls_slow(void)
+{
+    long hist[600] = { 0 }, open, i, busy_max = -1, samples = 0, status_bad = 0;
+    double t0, t_dropped = -1, status_max = 0;
+    char pubpath[256];
+
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!o_rcvbuf) {
+        o_rcvbuf = 4096;
+    }
+    ntss = o_n;
+    open = tls_open_all(o_path ? o_path : "/slowstream?channel=tslow", 120, hist);
+    printf("streams=%ld\nopen=%ld\n", o_n, open);
+    print_hist(hist);
+    /* from here on nothing is read */
+    snprintf(pubpath, sizeof(pubpath), "/pub?channel=tslow");
+    publisher_start(&PV, pubpath, o_vanish_size, o_vanish_every, 0);
+    t0 = now();
+    while (now() - t0 < o_run) {
+        http_res_t res;
+        char *p;
+        double t = now();
+        http_req("GET", "/server-status?auto", NULL, "", 0, 10, &res);
+        samples++;
+        if (res.status != 200 || !(p = strstr(res.body, "BusyWorkers: "))) {
+            status_bad++;
+        }
+        else if (atol(p + 13) > busy_max) {
+            busy_max = atol(p + 13);
+        }
+        if (res.secs > status_max) {
+            status_max = res.secs;
+        }
+        if (t_dropped < 0 && PV.n200 > 0 && PV.last_subs == 0) {
+            t_dropped = t - t0;
+        }
+        /* a second of samples after the last one was dropped */
+        if (t_dropped >= 0 && t - t0 > t_dropped + 1) {
+            break;
+        }
+        usleep(100000);
+    }
+    publisher_stop(&PV);
+    printf("dropped_all_secs=%.2f\nlast_subscribers=%ld\nbusy_max=%ld\nstatus_samples=%ld\n"
+           "status_failed=%ld\nstatus_max_secs=%.3f\n",
+           t_dropped, PV.last_subs, busy_max, samples, status_bad, status_max);
+    publisher_report(&PV);
+    for (i = 0; i < ntss; i++) {
+        tconn_close(&tss[i], TC_RST);
+    }
+    return t_dropped >= 0 && open == o_n ? 0 : 1;
+}
+
 /* --- the relay socket, spoken to directly ------------------------------------ */
 
 static void put_u32(char **p, uint32_t v)
@@ -1289,6 +2183,11 @@ int main(int argc, char **argv)
         else if (ARG("--vanish-pub")) sscanf(v, "%d/%d", &o_vanish_size, &o_vanish_every);
         else if (ARG("--vanish-ms")) sscanf(v, "%d-%d", &o_vanish_min, &o_vanish_max);
         else if (ARG("--as-uid")) as_uid = atol(v);
+        else if (ARG("--pub-port")) o_pub_port = atoi(v);
+        else if (ARG("--events")) o_events = atoi(v);
+        else if (ARG("--event-size")) o_ev_size = atoi(v);
+        else if (ARG("--rcvbuf")) o_rcvbuf = atoi(v);
+        else if (ARG("--graceful")) o_graceful = (pid_t)atoi(v);
         else if (!strcmp(a, "--keep-dac")) keep_dac = 1;
         else if (ARG("--watch")) {
             char *d = strdup(v), *tok, *save;
@@ -1316,6 +2215,24 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "churn")) {
         return cmd_churn();
     }
+    if (!strncmp(cmd, "tls-", 4)) {
+        if (o_events < 1 || o_events > 100000 || o_ev_size < 0 || o_ev_size > 65536) {
+            die("bad --events or --event-size");
+        }
+        tls_init();
+        if (!strcmp(cmd, "tls-churn")) {
+            return cmd_tls_churn();
+        }
+        if (!strcmp(cmd, "tls-fanout")) {
+            return cmd_tls_fanout();
+        }
+        if (!strcmp(cmd, "tls-hold")) {
+            return cmd_tls_hold();
+        }
+        if (!strcmp(cmd, "tls-slow")) {
+            return cmd_tls_slow();
+        }
+    }
     if (!strcmp(cmd, "hold")) {
         return cmd_hold();
     }
@@ -1325,6 +2242,6 @@ int main(int argc, char **argv)
         }
         return cmd_graceful();
     }
-    die("usage: ssefault churn|hold|graceful|relay-probe ... (see the top of ssefault.c)");
+    die("usage: ssefault churn|hold|graceful|relay-probe|tls-churn|tls-fanout|tls-hold|tls-slow ... (see the top of ssefault.c)");
     return 2;
 }
