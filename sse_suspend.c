@@ -66,6 +66,7 @@ typedef struct sse_susp_t {
     volatile int stop;          /* the child is stopping: end it */
     struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
     struct sse_susp_t *next_arm;        /* W.arm */
+    apr_time_t settled;         /* when the MPM was seen done suspending */
 } sse_susp_t;
 
 static struct {
@@ -75,7 +76,7 @@ static struct {
     apr_thread_mutex_t *mx;     /* all, dead */
     sse_susp_t *all;            /* every suspended stream of this child */
     sse_susp_t *dead;           /* finished, to be freed by the watcher */
-    sse_susp_t *arm;            /* suspended by the MPM, to be watched */
+    sse_susp_t *arm;            /* being suspended by the MPM, to be watched */
     volatile int stopping;      /* the child is stopping: end every stream */
     volatile int quit;          /* the watcher thread is to return */
     int ready;                  /* the watcher runs */
@@ -342,21 +343,53 @@ static void susp_queue(sse_susp_t *s)
     }
 }
 
-/* Watch the streams the MPM has suspended, free what finished; when the
- * child stops, end every stream. */
-static void watcher_tidy(int *ended)
+/* The suspend_connection hook runs inside the event MPM's notify_suspend(),
+ * which after the hooks clears c->sbh and marks the connection suspended
+ * (writes into the connection's pool).  A round that ended the stream and
+ * destroyed that pool before those writes would let the MPM write freed
+ * memory: so a stream is watched only once its c->sbh is seen NULL (the
+ * hook has returned), and SUSP_SETTLE later (the last write is the next
+ * instruction).  1 if s may be watched now. */
+#define SUSP_SETTLE apr_time_from_msec(2)
+
+static int susp_settled(sse_susp_t *s, apr_time_t now)
 {
-    sse_susp_t *s, *dead, *arm;
+    if (!s->settled) {
+        if (__atomic_load_n(&s->c->sbh, __ATOMIC_ACQUIRE) == NULL) {
+            s->settled = now;
+        }
+        return 0;
+    }
+    return now - s->settled >= SUSP_SETTLE;
+}
+
+/* Watch the streams the MPM has suspended, free what finished; when the
+ * child stops, end every stream.  1 if some stream waits to be watched. */
+static int watcher_tidy(int *ended)
+{
+    sse_susp_t *s, *dead, *arm, *wait = NULL;
+    apr_time_t now = apr_time_now();
 
     apr_thread_mutex_lock(W.mx);
     dead = W.dead;
     W.dead = NULL;
     arm = W.arm;
     W.arm = NULL;
-    for (s = arm; s; s = s->next_arm) {
+    while ((s = arm) != NULL) {
+        arm = s->next_arm;
+        if (!susp_settled(s, now)) {
+            s->next_arm = wait;
+            wait = s;
+            continue;
+        }
         apr_atomic_set32(&s->queued, 0);
         susp_arm(s, EPOLL_CTL_ADD);     /* ready ones fire at once */
+        if (*ended) {
+            s->stop = 1;                /* suspended after the stop began */
+            susp_queue(s);
+        }
     }
+    W.arm = wait;
     if (W.stopping && !*ended) {
         for (s = W.all; s; s = s->next) {
             s->stop = 1;
@@ -369,17 +402,18 @@ static void watcher_tidy(int *ended)
         dead = s->next;
         free(s);
     }
+    return wait != NULL;
 }
 
 static void *APR_THREAD_FUNC watcher_main(apr_thread_t *thd, void *data)
 {
     struct epoll_event evs[64];
-    int i, n, ended = 0;
+    int i, n, ended = 0, waiting = 0;
     uint64_t v;
 
     (void)data;
     while (!W.quit) {
-        n = epoll_wait(W.ep, evs, 64, 1000);
+        n = epoll_wait(W.ep, evs, 64, waiting ? 1 : 1000);
         for (i = 0; i < n; i++) {
             if (evs[i].data.ptr == &tag_wake) {
                 if (read(W.wakefd, &v, sizeof(v)) < 0) {
@@ -389,7 +423,7 @@ static void *APR_THREAD_FUNC watcher_main(apr_thread_t *thd, void *data)
             }
             susp_queue(evs[i].data.ptr);
         }
-        watcher_tidy(&ended);
+        waiting = watcher_tidy(&ended);
     }
     apr_thread_exit(thd, APR_SUCCESS);
     return NULL;
