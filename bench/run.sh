@@ -7,6 +7,10 @@
 # runs ssebench against it, stops it, and finally prints one table (figure,
 # mod_sse, Nchan, limit, ratio mod_sse/Nchan), writes it as Markdown to
 # bench/results/results.md and draws bench/results/results.png.
+# The TLS workloads (T1-T4) run mod_sse in httpd with the event MPM and
+# mod_ssl (SSESuspend on) against nginx + Nchan over ssl, with a
+# self-signed certificate made at run time: their table goes to
+# bench/results/results-tls.md.
 #
 # Everything listens on 127.0.0.1 and lives under build/bench/ (configs,
 # logs, pid files, raw results); only processes started here are stopped.
@@ -25,11 +29,15 @@
 #                      to leave the CPUs idle (the figures are noisy otherwise)
 #   BENCH_REPEAT=3     runs of the short workloads (W1, W3-W5); the median is kept
 #   BENCH_ONLY="W1 W2" only these workloads (W1-W5, and F: the floor, what a
-#                      request costs each server with no module work, by ab)
+#                      request costs each server with no module work, by ab;
+#                      T1-T4: the TLS workloads)
+#   BENCH_TLS_N=10000  TLS streams in T1-T4 (quick: 1000, smoke: 50)
+#   BENCH_TLS_FACTOR=500 AsyncRequestWorkerFactor of the TLS httpd (event MPM)
 #   BENCH_W4_CHANS=1   W4 on this many channels (default: one per subscriber;
 #                      1: a burst on one channel, 100 deliveries per publish)
 #   BENCH_TARGETS="modsse nchan limit"
-#   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3
+#   BENCH_PORT=18400   base port: mod_sse +1, Nchan +2, limit +3, mod_sse over
+#                      TLS +4, Nchan over TLS +5
 #   BENCH_SERVER_CPUS=1 run every server on these CPUs only (taskset -c; an
 #                      experiment: what the hand-overs between CPUs cost)
 #   BENCH_NO_INSTALL=1 never call apt-get
@@ -45,8 +53,9 @@ HTTPD=${BENCH_HTTPD:-/usr/sbin/apache2}
 NGINX=${BENCH_NGINX:-/usr/sbin/nginx}
 PORT=${BENCH_PORT:-18400}
 P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
+P_MODSSE_TLS=$((PORT + 4)) P_NCHAN_TLS=$((PORT + 5))
 TARGETS=${BENCH_TARGETS:-modsse nchan limit}
-ALL_W="W1 W2 W3 W4 W5 F"
+ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4"
 ONLY=${BENCH_ONLY:-$ALL_W}
 QUICK=${BENCH_QUICK:-0}
 SMOKE=${BENCH_SMOKE:-0}
@@ -73,6 +82,12 @@ if [ "$SMOKE" = 1 ]; then F_KA=2000; F_CONN=500
 elif [ "$QUICK" = 1 ]; then F_KA=20000; F_CONN=5000
 else F_KA=100000; F_CONN=20000; fi
 [ "$W3_CHANS" -ge 1 ] || W3_CHANS=1
+# The TLS workloads: T1 hold, T2 lone events (T2_EVENTS at T2_RATE/s), T3
+# connect rate, T4 a burst (T4_EVENTS back to back); TLS_N streams each.
+if [ "$SMOKE" = 1 ]; then TLS_N=${BENCH_TLS_N:-50}; T2_EVENTS=5; T2_RATE=20; T4_EVENTS=10
+elif [ "$QUICK" = 1 ]; then TLS_N=${BENCH_TLS_N:-1000}; T2_EVENTS=20; T2_RATE=5; T4_EVENTS=50
+else TLS_N=${BENCH_TLS_N:-10000}; T2_EVENTS=20; T2_RATE=5; T4_EVENTS=50; fi
+TLS_FACTOR=${BENCH_TLS_FACTOR:-500}
 # A process may hold at most ~20,000 descriptors: spread the server's
 # connections over enough processes, and the client over enough processes
 # and source addresses (one source address has ~28,000 ports to one port).
@@ -104,6 +119,8 @@ need_pkgs() {
     [ -e /usr/lib/nginx/modules/ngx_nchan_module.so ] || missing+=(libnginx-mod-nchan)
     command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
     command -v ab >/dev/null || missing+=(apache2-utils)
+    command -v openssl >/dev/null || missing+=(openssl)
+    [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
     for p in "${missing[@]}"; do echo "$p"; done
 }
 missing=$(need_pkgs | tr '\n' ' ')
@@ -125,7 +142,8 @@ HAVE_GNUPLOT=0; command -v gnuplot >/dev/null && HAVE_GNUPLOT=1
 [ -f "$ROOT/mod_sse.so" ] || make -C "$ROOT" mod_sse.so >&2
 mkdir -p "$BIN"
 for t in ssebench limit wakeup; do
-    gcc -O2 -Wall -Wextra -o "$BIN/$t" "$BDIR/$t.c" 2>"$OUT/$t.build.log" \
+    libs=(); [ $t = ssebench ] && libs=(-lssl -lcrypto)
+    gcc -O2 -Wall -Wextra -o "$BIN/$t" "$BDIR/$t.c" "${libs[@]}" 2>"$OUT/$t.build.log" \
         || { cat "$OUT/$t.build.log" >&2; fail "building $t failed"; }
     if [ -s "$OUT/$t.build.log" ]; then cat "$OUT/$t.build.log" >&2; fail "$t: compiler warnings"; fi
 done
@@ -138,9 +156,13 @@ if [ "$hard" != unlimited ] && [ "$hard" -lt 20000 ] && [ "$(id -u)" = 0 ]; then
 fi
 ulimit -n "$hard"
 per_proc=$(( N / SPROCS + N / (SPROCS * 4) + 100 ))
+# A suspended TLS stream takes three descriptors in its httpd child (its
+# socket and both ends of its pair from the broker).
+tls_per_proc=$(( (TLS_N / SPROCS + TLS_N / (SPROCS * 4)) * 3 + 100 ))
+[ "$tls_per_proc" -gt "$per_proc" ] && per_proc=$tls_per_proc
 [ "$hard" = unlimited ] || [ "$hard" -ge "$per_proc" ] \
     || fail "open-file limit $hard is too low for $N subscribers over $SPROCS processes"
-for p in $P_MODSSE $P_NCHAN $P_LIMIT; do
+for p in $P_MODSSE $P_NCHAN $P_LIMIT $P_MODSSE_TLS $P_NCHAN_TLS; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then fail "port $p is in use (set BENCH_PORT)"; fi
 done
 
@@ -157,11 +179,27 @@ fi
 # ------------------------------------------------------------ servers
 RUN=$OUT/run
 rm -rf "$RUN"
-mkdir -p "$RUN/modsse/logs" "$RUN/nchan/logs" "$RUN/nchan/tmp" "$RUN/limit" "$RUN/kv"
+mkdir -p "$RUN/modsse/logs" "$RUN/nchan/logs" "$RUN/nchan/tmp" "$RUN/limit" "$RUN/kv" \
+    "$RUN/modsse-tls/logs" "$RUN/nchan-tls/logs" "$RUN/nchan-tls/tmp"
 AS_ROOT=0; [ "$(id -u)" = 0 ] && AS_ROOT=1
 PIN=()
 [ -n "${BENCH_SERVER_CPUS:-}" ] && PIN=(taskset -c "$BENCH_SERVER_CPUS")
-port_of() { case $1 in modsse) echo $P_MODSSE ;; nchan) echo $P_NCHAN ;; limit) echo $P_LIMIT ;; esac; }
+port_of() {
+    case $1 in
+    modsse) echo $P_MODSSE ;; nchan) echo $P_NCHAN ;; limit) echo $P_LIMIT ;;
+    modsse-tls) echo $P_MODSSE_TLS ;; nchan-tls) echo $P_NCHAN_TLS ;;
+    esac
+}
+# The TLS servers' certificate: self-signed, made once per run.
+TLS_DIR=$RUN/tls
+make_cert() {
+    [ -s "$TLS_DIR/localhost.key" ] && return 0
+    mkdir -p "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+        -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
+        -keyout "$TLS_DIR/localhost.key" -out "$TLS_DIR/localhost.crt" 2>"$TLS_DIR/openssl.log" \
+        || fail "openssl could not make the certificate: $(tail -3 "$TLS_DIR/openssl.log")"
+}
 SERVER_PID=""
 
 write_httpd_conf() {
@@ -260,6 +298,105 @@ http {
 EOF
 }
 
+# mod_sse over TLS: the event MPM with its default ThreadsPerChild (25),
+# mod_ssl, SSESuspend on: a stream gives its worker thread back and waits
+# among the MPM's connections, so AsyncRequestWorkerFactor is raised (a
+# child takes ThreadsPerChild + idle threads x the factor connections) and
+# MaxSpareThreads = MaxRequestWorkers (a child that only serves suspended
+# streams looks idle and would be stopped, ending them).
+write_httpd_tls_conf() {
+    local d=$RUN/modsse-tls workers=$((25 * SPROCS))
+    {
+        cat <<EOF
+# Private httpd over TLS for the benchmark (generated by bench/run.sh).
+ServerRoot "$d"
+ServerName localhost
+Listen 127.0.0.1:$P_MODSSE_TLS https
+ListenBacklog 4096
+PidFile "$d/httpd.pid"
+DefaultRuntimeDir "$d"
+ErrorLog "$d/logs/error.log"
+LogLevel warn
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
+LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so
+LoadModule sse_module "$ROOT/mod_sse.so"
+EOF
+        if [ "$AS_ROOT" = 1 ]; then printf 'User www-data\nGroup www-data\n'; fi
+        cat <<EOF
+StartServers $SPROCS
+ServerLimit $SPROCS
+ThreadsPerChild 25
+MinSpareThreads 25
+MaxSpareThreads $workers
+MaxRequestWorkers $workers
+MaxConnectionsPerChild 0
+AsyncRequestWorkerFactor $TLS_FACTOR
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 30
+SSLEngine on
+SSLCertificateFile "$TLS_DIR/localhost.crt"
+SSLCertificateKeyFile "$TLS_DIR/localhost.key"
+SSLSessionCache none
+SSESuspend on
+<LocationMatch "^/events/(?<chan>[^/]+)\$">
+    SetHandler sse
+    SSEChannel "%{env:MATCH_CHAN}"
+</LocationMatch>
+<Location "/publish">
+    SetHandler sse-publish
+</Location>
+EOF
+    } >"$d/httpd.conf"
+}
+
+# Nchan over TLS: the same nginx, listening with ssl (same certificate).
+write_nginx_tls_conf() {
+    local d=$RUN/nchan-tls
+    cat >"$d/nginx.conf" <<EOF
+# Private nginx + Nchan over TLS for the benchmark (generated by bench/run.sh).
+load_module $NCHAN_SO;
+worker_processes $SPROCS;
+worker_rlimit_nofile $hard;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events {
+    worker_connections $(( hard > 65000 ? 65000 : hard ));
+}
+http {
+    access_log off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 30s;
+    nchan_shared_memory_size 256M;
+    server {
+        listen 127.0.0.1:$P_NCHAN_TLS ssl backlog=4096;
+        ssl_certificate $TLS_DIR/localhost.crt;
+        ssl_certificate_key $TLS_DIR/localhost.key;
+        location = /nchan_status {
+            nchan_stub_status;
+        }
+        location ~ ^/sub/([\\w.~:@-]+)\$ {
+            nchan_subscriber eventsource;
+            nchan_channel_id \$1;
+        }
+        location ~ ^/pub/([\\w.~:@-]+)\$ {
+            nchan_publisher;
+            nchan_channel_id \$1;
+            nchan_message_buffer_length 1000;
+            nchan_message_timeout 10m;
+        }
+    }
+}
+EOF
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 wait_port() {   # port seconds: until something listens
@@ -306,13 +443,14 @@ start_server() {    # target -> sets SERVER_PID
     local port; port=$(port_of "$1")
     port_open "$port" && fail "port $port is still in use before starting $1"
     case $1 in
-    modsse)
-        write_httpd_conf
-        rm -f "$RUN/modsse/httpd.pid"
-        "${PIN[@]}" "$HTTPD" -f "$RUN/modsse/httpd.conf" -k start
-        wait_file "$RUN/modsse/httpd.pid" 10 || fail "httpd did not start: $(tail -5 "$RUN/modsse/logs/error.log")"
-        SERVER_PID=$(cat "$RUN/modsse/httpd.pid")
-        wait_port "$port" 10 || fail "httpd does not listen: $(tail -5 "$RUN/modsse/logs/error.log")"
+    modsse|modsse-tls)
+        local d=$RUN/$1
+        if [ "$1" = modsse ]; then write_httpd_conf; else make_cert; write_httpd_tls_conf; fi
+        rm -f "$d/httpd.pid"
+        "${PIN[@]}" "$HTTPD" -f "$d/httpd.conf" -k start
+        wait_file "$d/httpd.pid" 10 || fail "httpd did not start: $(tail -5 "$d/logs/error.log")"
+        SERVER_PID=$(cat "$d/httpd.pid")
+        wait_port "$port" 10 || fail "httpd does not listen: $(tail -5 "$d/logs/error.log")"
         # Every child up (StartServers), each with its broker, and the relay.
         local i
         for ((i = 0; i < 100; i++)); do
@@ -320,13 +458,14 @@ start_server() {    # target -> sets SERVER_PID
             sleep 0.05
         done
         ;;
-    nchan)
-        write_nginx_conf
-        rm -f "$RUN/nchan/nginx.pid"
-        "${PIN[@]}" "$NGINX" -p "$RUN/nchan" -c "$RUN/nchan/nginx.conf" -e "$RUN/nchan/logs/error.log" 2>>"$RUN/nchan/logs/start.log" \
-            || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/start.log")"
-        wait_file "$RUN/nchan/nginx.pid" 10 || fail "nginx did not start: $(tail -5 "$RUN/nchan/logs/error.log")"
-        SERVER_PID=$(cat "$RUN/nchan/nginx.pid")
+    nchan|nchan-tls)
+        local d=$RUN/$1
+        if [ "$1" = nchan ]; then write_nginx_conf; else make_cert; write_nginx_tls_conf; fi
+        rm -f "$d/nginx.pid"
+        "${PIN[@]}" "$NGINX" -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" 2>>"$d/logs/start.log" \
+            || fail "nginx did not start: $(tail -5 "$d/logs/start.log")"
+        wait_file "$d/nginx.pid" 10 || fail "nginx did not start: $(tail -5 "$d/logs/error.log")"
+        SERVER_PID=$(cat "$d/nginx.pid")
         wait_port "$port" 10 || fail "nginx does not listen: $(tail -5 "$RUN/nchan/logs/error.log")"
         ;;
     limit)
@@ -346,7 +485,7 @@ stop_server() {
     # A start that failed half-way may have left a server whose pid file
     # appeared late: it is ours (our run directory), stop it too.
     local f
-    for f in "$RUN/modsse/httpd.pid" "$RUN/nchan/nginx.pid"; do
+    for f in "$RUN/modsse/httpd.pid" "$RUN/nchan/nginx.pid" "$RUN/modsse-tls/httpd.pid" "$RUN/nchan-tls/nginx.pid"; do
         [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && stop_tree "$(cat "$f")"
         rm -f "$f"
     done
@@ -380,8 +519,10 @@ run_one() {
     start_server "$t"
     say "$w $t (run $r): ssebench $*"
     set +e
-    "$BIN/ssebench" -t "$t" -p "$(port_of "$t")" --server-pid "$SERVER_PID" --kv "$kvf" \
-        "${SRC_OPT[@]}" "$@" >"$log" 2>&1
+    local tls=()
+    case $t in *-tls) tls=(--tls) ;; esac
+    "$BIN/ssebench" -t "${t%-tls}" -p "$(port_of "$t")" --server-pid "$SERVER_PID" --kv "$kvf" \
+        "${tls[@]}" "${SRC_OPT[@]}" "$@" >"$log" 2>&1
     local rc=$?
     set -e
     echo "other_busy=$OTHER_BUSY" >>"$kvf"
@@ -463,6 +604,23 @@ for w in W1 W2 W3 W4 W5; do
         done
     done
 done
+# The TLS workloads: mod_sse (event MPM, mod_ssl, SSESuspend on) against
+# Nchan over ssl, TLS_N streams on one channel.
+for w in T1 T2 T3 T4; do
+    wanted $w || continue
+    for ((r = 1; r <= REPEAT; r++)); do
+        for t in modsse nchan; do
+            has_target $t || continue
+            case $w in
+            T1) opts=(-m hold -n "$TLS_N" --hold "$HOLD") ;;
+            T2) opts=(-n "$TLS_N" -e "$T2_EVENTS" --interval-us $((1000000 / T2_RATE))) ;;
+            T3) opts=(-m hold -n "$TLS_N" --hold 0) ;;
+            T4) opts=(-n "$TLS_N" -e "$T4_EVENTS") ;;
+            esac
+            run_one "$w" "$t-tls" "$r" --timeout 240 "${opts[@]}"
+        done
+    done
+done
 if wanted F; then
     for ((r = 1; r <= REPEAT; r++)); do
         for t in modsse nchan; do
@@ -471,15 +629,20 @@ if wanted F; then
     done
 fi
 
-# What waking another process costs here (the servers differ in how
-# often they do it): once, on a quiet machine.
-WAKE_KV=$RUN/wakeup.kv
-quiet_wait
-"$BIN/wakeup" -n "$([ "$SMOKE" = 1 ] && echo 2000 || echo 20000)" >"$WAKE_KV" \
-    || fail "bench/wakeup failed"
-wake() { sed -n "s/^$1=//p" "$WAKE_KV"; }
+# Which tables this run makes: the plain one (W1-W5, F) and the TLS one (T1-T4).
+WANT_PLAIN=0; WANT_TLS=0
+for w in W1 W2 W3 W4 W5 F; do wanted $w && WANT_PLAIN=1; done
+for w in T1 T2 T3 T4; do wanted $w && WANT_TLS=1; done
+HOSTDESC="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+HTTPD_V=$("$HTTPD" -v 2>/dev/null | sed -n 's/^Server version: //p')
+NGINX_V=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "?")
+nfail_all=0
+for f in "$RUN"/kv/*.kv; do
+    [ -f "$f" ] || continue
+    grep -q '^verified=OK$' "$f" || nfail_all=$((nfail_all + 1))
+done
 
-# ------------------------------------------------------------ table
 # median KEY W T: the median of KEY over the runs of workload W on target T
 # ("" when absent); a run that failed verification marks the value with "!".
 median() {
@@ -495,6 +658,16 @@ median() {
     if [ $bad = 1 ]; then echo "$m!"; else echo "$m"; fi
 }
 
+if [ "$WANT_PLAIN" = 1 ]; then
+# What waking another process costs here (the servers differ in how
+# often they do it): once, on a quiet machine.
+WAKE_KV=$RUN/wakeup.kv
+quiet_wait
+"$BIN/wakeup" -n "$([ "$SMOKE" = 1 ] && echo 2000 || echo 20000)" >"$WAKE_KV" \
+    || fail "bench/wakeup failed"
+wake() { sed -n "s/^$1=//p" "$WAKE_KV"; }
+
+# ------------------------------------------------------------ table
 MD=$OUT/results.md
 DAT=$OUT/results.dat
 : >"$DAT"
@@ -562,18 +735,14 @@ row F  floor_ka_cpu_us      "Floor: server CPU per keep-alive request (us)" info
 row F  floor_conn_rate      "Floor: new connections/s, each answered 204 (ab)" info 1 0 no
 row F  floor_conn_cpu_us    "Floor: server CPU per new connection (us)" info 1 1 no
 
-# Verification summary over every run.
+# Verification summary over every run of these workloads.
 nfail=0; nruns=0; failed=""
-for f in "$RUN"/kv/*.kv; do
+for f in "$RUN"/kv/[WF]*.kv; do
     [ -f "$f" ] || continue
     nruns=$((nruns + 1))
     if ! grep -q '^verified=OK$' "$f"; then nfail=$((nfail + 1)); failed+=" $(basename "$f" .kv)"; fi
 done
 
-HOSTDESC="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
-HTTPD_V=$("$HTTPD" -v 2>/dev/null | sed -n 's/^Server version: //p')
-NGINX_V=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
-NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "?")
 {
     echo
     echo "N = $N subscribers (W1, W2, W5; W3: $N over $W3_CHANS channels, $W3_EVENTS events, $W3_PUBS publishers;"
@@ -581,7 +750,7 @@ NCHAN_V=$(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null || echo "
     echo "Median of $REPEAT runs of each workload. Server processes: $SPROCS"
     echo "(httpd children = nginx workers). Client processes: $CPROCS. Machine: $HOSTDESC."
     echo "$HTTPD_V, worker MPM; $NGINX_V with Nchan $NCHAN_V; $(date -u +%Y-%m-%d)."
-    maxbusy=$(cat "$RUN"/kv/*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
+    maxbusy=$(cat "$RUN"/kv/[WF]*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
     echo "Other processes used at most $maxbusy cores just before each run (limit server: $LPROCS process(es))."
     if [ -n "${BENCH_SERVER_CPUS:-}" ]; then
         echo "Every server ran on CPU(s) $BENCH_SERVER_CPUS only (BENCH_SERVER_CPUS); the client on any."
@@ -623,13 +792,111 @@ plot "$DAT" using (1):(\$0-0.17):(clamp(\$2) < 1 ? clamp(\$2) : 1):(clamp(\$2) <
      NaN with lines lc rgb "#d08000" dt 2 title "goal 1.2"
 EOF
 fi
+fi     # WANT_PLAIN
+
+# ------------------------------------------------------------ TLS table
+MDT=$OUT/results-tls.md
+if [ "$WANT_TLS" = 1 ]; then
+{
+    echo "| figure | mod_sse | Nchan | ratio mod_sse/Nchan | goal |"
+    echo "|---|---:|---:|---:|---|"
+} >"$MDT"
+
+# trow W key label goal scale decimals: a row of the TLS table; goal is
+# lo08 (ratio at most 0.8), le1 (at most 1), zero (mod_sse's value is 0),
+# or info (no goal).
+trow() {
+    local w=$1 key=$2 label=$3 goal=$4 scale=$5 dec=$6 a b
+    wanted "$w" || return 0
+    a=$(median "$key" "$w" modsse-tls); b=$(median "$key" "$w" nchan-tls)
+    awk -v a="$a" -v b="$b" -v s="$scale" -v d="$dec" -v goal="$goal" -v label="$label" \
+        -v n="$TLS_N" '
+    function num(x) { sub(/!$/, "", x); return x + 0 }
+    function fmt(x,   mark) {
+        if (x == "") return "-"
+        mark = (x ~ /!$/) ? " (failed check)" : ""
+        return sprintf("%." d "f", num(x) * s) mark
+    }
+    BEGIN {
+        ratio = "-"; g = "-"
+        if (a != "" && b != "" && num(b) != 0) {
+            r = num(a) / num(b); ratio = sprintf("%.2f", r)
+            if (goal == "lo08") g = (r <= 0.8) ? "met (<= 0.8)" : "not met (<= 0.8)"
+            if (goal == "le1") g = (r <= 1.0) ? "met (<= 1)" : "not met (<= 1)"
+        }
+        if (goal == "zero" && a != "") {
+            if (num(a) == 0 && a !~ /!$/)
+                g = (n >= 10000) ? sprintf("met (%d held)", n) : sprintf("none refused (N = %d, below the goal%s 10,000)", n, "\x27s")
+            else
+                g = "not met"
+        }
+        printf "| %s | %s | %s | %s | %s |\n", label, fmt(a), fmt(b), ratio, g
+    }' >>"$MDT"
+}
+
+trow T1 subs_fail            "T1 hold: TLS streams refused or failed (of N)" zero 1 0
+trow T1 rss_per_sub_b        "T1 hold: server memory per TLS stream (bytes)" le1 1 0
+trow T1 rss_after_kb         "T1 hold: server RSS with N TLS streams (MiB)" info 0.0009765625 1
+trow T1 threads              "T1 hold: server threads (all processes)" info 1 0
+trow T2 cpu_us_per_delivery  "T2 lone events: server CPU per delivery (us)" lo08 1 2
+trow T2 lat_p50_ms           "T2 lone events: latency p50 (ms)" info 1 1
+trow T2 lat_p99_ms           "T2 lone events: latency p99 (ms)" lo08 1 1
+trow T3 connect_rate         "T3 connect: new TLS streams/s (handshake included)" info 1 0
+trow T3 connect_cpu_us       "T3 connect: server CPU per new TLS stream (us)" info 1 1
+trow T4 cpu_us_per_delivery  "T4 burst: server CPU per delivery (us)" lo08 1 2
+trow T4 lat_p50_ms           "T4 burst: latency p50 (ms)" info 1 1
+trow T4 lat_p99_ms           "T4 burst: latency p99 (ms)" lo08 1 1
+trow T4 deliv_rate           "T4 burst: deliveries/s" info 1 0
+
+tnfail=0; tnruns=0; tfailed=""
+for f in "$RUN"/kv/T*.kv; do
+    [ -f "$f" ] || continue
+    tnruns=$((tnruns + 1))
+    if ! grep -q '^verified=OK$' "$f"; then tnfail=$((tnfail + 1)); tfailed+=" $(basename "$f" .kv)"; fi
+done
+{
+    echo
+    echo "N = $TLS_N TLS streams on one channel in every workload (T1 held $HOLD s; T2: $T2_EVENTS events at $T2_RATE/s;"
+    echo "T3: the connects of a hold with no hold; T4: $T4_EVENTS events back to back). Median of $REPEAT runs of each workload."
+    echo "Every connection is HTTPS (TLS 1.3 as negotiated, a full handshake each, HTTP/1.1), the publishes too;"
+    echo "both servers use the same self-signed RSA-2048 certificate."
+    echo "mod_sse: $HTTPD_V, event MPM, $SPROCS children x ThreadsPerChild 25, AsyncRequestWorkerFactor $TLS_FACTOR,"
+    echo "MaxSpareThreads = MaxRequestWorkers = $((25 * SPROCS)), mod_ssl, SSESuspend on."
+    echo "Nchan: $NGINX_V with Nchan $NCHAN_V, $SPROCS workers, listen ... ssl. Machine: $HOSTDESC; $(date -u +%Y-%m-%d)."
+    maxbusy=$(cat "$RUN"/kv/T*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
+    echo "Other processes used at most $maxbusy cores just before each run."
+    if [ $tnfail = 0 ]; then
+        echo "Verification: every stream connected and every delivery in all $tnruns runs arrived exactly once and in order."
+    else
+        echo "Verification FAILED in $tnfail of $tnruns runs:$tfailed (values marked \"failed check\")."
+    fi
+} >>"$MDT"
+echo >&2
+cat "$MDT"
+fi     # WANT_TLS
 
 if [ "$SMOKE" != 1 ]; then
     RES=${BENCH_RESULTS:-$BDIR/results}
     mkdir -p "$RES"
+    if [ "$WANT_TLS" = 1 ]; then
+        cp "$MDT" "$RES/results-tls.md"
+        rm -rf "$RES/raw-tls.new" && mkdir -p "$RES/raw-tls.new"
+        cp "$RUN"/kv/T*.kv "$RUN"/kv/T*.log "$RES/raw-tls.new/" 2>/dev/null || true
+        for t in modsse-tls nchan-tls; do
+            [ -f "$RUN/$t/logs/error.log" ] && cp "$RUN/$t/logs/error.log" "$RES/raw-tls.new/$t-error.log"
+        done
+        rm -rf "$RES/raw-tls" && mv "$RES/raw-tls.new" "$RES/raw-tls"
+        say "wrote $RES/ (results-tls.md, raw-tls/)"
+    fi
+fi
+if [ "$SMOKE" != 1 ] && [ "$WANT_PLAIN" = 1 ]; then
+    RES=${BENCH_RESULTS:-$BDIR/results}
+    mkdir -p "$RES"
     cp "$MD" "$RES/results.md"
     [ -f "$OUT/results.png" ] && cp "$OUT/results.png" "$RES/results.png"
-    cp -r "$RUN/kv" "$RES/raw.new" && rm -rf "$RES/raw" && mv "$RES/raw.new" "$RES/raw"
+    rm -rf "$RES/raw.new" && mkdir -p "$RES/raw.new"
+    cp "$RUN"/kv/[WF]* "$RES/raw.new/" 2>/dev/null || true
+    rm -rf "$RES/raw" && mv "$RES/raw.new" "$RES/raw"
     say "wrote $RES/ (results.md, results.png, raw/)"
     # A full run (every workload, default sizes) also refreshes the table in
     # bench/README.md, between its two marker lines.
@@ -651,4 +918,4 @@ if [ "$SMOKE" != 1 ]; then
         say "updated the table in bench/README.md"
     fi
 fi
-[ $nfail = 0 ] || exit 1
+[ $nfail_all = 0 ] || exit 1

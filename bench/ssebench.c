@@ -31,6 +31,12 @@
  * then tells the subscriber processes how many events each channel got and
  * collects their counts and latency histograms.  Every phase has a deadline;
  * the tool always stops by itself.
+ *
+ * With --tls every connection (subscribers, publishers, the count polls)
+ * speaks HTTPS (OpenSSL, HTTP/1.1, the server's certificate not verified):
+ * the TLS handshake is part of a subscriber's connect time, and the
+ * kernel's receive stamp is taken by the socket reads under OpenSSL (a
+ * BIO of our own), so arrival latency keeps its meaning.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -56,6 +62,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #define MAX_PROCS    64
 #define MAX_SRC      64
@@ -182,6 +191,7 @@ static struct {
     const char *prefix;
     unsigned seed;
     int quiet;
+    int tls;
 } O = {
     .host = "127.0.0.1", .port = 0, .mode = MODE_PUBLISH,
     .nsubs = 100, .nchans = 1, .nevents = 10, .npubs = 1, .procs = 0,
@@ -327,6 +337,137 @@ static void close_rst(int fd)
     struct linger lg = { 1, 0 };
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
+}
+
+/* ----------------------------------------------------------------- TLS */
+
+/* With --tls every connection runs OpenSSL over a BIO of our own: its
+ * reads use recvmsg and keep the kernel's receive stamp of the bytes read
+ * (bio_stamp, CLOCK_REALTIME ns; 0: none), as plain reads do. */
+static SSL_CTX *tls_ctx;
+static BIO_METHOD *tls_bio_meth;
+static int64_t bio_stamp;
+
+static int tls_bio_read(BIO *b, char *buf, int len)
+{
+    int fd = (int)(intptr_t)BIO_get_data(b);
+    struct iovec iov = { buf, (size_t)len };
+    char ctl[CMSG_SPACE(sizeof(struct scm_timestamping)) + 64];
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+                         .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+    BIO_clear_retry_flags(b);
+    ssize_t r = recvmsg(fd, &mh, 0);
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EINTR) BIO_set_retry_read(b);
+        return -1;
+    }
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
+            struct scm_timestamping st;
+            memcpy(&st, CMSG_DATA(cm), sizeof(st));
+            if (st.ts[0].tv_sec)
+                bio_stamp = (int64_t)st.ts[0].tv_sec * 1000000000ll + st.ts[0].tv_nsec;
+        }
+    }
+    return (int)r;
+}
+
+static int tls_bio_write(BIO *b, const char *buf, int len)
+{
+    int fd = (int)(intptr_t)BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t w = send(fd, buf, (size_t)len, MSG_NOSIGNAL);
+    if (w < 0) {
+        if (errno == EAGAIN || errno == EINTR) BIO_set_retry_write(b);
+        return -1;
+    }
+    return (int)w;
+}
+
+static long tls_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b; (void)num; (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int tls_bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static void tls_init(void)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) die("SSL_CTX_new failed");
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);    /* self-signed, loopback */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                     | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);   /* a full handshake each */
+    tls_bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "ssebench socket");
+    if (!tls_bio_meth) die("BIO_meth_new failed");
+    BIO_meth_set_read(tls_bio_meth, tls_bio_read);
+    BIO_meth_set_write(tls_bio_meth, tls_bio_write);
+    BIO_meth_set_ctrl(tls_bio_meth, tls_bio_ctrl);
+    BIO_meth_set_create(tls_bio_meth, tls_bio_create);
+}
+
+/* A client SSL object on fd, or NULL. */
+static SSL *tls_new(int fd)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    BIO *b = BIO_new(tls_bio_meth);
+    if (!ssl || !b) {
+        SSL_free(ssl);
+        BIO_free(b);
+        return NULL;
+    }
+    BIO_set_data(b, (void *)(intptr_t)fd);
+    SSL_set_bio(ssl, b, b);
+    SSL_set_connect_state(ssl);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    return ssl;
+}
+
+/* One step of a handshake: 1 done, 0 wants *ev (EPOLLIN or EPOLLOUT), -1 failed. */
+static int tls_step(SSL *ssl, uint32_t *ev)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl);
+    if (r == 1) return 1;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ: *ev = EPOLLIN; return 0;
+    case SSL_ERROR_WANT_WRITE: *ev = EPOLLOUT; return 0;
+    default: return -1;
+    }
+}
+
+/* Reads or writes through ssl (if any) or fd: bytes, 0 at the end of the
+ * stream, -1 with errno EAGAIN (try again when readable/writable) or
+ * another error. */
+static ssize_t conn_read(int fd, SSL *ssl, void *buf, size_t len)
+{
+    if (!ssl) return read(fd, buf, len);
+    ERR_clear_error();
+    int r = SSL_read(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r > 0) return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ: case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    case SSL_ERROR_ZERO_RETURN: return 0;
+    default: if (!errno || errno == EAGAIN) errno = ECONNRESET; return -1;
+    }
+}
+
+static ssize_t conn_write(int fd, SSL *ssl, const void *buf, size_t len)
+{
+    if (!ssl) return write(fd, buf, len);
+    ERR_clear_error();
+    int r = SSL_write(ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r > 0) return r;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ: case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+    default: if (!errno || errno == EAGAIN) errno = EPIPE; return -1;
+    }
 }
 
 static void chan_name(char *out, size_t cap, int c)
@@ -532,7 +673,7 @@ static int chunk_decode(resp_t *r, char *p, int n, int *end)
 
 /* ============================================================ subscribers */
 
-enum { S_CONNECTING, S_HEAD, S_STREAM, S_CLOSED };
+enum { S_CONNECTING, S_TLS, S_HEAD, S_STREAM, S_CLOSED };
 
 typedef struct {
     int fd;
@@ -547,6 +688,7 @@ typedef struct {
     uint32_t got;
     uint64_t t_start;       /* connect started */
     resp_t *resp;           /* while reading headers; also chunked state */
+    SSL *ssl;               /* --tls */
     char *line;             /* partial line carried between reads */
     char data[DATA_CAP];
 } sub_t;
@@ -585,6 +727,7 @@ static void sub_close(int ep, sub_t *s, int by_server)
     if (s->state == S_CLOSED)
         return;
     epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
+    if (s->ssl) { SSL_free(s->ssl); s->ssl = NULL; }
     close_rst(s->fd);
     s->fd = -1;
     if (by_server && s->state == S_STREAM)
@@ -728,19 +871,10 @@ static int sub_start(int ep, sub_t *s, const char *src)
 
 static void sub_send_request(int ep, sub_t *s)
 {
-    int err = 0;
-    socklen_t el = sizeof(err);
-    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-    if (err) {
-        if (!SS.first_err) SS.first_err = err;
-        SS.n_fail++;
-        sub_close(ep, s, 0);
-        return;
-    }
     char path[512], req[1024];
     expand(path, sizeof(path), O.sub_path, s->chan);
     int len = snprintf(req, sizeof(req), sub_req_fmt, path);
-    if (write(s->fd, req, (size_t)len) != len) {    /* fits any empty socket buffer */
+    if (conn_write(s->fd, s->ssl, req, (size_t)len) != len) {  /* fits any empty socket buffer */
         if (!SS.first_err) SS.first_err = errno;
         SS.n_fail++;
         sub_close(ep, s, 0);
@@ -755,6 +889,49 @@ static void sub_send_request(int ep, sub_t *s)
     epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
+/* One step of a subscriber's TLS handshake; sends the request when done. */
+static void sub_tls_step(int ep, sub_t *s)
+{
+    uint32_t want = 0;
+    int r = tls_step(s->ssl, &want);
+    if (r < 0) {
+        if (!SS.first_err) SS.first_err = ECONNRESET;
+        SS.n_fail++;
+        sub_close(ep, s, 0);
+    } else if (r == 0) {
+        struct epoll_event ev = { .events = want, .data.ptr = s };
+        epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
+    } else {
+        sub_send_request(ep, s);
+    }
+}
+
+/* The TCP connection is up (or failed): start TLS, or send the request. */
+static void sub_connected(int ep, sub_t *s)
+{
+    int err = 0;
+    socklen_t el = sizeof(err);
+    getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) {
+        if (!SS.first_err) SS.first_err = err;
+        SS.n_fail++;
+        sub_close(ep, s, 0);
+        return;
+    }
+    if (!O.tls) {
+        sub_send_request(ep, s);
+        return;
+    }
+    if (!(s->ssl = tls_new(s->fd))) {
+        if (!SS.first_err) SS.first_err = ENOMEM;
+        SS.n_fail++;
+        sub_close(ep, s, 0);
+        return;
+    }
+    s->state = S_TLS;
+    sub_tls_step(ep, s);
+}
+
 static char *rbuf;
 
 /* Reads from a subscriber; returns 1 when it just became open. */
@@ -764,7 +941,16 @@ static int sub_read(int ep, sub_t *s)
     char ctl[CMSG_SPACE(sizeof(struct scm_timestamping)) + 64];
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
                          .msg_control = ctl, .msg_controllen = sizeof(ctl) };
-    ssize_t r = recvmsg(s->fd, &mh, 0);
+    ssize_t r;
+    if (s->ssl) {
+        /* One TLS record at most (OpenSSL reads no further ahead): what is
+         * left is still in the socket, and epoll says so again. */
+        bio_stamp = 0;
+        r = conn_read(s->fd, s->ssl, rbuf, RBUF_SIZE);
+        mh.msg_controllen = 0;
+    } else {
+        r = recvmsg(s->fd, &mh, 0);
+    }
     if (r < 0) {
         if (errno == EAGAIN || errno == EINTR) return 0;
         if (s->state == S_HEAD) { SS.n_fail++; if (!SS.first_err) SS.first_err = errno; }
@@ -779,6 +965,11 @@ static int sub_read(int ep, sub_t *s)
     recv_now = now_ns();
     arrive_now = recv_now;
     SS.reads++;
+    if (s->ssl && bio_stamp) {
+        int64_t a = bio_stamp + real_to_mono;
+        if (a > 0 && (uint64_t)a <= recv_now) arrive_now = (uint64_t)a;
+        SS.stamped_reads++;
+    }
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPING) {
             struct scm_timestamping st;
@@ -929,9 +1120,14 @@ static void sub_main(int ctl, int idx, int base, int count)
             if (s->state == S_CLOSED) continue;
             if (s->state == S_CONNECTING) {
                 if (evs[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
-                    sub_send_request(ep, s);
+                    sub_connected(ep, s);
                     if (s->state == S_CLOSED) { inflight--; settled++; }
                 }
+                continue;
+            }
+            if (s->state == S_TLS) {
+                sub_tls_step(ep, s);
+                if (s->state == S_CLOSED) { inflight--; settled++; }
                 continue;
             }
             int was_head = s->state == S_HEAD;
@@ -945,16 +1141,17 @@ static void sub_main(int ctl, int idx, int base, int count)
     write_all(ctl, &m, sizeof(m));
     write_all(ctl, &SS, sizeof(SS));
     for (int i = 0; i < count; i++)
-        if (subs[i].state != S_CLOSED) close_rst(subs[i].fd);
+        if (subs[i].state != S_CLOSED) close_rst(subs[i].fd);   /* no close_notify: a reset */
     _exit(0);
 }
 
 /* ============================================================ publishers */
 
-enum { P_CONNECTING, P_IDLE, P_SENDING, P_WAIT };
+enum { P_CONNECTING, P_TLS, P_IDLE, P_SENDING, P_WAIT };
 
 typedef struct {
     int fd, state, idx;
+    SSL *ssl;               /* --tls */
     char out[2048];
     int olen, ooff;
     resp_t resp;
@@ -1004,7 +1201,7 @@ static void pub_want(pub_t *p, uint32_t events)
 static int pub_flush(pub_t *p)
 {
     while (p->ooff < p->olen) {
-        ssize_t w = write(p->fd, p->out + p->ooff, (size_t)(p->olen - p->ooff));
+        ssize_t w = conn_write(p->fd, p->ssl, p->out + p->ooff, (size_t)(p->olen - p->ooff));
         if (w < 0) {
             if (errno == EAGAIN) { pub_want(p, EPOLLOUT); p->state = P_SENDING; return 0; }
             if (errno == EINTR) continue;
@@ -1104,6 +1301,7 @@ static void pub_answer(pub_t *p)
     p->state = P_IDLE;
     if (p->resp.close) {
         epoll_ctl(ep_main, EPOLL_CTL_DEL, p->fd, NULL);
+        if (p->ssl) { SSL_free(p->ssl); p->ssl = NULL; }
         close(p->fd);
         p->fd = -1;
         pub_open(p);
@@ -1114,7 +1312,8 @@ static void pub_answer(pub_t *p)
 static int pub_read(pub_t *p)
 {
     char buf[65536];
-    ssize_t r = read(p->fd, buf, sizeof(buf));
+    /* TLS: one record at most, the rest stays in the socket (see sub_read) */
+    ssize_t r = conn_read(p->fd, p->ssl, buf, sizeof(buf));
     if (r < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
     if (r <= 0) return -1;
     char *q = buf;
@@ -1173,8 +1372,20 @@ static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
                 socklen_t el = sizeof(err);
                 getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
                 if (err) die("publisher connection: %s", strerror(err));
-                p->state = P_IDLE;
-                pub_want(p, EPOLLIN);
+                if (O.tls) {
+                    if (!(p->ssl = tls_new(p->fd))) die("publisher: SSL_new failed");
+                    p->state = P_TLS;
+                    pub_want(p, EPOLLOUT);
+                } else {
+                    p->state = P_IDLE;
+                    pub_want(p, EPOLLIN);
+                }
+            } else if (p->state == P_TLS) {
+                uint32_t want = 0;
+                int r = tls_step(p->ssl, &want);
+                if (r < 0) die("publisher: TLS handshake failed");
+                if (r == 0) pub_want(p, want);
+                else { p->state = P_IDLE; pub_want(p, EPOLLIN); }
             } else if (p->state == P_SENDING) {
                 if (pub_flush(p) < 0) die("publisher write: %s", strerror(errno));
             } else if (pub_read(p) < 0) {
@@ -1241,7 +1452,7 @@ static void noop_kick(pub_t *p) { (void)p; }
 static int all_connected(void)
 {
     for (int i = 0; i < O.npubs; i++)
-        if (pubs[i].state == P_CONNECTING) return 0;
+        if (pubs[i].state == P_CONNECTING || pubs[i].state == P_TLS) return 0;
     return 1;
 }
 
@@ -1258,6 +1469,7 @@ static void usage(void)
 "      --total PATH    instead of --info: a path whose \"subscribers\" N counts all channels\n"
 "      --body form|raw publish body: form 'data=...' or the data itself\n"
 "  -H, --host ADDR     server address (127.0.0.1; loopback only)\n"
+"      --tls           HTTPS: every connection over TLS (certificate not verified)\n"
 "  -m, --mode M        hold: connect and hold; publish (default): connect, publish, verify\n"
 "  -n N                subscribers (100)           -c C   channels (1)\n"
 "  -e E                events (10)                 -P P   publisher connections (1)\n"
@@ -1313,7 +1525,8 @@ static void parse_args(int argc, char **argv)
 {
     enum { OPT_SUB = 256, OPT_PUB, OPT_INFO, OPT_BODY, OPT_RANDOM, OPT_SIZE,
            OPT_INTERVAL, OPT_PROCS, OPT_SRC, OPT_CONC, OPT_HOLD, OPT_DRAIN,
-           OPT_READY, OPT_TIMEOUT, OPT_SPID, OPT_PREFIX, OPT_SEED, OPT_KV, OPT_TOTAL };
+           OPT_READY, OPT_TIMEOUT, OPT_SPID, OPT_PREFIX, OPT_SEED, OPT_KV, OPT_TOTAL,
+           OPT_TLS };
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'},
         {"mode", 1, 0, 'm'}, {"sub", 1, 0, OPT_SUB}, {"pub", 1, 0, OPT_PUB},
@@ -1324,7 +1537,7 @@ static void parse_args(int argc, char **argv)
         {"drain", 1, 0, OPT_DRAIN}, {"ready", 1, 0, OPT_READY},
         {"timeout", 1, 0, OPT_TIMEOUT}, {"server-pid", 1, 0, OPT_SPID},
         {"prefix", 1, 0, OPT_PREFIX}, {"seed", 1, 0, OPT_SEED}, {"kv", 1, 0, OPT_KV},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}
+        {"tls", 0, 0, OPT_TLS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
     };
     const char *sub = NULL, *pub = NULL, *info = NULL, *body = NULL, *total = NULL;
     set_target("modsse");
@@ -1369,6 +1582,7 @@ static void parse_args(int argc, char **argv)
         case OPT_PREFIX: O.prefix = optarg; break;
         case OPT_SEED: O.seed = (unsigned)atol(optarg); break;
         case OPT_KV: O.kv_path = optarg; break;
+        case OPT_TLS: O.tls = 1; break;
         default: usage();
         }
     }
@@ -1504,17 +1718,19 @@ int main(int argc, char **argv)
     if (O.kv_path && !(kvf = fopen(O.kv_path, "w")))
         die("%s: %s", O.kv_path, strerror(errno));
     memset(payload_pad, 'x', sizeof(payload_pad));
+    if (O.tls) tls_init();
     snprintf(sub_req_fmt, sizeof(sub_req_fmt),
              "GET %%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
              "Cache-Control: no-cache\r\nUser-Agent: ssebench\r\n\r\n", O.host, O.port);
     uint64_t t_start = now_ns();
     uint64_t hard_deadline = t_start + (uint64_t)(O.timeout_s * 1e9);
 
-    printf("ssebench: target %s at %s:%d, mode %s, %d subscribers, %d channels, "
+    printf("ssebench: target %s at %s://%s:%d, mode %s, %d subscribers, %d channels, "
            "%d events, %d publishers, %d processes\n",
-           O.target, O.host, O.port, O.mode == MODE_HOLD ? "hold" : "publish",
+           O.target, O.tls ? "https" : "http", O.host, O.port, O.mode == MODE_HOLD ? "hold" : "publish",
            O.nsubs, O.nchans, O.nevents, O.npubs, O.procs);
     kv("target", "%s", O.target);
+    kv("tls", "%d", O.tls);
     kv("subs", "%d", O.nsubs);
     kv("chans", "%d", O.nchans);
     kv("events", "%d", O.nevents);
