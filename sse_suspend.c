@@ -7,14 +7,16 @@
  * SUSPENDED, and the connection waits in the MPM, counted but in no
  * poll set, until the module finishes it.  The stream's events still
  * come from the broker through a socketpair, as a held stream's do; a
- * watcher thread per child waits on that pair and on the client socket,
- * and when either is ready it has an MPM worker run one round
- * (ap_mpm_register_timed_callback with no delay): read what the pair has,
- * write it through the request's output filters (mod_ssl encrypts), read
- * what the client sent through the input filters (TLS alerts, close),
- * and go back to sleep.  At most one round per stream is queued or
- * running; r->invoke_mtx serializes a round with the request's own
- * thread, as mod_dialup does.
+ * watcher thread per child waits on that pair and on the client socket
+ * (edge-triggered), and when either is ready one round runs: read what
+ * the pair has, write it through the request's output filters (mod_ssl
+ * encrypts), read what the client sent through the input filters (TLS
+ * alerts, close), and go back to sleep.  The common round (a small event,
+ * room in the client's socket, nothing from the client) runs on the
+ * watcher itself, where it cannot wait; any other, and every stream's
+ * end, on an MPM worker (ap_mpm_register_timed_callback with no delay).
+ * At most one round per stream is queued or running; r->invoke_mtx
+ * serializes a round with the request's own thread, as mod_dialup does.
  *
  * Ending a stream has no API in httpd 2.4.  From its sources: finish the
  * response (ap_finalize_request_protocol), let the EOR bucket log it and
@@ -474,6 +476,7 @@ static int watcher_tidy(int *ended)
         susp_watch(s);                  /* ready ones fire at once */
         if (*ended) {
             s->stop = 1;                /* suspended after the stop began */
+            apr_atomic_set32(&s->again, 1);     /* if a round runs: after it */
             susp_queue(s);
         }
     }
@@ -481,6 +484,7 @@ static int watcher_tidy(int *ended)
     if (W.stopping && !*ended) {
         for (s = W.all; s; s = s->next) {
             s->stop = 1;
+            apr_atomic_set32(&s->again, 1);     /* if a round runs: after it */
             susp_queue(s);
         }
         *ended = 1;
