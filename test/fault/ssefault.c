@@ -321,6 +321,31 @@ done:
     res->secs = now() - t0;
 }
 
+/* The status codes seen, one line each ("status_200=N"). */
+static void print_hist(const long *hist)
+{
+    int i;
+
+    for (i = 0; i < 600; i++) {
+        if (hist[i]) {
+            printf("status_%d=%ld\n", i, hist[i]);
+        }
+    }
+}
+
+/* What the publish location's GET lists (its first line). */
+static void print_admin_list(void)
+{
+    http_res_t res;
+    char *nl;
+
+    http_req("GET", "/pub", NULL, "", 0, 10, &res);
+    if ((nl = strchr(res.body, '\n'))) {
+        *nl = '\0';
+    }
+    printf("admin_list=%s\n", res.body);
+}
+
 /* --- publisher threads ------------------------------------------------------ */
 
 typedef struct {
@@ -931,7 +956,7 @@ static void streams_alloc(long n)
 static int cmd_hold(void)
 {
     struct epoll_event evs[512];
-    long hist[600] = { 0 }, open, i, eof = 0;
+    long hist[600] = { 0 }, open, eof = 0;
     double t0 = now(), t_open, t_stop, t_eof = -1, t_parent = -1, t_all = -1;
     int k, n;
 
@@ -940,20 +965,8 @@ static int cmd_hold(void)
     open = open_all(o_path ? o_path : "/stream?channel=hold", 0, 120, hist);
     t_open = now() - t0;
     printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, t_open);
-    for (i = 0; i < 600; i++) {
-        if (hist[i]) {
-            printf("status_%ld=%ld\n", i, hist[i]);
-        }
-    }
-    {
-        http_res_t res;
-        char *nl;
-        http_req("GET", "/pub", NULL, "", 0, 10, &res);
-        if ((nl = strchr(res.body, '\n'))) {
-            *nl = '\0';
-        }
-        printf("admin_list=%s\n", res.body);
-    }
+    print_hist(hist);
+    print_admin_list();
     fflush(stdout);
     if (!o_stop) {
         /* held until killed or stdin closes: the caller checks the server */
@@ -1629,17 +1642,6 @@ static long tls_open_all(const char *path, double timeout, long *hist)
     return open;
 }
 
-static void print_hist(const long *hist)
-{
-    int i;
-
-    for (i = 0; i < 600; i++) {
-        if (hist[i]) {
-            printf("status_%d=%ld\n", i, hist[i]);
-        }
-    }
-}
-
 /* tls-fanout: N streams, K events published one after another; every
  * stream must receive every one, byte for byte. */
 static struct {
@@ -1853,15 +1855,7 @@ static int cmd_tls_hold(void)
     open = tls_open_all(path, 180, hist);
     printf("streams=%ld\nopen=%ld\nopen_secs=%.1f\n", o_n, open, now() - t0);
     print_hist(hist);
-    {
-        http_res_t res;
-        char *nl;
-        http_req("GET", "/pub", NULL, "", 0, 10, &res);
-        if ((nl = strchr(res.body, '\n'))) {
-            *nl = '\0';
-        }
-        printf("admin_list=%s\n", res.body);
-    }
+    print_admin_list();
     fflush(stdout);
     if (!target) {
         char b[16];
