@@ -370,7 +370,12 @@ snap "$F_OUT/tls-snap.mid"
 timeout 900 "$bin" "${tchurn[@]}" -n "$((tls_cycles - half))" >"$F_OUT/tls-churn.2" || true
 tls_churn_secs=$((SECONDS - t0))
 zero=$(ok fault_wait_streams 0 10)
-settle=$(conns_settle 10)
+# ConnsTotal is, as we read the event MPM, each child listener thread's
+# last sample of its count,
+# taken when that thread wakes; suspended streams written by the watcher
+# wake it less often, so the sample may lag by many seconds (the count
+# itself, which the MPM acts on, is exact: the graceful row shows it)
+settle=$(conns_settle 30)
 snap "$F_OUT/tls-snap.end"
 tsum() { echo $(( $(kv "$F_OUT/tls-churn.1" "$1") + $(kv "$F_OUT/tls-churn.2" "$1") )); }
 done_c=$(( $(tsum close_notify) + $(tsum fin) + $(tsum rst) ))
@@ -380,7 +385,7 @@ row "tls churn" "open/close cycles of TLS streams (suspended: $suspended start-u
     "$tls_cycles" "$done_c done in ${tls_churn_secs} s, $errors failed (TLS $(tsum err_tls), status $(tsum err_status), ended by the server $(tsum err_eof), timed out $(tsum err_timeout)); $(tsum pub_total) publishes, $pub_bad not 200" \
     "$( [ "$done_c" = "$tls_cycles" ] && [ "$errors" = 0 ] && [ "$pub_bad" = 0 ] && [ "$suspended" = 1 ] && echo 1 || echo 0)"
 row "tls churn" "streams counted (GET /pub) and the event MPM's connections (mod_status ConnsTotal) after the churn" 1 \
-    "streams $(fault_open_streams); ConnsTotal $( [ "$settle" = -1 ] && echo "not 0 after 10 s ($(fault_status_field ConnsTotal))" || echo "0 after $settle s")" \
+    "streams $(fault_open_streams); ConnsTotal $( [ "$settle" = -1 ] && echo "not 0 after 30 s ($(fault_status_field ConnsTotal))" || echo "0 after $settle s")" \
     "$( [ "$zero" = 1 ] && [ "$settle" != -1 ] && echo 1 || echo 0)"
 compare "$F_OUT/tls-snap.base" "$F_OUT/tls-snap.end" >"$F_OUT/tls-delta.end"
 compare "$F_OUT/tls-snap.mid" "$F_OUT/tls-snap.end" >"$F_OUT/tls-delta.half"
