@@ -371,10 +371,10 @@ timeout 900 "$bin" "${tchurn[@]}" -n "$((tls_cycles - half))" >"$F_OUT/tls-churn
 tls_churn_secs=$((SECONDS - t0))
 zero=$(ok fault_wait_streams 0 10)
 # ConnsTotal is, as we read the event MPM, each child listener thread's
-# last sample of its count,
-# taken when that thread wakes; suspended streams written by the watcher
-# wake it less often, so the sample may lag by many seconds (the count
-# itself, which the MPM acts on, is exact: the graceful row shows it)
+# last sample of its count, taken when that thread wakes; suspended
+# streams written by the watcher wake it less often, so the sample may lag
+# by many seconds (the count itself, which the MPM acts on, is exact: the
+# graceful row shows it)
 settle=$(conns_settle 30)
 snap "$F_OUT/tls-snap.end"
 tsum() { echo $(( $(kv "$F_OUT/tls-churn.1" "$1") + $(kv "$F_OUT/tls-churn.2" "$1") )); }
