@@ -330,7 +330,7 @@ static void susp_finish(sse_susp_t *s, const char *why)
     susp_wake();
 }
 
-static void susp_to_worker(sse_susp_t *s);
+static void susp_queue(sse_susp_t *s);
 
 /* A round is done and the stream lives on: let the next one be queued,
  * and queue it now if the stream was ready meanwhile.  (The watcher sets
@@ -338,9 +338,8 @@ static void susp_to_worker(sse_susp_t *s);
 static void susp_round_done(sse_susp_t *s)
 {
     apr_atomic_set32(&s->queued, 0);
-    if (apr_atomic_xchg32(&s->again, 0)
-        && apr_atomic_cas32(&s->queued, 1, 0) == 0) {
-        susp_to_worker(s);
+    if (apr_atomic_xchg32(&s->again, 0)) {
+        susp_queue(s);
     }
 }
 
@@ -476,16 +475,14 @@ static int watcher_tidy(int *ended)
         susp_watch(s);                  /* ready ones fire at once */
         if (*ended) {
             s->stop = 1;                /* suspended after the stop began */
-            apr_atomic_set32(&s->again, 1);     /* if a round runs: after it */
-            susp_queue(s);
+            susp_ready(s);              /* if a round runs: another after it */
         }
     }
     W.arm = wait;
     if (W.stopping && !*ended) {
         for (s = W.all; s; s = s->next) {
             s->stop = 1;
-            apr_atomic_set32(&s->again, 1);     /* if a round runs: after it */
-            susp_queue(s);
+            susp_ready(s);              /* if a round runs: another after it */
         }
         *ended = 1;
     }
