@@ -321,6 +321,17 @@ done:
     res->secs = now() - t0;
 }
 
+/* The publish path for the o_chans channels PREFIX0, PREFIX1, ... */
+static void pub_path(char *buf, size_t size, const char *prefix)
+{
+    int k, off = snprintf(buf, size, "/pub?channel=");
+
+    for (k = 0; k < o_chans && off < (int)size; k++) {
+        off += snprintf(buf + off, size - (size_t)off, "%s%s%d",
+                        k ? "," : "", prefix, k);
+    }
+}
+
 /* The status codes seen, one line each ("status_200=N"). */
 static void print_hist(const long *hist)
 {
@@ -784,13 +795,9 @@ static int cmd_churn(void)
     char pubpath[2048];
     double t0 = now(), last_report = t0;
     long next = 0, active = 0, i;
-    int k, n, off;
+    int k, n;
 
-    off = snprintf(pubpath, sizeof(pubpath), "/pub?channel=");
-    for (k = 0; k < o_chans; k++) {
-        off += snprintf(pubpath + off, sizeof(pubpath) - (size_t)off, "%schurn%d",
-                        k ? "," : "", k);
-    }
+    pub_path(pubpath, sizeof(pubpath), "churn");
     ep = epoll_create1(EPOLL_CLOEXEC);
     for (i = 0; i < o_conc; i++) {
         cs[i].cap = 8192;
@@ -1464,13 +1471,9 @@ static int cmd_tls_churn(void)
     char pubpath[2048], path[128];
     double t0 = now(), last_report = t0;
     long next = 0, active = 0, i;
-    int k, n, off;
+    int k, n;
 
-    off = snprintf(pubpath, sizeof(pubpath), "/pub?channel=");
-    for (k = 0; k < o_chans; k++) {
-        off += snprintf(pubpath + off, sizeof(pubpath) - (size_t)off, "%stchurn%d",
-                        k ? "," : "", k);
-    }
+    pub_path(pubpath, sizeof(pubpath), "tchurn");
     ep = epoll_create1(EPOLL_CLOEXEC);
     for (i = 0; i < o_conc; i++) {
         tconn_init(&cs[i]);
