@@ -23,6 +23,23 @@ typedef struct sse_sub_t sse_sub_t;
  * Returns APR_SUCCESS or the error that prevented the start. */
 apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s);
 
+/* A stream the broker may write to without its socket: a suspended TLS
+ * stream (sse_suspend.c), whose socket is a socketpair to the thread that
+ * encrypts.  When nothing waits in the subscriber's queue, the broker
+ * first offers an event to deliver(); only when that declines does it go
+ * through the socket as for any stream.  Called on the broker thread,
+ * except release. */
+typedef struct {
+    /* Write the len bytes to the client now, all of them (1), or none and
+     * decline (0): the broker then writes them to the socket.  It must
+     * not wait, and must decline while earlier bytes are in the socket. */
+    int (*deliver)(void *ctx, const char *data, size_t len);
+    /* n more bytes went into the socket. */
+    void (*sent)(void *ctx, size_t n);
+    /* The broker is done with ctx (the subscriber is freed). */
+    void (*release)(void *ctx);
+} sse_sink_t;
+
 /* What a new stream is: everything the broker needs after the request is
  * gone. */
 typedef struct {
@@ -36,11 +53,15 @@ typedef struct {
     int held;                   /* 1: a held (TLS/HTTP/2) stream's pipe,
                                    2: a suspended one's (not counted as
                                    held: it has no thread) */
+    const sse_sink_t *sink;     /* NULL, or how to write it directly: */
+    void *sink_ctx;             /* the subscriber owns this reference */
 } sse_sub_spec_t;
 
 /* Make a subscriber for the socket fd (a private, non-blocking duplicate).
  * All strings are copied: the result is one malloc'ed block that needs no
- * request memory.  Any thread.  Returns NULL when out of memory. */
+ * request memory; it owns spec->sink_ctx (released when it is freed).  Any
+ * thread.  Returns NULL when out of memory (sink_ctx is then the
+ * caller's). */
 sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec);
 
 /* Hand sub to the broker, which owns it (and its fd) from then on: it sends

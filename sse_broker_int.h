@@ -52,6 +52,8 @@ struct sse_sub_t {
     int keepalive;              /* seconds */
     int held;                   /* fd is a held (1) or suspended (2)
                                    stream's socketpair */
+    const sse_sink_t *sink;     /* NULL, or its direct writes (sse_broker.h) */
+    void *sink_ctx;
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */

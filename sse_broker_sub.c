@@ -91,6 +91,8 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     sub->max_backlog = spec->max_backlog;
     sub->keepalive = spec->keepalive;
     sub->held = spec->held;
+    sub->sink = spec->sink;
+    sub->sink_ctx = spec->sink_ctx;
     sub->since = apr_time_now();
     sub->last_write = sub->since;
     apr_cpystrn(sub->remote, spec->remote ? spec->remote : "",
@@ -102,6 +104,9 @@ void sse_sub_free(sse_sub_t *sub)
 {
     if (sub->io.fd >= 0) {
         close(sub->io.fd);
+    }
+    if (sub->sink) {
+        sub->sink->release(sub->sink_ctx);
     }
     free(sub);
 }
@@ -182,6 +187,15 @@ static void sub_want_out(sse_broker_t *b, sse_sub_t *sub, int on)
     sse_loop_want(b->loop, &sub->io, SSE_IO_IN | (on ? SSE_IO_OUT : 0));
 }
 
+/* n bytes went into sub's socket: a sink keeps count (it must not write
+ * past them). */
+static void sub_sent(sse_sub_t *sub, size_t n)
+{
+    if (sub->sink && n) {
+        sub->sink->sent(sub->sink_ctx, n);
+    }
+}
+
 /* Write what is queued, up to 16 messages a call; returns 0, or -1 when
  * the subscriber was killed. */
 static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
@@ -208,6 +222,7 @@ static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
             sse_sub_kill(b, sub, "write failed");
             return -1;
         }
+        sub_sent(sub, (size_t)n);
         sub->backlog -= (size_t)n;
         sub->last_write = sse_loop_now(b->loop);
         b->st.bytes += (size_t)n;
@@ -244,9 +259,15 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
     sub->events += nevents;
     if (!sub->out_head) {
         ssize_t n;
-        do {
-            n = send(sub->io.fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        } while (n < 0 && errno == EINTR);
+        if (sub->sink && sub->sink->deliver(sub->sink_ctx, msg->data, msg->len)) {
+            n = (ssize_t)msg->len;      /* written to the client directly */
+        }
+        else {
+            do {
+                n = send(sub->io.fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            } while (n < 0 && errno == EINTR);
+            sub_sent(sub, n > 0 ? (size_t)n : 0);
+        }
         if (n == (ssize_t)msg->len) {
             sub->last_write = sse_loop_now(b->loop);
             b->st.bytes += (size_t)n;

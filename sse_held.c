@@ -245,6 +245,7 @@ static const char *held_loop(request_rec *r, int pair)
 int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
 {
     sse_sub_t *sub;
+    sse_susp_t *susp = NULL;
     const char *why;
     int sv[2];
 
@@ -261,16 +262,26 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
     {
         sse_sub_spec_t held = *spec;
         held.held = suspend ? 2 : 1;
+        if (suspend && (susp = sse_suspend_new(r)) != NULL) {
+            held.sink = &sse_suspend_sink;  /* the subscriber's reference */
+            held.sink_ctx = susp;
+        }
         sub = sse_sub_create(sv[0], &held);
     }
     if (!sub || sse_broker_park(sub) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "SSE00302: cannot hand the held stream to the broker");
         if (sub) {
-            sse_sub_free(sub);
+            sse_sub_free(sub);          /* and the subscriber's reference */
         }
         else {
             close(sv[0]);
+            if (susp) {
+                sse_suspend_unref(susp);
+            }
+        }
+        if (susp) {
+            sse_suspend_unref(susp);
         }
         close(sv[1]);
         if (!suspend) {
@@ -279,7 +290,8 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
         sse_count_release();
         return OK;
     }
-    if (suspend && sse_suspend_serve(r, sv[1]) == 0) {
+    if (susp) {
+        sse_suspend_serve(susp, sv[1]);
         return SUSPENDED;   /* the worker goes back to the MPM */
     }
     if (!suspend) {

@@ -15,8 +15,14 @@
  * room in the client's socket, nothing from the client) runs on the
  * watcher itself, where it cannot wait; any other, and every stream's
  * end, on an MPM worker (ap_mpm_register_timed_callback with no delay).
- * At most one round per stream is queued or running; r->invoke_mtx
- * serializes a round with the request's own thread, as mod_dialup does.
+ * Most events skip even that: the broker offers each to the stream's
+ * sink first (sse_broker.h), and when the pair is empty and the client's
+ * socket ready it writes the event through the filters itself, as it
+ * writes a parked stream's; only what it declines goes through the pair.
+ * At most one round per stream is queued or running.  The stream's mutex
+ * serializes a round with the broker's direct writes; no round starts
+ * before the MPM has finished suspending the connection, so the request's
+ * own thread (r->invoke_mtx, which mod_dialup takes) is done with it.
  *
  * Ending a stream has no API in httpd 2.4.  From its sources: finish the
  * response (ap_finalize_request_protocol), let the EOR bucket log it and
@@ -26,13 +32,16 @@
  * its suspended connections) and destroy the connection's pool (its
  * socket, its SSL object).  All of that in the stream's last round.
  *
- * Memory: an sse_susp_t is malloc'ed when the stream starts and freed by
- * the watcher thread after the stream's last round (the watcher may still
- * hold it from an epoll batch).
+ * Memory: an sse_susp_t is malloc'ed when the stream starts, with two
+ * references: the stream's, dropped by the watcher thread after the
+ * stream's last round (the watcher may still hold it from an epoll
+ * batch), and the broker's subscriber's, dropped when the broker frees
+ * it.  The last one frees it.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -59,7 +68,7 @@
 #include "sse_suspend.h"
 #include "sse_count.h"
 
-typedef struct sse_susp_t {
+struct sse_susp_t {
     request_rec *r;
     conn_rec *c;
     apr_bucket_brigade *bb;     /* in r->pool */
@@ -68,12 +77,20 @@ typedef struct sse_susp_t {
     int want_out;               /* the client socket was full */
     apr_uint32_t queued;        /* a round is queued or running */
     apr_uint32_t again;         /* ready while a round was queued: another */
-    int failed;                 /* a write in the watcher failed: end it */
+    pthread_mutex_t mx;         /* a round, or a direct write, at a time */
+    int failed;                 /* a write failed: end it (under mx) */
+    int ended;                  /* its last round began: r and c are gone
+                                   or going (under mx) */
+    apr_uint32_t watched;       /* the watcher watches it: direct writes
+                                   may begin */
+    apr_uint32_t pair_sent;     /* bytes the broker put in the pair */
+    apr_uint32_t pair_read;     /* bytes taken out of it (under mx) */
+    apr_uint32_t refs;          /* the stream's, and the broker's */
     volatile int stop;          /* the child is stopping: end it */
     struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
     struct sse_susp_t *next_arm;        /* W.arm */
     apr_time_t settled;         /* when the MPM was seen done suspending */
-} sse_susp_t;
+};
 
 static struct {
     int ep;                     /* the watcher's epoll set */
@@ -286,6 +303,9 @@ static const char *susp_pump(sse_susp_t *s)
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
         return "ended by the broker";
     }
+    if (got > 0) {
+        apr_atomic_add32(&s->pair_read, (apr_uint32_t)got);
+    }
     if (got == (ssize_t)sizeof(buf)) {
         apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
     }
@@ -349,9 +369,10 @@ static void susp_round(void *baton)
     sse_susp_t *s = baton;
     const char *why;
 
-    apr_thread_mutex_lock(s->r->invoke_mtx);
+    pthread_mutex_lock(&s->mx);
     why = s->failed ? "write failed" : susp_pump(s);
-    apr_thread_mutex_unlock(s->r->invoke_mtx);
+    s->ended = why != NULL;     /* no direct write from now on */
+    pthread_mutex_unlock(&s->mx);
     if (why) {
         susp_finish(s, why);
         return;
@@ -395,22 +416,25 @@ static int susp_round_here(sse_susp_t *s)
     ssize_t got;
 
     if (s->stop || W.stopping || s->want_out
-        || apr_thread_mutex_trylock(s->r->invoke_mtx) != APR_SUCCESS) {
+        || pthread_mutex_trylock(&s->mx) != 0) {
         return 0;
     }
-    if (poll(pfd, 2, 0) != 2 || pfd[0].revents != POLLOUT
+    if (s->failed || poll(pfd, 2, 0) != 2 || pfd[0].revents != POLLOUT
         || pfd[1].revents != POLLIN) {
-        apr_thread_mutex_unlock(s->r->invoke_mtx);
+        pthread_mutex_unlock(&s->mx);
         return 0;
     }
     got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
+    if (got > 0) {
+        apr_atomic_add32(&s->pair_read, (apr_uint32_t)got);
+    }
     if (got <= 0 || susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
         || s->c->aborted) {
         s->failed = got > 0;    /* else the worker sees what recv saw */
-        apr_thread_mutex_unlock(s->r->invoke_mtx);
+        pthread_mutex_unlock(&s->mx);
         return 0;               /* the worker's round ends it, or retries */
     }
-    apr_thread_mutex_unlock(s->r->invoke_mtx);
+    pthread_mutex_unlock(&s->mx);
     if (got == (ssize_t)sizeof(buf)) {
         apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
     }
@@ -431,6 +455,52 @@ static void susp_ready(sse_susp_t *s)
         susp_to_worker(s);
     }
 }
+
+/* The broker's direct write (sse_suspend_sink): an event of at most
+ * SUSP_HERE_MAX bytes, written to the client by the broker thread itself
+ * when the common round would do just that: the stream is watched, no
+ * round runs, nothing waits in the pair (the broker's earlier bytes go
+ * first), and the client's socket has room and nothing from the client.
+ * That saves the pair, the watcher's wake and its round: a delivery costs
+ * the broker what a parked stream's does, plus the encryption.  Declined
+ * (0) otherwise: the broker writes to the pair and a round follows; after
+ * a failed write too (s->failed: that round ends the stream).  The pair's
+ * two counts need no lock: only the broker (this thread) adds to
+ * pair_sent, and pair_read never passes it. */
+static int susp_deliver(void *ctx, const char *data, size_t len)
+{
+    sse_susp_t *s = ctx;
+    struct pollfd pfd = { s->client, POLLIN | POLLOUT, 0 };
+    int done = 0;
+
+    if (len > SUSP_HERE_MAX || s->stop || W.stopping
+        || !apr_atomic_read32(&s->watched)
+        || apr_atomic_read32(&s->pair_sent) != apr_atomic_read32(&s->pair_read)
+        || pthread_mutex_trylock(&s->mx) != 0) {
+        return 0;
+    }
+    if (!s->ended && !s->failed && poll(&pfd, 1, 0) == 1
+        && pfd.revents == POLLOUT) {
+        done = susp_write(s, data, len) == APR_SUCCESS && !s->c->aborted;
+        s->failed = !done;
+    }
+    pthread_mutex_unlock(&s->mx);
+    return done;
+}
+
+static void susp_sent(void *ctx, size_t n)
+{
+    sse_susp_t *s = ctx;
+
+    apr_atomic_add32(&s->pair_sent, (apr_uint32_t)n);
+}
+
+static void susp_release(void *ctx)
+{
+    sse_suspend_unref(ctx);
+}
+
+const sse_sink_t sse_suspend_sink = { susp_deliver, susp_sent, susp_release };
 
 /* The suspend_connection hook runs inside the event MPM's notify_suspend(),
  * which after the hooks clears c->sbh and marks the connection suspended
@@ -473,6 +543,7 @@ static int watcher_tidy(int *ended)
         }
         apr_atomic_set32(&s->queued, 0);
         susp_watch(s);                  /* ready ones fire at once */
+        apr_atomic_set32(&s->watched, 1);
         if (*ended) {
             s->stop = 1;                /* suspended after the stop began */
             susp_ready(s);              /* if a round runs: another after it */
@@ -489,7 +560,7 @@ static int watcher_tidy(int *ended)
     apr_thread_mutex_unlock(W.mx);
     while ((s = dead) != NULL) {
         dead = s->next;
-        free(s);
+        sse_suspend_unref(s);           /* the stream's reference */
     }
     return wait != NULL;
 }
@@ -570,7 +641,7 @@ void sse_suspend_stop(void)
     }
 }
 
-int sse_suspend_serve(request_rec *r, int pair)
+sse_susp_t *sse_suspend_new(request_rec *r)
 {
     conn_rec *c = r->connection;
     apr_socket_t *csd = ap_get_conn_socket(c);
@@ -579,14 +650,35 @@ int sse_suspend_serve(request_rec *r, int pair)
 
     if (!csd || apr_os_sock_get(&fd, csd) != APR_SUCCESS
         || !(s = calloc(1, sizeof(*s)))) {
-        return -1;
+        return NULL;
+    }
+    if (pthread_mutex_init(&s->mx, NULL) != 0) {
+        free(s);
+        return NULL;
     }
     s->r = r;
     s->c = c;
     s->bb = apr_brigade_create(r->pool, c->bucket_alloc);
-    s->pair = pair;
+    s->pair = -1;
     s->client = fd;
     s->queued = 1;              /* no round before the handler returned */
+    s->refs = 2;
+    return s;
+}
+
+void sse_suspend_unref(sse_susp_t *s)
+{
+    if (apr_atomic_dec32(&s->refs) == 0) {
+        pthread_mutex_destroy(&s->mx);
+        free(s);
+    }
+}
+
+void sse_suspend_serve(sse_susp_t *s, int pair)
+{
+    conn_rec *c = s->c;
+
+    s->pair = pair;
     apr_thread_mutex_lock(W.mx);
     s->next = W.all;
     if (W.all) {
@@ -598,7 +690,6 @@ int sse_suspend_serve(request_rec *r, int pair)
      * suspend_connection hook): a round must not finish it while the
      * worker that ran the handler still looks at it. */
     ap_set_module_config(c->conn_config, &sse_module, s);
-    return 0;
 }
 
 void sse_suspend_connection(conn_rec *c, request_rec *r)

@@ -9,6 +9,7 @@
 #define SSE_SUSPEND_H
 
 #include "httpd.h"
+#include "sse_broker.h"
 
 /* post_config (parent): log whether TLS streams are suspended or held,
  * and warn where the event MPM's settings would refuse or end them. */
@@ -22,9 +23,20 @@ apr_status_t sse_suspend_start(apr_pool_t *pchild);
  * its own (not HTTP/2), the watcher running, the child not stopping. */
 int sse_suspend_possible(const conn_rec *c);
 
-/* Take over the stream of r whose events arrive on pair (the handler then
- * returns SUSPENDED); 0, or -1 (nothing taken: the caller serves it held). */
-int sse_suspend_serve(request_rec *r, int pair);
+/* A suspended stream for r, not yet served: two references, the
+ * caller's and one for the broker's subscriber, whose sink it is
+ * (sse_suspend_sink: the broker writes small events to the client itself
+ * when it can, see sse_suspend.c).  NULL when it cannot be made. */
+typedef struct sse_susp_t sse_susp_t;
+extern const sse_sink_t sse_suspend_sink;
+sse_susp_t *sse_suspend_new(request_rec *r);
+
+/* Take over the stream whose events arrive on pair: the handler then
+ * returns SUSPENDED (the caller's reference is the stream's now). */
+void sse_suspend_serve(sse_susp_t *s, int pair);
+
+/* Drop a reference (the caller's, when the stream is not served). */
+void sse_suspend_unref(sse_susp_t *s);
 
 /* The suspend_connection hook: the MPM has suspended c; its stream, if
  * any, is watched from now on. */

@@ -17,7 +17,7 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 28;
+plan tests => 29;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
@@ -103,6 +103,23 @@ my $r = tls_stream("/stream?channel=$c", 'Last-Event-ID' => $last);
 is show($r && $r->next_event(5)), show(ev(id => $j1->{id}, data => 'missed')),
    'a suspended stream resumes after Last-Event-ID';
 $r->{sock}->close(SSL_no_shutdown => 1) if $r;
+
+# 4b. Events too big for the broker's direct write (over 4 KB) go through
+#     the stream's socketpair; the small ones around them are written by
+#     the broker itself when nothing waits there: the stream gets them all
+#     in order, byte for byte.
+my $o = uniq_chan('order');
+my $os = tls_stream("/stream?channel=$o");
+my @sizes = (10, 6000, 20, 30, 9000, 40, 5000, 50, 60, 70);
+my @want;
+for my $i (0 .. $#sizes) {
+    my(undef, $oj) = publish($o, data => chr(97 + $i) x $sizes[$i]);
+    push @want, ev(id => $oj->{id}, data => chr(97 + $i) x $sizes[$i]);
+}
+my @got = map { $os ? $os->next_event(5) : undef } @want;
+is show(join '', map { $_ // '(none)' } @got), show(join '', @want),
+   'small and big events arrive in order, byte for byte';
+$os->{sock}->close(SSL_no_shutdown => 1) if $os;
 
 # 5. DELETE on the channel ends a suspended stream.
 my $d = uniq_chan('del');
