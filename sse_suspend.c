@@ -58,6 +58,7 @@
 #include "sse_config.h"
 #include "sse_suspend.h"
 #include "sse_count.h"
+#include "sse_trim.h"
 
 typedef struct sse_susp_t {
     request_rec *r;
@@ -472,6 +473,7 @@ static int watcher_tidy(int *ended)
             continue;
         }
         apr_atomic_set32(&s->queued, 0);
+        sse_trim_suspended(s->c);
         susp_watch(s);                  /* ready ones fire at once */
         if (*ended) {
             s->stop = 1;                /* suspended after the stop began */
