@@ -27,9 +27,37 @@
  * connection its own allocator: a pool whose allocator is shared (a
  * parent's, or one with a mutex) is left alone.
  *
+ * mod_ssl's coalescing filter ("SSL/TLS Coalescing Filter", the first
+ * connection output filter of a TLS connection) merges small buckets
+ * into bigger TLS records.  The first time it merges (a stream's
+ * headers and first bytes, passed together), it allocates an 8 KB
+ * buffer in the connection's pool, which stays until the connection
+ * ends.  A stream passes every write alone and flushed, so after that
+ * first pass the buffer is never used again.  So for a GET on the "sse"
+ * handler over TLS (HTTP/1.1) the request's output chain skips it: the
+ * insert_filter hook, before the handler writes anything, links the
+ * request's last filter to the one after it.  Only that request's chain
+ * changes; the connection's (what a later request on the connection or
+ * the connection's own buckets, EOR and EOC, pass through) still has it,
+ * and it then has nothing buffered, so skipping it for the request loses
+ * no bytes.  The one cost: the response headers and the stream's first
+ * bytes go in two TLS records instead of one.  It relies on mod_ssl's
+ * filter name and on the request chain's last filter pointing at the
+ * connection's first (httpd's filter chains are public structures, but
+ * that layout is not a documented API): the hook does nothing unless
+ * the first connection filter in the request's chain has that name and
+ * follows a filter of this request.
+ *
  * Memory: nothing is allocated here.
  */
+#include <string.h>
+#include <strings.h>
+
 #include "httpd.h"
+#include "http_config.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "util_filter.h"
 #include "apr_pools.h"
 #include "apr_allocator.h"
 
@@ -69,4 +97,34 @@ static void trim_free_list(conn_rec *c)
 void sse_trim_suspended(conn_rec *c)
 {
     trim_free_list(c);
+}
+
+/* mod_ssl's coalescing filter, by name (ssl_engine_io.c). */
+#define TRIM_COALESCE "SSL/TLS Coalescing Filter"
+
+/* insert_filter: a stream's request skips mod_ssl's coalescing filter. */
+static void trim_insert_filter(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    ap_filter_t *f;
+
+    if (!r->handler || strcmp(r->handler, "sse") || r->main
+        || r->method_number != M_GET || r->header_only || c->master
+        || !ap_ssl_conn_is_ssl(c)) {
+        return;
+    }
+    /* find the request's last filter: the one before the first
+     * connection filter (r NULL) */
+    for (f = r->output_filters; f && f->next && f->next->r; f = f->next) {
+    }
+    if (f && f->r == r && f->next && f->next->frec && f->next->frec->name
+        && !strcasecmp(f->next->frec->name, TRIM_COALESCE)) {
+        f->next = f->next->next;
+    }
+}
+
+void sse_trim_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_insert_filter(trim_insert_filter, NULL, NULL, APR_HOOK_LAST);
 }

@@ -15,4 +15,8 @@
  * touches c then.  The watcher thread. */
 void sse_trim_suspended(conn_rec *c);
 
+/* Register the hooks that trim a stream before it starts (its request's
+ * insert_filter); called from mod_sse's register_hooks. */
+void sse_trim_register_hooks(apr_pool_t *p);
+
 #endif
