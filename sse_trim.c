@@ -5,10 +5,11 @@
  * allocator, its SSL object) and its request for as long as it is open,
  * which is most of the server's memory with many of them.  Most of that
  * is in use (the filters' contexts, the request, OpenSSL's state); what
- * follows gives back what is not, at the one moment nothing else runs on
- * the connection: the watcher thread, before it watches the stream (the
- * handler's thread is gone, the MPM has finished suspending it, and no
- * round is queued).
+ * follows keeps back what is not: one trim before the stream starts (its
+ * request's insert_filter hook), one at the one moment nothing else runs
+ * on the connection: on the watcher thread, before it watches the stream
+ * (the handler's thread is gone, the MPM has finished suspending it, and
+ * no round is queued).
  *
  * The connection allocator's free list.  The event MPM gives every
  * connection a pool with its own allocator, and that allocator keeps the
@@ -38,15 +39,29 @@
  * insert_filter hook, before the handler writes anything, links the
  * request's last filter to the one after it.  Only that request's chain
  * changes; the connection's (what a later request on the connection or
- * the connection's own buckets, EOR and EOC, pass through) still has it,
- * and it then has nothing buffered, so skipping it for the request loses
- * no bytes.  The one cost: the response headers and the stream's first
- * bytes go in two TLS records instead of one.  It relies on mod_ssl's
- * filter name and on the request chain's last filter pointing at the
- * connection's first (httpd's filter chains are public structures, but
- * that layout is not a documented API): the hook does nothing unless
- * the first connection filter in the request's chain has that name and
- * follows a filter of this request.
+ * the connection's own buckets, EOR and EOC, pass through) still has it.
+ * It holds nothing when the request starts (it keeps bytes only between
+ * passes, and the EOR bucket that ends every earlier request on the
+ * connection takes them along), so skipping it loses no bytes.  (Once
+ * allocated, the buffer could not be given back: unlinking the filter at
+ * suspension would save nothing.)  The one cost: the response headers
+ * and the stream's first bytes go in two TLS records instead of one.  It
+ * relies on mod_ssl's filter name and on the request chain's last filter
+ * pointing at the connection's first (httpd's filter chains are public
+ * structures, but that layout is not a documented API): the hook does
+ * nothing unless the first connection filter in the request's chain has
+ * that name and follows a filter of this request.
+ *
+ * Not trimmed, and why.  OpenSSL's record buffers (some 17 KB each for
+ * reading and writing): mod_ssl already sets SSL_MODE_RELEASE_BUFFERS,
+ * with which OpenSSL frees each as soon as it is empty, whenever
+ * MaxMemFree is not unlimited (its default is 2048 KB); a suspended
+ * stream's SSL object was seen to have that mode, and freeing its
+ * buffers at suspension (SSL_free_buffers) saved nothing.  The request's
+ * pool (8 KB, most of it in use): the rounds write through the request's
+ * filters and end it in its last round.  The core output filter's
+ * deferred-write pool and the bucket allocator's block: in use, and the
+ * former is core's private state.
  *
  * Memory: nothing is allocated here.
  */
