@@ -38,6 +38,7 @@
 #include "sse_held.h"
 #include "sse_count.h"
 #include "sse_status.h"
+#include "sse_trim.h"
 
 /* --- hooks ------------------------------------------------------------------ */
 
@@ -180,6 +181,7 @@ static int sse_map_to_storage(request_rec *r)
 static void sse_register_hooks(apr_pool_t *p)
 {
     sse_status_register_hooks(p);
+    sse_trim_register_hooks(p);
     ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(sse_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(sse_check_config, NULL, NULL, APR_HOOK_MIDDLE);

@@ -67,6 +67,7 @@
 #include "sse_config.h"
 #include "sse_suspend.h"
 #include "sse_count.h"
+#include "sse_trim.h"
 
 struct sse_susp_t {
     request_rec *r;
@@ -542,6 +543,7 @@ static int watcher_tidy(int *ended)
             continue;
         }
         apr_atomic_set32(&s->queued, 0);
+        sse_trim_suspended(s->c);
         susp_watch(s);                  /* ready ones fire at once */
         apr_atomic_set32(&s->watched, 1);
         if (*ended) {
