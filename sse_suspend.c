@@ -70,9 +70,9 @@
 #include "sse_trim.h"
 
 struct sse_susp_t {
-    request_rec *r;
+    request_rec *r;             /* NULL once the watcher ended it */
     conn_rec *c;
-    apr_bucket_brigade *bb;     /* in r->pool */
+    apr_bucket_brigade *bb;     /* in c->pool */
     int pair;                   /* our end; the broker writes the other */
     int client;                 /* the client's socket (the MPM's) */
     int want_out;               /* the client socket was full */
@@ -235,7 +235,9 @@ static void susp_wake(void)
     }
 }
 
-/* Pass bytes to the client, flushed.  APR_SUCCESS or the error. */
+/* Pass bytes to the client, flushed, through the connection's filters
+ * (the request is over: see susp_end_request).  APR_SUCCESS or the
+ * error. */
 static apr_status_t susp_write(sse_susp_t *s, const char *buf, apr_size_t len)
 {
     apr_bucket_alloc_t *ba = s->c->bucket_alloc;
@@ -243,7 +245,7 @@ static apr_status_t susp_write(sse_susp_t *s, const char *buf, apr_size_t len)
 
     APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_transient_create(buf, len, ba));
     APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_flush_create(ba));
-    rv = ap_pass_brigade(s->r->output_filters, s->bb);
+    rv = ap_pass_brigade(s->c->output_filters, s->bb);
     apr_brigade_cleanup(s->bb);
     return rv;
 }
@@ -318,20 +320,17 @@ static const char *susp_pump(sse_susp_t *s)
 }
 
 /* The stream's last round: its descriptors unwatched, the broker told
- * (the pair closed), the request logged and freed, the connection shut
- * and freed; s goes to the watcher to be freed. */
+ * (the pair closed), the connection shut and freed; s goes to the watcher
+ * to be freed. */
 static void susp_finish(sse_susp_t *s, const char *why)
 {
-    request_rec *r = s->r;
     conn_rec *c = s->c;
 
     epoll_ctl(W.ep, EPOLL_CTL_DEL, s->pair, NULL);
     epoll_ctl(W.ep, EPOLL_CTL_DEL, s->client, NULL);
     close(s->pair);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
                   "SSE00310: suspended stream ended: %s", why);
-    ap_finalize_request_protocol(r);
-    ap_process_request_after_handler(r);        /* r is gone after this */
     ap_start_lingering_close(c);
     c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
     apr_pool_destroy(c->pool);
@@ -523,12 +522,53 @@ static int susp_settled(sse_susp_t *s, apr_time_t now)
     return now - s->settled >= SUSP_SETTLE;
 }
 
+/* The request of a stream the MPM has just suspended is ended at once,
+ * as a parked stream's is when the broker takes it: its head goes out, the
+ * request's filters see the end of the response (EOS), and its EOR bucket,
+ * once written, logs it (200, the head's bytes, as for a parked stream)
+ * and frees its pool, which the stream would otherwise keep for hours (8
+ * KB or more).  The stream goes on in the connection, whose filters
+ * (mod_ssl, the core) write its events from now on.  Each pass is flushed,
+ * so nothing is set aside in the core (that would make it a pool of its
+ * own for the stream's life).  What ap_finalize_request_protocol and
+ * ap_process_request_after_handler would do, but flushed, and the
+ * connection left suspended.  No round or direct write runs yet
+ * (s->queued, s->watched). */
+static void susp_end_request(sse_susp_t *s)
+{
+    request_rec *r = s->r;
+    apr_bucket_brigade *bb = s->bb;
+    apr_bucket_alloc_t *ba = s->c->bucket_alloc;
+    apr_status_t rv;
+
+    /* the head alone first: the request's filters make it at their first
+     * pass, and with an EOS in it they would say Content-Length: 0 */
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ba));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    if (rv == APR_SUCCESS) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(ba));
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ba));
+        rv = ap_pass_brigade(r->output_filters, bb);
+        apr_brigade_cleanup(bb);
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_eor_create(ba, r));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ba));
+    if (ap_pass_brigade(s->c->output_filters, bb) != APR_SUCCESS) {
+        rv = APR_EGENERAL;
+    }
+    apr_brigade_cleanup(bb);    /* an EOR an error left: r freed here */
+    s->r = NULL;
+    s->failed = rv != APR_SUCCESS || s->c->aborted;   /* its first round ends it */
+}
+
 /* Watch the streams the MPM has suspended, free what finished; when the
  * child stops, end every stream.  1 if some stream waits to be watched. */
 static int watcher_tidy(int *ended)
 {
-    sse_susp_t *s, *dead, *arm, *wait = NULL;
+    sse_susp_t *s, *dead, *arm, *wait = NULL, *settled = NULL;
     apr_time_t now = apr_time_now();
+    int stopped;
 
     apr_thread_mutex_lock(W.mx);
     dead = W.dead;
@@ -542,14 +582,8 @@ static int watcher_tidy(int *ended)
             wait = s;
             continue;
         }
-        apr_atomic_set32(&s->queued, 0);
-        sse_trim_suspended(s->c);
-        susp_watch(s);                  /* ready ones fire at once */
-        apr_atomic_set32(&s->watched, 1);
-        if (*ended) {
-            s->stop = 1;                /* suspended after the stop began */
-            susp_ready(s);              /* if a round runs: another after it */
-        }
+        s->next_arm = settled;
+        settled = s;
     }
     W.arm = wait;
     if (W.stopping && !*ended) {
@@ -559,7 +593,20 @@ static int watcher_tidy(int *ended)
         }
         *ended = 1;
     }
+    stopped = *ended;
     apr_thread_mutex_unlock(W.mx);
+    while ((s = settled) != NULL) {
+        settled = s->next_arm;
+        susp_end_request(s);
+        sse_trim_suspended(s->c);
+        apr_atomic_set32(&s->queued, 0);
+        susp_watch(s);                  /* ready ones fire at once */
+        apr_atomic_set32(&s->watched, 1);
+        if (stopped) {
+            s->stop = 1;                /* suspended after the stop began */
+            susp_ready(s);              /* if a round runs: another after it */
+        }
+    }
     while ((s = dead) != NULL) {
         dead = s->next;
         sse_suspend_unref(s);           /* the stream's reference */
@@ -660,7 +707,7 @@ sse_susp_t *sse_suspend_new(request_rec *r)
     }
     s->r = r;
     s->c = c;
-    s->bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    s->bb = apr_brigade_create(c->pool, c->bucket_alloc);
     s->pair = -1;
     s->client = fd;
     s->queued = 1;              /* no round before the handler returned */

@@ -6,7 +6,7 @@
  * which is most of the server's memory with many of them.  Most of that
  * is in use (the filters' contexts, the request, OpenSSL's state); what
  * follows keeps back what is not: one trim before the stream starts (its
- * request's insert_filter hook), one at the one moment nothing else runs
+ * request's insert_filter hook), others at the one moment nothing else runs
  * on the connection: on the watcher thread, before it watches the stream
  * (the handler's thread is gone, the MPM has finished suspending it, and
  * no round is queued).
@@ -50,16 +50,21 @@
  * pointing at the connection's first (httpd's filter chains are public
  * structures, but that layout is not a documented API): the hook does
  * nothing unless the first connection filter in the request's chain has
- * that name and follows a filter of this request.
+ * that name and follows a filter of this request.  Once suspended, the
+ * stream's request is over (sse_suspend.c ends it) and its events go
+ * through the connection's filters: there the filter is removed
+ * (ap_remove_output_filter) when the watcher takes the stream, after
+ * flushed passes, so it holds nothing; the stream's connection has no
+ * later request.
  *
  * Not trimmed, and why.  OpenSSL's record buffers (some 17 KB each for
  * reading and writing): mod_ssl already sets SSL_MODE_RELEASE_BUFFERS,
  * with which OpenSSL frees each as soon as it is empty, whenever
  * MaxMemFree is not unlimited (its default is 2048 KB); a suspended
  * stream's SSL object was seen to have that mode, and freeing its
- * buffers at suspension (SSL_free_buffers) saved nothing.  The request's
- * pool (8 KB, most of it in use): the rounds write through the request's
- * filters and end it in its last round.  The core output filter's
+ * buffers at suspension (SSL_free_buffers) saved nothing.  (The
+ * request's pool is freed too, but by sse_suspend.c, which ends the
+ * request when the watcher takes the stream.)  The core output filter's
  * deferred-write pool and the bucket allocator's block: in use, and the
  * former is core's private state.
  *
@@ -109,13 +114,32 @@ static void trim_free_list(conn_rec *c)
     }
 }
 
+/* mod_ssl's coalescing filter, by name (ssl_engine_io.c). */
+#define TRIM_COALESCE "SSL/TLS Coalescing Filter"
+
+/* The suspended stream writes through the connection's filters (its
+ * request is over): take mod_ssl's coalescing filter out of them, so its
+ * 8 KB buffer is not made at the stream's first event (each write is
+ * flushed anyway, so it would only copy).  Nothing waits in it: every
+ * write before was flushed. */
+static void trim_coalesce(conn_rec *c)
+{
+    ap_filter_t *f;
+
+    for (f = c->output_filters; f; f = f->next) {
+        if (f->frec && f->frec->name
+            && !strcasecmp(f->frec->name, TRIM_COALESCE)) {
+            ap_remove_output_filter(f);
+            return;
+        }
+    }
+}
+
 void sse_trim_suspended(conn_rec *c)
 {
     trim_free_list(c);
+    trim_coalesce(c);
 }
-
-/* mod_ssl's coalescing filter, by name (ssl_engine_io.c). */
-#define TRIM_COALESCE "SSL/TLS Coalescing Filter"
 
 /* insert_filter: a stream's request skips mod_ssl's coalescing filter. */
 static void trim_insert_filter(request_rec *r)

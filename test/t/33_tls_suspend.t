@@ -17,7 +17,7 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 29;
+plan tests => 31;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
@@ -67,6 +67,23 @@ is $j->{subscribers}, 1, 'a publish counts it';
 is show($s->next_event(5)),
    show(ev(id => $j->{id}, event => 'tick', data => ['line1', 'line2'])),
    'it receives the event byte for byte';
+ok $s && !$s->{headers}{'content-length'}
+   && ($s->{headers}{'content-type'}[0] // '') eq 'text/event-stream',
+   'its head has the event-stream type and no Content-Length';
+SKIP: {
+skip 'held streams are logged when they end', 1 unless $event;
+# a suspended stream's request is over once the MPM has it: logged then,
+# as a parked stream's, while the stream goes on
+my $log = File::Spec->catfile(Apache::Test::vars('t_logs'), 'access_log');
+my $logged;
+for (1 .. 20) {
+    open my $fh, '<', $log or last;
+    $logged = grep { m{"GET /stream\?channel=\Q$c\E HTTP/1\.1" 200 } } <$fh>;
+    last if $logged;
+    select undef, undef, undef, 0.1;
+}
+is $logged, 1, 'event MPM: its request is logged (200) while the stream goes on';
+}
 is status_field('SSEStreamsHeld'), ($event ? 0 : 1),
    $event ? 'event MPM: it holds no worker thread (not counted as held)'
           : 'worker/prefork: it is held, as before';
