@@ -36,6 +36,8 @@ typedef struct {
     int held;                   /* 1: a held (TLS/HTTP/2) stream's pipe,
                                    2: a suspended one's (not counted as
                                    held: it has no thread) */
+    unsigned client;            /* its client address's place
+                                   (sse_client.h), 0: none */
 } sse_sub_spec_t;
 
 /* Make a subscriber for the socket fd (a private, non-blocking duplicate).
