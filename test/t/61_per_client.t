@@ -5,7 +5,8 @@
 # child its places; the count spans locations; mod_remoteip's address
 # is the one counted (IPv6 by its /64); TLS streams (suspended on event,
 # held elsewhere) count; one log line per address per minute; the 429s
-# and the addresses at the cap in server-status and the metrics.  Each
+# and the addresses at the cap in server-status and the metrics;
+# hand-overs count.  Each
 # part uses its own 127.0.0.x, so the parts do not count each other.
 use strict;
 use warnings FATAL => 'all';
@@ -20,7 +21,7 @@ use Time::HiRes qw(time sleep);
 use SSETest;
 use SSEFault;
 
-plan tests => 32;
+plan tests => 35;
 
 my $mark = log_mark();
 
@@ -187,7 +188,20 @@ my $t5 = wait_until(5, sub {
 ok $t5, 'one TLS stream closed: another opens';
 close_all(@t[1, 2], $t5 ? $t5 : ());
 
-# --- 8. a killed child gives its places back --------------------------------
+# --- 8. an application's hand-over counts too -------------------------------
+my $hchan = uniq_chan('ho');
+my @h = map { from('127.0.0.9', "/capped-app/handover.cgi?channel=$hchan") } 1 .. 2;
+is scalar(grep { $_->{status} == 200 } @h), 2,
+   '127.0.0.9 gets 2 handed-over streams (cap 2)';
+my $h3 = from('127.0.0.9', "/capped-app/handover.cgi?channel=$hchan");
+ok $h3->{status} == 429 && ($h3->header('Retry-After') // '') eq '10',
+   'its 3rd hand-over is answered 429 with Retry-After instead of the '
+   . 'application\'s response';
+ok !grep({ /SSE00009/ } split /\n/, log_since($mark)),
+   '... logged once a minute, not per request (no SSE00009)';
+close_all(@h, $h3);
+
+# --- 9. a killed child gives its places back --------------------------------
 my $kchan = uniq_chan('kill');
 my($k6) = open_n(6, '127.0.0.8', "/capped?channel=$kchan");
 my %kp = stream_pids($kchan);
