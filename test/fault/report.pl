@@ -270,6 +270,13 @@ $md .= <<'EOT';
   maximum (4 MiB by default) in the kernel's send buffer before mod_sse's own `SSEMaxBacklog` starts to
   count; the churn's vanishing clients are on a channel of 32 KiB events every 10 ms so that both
   fill up and the server drops some of them.
+- *Hostile client*: `SSEMaxStreamsPerClient` bounds what one address holds (streams, memory, the
+  fan-out's work), not what its attempts cost: each refused attempt is still a TCP connection and an
+  HTTP request that Apache parses and answers. Paced at 1,000 attempts a second the normal clients'
+  latency stays near the baseline; as fast as the server answers (several thousand a second on two
+  cores shared with the client) it rises while the flood lasts, and no event is lost. Limiting the
+  rate of connections per address is the firewall's or a module's such as mod_evasive's job. Both
+  runs log one `SSE00603` line for the address in the minute.
 
 - *TLS, ConnsTotal*: after a TLS churn the event MPM's `ConnsTotal` (mod_status) has read 0 at
   once in some runs and only after 5-6 s in others (connections the clients ended abruptly, still
