@@ -21,7 +21,7 @@ use Time::HiRes qw(time sleep);
 use SSETest;
 use SSEFault;
 
-plan tests => 35;
+plan tests => 36;
 
 my $mark = log_mark();
 
@@ -141,7 +141,12 @@ ok ref $conns eq 'HASH' && ($conns->{subscribers} // 0) == 7,
 my $untrusted = from('127.0.0.6', $rpath, 'X-Forwarded-For' => '198.51.100.7');
 is $untrusted->{status}, 200,
    'X-Forwarded-For: 198.51.100.7 from an untrusted 127.0.0.6 is not believed';
-close_all(@$fw, $fb, $untrusted);
+my $untrusted2 = from('127.0.0.6', $rpath, 'X-Forwarded-For' => '198.51.100.9');
+my @notice = grep { /SSE00601/ } split /\n/, log_since($mark);
+ok @notice == 1 && $notice[0] =~ /through a proxy \(127\.0\.0\.6, which forwards for 198\.51\.100\.7\)/,
+   'streams through a proxy mod_remoteip does not trust: logged once (SSE00601)'
+    or diag @notice;
+close_all(@$fw, $fb, $untrusted, $untrusted2);
 
 # IPv6 by /64
 my($v6) = open_n(3, '127.0.0.5', $rpath, 'X-Forwarded-For' => '2001:db8:1:2::1');
