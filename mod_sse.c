@@ -37,6 +37,7 @@
 #include "sse_suspend.h"
 #include "sse_held.h"
 #include "sse_count.h"
+#include "sse_client.h"
 #include "sse_status.h"
 #include "sse_trim.h"
 
@@ -94,6 +95,20 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     {
         sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
                                                   &sse_module);
+        /* the streams of each client address (SSEMaxStreamsPerClient) */
+        rv = sse_client_init(pconf, SSE_OR(sc->max_streams,
+                                           SSE_DEFAULT_MAX_STREAMS),
+                             SSE_OR(sc->v6prefix, SSE_DEFAULT_V6_PREFIX));
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                         "SSE00013: cannot create the per-client stream "
+                         "counters");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    {
+        sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                  &sse_module);
         sse_dir_conf_t *dc = ap_get_module_config(s->lookup_defaults,
                                                   &sse_module);
         /* the stats channel is in the main server's namespace */
@@ -116,6 +131,7 @@ static void sse_child_status(server_rec *s, pid_t pid, ap_generation_t gen,
     (void)gen;
     (void)slot;
     if (state == MPM_CHILD_EXITED) {
+        sse_client_child_exited(pid);
         sse_count_child_exited(pid);
     }
 }
@@ -125,6 +141,7 @@ static void sse_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     sse_count_claim();
+    sse_client_claim();
     sse_relay_child_init();
     rv = sse_broker_start(pchild, s);
 

@@ -23,6 +23,7 @@
 #include "sse_log.h"
 #include "sse_broker_int.h"
 #include "sse_count.h"
+#include "sse_client.h"
 
 /* The child's broker: its thread owns everything in it but queue. */
 static sse_broker_t B = { .wake = { .fd = -1 }, .relay = { .io = { .fd = -1 } } };
@@ -137,6 +138,7 @@ static void broker_close_all(sse_broker_t *b)
     while (q) {
         sse_sub_t *next = q->next;
         sse_count_release();
+        sse_client_release(q->client);
         sse_sub_free(q);
         q = next;
     }

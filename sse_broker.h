@@ -55,6 +55,8 @@ typedef struct {
                                    held: it has no thread) */
     const sse_sink_t *sink;     /* NULL, or how to write it directly: */
     void *sink_ctx;             /* the subscriber owns this reference */
+    unsigned client;            /* its client address's place
+                                   (sse_client.h), 0: none */
 } sse_sub_spec_t;
 
 /* Make a subscriber for the socket fd (a private, non-blocking duplicate).

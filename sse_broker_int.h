@@ -67,6 +67,8 @@ struct sse_sub_t {
     size_t backlog;             /* unsent bytes queued */
     size_t max_backlog;
     apr_time_t since;
+    unsigned client;            /* its client address's place, given back
+                                   with its SSEMaxSubscribers one */
     char remote[64];
     struct sse_sub_t *next, *prev;  /* the broker's list of all, or queue */
     struct sse_sub_t *next_dead;

@@ -21,6 +21,7 @@
 #include "sse_broker_int.h"
 #include "sse_relay.h"
 #include "sse_wire.h"
+#include "sse_client.h"
 
 /* Note that name gained or lost a stream; sent by census_flush().  Without
  * a relay nothing is noted: the whole table goes when it is back. */
@@ -190,18 +191,25 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
 /* This child's counters, one "key value" line each. */
 static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
 {
-    char line[512];
-    int len = apr_snprintf(line, sizeof(line),
+    char line[640];
+    apr_uint64_t refused;
+    unsigned at_cap;
+    int len;
+
+    sse_client_stats(&refused, &at_cap);
+    len = apr_snprintf(line, sizeof(line),
         "pid %d\nstreams %" APR_UINT64_T_FMT "\nheld %" APR_UINT64_T_FMT
         "\nchannels %u\n"
         "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
         "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
         "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n"
-        "joined %" APR_UINT64_T_FMT "\n",
+        "joined %" APR_UINT64_T_FMT "\n"
+        /* the server's, not this child's: the same in every reply */
+        "client_refused %" APR_UINT64_T_FMT "\nclients_at_cap %u\n",
         (int)b->pid, b->st.opened - b->st.closed, b->st.held,
         apr_hash_count(b->chans),
         b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
-        b->st.opened, b->st.closed, b->st.joined);
+        b->st.opened, b->st.closed, b->st.joined, refused, at_cap);
 
     (void)rd;
     return sse_buf_put(txt, line, (size_t)len);

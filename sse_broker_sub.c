@@ -23,6 +23,7 @@
 #include "sse_log.h"
 #include "sse_broker_int.h"
 #include "sse_count.h"
+#include "sse_client.h"
 
 sse_msg_t *sse_msg_new(size_t len)
 {
@@ -93,6 +94,7 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     sub->held = spec->held;
     sub->sink = spec->sink;
     sub->sink_ctx = spec->sink_ctx;
+    sub->client = spec->client;
     sub->since = apr_time_now();
     sub->last_write = sub->since;
     apr_cpystrn(sub->remote, spec->remote ? spec->remote : "",
@@ -173,6 +175,7 @@ void sse_subs_reap(sse_broker_t *b)
             sub->next->prev = sub->prev;
         }
         sse_count_release();
+        sse_client_release(sub->client);
         b->st.closed++;
         b->st.held -= (apr_uint64_t)(sub->held == 1);
         /* Not left to close(): an epoll entry lives as long as the socket
@@ -372,6 +375,7 @@ void sse_sub_register(sse_broker_t *b, sse_sub_t *sub)
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, b->s,
                      "SSE00102: cannot watch stream socket");
         sse_count_release();
+        sse_client_release(sub->client);
         sse_sub_free(sub);
         return;
     }

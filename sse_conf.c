@@ -36,6 +36,7 @@ void *sse_create_dir_config(apr_pool_t *p, char *dir)
     dc->max_channels = -1;
     dc->handover = -1;
     dc->protected_ok = -1;
+    dc->max_per_client = -1;
     return dc;
 }
 
@@ -57,6 +58,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(max_channels);
     SSE_MERGE_INT(handover);
     SSE_MERGE_INT(protected_ok);
+    SSE_MERGE_INT(max_per_client);
 #undef SSE_MERGE_INT
     /* SSEProtectedChannels on was said of the SSEChannel beside it: a
      * section with an SSEChannel of its own must say it again */
@@ -84,6 +86,7 @@ void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     sc->max_streams = -1;
     sc->max_held = -1;
     sc->suspend = -1;
+    sc->v6prefix = -1;
     return sc;
 }
 
@@ -108,6 +111,7 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->cluster_prefix = base->cluster_prefix;
     sc->cluster_password = base->cluster_password;
     sc->stats_channel = base->stats_channel;
+    sc->v6prefix = base->v6prefix;
     return sc;
 }
 
@@ -246,6 +250,24 @@ static const char *set_max_streams(cmd_parms *cmd, void *dummy,
         return parse_int(cmd, arg, 0, 100000, &sc->max_held);
     }
     return parse_int(cmd, arg, 0, 10000000, &sc->max_streams);
+}
+
+/* SSEMaxStreamsPerClient (server and directory, not .htaccess). */
+static const char *set_per_client(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    return parse_int(cmd, arg, 0, 1000000,
+                     &((sse_dir_conf_t *)dcv)->max_per_client);
+}
+
+/* SSEClientIPv6Prefix: one for the whole server (the table is). */
+static const char *set_v6prefix(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dummy;
+    return err ? err : parse_int(cmd, arg, 1, 64, &sc->v6prefix);
 }
 
 static const char *set_suspend(cmd_parms *cmd, void *dummy, int on)
@@ -415,6 +437,14 @@ const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),
+    AP_INIT_TAKE1("SSEMaxStreamsPerClient", set_per_client, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Most open event streams one client address may hold in the "
+                  "whole server; more are refused with 429 (default 0: no "
+                  "cap)"),
+    AP_INIT_TAKE1("SSEClientIPv6Prefix", set_v6prefix, NULL, RSRC_CONF,
+                  "Leading bits of an IPv6 address that SSEMaxStreamsPerClient "
+                  "counts as one client, 1-64 (default 64)"),
     AP_INIT_FLAG("SSESuspend", set_suspend, NULL, RSRC_CONF,
                  "On the event MPM, a TLS (HTTP/1.1) event stream gives its "
                  "worker thread back between events (default on)"),

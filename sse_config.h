@@ -19,6 +19,8 @@
 #define SSE_DEFAULT_HISTORY_AGE    3600
 #define SSE_DEFAULT_MAX_CHANNELS   32
 #define SSE_DEFAULT_MAX_STREAMS    50000
+#define SSE_DEFAULT_MAX_PER_CLIENT 0
+#define SSE_DEFAULT_V6_PREFIX      64
 #define SSE_PRIVATE_WORD           "*private*"
 #define SSE_HANDOVER_HEADER        "X-SSE-Channel"
 
@@ -42,6 +44,7 @@ typedef struct {
     const char *ns;             /* SSENamespace, NULL: the ServerName    */
     int protected_ok;           /* SSEProtectedChannels on|off           */
     apr_array_header_t *origins; /* SSEPublishOrigins (const char *)     */
+    int max_per_client;         /* SSEMaxStreamsPerClient, 0: no cap     */
 } sse_dir_conf_t;
 
 typedef struct {
@@ -52,6 +55,7 @@ typedef struct {
     const char *cluster_prefix; /* SSEClusterPrefix                      */
     const char *cluster_password; /* read from SSEClusterPasswordFile    */
     const char *stats_channel;  /* SSEStatsChannel, NULL: none           */
+    int v6prefix;               /* SSEClientIPv6Prefix, -1 unset (64)    */
 } sse_srv_conf_t;
 
 #endif

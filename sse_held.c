@@ -32,6 +32,7 @@
 #include "sse_log.h"
 #include "sse_held.h"
 #include "sse_count.h"
+#include "sse_client.h"
 #include "sse_suspend.h"
 
 /* The caps, set by the parent in post_config (sse_held_configure) and
@@ -256,6 +257,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
             sse_held_release(r->connection);   /* a suspended one has none */
         }
         sse_count_release();
+        sse_client_release(spec->client);
         return OK;
     }
     fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
@@ -288,6 +290,7 @@ int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)
             sse_held_release(r->connection);   /* a suspended one has none */
         }
         sse_count_release();
+        sse_client_release(spec->client);
         return OK;
     }
     if (susp) {

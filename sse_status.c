@@ -23,6 +23,7 @@
 #include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_status.h"
+#include "sse_client.h"
 #include "sse_wire.h"
 
 /* One per-child counter as the broker names it in its STATS reply, with
@@ -88,6 +89,8 @@ typedef struct {
     apr_uint64_t total[SSE_F_N];
     long subscriptions;             /* streams per channel, summed */
     apr_time_t uptime;              /* since the last (re)start */
+    apr_uint64_t client_refused;    /* 429s (SSEMaxStreamsPerClient) */
+    unsigned clients_at_cap;        /* addresses refused in the last minute */
 } sse_status_t;
 
 /* "key value" lines into a table (values are copied into p). */
@@ -149,6 +152,8 @@ static void sse_status_gather(request_rec *r, sse_status_t *st)
     if (ap_scoreboard_image) {
         st->uptime = apr_time_now() - ap_scoreboard_image->global->restart_time;
     }
+    /* from this generation's shared memory, not from the relay */
+    sse_client_stats(&st->client_refused, &st->clients_at_cap);
     if ((rv = sse_relay_request(r->pool, SSE_OP_STATS, NULL, &stats))
         != APR_SUCCESS
         || (rv = sse_relay_request(r->pool, SSE_OP_LIST, NULL, &list))
@@ -210,6 +215,9 @@ static void sse_status_auto(request_rec *r, const sse_status_t *st)
         ap_rprintf(r, "SSE%s: %" APR_UINT64_T_FMT "\n",
                    sse_status_fields[f].auto_key, st->total[f]);
     }
+    ap_rprintf(r, "SSEClientRefused: %" APR_UINT64_T_FMT "\n"
+               "SSEClientsAtCap: %u\n", st->client_refused,
+               st->clients_at_cap);
     ap_rprintf(r, "SSEEventsPublishedPerSec: %.3f\nSSEEventsDeliveredPerSec: %.3f\n",
                sse_status_rate(st, st->total[SSE_F_PUBLISHED]),
                sse_status_rate(st, st->total[SSE_F_DELIVERED]));
@@ -290,6 +298,10 @@ static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
                st->total[SSE_F_STREAMS], st->total[SSE_F_CHANNELS],
                st->subscriptions, st->total[SSE_F_OPENED],
                st->total[SSE_F_CLOSED], st->total[SSE_F_DROPPED]);
+    ap_rprintf(r, "<dt>Clients: %" APR_UINT64_T_FMT " streams refused with "
+               "429 (SSEMaxStreamsPerClient) since the last restart; %u "
+               "client addresses refused in the last minute</dt>\n",
+               st->client_refused, st->clients_at_cap);
     apr_strfsize((apr_off_t)st->total[SSE_F_BYTES], since);
     ap_rprintf(r, "<dt>Events: %" APR_UINT64_T_FMT " published (%.2f/s), %"
                APR_UINT64_T_FMT " delivered (%.2f/s), %sB sent, since the "
@@ -359,6 +371,16 @@ static void sse_status_metrics(request_rec *r, const sse_status_t *st)
                       "Open streams per channel, summed over channels (in a "
                       "cluster: every server's)");
     ap_rprintf(r, "mod_sse_subscriptions %ld\n", st->subscriptions);
+    sse_status_family(r, "client_refused_total", "counter",
+                      "Streams refused with 429 because their client address "
+                      "held SSEMaxStreamsPerClient streams, since the last "
+                      "(re)start");
+    ap_rprintf(r, "mod_sse_client_refused_total %" APR_UINT64_T_FMT "\n",
+               st->client_refused);
+    sse_status_family(r, "clients_at_cap", "gauge",
+                      "Client addresses refused a stream by "
+                      "SSEMaxStreamsPerClient in the last minute");
+    ap_rprintf(r, "mod_sse_clients_at_cap %u\n", st->clients_at_cap);
     for (f = 0; f < SSE_F_N; f++) {
         const sse_status_field_t *fd = &sse_status_fields[f];
         const char *type = fd->counter ? "counter" : "gauge";

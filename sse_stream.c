@@ -33,6 +33,7 @@
 #include "sse_held.h"
 #include "sse_suspend.h"
 #include "sse_count.h"
+#include "sse_client.h"
 
 /* --- the stream handler --------------------------------------------------- */
 
@@ -169,31 +170,46 @@ static int sse_suspend_wanted(request_rec *r)
     return sc->suspend != 0 && sse_suspend_possible(r->connection);
 }
 
-/* Take a new stream's places: a held stream's when held (sse_held.c:
- * SSEMaxHeldStreams and this child's threads or HTTP/2 workers), and one
- * of SSEMaxSubscribers.  NULL, or why not (then nothing is taken). */
-static const char *sse_admit(request_rec *r, int held)
+/* Take a new stream's places: one of its client address's
+ * (SSEMaxStreamsPerClient, in *client), a held stream's when held
+ * (sse_held.c: SSEMaxHeldStreams and this child's threads or HTTP/2
+ * workers), and one of SSEMaxSubscribers.  NULL, or why not (then nothing
+ * is taken) with the status to answer in *status: 429 over the client's
+ * cap (already logged, sse_client.c), else 503. */
+static const char *sse_admit(request_rec *r, int held, int *status,
+                             sse_client_slot_t *client)
 {
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+    int max = SSE_OR(dc->max_per_client, SSE_DEFAULT_MAX_PER_CLIENT);
     const char *why;
 
+    *status = HTTP_SERVICE_UNAVAILABLE;
+    if (sse_client_admit(r, max, client) < 0) {
+        *status = HTTP_TOO_MANY_REQUESTS;
+        return apr_psprintf(r->pool, "too many event streams from your "
+                            "address (SSEMaxStreamsPerClient %d)", max);
+    }
     if (held && (why = sse_held_admit(r->connection)) != NULL) {
+        sse_client_release(*client);
         return why;
     }
     if (sse_stream_admit(r) < 0) {
         if (held) {
             sse_held_release(r->connection);
         }
+        sse_client_release(*client);
         return "too many event streams (SSEMaxSubscribers)";
     }
     return NULL;
 }
 
 /* Give back what sse_admit() took, for a stream that never started. */
-static void sse_unadmit(request_rec *r, int held)
+static void sse_unadmit(request_rec *r, int held, sse_client_slot_t client)
 {
     if (held) {
         sse_held_release(r->connection);
     }
+    sse_client_release(client);
     sse_count_release();
 }
 
@@ -267,7 +283,7 @@ static int sse_stream_begin(request_rec *r, ap_filter_t *next,
         if (!held) {
             sse_cork(c, 0);
         }
-        sse_unadmit(r, held == 1);
+        sse_unadmit(r, held == 1, spec->client);
         return 0;
     }
     return 1;
@@ -311,7 +327,7 @@ int sse_stream_handler(request_rec *r)
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
     apr_status_t rv;
-    int held, suspend;
+    int held, suspend, status;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -334,8 +350,10 @@ int sse_stream_handler(request_rec *r)
     keys = sse_keys(r, dc, chans);
     held = sse_conn_held(c);
     suspend = held && sse_suspend_wanted(r);
-    if (!r->header_only && (err = sse_admit(r, held && !suspend)) != NULL) {
-        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL, err);
+    if (!r->header_only
+        && (err = sse_admit(r, held && !suspend, &status, &spec.client))) {
+        return status == HTTP_TOO_MANY_REQUESTS
+               ? sse_client_refuse(r, err) : sse_refuse(r, status, NULL, err);
     }
     sse_stream_headers(r, keys, spec.last_id);
     if (r->header_only) {
@@ -372,6 +390,7 @@ typedef struct {
     int discard;                /* 1: replaced by an error: drop the rest */
     apr_array_header_t *chans;
     const char *last_id;
+    sse_client_slot_t client;   /* its client address's place */
 } sse_handover_t;
 
 /* Replace the application's response by a one-line error. */
@@ -382,15 +401,21 @@ static apr_status_t sse_handover_refuse(ap_filter_t *f, apr_bucket_brigade *bb,
     request_rec *r = f->r;
     apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
 
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "SSE00009: cannot hand the response over to a stream: %s",
-                  why);
+    if (status != HTTP_TOO_MANY_REQUESTS) {     /* that one is logged */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "SSE00009: cannot hand the response over to a "
+                      "stream: %s", why);
+    }
     ctx->discard = 1;
     r->status = status;
     apr_table_clear(r->headers_out);
     apr_table_unset(r->err_headers_out, SSE_HANDOVER_HEADER);
     if (status == HTTP_SERVICE_UNAVAILABLE) {
         apr_table_setn(r->headers_out, "Retry-After", "1");
+    }
+    else if (status == HTTP_TOO_MANY_REQUESTS) {
+        apr_table_setn(r->headers_out, "Retry-After",
+                       APR_STRINGIFY(SSE_CLIENT_RETRY_AFTER));
     }
     ap_set_content_type(r, "text/plain; charset=utf-8");
     apr_brigade_cleanup(bb);
@@ -407,6 +432,7 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     const char *v = apr_table_get(r->headers_out, SSE_HANDOVER_HEADER);
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     const char *err;
+    int status;
 
     if (!v) {
         v = apr_table_get(r->err_headers_out, SSE_HANDOVER_HEADER);
@@ -439,8 +465,9 @@ static apr_status_t sse_handover_start(ap_filter_t *f, apr_bucket_brigade *bb,
     ctx->held = sse_conn_held(r->connection);
     ctx->suspend = ctx->held && apr_table_get(r->notes, SSE_NOTE_WRAPPED)
                    && sse_suspend_wanted(r);
-    if ((err = sse_admit(r, ctx->held && !ctx->suspend)) != NULL) {
-        return sse_handover_refuse(f, bb, ctx, HTTP_SERVICE_UNAVAILABLE, err);
+    if ((err = sse_admit(r, ctx->held && !ctx->suspend, &status,
+                         &ctx->client)) != NULL) {
+        return sse_handover_refuse(f, bb, ctx, status, err);
     }
     sse_stream_headers(r, ctx->chans, ctx->last_id);
     ctx->stream = 1;
@@ -508,6 +535,7 @@ apr_status_t sse_handover_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             ap_remove_output_filter(f);
             memset(&spec, 0, sizeof(spec));
             spec.last_id = ctx->last_id;
+            spec.client = ctx->client;
             sse_spec_fill(r, dc, &spec, ctx->chans, NULL);
             /* HEAD: the head is all there is, as for a stream location */
             if (!sse_stream_begin(r, f->next, bb, ctx->held

@@ -99,6 +99,10 @@ function onStats(s) {
   $('streams').textContent = fmtInt(streams);
   $('channels-count').textContent = fmtInt(s.channels.length);
   $('dropped').textContent = fmtInt(sum(s.children, 'dropped_slow'));
+  // the server's counts, the same in every child's record
+  const most = k => Math.max(0, ...s.children.map(c => c[k] || 0));
+  $('client-refused').textContent = fmtInt(most('client_refused'));
+  $('clients-at-cap').textContent = fmtInt(most('clients_at_cap')) + ' at the cap (last minute)';
   const r = s.relay;
   $('relay').textContent = `pid ${r.pid}, ${r.brokers} children, cluster ${r.cluster}; ` +
     `history ${fmtInt(r.history_events)} events, ${fmtBytes(r.history_bytes)}`;

@@ -4,7 +4,9 @@
 #
 #   make test-fault       the CI run (a few minutes): 10,000 churn cycles,
 #                         2,000 streams for capacity, stop and graceful,
-#                         every hostile input, the relay socket from another user
+#                         every hostile input, the relay socket from another user,
+#                         one address trying 3,000 streams beside 300 clients
+#                         (SSEMaxStreamsPerClient; full run: 20,000 beside 1,000)
 #   make reliability      the full run: 100,000 churn cycles, 10,000 streams,
 #                         plus t/40-44 under every MPM; rewrites test/RELIABILITY.md
 #   make fault-build      only build the client (build/fault/ssefault)

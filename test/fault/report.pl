@@ -176,6 +176,12 @@ $md .= <<'EOT';
   thread. `ssefault` speaks TLS with OpenSSL (a full handshake each time, no session reuse). A
   crash is an "exit signal", segfault or heap abort line in the error log; the event MPM's own
   count of connections is mod_status's `ConnsTotal`, its busy threads `BusyWorkers`.
+- **Hostile client** (`ssefault hostile`, its own server of the same shape): normal clients, each
+  on an address of its own (127.1.x.y), hold one stream each on a location with
+  `SSEMaxStreamsPerClient 10`; one address (127.2.0.1) then tries thousands of streams there, 200
+  at a time (refused ones closed with a RST), while an event is published every 20 ms. Each event
+  carries its publish time: the latency is from the start of the publish request to the normal
+  client's read, measured before the attack (the baseline) and during it.
 - **Lost** means an event answered 200 that a stream open on its channel did not receive, or, for
   clients that reconnect, an event missing or duplicated after the resume.
 
@@ -185,6 +191,8 @@ $md .= "Sizes of this run: $meta{cycles} churn cycles ($meta{concurrency} at onc
       . "$meta{rss_margin_kb} KiB over the baseline, $meta{rss_growth_kb} KiB of growth over the second half of the churn"
       . (($meta{tls} // '') =~ /^(\d+) (\d+) (\d+) (\d+) (\d+)/
          ? "; TLS: $1 churn cycles, $2 streams for the fan-out ($4 events), $3 for graceful and stop, $5 slow readers" : '')
+      . (($meta{hostile} // '') =~ /^(\d+) (\d+)/
+         ? "; hostile client: $2 streams tried by one address beside $1 normal clients" : '')
       . ".\n\n"
     if %meta;
 
@@ -262,6 +270,13 @@ $md .= <<'EOT';
   maximum (4 MiB by default) in the kernel's send buffer before mod_sse's own `SSEMaxBacklog` starts to
   count; the churn's vanishing clients are on a channel of 32 KiB events every 10 ms so that both
   fill up and the server drops some of them.
+- *Hostile client*: `SSEMaxStreamsPerClient` bounds what one address holds (streams, memory, the
+  fan-out's work), not what its attempts cost: each refused attempt is still a TCP connection and an
+  HTTP request that Apache parses and answers. Paced at 1,000 attempts a second the normal clients'
+  latency stays near the baseline; as fast as the server answers (several thousand a second on two
+  cores shared with the client) it rises while the flood lasts, and no event is lost. Limiting the
+  rate of connections per address is the firewall's or a module's such as mod_evasive's job. Both
+  runs log one `SSE00603` line for the address in the minute.
 
 - *TLS, ConnsTotal*: after a TLS churn the event MPM's `ConnsTotal` (mod_status) has read 0 at
   once in some runs and only after 5-6 s in others (connections the clients ended abruptly, still

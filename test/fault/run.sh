@@ -20,7 +20,10 @@
 # FAULT_CONCURRENCY [600], FAULT_RSS_MARGIN_KB [4096: RSS after vs. the
 # baseline], FAULT_RSS_GROWTH_KB [1024: RSS growth over the second half of
 # the churn, where a leak shows], FAULT_OUT
-# [build/fault], FAULT_HTTPD [/usr/sbin/apache2].
+# [build/fault], FAULT_HTTPD [/usr/sbin/apache2], FAULT_HOSTILE_NORMAL and
+# FAULT_HOSTILE_ATTACK [quick 300 and 3000, full 1000 and 20000: the
+# normal clients and the streams one hostile address tries],
+# FAULT_HOSTILE_RATE [1000: its attempts a second in the paced run].
 #
 # The TLS section (event MPM, mod_ssl on FAULT_PORT + 1, SSESuspend on;
 # httpd-fault-tls.conf.in): FAULT_TLS_ONLY=1 runs only it (results in
@@ -43,9 +46,11 @@ F_NOFILE=$(ulimit -Hn)
 
 case $mode in
     full)  cycles=${FAULT_CYCLES:-100000} streams=${FAULT_STREAMS:-10000} early=${FAULT_EARLY:-20000}
+           h_normal=${FAULT_HOSTILE_NORMAL:-1000} h_attack=${FAULT_HOSTILE_ATTACK:-20000} h_rate=${FAULT_HOSTILE_RATE:-1000}
            tls_cycles=${FAULT_TLS_CYCLES:-5000} tls_fanout=${FAULT_TLS_FANOUT:-3000}
            tls_streams=${FAULT_TLS_STREAMS:-2000} tls_events=20 ;;
     quick) cycles=${FAULT_CYCLES:-10000}  streams=${FAULT_STREAMS:-2000}  early=${FAULT_EARLY:-5000}
+           h_normal=${FAULT_HOSTILE_NORMAL:-300} h_attack=${FAULT_HOSTILE_ATTACK:-3000} h_rate=${FAULT_HOSTILE_RATE:-1000}
            tls_cycles=${FAULT_TLS_CYCLES:-2000} tls_fanout=${FAULT_TLS_FANOUT:-1000}
            tls_streams=${FAULT_TLS_STREAMS:-1000} tls_events=10 ;;
     *) echo "usage: run.sh quick|full" >&2; exit 2 ;;
@@ -104,6 +109,7 @@ t_start=$SECONDS
     echo "cycles=$cycles"
     echo "streams=$streams"
     echo "early=$early"
+    echo "hostile=$h_normal $h_attack $h_rate"
     echo "concurrency=$conc"
     echo "rss_margin_kb=$rss_margin"
     echo "rss_growth_kb=$rss_growth"
@@ -312,6 +318,44 @@ row graceful "publishing during the restart" "$(g pub_total)" \
 row graceful "old children exit, relay kept, parent descriptors, crashes" 1 \
     "$left of $(echo $old | wc -w) old children left; relay $( [ "$(fault_relay)" = "$relay" ] && echo kept || echo replaced); parent descriptors $pfd -> $pfd2; $crashes crash lines" \
     "$( [ "$left" = 0 ] && [ "$(fault_relay)" = "$relay" ] && [ "$pfd" = "$pfd2" ] && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+fault_stop
+
+# --- 3b. one hostile client against everyone else (SSEMaxStreamsPerClient) ----
+# Normal clients on addresses of their own hold a stream each on /capped
+# (SSEMaxStreamsPerClient 10); events go out every 20 ms, first alone
+# (the baseline), then while one address tries $h_attack streams there:
+# first at $h_rate a second, then as fast as the server answers (which
+# costs CPU whatever the cap: the second run's latency is reported, not
+# judged).
+fault_setup hostile "$port" "$((h_normal + 1000))"
+fault_start || exit 2
+for run in paced flood; do
+    rate=$h_rate
+    [ "$run" = flood ] && rate=0
+    echo "fault: one address tries $h_attack streams ($run) beside $h_normal normal clients" >&2
+    timeout 900 "$bin" hostile -p "$port" -n "$h_normal" --attack "$h_attack" --attack-rate "$rate" \
+        -c 200 --events 50 --pub-ms 20 >"$F_OUT/hostile.$run.out"
+    h() { kv "$F_OUT/hostile.$run.out" "$1"; }
+    how="at most $rate a second"
+    [ "$run" = flood ] && how="as fast as the server answers"
+    hlog=$(grep -c 'SSE00603' "$F_DIR/logs/error.log")
+    crashes=$(fault_crashes | wc -l)
+    row "hostile client" "one address (127.2.0.1) tries $h_attack streams ($how, 200 at a time) on a location with SSEMaxStreamsPerClient 10, while $h_normal clients on $h_normal other addresses hold one each" "$h_attack" \
+        "$(h attack_200) admitted ($(h attack_held_at_end) still open at the end), $(h attack_429) refused with 429, $(h attack_503) 503, $(h attack_other) other, all tried in $(h attack_secs) s; $hlog SSE00603 log lines so far; $(h normal_open) of $h_normal normal clients open, $(h normal_ended) ended; $crashes crash lines" \
+        "$( [ "$(h attack_200)" = 10 ] && [ "$(h attack_held_at_end)" = 10 ] && [ "$(h attack_429)" = $((h_attack - 10)) ] \
+            && [ "$(h normal_open)" = "$h_normal" ] && [ "$(h normal_ended)" = 0 ] && [ "$hlog" -ge 1 ] && [ "$hlog" -le 2 ] \
+            && [ "$crashes" = 0 ] && echo 1 || echo 0)"
+    judge=1
+    limit="p99 during the attack at most twice the baseline's, or the baseline's + 20 ms"
+    [ "$run" = flood ] && { judge=0; limit="latency reported, not judged"; }
+    row "hostile client" "the $h_normal normal clients receive every event before and during that attack (an event every 20 ms; latency from the publish request to the client's read; $limit)" \
+        "$(( $(h events_before) + $(h events_during) ))" \
+        "before: $(h events_before) events, lost $(h lost_before), p50 $(h p50_before_ms) ms, p99 $(h p99_before_ms) ms, max $(h max_before_ms) ms; during: $(h events_during) events, lost $(h lost_during), p50 $(h p50_during_ms) ms, p99 $(h p99_during_ms) ms, max $(h max_during_ms) ms" \
+        "$(awk -v lb="$(h lost_before)" -v ld="$(h lost_during)" -v b="$(h p99_before_ms)" -v d="$(h p99_during_ms)" \
+            -v eb="$(h events_before)" -v ed="$(h events_during)" -v judge="$judge" \
+            'BEGIN { lim = 2 * b; if (b + 20 > lim) lim = b + 20;
+                     print (lb == 0 && ld == 0 && eb > 0 && ed > 0 && (!judge || (d >= 0 && d <= lim))) ? 1 : 0 }')"
+done
 fault_stop
 
 fi   # FAULT_TLS_ONLY

@@ -25,6 +25,19 @@
  *       PID and measures how long until every stream saw its end and every
  *       watched process is gone.
  *
+ *   ssefault hostile  -p PORT -n NORMAL --attack N [--attack-rate R] [-c CONCURRENT]
+ *                     [--path P] [--events K] [--pub-ms MS]
+ *       NORMAL streams on P (default /capped?channel=hostile), each from
+ *       an address of its own (127.1.x.y), then K events published PUB_MS
+ *       ms apart (the baseline); then one address (127.2.0.1) tries N
+ *       streams on P, CONCURRENT at a time and at most R a second (0, the
+ *       default: as fast as they are answered), keeping those admitted and
+ *       closing (RST) the refused ones, while events go on being published
+ *       (at least K).  Each event's data carries its publish time: the
+ *       delivery latency to the normal streams (p50, p99, max) before and
+ *       during the attack, the events each missed, and the attacker's
+ *       answers by status.
+ *
  *   ssefault graceful -p PORT -n STREAMS --ppid PID [--pub-ms MS] [--run SECS]
  *       STREAMS streams on one channel; the publisher posts "seq N" events
  *       (N only advances when a publish was answered 200).  After a warm-up
@@ -958,6 +971,437 @@ static void streams_alloc(long n)
         streams[i].last_seq = -1;
         streams[i].idx = (int)i;
     }
+}
+
+/* --- hostile: one address against everyone else ------------------------------ */
+
+/* Normal clients on addresses of their own (127.1.x.y), one attacker
+ * (127.2.0.1); events "P K T" (phase, number, publish time in us). */
+typedef struct {
+    int fd;
+    int attacker;
+    int state;                  /* S_CONNECT, S_HEAD, S_OPEN, S_DONE */
+    int status;
+    size_t len;
+    char buf[8192];
+    long got[2];                /* events received, per phase */
+} hconn_t;
+
+#define H_LAT_MAX 2000000
+static double *h_lat[2];
+static long h_nlat[2];
+static volatile int h_phase = -1;   /* the publisher's phase, -1: idle */
+static volatile long h_sent[2];     /* events answered 200, per phase */
+static volatile int h_pub_stop;
+static long o_attack = 20000;
+static double o_attack_rate;     /* attempts a second, 0: as fast as they go */
+
+static int h_connect(uint32_t src_addr)
+{
+    struct sockaddr_in sa, src;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    memset(&src, 0, sizeof(src));
+    src.sin_family = AF_INET;
+    src.sin_addr.s_addr = htonl(src_addr);
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+        close(fd);
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)o_port);
+    inet_pton(AF_INET, o_host, &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void *h_publisher(void *arg)
+{
+    char path[256], data[64];
+    http_res_t res;
+
+    (void)arg;
+    snprintf(path, sizeof(path), "/pub?channel=hostile");
+    while (!h_pub_stop) {
+        int ph = h_phase;
+        double t0 = now();
+        if (ph >= 0) {
+            size_t len = (size_t)snprintf(data, sizeof(data), "%d %ld %lld", ph,
+                                          h_sent[ph] + 1, (long long)(t0 * 1e6));
+            http_req("POST", path, "text/plain", data, len, 10, &res);
+            if (res.status == 200) {
+                h_sent[ph]++;
+            }
+        }
+        while (!h_pub_stop && now() - t0 < o_pub_ms / 1000.0) {
+            usleep(1000);
+        }
+    }
+    return NULL;
+}
+
+/* Take the complete lines of a normal stream's buffer. */
+static void h_lines(hconn_t *c)
+{
+    char *p = c->buf, *nl;
+
+    while ((nl = memchr(p, '\n', c->len - (size_t)(p - c->buf)))) {
+        int ph;
+        long k;
+        long long t;
+        *nl = '\0';
+        if (!strncmp(p, "data: ", 6) && sscanf(p + 6, "%d %ld %lld", &ph, &k, &t) == 3
+            && ph >= 0 && ph < 2) {
+            c->got[ph]++;
+            if (h_nlat[ph] < H_LAT_MAX) {
+                h_lat[ph][h_nlat[ph]++] = now() - t / 1e6;
+            }
+        }
+        p = nl + 1;
+    }
+    c->len -= (size_t)(p - c->buf);
+    memmove(c->buf, p, c->len);
+}
+
+static int h_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double h_pct(int ph, double q)
+{
+    long i;
+
+    if (!h_nlat[ph]) {
+        return -1;
+    }
+    qsort(h_lat[ph], (size_t)h_nlat[ph], sizeof(double), h_cmp);
+    i = (long)(q * (double)(h_nlat[ph] - 1) + 0.5);
+    return h_lat[ph][i];
+}
+
+/* One readable (or writable, while connecting) connection. */
+static void h_io(int ep, hconn_t *c, long *hist)
+{
+    static const char req_fmt[] = "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char req[512];
+
+    if (c->state == S_CONNECT) {
+        int n = snprintf(req, sizeof(req), req_fmt, o_path);
+        struct epoll_event ev = { EPOLLIN, { .ptr = c } };
+        if (send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+            c->state = S_DONE;
+            return;
+        }
+        c->state = S_HEAD;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        return;
+    }
+    for (;;) {
+        ssize_t r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+        if (r < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (r <= 0) {
+            c->state = S_DONE;
+            return;
+        }
+        c->len += (size_t)r;
+        c->buf[c->len] = '\0';
+        if (c->state == S_HEAD) {
+            char *end = strstr(c->buf, "\r\n\r\n");
+            if (!end) {
+                if (c->len >= sizeof(c->buf) - 1) {
+                    c->state = S_DONE;
+                    return;
+                }
+                continue;
+            }
+            if (sscanf(c->buf, "HTTP/1.%*d %d", &c->status) != 1) {
+                c->status = 0;
+            }
+            hist[c->status >= 0 && c->status < 600 ? c->status : 0]++;
+            if (c->status != 200) {
+                c->state = S_DONE;
+                return;
+            }
+            c->state = S_OPEN;
+            c->len -= (size_t)(end + 4 - c->buf);
+            memmove(c->buf, end + 4, c->len);
+        }
+        if (c->attacker) {
+            c->len = 0;         /* read, not kept */
+        }
+        else {
+            h_lines(c);
+            if (c->len >= sizeof(c->buf) - 1) {
+                c->len = 0;
+            }
+        }
+    }
+}
+
+static void h_close(int ep, hconn_t *c)
+{
+    struct linger lg = { 1, 0 };
+
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    /* a RST: 20,000 refused connections from one address leave no TIME_WAIT */
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* Run the loop until done() or the deadline; the attacker keeps up to
+ * o_conc attempts in flight while *attack_left > 0. */
+static void h_loop(int ep, hconn_t **att, long *attack_left, long *attack_tried,
+                   long *hist_n, long *hist_a, double deadline,
+                   int (*done)(void *), void *arg)
+{
+    struct epoll_event evs[256];
+    int i, n;
+
+    while (now() < deadline && !done(arg)) {
+        for (i = 0; att && i < o_conc && *attack_left > 0; i++) {
+            hconn_t *c = att[i];
+            if (c->fd >= 0) {
+                continue;
+            }
+            memset(c, 0, sizeof(*c));
+            c->attacker = 1;
+            c->fd = h_connect(0x7f020001u);
+            (*attack_left)--;
+            (*attack_tried)++;
+            if (c->fd < 0) {
+                c->state = S_DONE;
+                continue;
+            }
+            {
+                struct epoll_event ev = { EPOLLOUT, { .ptr = c } };
+                epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+            }
+        }
+        n = epoll_wait(ep, evs, 256, 20);
+        for (i = 0; i < n; i++) {
+            hconn_t *c = evs[i].data.ptr;
+            h_io(ep, c, c->attacker ? hist_a : hist_n);
+            if (c->state == S_DONE && c->fd >= 0) {
+                h_close(ep, c);     /* refused or ended: its slot is free */
+            }
+        }
+    }
+}
+
+typedef struct {
+    hconn_t *conns;
+    long n;
+    int phase;
+    volatile long *attack_left;
+} h_wait_t;
+
+static int h_all_open(void *arg)
+{
+    h_wait_t *w = arg;
+    long i;
+
+    for (i = 0; i < w->n; i++) {
+        if (w->conns[i].state == S_CONNECT || w->conns[i].state == S_HEAD) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* every normal stream has what was published in the phase (the attack
+ * over, for phase 1) */
+static int h_all_got(void *arg)
+{
+    h_wait_t *w = arg;
+    long i;
+
+    if (h_phase >= 0 || (w->attack_left && *w->attack_left > 0)) {
+        return 0;
+    }
+    for (i = 0; i < w->n; i++) {
+        if (w->conns[i].state == S_OPEN && w->conns[i].got[w->phase] < h_sent[w->phase]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int h_never(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* The attacker's side, run by its own thread and epoll set. */
+static struct {
+    hconn_t **att;
+    volatile long left;
+    long tried;
+    long hist[600];
+    volatile int stop;
+    double secs;
+} h_att;
+
+static int h_att_stop(void *arg)
+{
+    (void)arg;
+    return h_att.stop;
+}
+
+static void *h_attacker(void *arg)
+{
+    long hist_n[600], left;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    double t0 = now();
+
+    (void)arg;
+    /* while attempts are left: h_loop() starts them (no faster than
+     * --attack-rate a second); then keep reading the admitted streams
+     * until told to stop */
+    while (!h_att.stop) {
+        long budget = h_att.left;
+        if (o_attack_rate > 0) {
+            long allowed = (long)(o_attack_rate * (now() - t0)) + 1 - h_att.tried;
+            if (allowed < budget) {
+                budget = allowed > 0 ? allowed : 0;
+            }
+        }
+        left = budget;
+        h_loop(ep, h_att.att, &left, &h_att.tried, hist_n, h_att.hist,
+               now() + 0.01, h_att_stop, NULL);
+        if (h_att.left > 0 && h_att.left - (budget - left) == 0) {
+            h_att.secs = now() - t0;
+        }
+        h_att.left -= budget - left;
+    }
+    close(ep);
+    return NULL;
+}
+
+static int cmd_hostile(void)
+{
+    hconn_t *norm = calloc((size_t)o_n, sizeof(hconn_t));
+    hconn_t **att = calloc((size_t)o_conc, sizeof(hconn_t *));
+    long hist_n[600] = { 0 }, hist_a[600] = { 0 }, i, left = o_attack, tried = 0;
+    long open_n = 0, lost[2] = { 0, 0 }, held_a = 0;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    pthread_t pub, attacker;
+    h_wait_t w;
+    double t0, t_attack;
+
+    if (!o_path) {
+        o_path = "/capped?channel=hostile";
+    }
+    h_lat[0] = malloc(H_LAT_MAX * sizeof(double));
+    h_lat[1] = malloc(H_LAT_MAX * sizeof(double));
+    if (!norm || !att || ep < 0 || !h_lat[0] || !h_lat[1]) {
+        die("out of memory");
+    }
+    for (i = 0; i < o_conc; i++) {
+        att[i] = calloc(1, sizeof(hconn_t));
+        att[i]->fd = -1;
+        att[i]->state = S_DONE;
+    }
+    /* 1. the normal clients, each from its own address */
+    t0 = now();
+    for (i = 0; i < o_n; i++) {
+        struct epoll_event ev = { EPOLLOUT, { .ptr = &norm[i] } };
+        norm[i].fd = h_connect(0x7f010001u + (uint32_t)(i / 250) * 256 + (uint32_t)(i % 250));
+        if (norm[i].fd < 0) {
+            norm[i].state = S_DONE;
+            continue;
+        }
+        epoll_ctl(ep, EPOLL_CTL_ADD, norm[i].fd, &ev);
+    }
+    w.conns = norm;
+    w.n = o_n;
+    w.attack_left = NULL;
+    h_loop(ep, NULL, &left, &tried, hist_n, hist_a, t0 + 60, h_all_open, &w);
+    for (i = 0; i < o_n; i++) {
+        open_n += norm[i].state == S_OPEN;
+    }
+    printf("normal_open=%ld\nnormal_open_secs=%.2f\n", open_n, now() - t0);
+    if (pthread_create(&pub, NULL, h_publisher, NULL)) {
+        die("pthread_create failed");
+    }
+    /* 2. baseline: o_events events, no attack */
+    w.phase = 0;
+    h_phase = 0;
+    t0 = now();
+    h_loop(ep, NULL, &left, &tried, hist_n, hist_a,
+           t0 + o_events * o_pub_ms / 1000.0, h_never, NULL);
+    h_phase = -1;
+    h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 10, h_all_got, &w);
+    /* 3. the attack, in a thread of its own (so that its connections do
+     * not delay the normal clients' reads here), with events published
+     * all along it */
+    w.phase = 1;
+    w.attack_left = &h_att.left;
+    h_att.left = o_attack;
+    h_att.att = att;
+    h_phase = 1;
+    t_attack = now();
+    if (pthread_create(&attacker, NULL, h_attacker, NULL)) {
+        die("pthread_create failed");
+    }
+    while (now() < t_attack + 600 && (h_att.left > 0 || h_sent[1] < o_events)) {
+        h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 0.2, h_never, NULL);
+    }
+    printf("attack_secs=%.2f\n", h_att.secs);
+    h_phase = -1;
+    h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 10, h_all_got, &w);
+    h_att.stop = 1;
+    pthread_join(attacker, NULL);
+    tried = h_att.tried;
+    memcpy(hist_a, h_att.hist, sizeof(hist_a));
+    h_pub_stop = 1;
+    pthread_join(pub, NULL);
+    for (i = 0; i < o_conc; i++) {
+        held_a += att[i]->fd >= 0 && att[i]->state == S_OPEN;
+    }
+    printf("attack_200_ended=%ld\n", hist_a[200] - held_a);
+    for (i = 0; i < o_n; i++) {
+        int ph;
+        for (ph = 0; ph < 2; ph++) {
+            if (norm[i].state == S_OPEN && norm[i].got[ph] < h_sent[ph]) {
+                lost[ph] += h_sent[ph] - norm[i].got[ph];
+            }
+        }
+    }
+    {
+        long ended = 0;
+        for (i = 0; i < o_n; i++) {
+            ended += norm[i].state == S_DONE && norm[i].status == 200;
+        }
+        printf("normal_ended=%ld\n", ended);
+    }
+    printf("attack_tried=%ld\nattack_200=%ld\nattack_429=%ld\nattack_503=%ld\n"
+           "attack_other=%ld\nattack_held_at_end=%ld\n",
+           tried, hist_a[200], hist_a[429], hist_a[503],
+           tried - hist_a[200] - hist_a[429] - hist_a[503], held_a);
+    printf("events_before=%ld\nevents_during=%ld\nlost_before=%ld\nlost_during=%ld\n",
+           h_sent[0], h_sent[1], lost[0], lost[1]);
+    printf("deliveries_before=%ld\ndeliveries_during=%ld\n", h_nlat[0], h_nlat[1]);
+    printf("p50_before_ms=%.2f\np99_before_ms=%.2f\nmax_before_ms=%.2f\n",
+           h_pct(0, 0.5) * 1e3, h_pct(0, 0.99) * 1e3, h_pct(0, 1.0) * 1e3);
+    printf("p50_during_ms=%.2f\np99_during_ms=%.2f\nmax_during_ms=%.2f\n",
+           h_pct(1, 0.5) * 1e3, h_pct(1, 0.99) * 1e3, h_pct(1, 1.0) * 1e3);
+    return 0;
 }
 
 static int cmd_hold(void)
@@ -2182,6 +2626,8 @@ int main(int argc, char **argv)
         else if (ARG("--as-uid")) as_uid = atol(v);
         else if (ARG("--pub-port")) o_pub_port = atoi(v);
         else if (ARG("--events")) o_events = atoi(v);
+        else if (ARG("--attack")) o_attack = atol(v);
+        else if (ARG("--attack-rate")) o_attack_rate = atof(v);
         else if (ARG("--event-size")) o_ev_size = atoi(v);
         else if (ARG("--rcvbuf")) o_rcvbuf = atoi(v);
         else if (ARG("--graceful")) o_graceful = (pid_t)atoi(v);
@@ -2233,12 +2679,15 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "hold")) {
         return cmd_hold();
     }
+    if (!strcmp(cmd, "hostile")) {
+        return cmd_hostile();
+    }
     if (!strcmp(cmd, "graceful")) {
         if (!o_ppid) {
             die("graceful needs --ppid");
         }
         return cmd_graceful();
     }
-    die("usage: ssefault churn|hold|graceful|relay-probe|tls-churn|tls-fanout|tls-hold|tls-slow ... (see the top of ssefault.c)");
+    die("usage: ssefault churn|hold|hostile|graceful|relay-probe|tls-churn|tls-fanout|tls-hold|tls-slow ... (see the top of ssefault.c)");
     return 2;
 }

@@ -27,6 +27,10 @@ my @cases = (
     [ 'SSEProtectedChannels on', qr/SSEProtectedChannels not allowed here|not allowed/ ],
     [ "<Location /x>\nSSEPublishOrigins https://a.example/path\n</Location>", qr/SSEPublishOrigins: 'https:\/\/a.example\/path' is not an origin/ ],
     [ "<Location /x>\nSSEPublishOrigins ftp://a.example\n</Location>", qr/SSEPublishOrigins: 'ftp:\/\/a.example' is not an origin/ ],
+    [ 'SSEMaxStreamsPerClient -1', qr/SSEMaxStreamsPerClient: '-1' is not a whole number from 0 to 1000000/ ],
+    [ "<Location /x>\nSSEMaxStreamsPerClient ten\n</Location>", qr/SSEMaxStreamsPerClient: 'ten' is not a whole number/ ],
+    [ 'SSEClientIPv6Prefix 65', qr/SSEClientIPv6Prefix: '65' is not a whole number from 1 to 64/ ],
+    [ "<Location /x>\nSSEClientIPv6Prefix 48\n</Location>", qr/SSEClientIPv6Prefix not allowed here|not allowed in <Location>/ ],
 );
 my @warn = (
     # [ config, warns?, what ]
@@ -70,10 +74,13 @@ EOC
     return ($? >> 8, $out);
 }
 
-my($rc, $out) = configtest('<Location /x>
+my($rc, $out) = configtest('SSEMaxStreamsPerClient 100
+SSEClientIPv6Prefix 56
+<Location /x>
 SetHandler sse
 SSEChannel "a, b %{REMOTE_USER}"
 SSEHistory 10 60
+SSEMaxStreamsPerClient 0
 </Location>');
 is $rc, 0, 'a good configuration passes' or diag $out;
 for my $c (@cases) {

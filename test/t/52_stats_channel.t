@@ -16,7 +16,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 use SSETest;
 
-plan tests => 19;
+plan tests => 20;
 
 my $json = JSON::PP->new->utf8;
 my $stats = open_stream('/stream?channel=sse-stats');
@@ -66,10 +66,14 @@ ok(($relay->{pid} // '') =~ /^[1-9]\d*\z/ && ($relay->{cluster} // '') eq 'off'
 my @kids = ref $first->{children} eq 'ARRAY' ? @{ $first->{children} } : ();
 is scalar(@kids), $relay->{brokers} // -1, 'one children entry per broker';
 my @keys = sort qw(pid streams held channels published delivered bytes
-                   dropped_slow opened closed joined);
+                   dropped_slow opened closed joined
+                   client_refused clients_at_cap);
 ok @kids && !(grep { join(',', sort keys %$_) ne join(',', @keys)
                      || grep { !/^\d+\z/ } values %$_ } @kids),
    "each child: exactly @keys, all numbers";
+# the server's SSEMaxStreamsPerClient counts, the same in every child's
+ok @kids && !(grep { $_->{client_refused} != $kids[0]{client_refused} } @kids),
+   'client_refused is the same number in every child (the server\'s)';
 is chan_count($first, 'sse-stats'), 1, 'channels: sse-stats with our 1 subscriber';
 
 # a channel appears with its count

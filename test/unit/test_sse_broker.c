@@ -24,8 +24,21 @@
 #include "sse_relay.h"
 #include "sse_sock.h"
 #include "sse_wire.h"
+#include "sse_client.h"
 
 module AP_MODULE_DECLARE_DATA sse_module;
+
+/* No per-client table here (sse_client.c needs httpd): nothing counted. */
+void sse_client_release(sse_client_slot_t slot)
+{
+    (void)slot;
+}
+
+void sse_client_stats(apr_uint64_t *refused, unsigned *at_cap)
+{
+    *refused = 0;
+    *at_cap = 0;
+}
 static char last_log[1024];
 
 AP_DECLARE(void) ap_log_error_(const char *file, int line, int module_index,

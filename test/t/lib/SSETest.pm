@@ -119,7 +119,9 @@ use Errno qw(EINTR EAGAIN ECONNRESET);
 # Connect and send the request; does not wait for the answer.
 #   SSETest::Stream->start($path, method => 'GET', headers => [k => v, ...],
 #                          body => '...', raw_body => 1 (no Content-Length),
-#                          rcvbuf => bytes (SO_RCVBUF before connect))
+#                          rcvbuf => bytes (SO_RCVBUF before connect),
+#                          local => '127.0.0.2' (the client's address: any
+#                          127.x.y.z is this host's))
 sub start {
     my($class, $path, %o) = @_;
     my $method = $o{method} || 'GET';
@@ -138,6 +140,7 @@ sub start {
     else {
         $sock = IO::Socket::INET->new(
             PeerAddr => SSETest::host(), PeerPort => SSETest::port(),
+            ($o{local} ? (LocalAddr => $o{local}) : ()),
             Proto => 'tcp', Timeout => 10)
             or return (undef, "connect: $!");
     }
