@@ -201,7 +201,9 @@ static int proc_gone(pid_t pid)
  * of ephemeral ports (TIME_WAIT holds a port for 60 s). */
 static unsigned src_next;
 
-static int tcp_start_port(int port, int rcvbuf, int blocking)
+/* A TCP connection to port from the source address src (host order),
+ * started: connect() may be in progress.  -1 on failure (errno). */
+static int tcp_start_from(int port, uint32_t src_addr, int rcvbuf, int blocking)
 {
     struct sockaddr_in sa, src;
     int one = 1;
@@ -217,7 +219,7 @@ static int tcp_start_port(int port, int rcvbuf, int blocking)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memset(&src, 0, sizeof(src));
     src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(0x7f000001u + (src_next++ % (unsigned)o_nsrc));
+    src.sin_addr.s_addr = htonl(src_addr);
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
         close(fd);
@@ -235,6 +237,12 @@ static int tcp_start_port(int port, int rcvbuf, int blocking)
         return -1;
     }
     return fd;
+}
+
+static int tcp_start_port(int port, int rcvbuf, int blocking)
+{
+    return tcp_start_from(port, 0x7f000001u + (src_next++ % (unsigned)o_nsrc),
+                          rcvbuf, blocking);
 }
 
 static int tcp_start(int rcvbuf, int blocking)
@@ -998,30 +1006,7 @@ static double o_attack_rate;     /* attempts a second, 0: as fast as they go */
 
 static int h_connect(uint32_t src_addr)
 {
-    struct sockaddr_in sa, src;
-    int one = 1;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-
-    if (fd < 0) {
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    memset(&src, 0, sizeof(src));
-    src.sin_family = AF_INET;
-    src.sin_addr.s_addr = htonl(src_addr);
-    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
-        close(fd);
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)o_port);
-    inet_pton(AF_INET, o_host, &sa.sin_addr);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return tcp_start_from(o_port, src_addr, 0, 0);
 }
 
 static void *h_publisher(void *arg)
