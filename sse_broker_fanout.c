@@ -249,6 +249,7 @@ static void lap_run(sse_broker_t *b, size_t *pos, unsigned *writes)
             continue;
         }
         if (msg) {
+            b->burst = L->k > 1;
             sse_sub_send(b, sub, msg, nev);
             sse_msg_unref(msg);
         }
@@ -285,6 +286,7 @@ void sse_fan_out(sse_broker_t *b, const sse_run_t *run, size_t *pos)
         lap_run(b, pos, &writes);
         lap_synced(b, lap_k);
     } while (L->k > lap_k);
+    b->burst = 0;
     lap_cat_clear(L);
     for (j = 0; j < L->k; j++) {
         sse_msg_unref(L->m[j].msg);

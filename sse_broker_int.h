@@ -125,6 +125,8 @@ typedef struct sse_broker_t {
     uint32_t next_token;
     sse_replay_t *replays, *replays_tail;
     sse_lap_t lap;
+    int burst;                  /* the fan-out under way has more than one
+                                   event: no direct writes (sse_sub_send) */
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
         apr_uint64_t joined;    /* events that joined a fan-out under way */
