@@ -604,7 +604,9 @@ static int watcher_tidy(int *ended)
         apr_atomic_set32(&s->watched, 1);
         if (stopped) {
             s->stop = 1;                /* suspended after the stop began */
-            susp_ready(s);              /* if a round runs: another after it */
+        }
+        if (stopped || s->failed) {
+            susp_ready(s);              /* its round ends it */
         }
     }
     while ((s = dead) != NULL) {

@@ -1000,6 +1000,7 @@ static double *h_lat[2];
 static long h_nlat[2];
 static volatile int h_phase = -1;   /* the publisher's phase, -1: idle */
 static volatile long h_sent[2];     /* events answered 200, per phase */
+static int h_pub_busy;              /* a publish may be in flight */
 static volatile int h_pub_stop;
 static long o_attack = 20000;
 static double o_attack_rate;     /* attempts a second, 0: as fast as they go */
@@ -1017,8 +1018,12 @@ static void *h_publisher(void *arg)
     (void)arg;
     snprintf(path, sizeof(path), "/pub?channel=hostile");
     while (!h_pub_stop) {
-        int ph = h_phase;
+        int ph;
         double t0 = now();
+        /* busy before the phase is read: h_all_got waits for a publish
+         * that began in a phase to be counted (and read) */
+        __atomic_store_n(&h_pub_busy, 1, __ATOMIC_SEQ_CST);
+        ph = __atomic_load_n(&h_phase, __ATOMIC_SEQ_CST);
         if (ph >= 0) {
             size_t len = (size_t)snprintf(data, sizeof(data), "%d %ld %lld", ph,
                                           h_sent[ph] + 1, (long long)(t0 * 1e6));
@@ -1027,6 +1032,7 @@ static void *h_publisher(void *arg)
                 h_sent[ph]++;
             }
         }
+        __atomic_store_n(&h_pub_busy, 0, __ATOMIC_SEQ_CST);
         while (!h_pub_stop && now() - t0 < o_pub_ms / 1000.0) {
             usleep(1000);
         }
@@ -1215,7 +1221,9 @@ static int h_all_got(void *arg)
     h_wait_t *w = arg;
     long i;
 
-    if (h_phase >= 0 || (w->attack_left && *w->attack_left > 0)) {
+    if (__atomic_load_n(&h_phase, __ATOMIC_SEQ_CST) >= 0
+        || __atomic_load_n(&h_pub_busy, __ATOMIC_SEQ_CST)
+        || (w->attack_left && *w->attack_left > 0)) {
         return 0;
     }
     for (i = 0; i < w->n; i++) {
@@ -1326,11 +1334,11 @@ static int cmd_hostile(void)
     }
     /* 2. baseline: o_events events, no attack */
     w.phase = 0;
-    h_phase = 0;
+    __atomic_store_n(&h_phase, 0, __ATOMIC_SEQ_CST);
     t0 = now();
     h_loop(ep, NULL, &left, &tried, hist_n, hist_a,
            t0 + o_events * o_pub_ms / 1000.0, h_never, NULL);
-    h_phase = -1;
+    __atomic_store_n(&h_phase, -1, __ATOMIC_SEQ_CST);
     h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 10, h_all_got, &w);
     /* 3. the attack, in a thread of its own (so that its connections do
      * not delay the normal clients' reads here), with events published
@@ -1339,7 +1347,7 @@ static int cmd_hostile(void)
     w.attack_left = &h_att.left;
     h_att.left = o_attack;
     h_att.att = att;
-    h_phase = 1;
+    __atomic_store_n(&h_phase, 1, __ATOMIC_SEQ_CST);
     t_attack = now();
     if (pthread_create(&attacker, NULL, h_attacker, NULL)) {
         die("pthread_create failed");
@@ -1348,7 +1356,7 @@ static int cmd_hostile(void)
         h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 0.2, h_never, NULL);
     }
     printf("attack_secs=%.2f\n", h_att.secs);
-    h_phase = -1;
+    __atomic_store_n(&h_phase, -1, __ATOMIC_SEQ_CST);
     h_loop(ep, NULL, &left, &tried, hist_n, hist_a, now() + 10, h_all_got, &w);
     h_att.stop = 1;
     pthread_join(attacker, NULL);
