@@ -266,6 +266,23 @@ static int susp_client_gone(sse_susp_t *s)
     return gone;
 }
 
+/* Read what the pair has, up to size bytes (s->mx held): counted as read
+ * (the broker's direct writes wait for the pair to be empty), and, when
+ * the buffer is full, another round asked for, since more may wait and no
+ * new edge will say so.  recv()'s result, errno kept. */
+static ssize_t susp_take(sse_susp_t *s, char *buf, size_t size)
+{
+    ssize_t got = recv(s->pair, buf, size, MSG_DONTWAIT);
+
+    if (got > 0) {
+        apr_atomic_add32(&s->pair_read, (apr_uint32_t)got);
+    }
+    if (got == (ssize_t)size) {
+        apr_atomic_set32(&s->again, 1);
+    }
+    return got;
+}
+
 /* One round's work; NULL, or why the stream ends.  It writes at most
  * one buffer (what the client's socket is likely to take at once: a
  * flush that does not fit waits up to Timeout), and only when the socket
@@ -302,15 +319,9 @@ static const char *susp_pump(sse_susp_t *s)
          * client past SSEMaxBacklog, a DELETE, a stop) */
         return pfd[1].revents & POLLRDHUP ? "ended by the broker" : NULL;
     }
-    got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
+    got = susp_take(s, buf, sizeof(buf));
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
         return "ended by the broker";
-    }
-    if (got > 0) {
-        apr_atomic_add32(&s->pair_read, (apr_uint32_t)got);
-    }
-    if (got == (ssize_t)sizeof(buf)) {
-        apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
     }
     if (got > 0 && (susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
                     || s->c->aborted)) {
@@ -424,10 +435,7 @@ static int susp_round_here(sse_susp_t *s)
         pthread_mutex_unlock(&s->mx);
         return 0;
     }
-    got = recv(s->pair, buf, sizeof(buf), MSG_DONTWAIT);
-    if (got > 0) {
-        apr_atomic_add32(&s->pair_read, (apr_uint32_t)got);
-    }
+    got = susp_take(s, buf, sizeof(buf));
     if (got <= 0 || susp_write(s, buf, (apr_size_t)got) != APR_SUCCESS
         || s->c->aborted) {
         s->failed = got > 0;    /* else the worker sees what recv saw */
@@ -435,9 +443,6 @@ static int susp_round_here(sse_susp_t *s)
         return 0;               /* the worker's round ends it, or retries */
     }
     pthread_mutex_unlock(&s->mx);
-    if (got == (ssize_t)sizeof(buf)) {
-        apr_atomic_set32(&s->again, 1);   /* more may wait: no new edge */
-    }
     susp_round_done(s);
     return 1;
 }
