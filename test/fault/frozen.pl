@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 # test/fault/frozen.pl: one child stops answering (SIGSTOP, as a child
 # stuck in swap or a debugger would) while an event is published.  The
-# publish must not hang, and its answer must be true: README promises that
-# a refused publish published nothing.  Streams on the other children show
-# what really happened.  Writes one TSV row (see run.sh) to --out.
+# publish must not hang, and its answer must be true: docs/how-it-works.md
+# promises that a refused publish published nothing.  Streams on the other
+# children show what really happened.  Writes one TSV row (see run.sh) to --out.
 #
 #   perl frozen.pl --port P --ppid PARENT --relay RELAYPID --out rows.tsv
 use strict;

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # test/fault/hostile.pl: hostile input against a running mod_sse server
 # (the private httpd of test/fault/run.sh).  Each case is sent as raw bytes
-# and must get the answer the README promises; a stream on every channel
+# and must get the answer docs/publishing.md promises; a stream on every channel
 # used checks that nothing refused was published and that every accepted
 # event arrives with exactly its fields (parsed as a browser would), so no
 # publisher input can add a field, an event or a line of its own.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/fault/lost_event.sh: a child's broker cannot deliver an event the
-# relay sent it, and the relay has answered the publish already.  README
+# relay sent it, and the relay has answered the publish already.  docs/resuming.md
 # promises that nothing is lost: the child's streams must end, and a client
 # that reconnects with Last-Event-ID must get the event from the relay's
 # history, then the next one.  (A broker that went on left the stream open

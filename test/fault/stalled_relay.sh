@@ -2,7 +2,7 @@
 # test/fault/stalled_relay.sh: the relay takes a publish from epoll_wait and
 # stalls right there (gdb holds it at the syscall's return, as SIGSTOP or
 # swap could) for longer than a worker waits for it (5 s).  The worker
-# answers 503; README promises that a refused publish published nothing, so
+# answers 503; docs/how-it-works.md promises that a refused publish published nothing, so
 # when the relay runs again the event must not reach the stream, and the
 # next one must.  A relay that trusted epoll's "readable" without looking
 # for the hang-up again published it (seen once in about 20 runs of t/41

@@ -443,7 +443,7 @@ post_ok('/pub-origins: cookie, own Origin', '/pub-origins',
 post_refused('/pub-origins: cookie, Origin evil', '/pub-origins',
              Cookie => 'sid=1', Origin => $evil);
 
-# the README's Require ip + shared secret header (behind a local proxy)
+# docs/access.md's Require ip + shared secret header (behind a local proxy)
 {
     my($res) = post('/pub-secret', 'no key');
     is $res->code, 403, '/pub-secret without X-Publish-Key: 403';
