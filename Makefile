@@ -3,6 +3,7 @@
 #   make run      install what is missing, build, run a private httpd with the demo
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
 #   make unit     C unit tests of the pure parts
+#   make docs-check  the docs against the code (directives, message codes, links)
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
@@ -22,7 +23,7 @@ RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev redis-server curl openssl make gcc
 
-.PHONY: all deps install run test test-cluster unit clean
+.PHONY: all deps install run test test-cluster unit clean docs-check
 
 all: mod_sse.so tools/sse-publish
 
@@ -73,6 +74,11 @@ test/t/conf/tls/localhost.key:
 
 unit:
 	$(MAKE) -C test/unit
+
+# The docs against the code: every directive and SSE0xxxx code documented,
+# every link and anchor alive, the README a front door.
+docs-check:
+	bash test/docs-check.sh
 
 clean:
 	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so tools/sse-publish build

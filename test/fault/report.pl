@@ -262,7 +262,7 @@ $md .= <<'EOT';
 - *Frozen child*: the relay waits for every child's broker before it answers a publish; a child that
   does not answer (stopped, swapped out, stuck) makes every publish wait for the 5 s relay timeout.
   The answer is then 503 although the event was given an id, kept in the history and delivered by the
-  other children, while the README says a refused publish published nothing.
+  other children, while docs/how-it-works.md says a refused publish published nothing.
 - *Relay socket left after stop*: the relay runs as the httpd user and unlinks its socket when it
   exits; in a runtime directory owned by root (Debian's `/var/run/apache2`) it cannot, so one
   `sse-relay.<pid>.sock` is left per start.
