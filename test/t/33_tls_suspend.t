@@ -17,7 +17,7 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 31;
+plan tests => 32;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
@@ -162,6 +162,32 @@ my $t0 = time;
 $ok_meanwhile = Apache::TestRequest::GET('/server-status?auto')->code == 200;
 ok $ok_meanwhile && time - $t0 < 2, 'the server answers at once meanwhile';
 $ws->{sock}->close(SSL_no_shutdown => 1) if $ws;
+
+# 6a. The same with small events, which the broker writes to the socket
+#     itself while the kernel has room (sse_suspend.c asks once per
+#     budget, not per event): it must stop before the socket is full, never
+#     wait in a write, so another stream on the channel gets every event at
+#     once the whole time, and the stuck one is dropped past SSEMaxBacklog
+#     as before.
+my $w2 = uniq_chan('slowsmall');
+my $stuck = tls_stream("/slowstream?channel=$w2 rcvbuf=4096");
+my $fast = tls_stream("/slowstream?channel=$w2");
+my $small = 'y' x 3000;
+my($left, $late, $got, $sent) = (2, 0, 0, 0);
+for (1 .. 3000) {
+    (undef, my $sj) = publish($w2, data => $small);
+    last unless $sj && $sj->{id};
+    $sent++;
+    my $ev = $fast && $fast->next_event(3);
+    if (defined $ev && $ev eq ev(id => $sj->{id}, data => $small)) { $got++ }
+    else { $late++; last }
+    $left = $sj->{subscribers};
+    last if $left < 2;
+}
+ok $left == 1 && $got == $sent && !$late,
+   "small events: the stuck client is dropped, the other got all $sent at once"
+   or diag "subscribers left $left, sent $sent, received $got, late $late";
+$_ && $_->{sock}->close(SSL_no_shutdown => 1) for $stuck, $fast;
 
 # 6b. Hand-over (SSEHandover): an application's response over TLS becomes
 #     a suspended stream too, directly (CGI) and through mod_proxy: more of
