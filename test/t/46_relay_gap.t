@@ -31,21 +31,26 @@ system("make -s -C '$top' tools/sse-publish >/dev/null 2>&1") unless -x $cli;
 my($sock) = sort { (stat $b)[9] <=> (stat $a)[9] }
             glob(Apache::Test::vars('t_logs') . '/sse-relay.*.sock');
 my $relay = relay_pid();
-my @kids = children_pids();
 
-# gdb writes a child's memory (the module is built with -g); a machine
-# where it cannot attach skips the test, as make test-fault does
+# gdb reads and writes a child's memory (the module is built with -g); a
+# machine where it cannot attach skips the test, as make test-fault does.
+# Returns gdb's output, or undef when it failed.
 sub gdb_child {
     my($pid, @ex) = @_;
     my $out = `gdb -p $pid -batch @{[ map { "-ex '$_'" } @ex ]} -ex 'print 12345' -ex detach 2>&1`;
     return $out =~ /= 12345$/m
-        && $out !~ /ptrace|denied|No symbol|no member|Cannot access|cannot attach/i;
+        && $out !~ /ptrace|denied|No symbol|no member|Cannot access|cannot attach/i ? $out : undef;
 }
+# the children whose broker is on the relay (its link's descriptor)
+my @kids = grep {
+    my $o = gdb_child($_, 'print B.relay.io.fd');
+    defined $o && $o =~ /^\$1 = (\d+)$/m;
+} children_pids();
 my $why = !`command -v gdb 2>/dev/null` ? 'gdb is missing'
         : !-x $cli ? 'tools/sse-publish is not built'
         : !defined $sock || !-S $sock ? 'no relay socket in t/logs'
-        : !$relay || !@kids ? 'no relay or no children'
-        : !gdb_child($kids[0], 'print B.relay.io.fd') ? "gdb cannot attach to child $kids[0]"
+        : !$relay ? 'no relay'
+        : !@kids ? 'gdb cannot read any child\'s broker'
         : undef;
 plan skip_all => $why if $why;
 plan tests => 10;
@@ -68,7 +73,7 @@ ok rename($sock, $hidden), 'the relay socket renamed away: reconnects fail';
 # every broker: its connection marked lost, dropped at its next read (the
 # stats channel's question comes every second; an admin request, which the
 # relay passes to every broker, if not)
-my @marked = grep { gdb_child($_, 'set var B.relay.lost = B.s->server_hostname') } @kids;
+my @marked = grep { defined gdb_child($_, 'set var B.relay.lost = B.s->server_hostname') } @kids;
 is scalar(@marked), scalar(@kids), 'relay.lost set in all ' . scalar(@kids) . ' children';
 my $n_lost = sub { my @l = log_since($mark) =~ /SSE00104: lost the relay/g; scalar @l };
 for (1 .. 20) {
@@ -107,7 +112,8 @@ my $missed = ev(id => $e1->{id} // '?', data => 'missed 1')
 my $live = ev(id => $e3->{id} // '?', data => 'live');
 ok $s && !$s->{eof}, 'the stream stayed open' or diag 'ended; it got ' . show($got);
 ok $got eq $missed . $live || $got eq ": history lost\n\n" . $live,
-   'it got the events it missed, in order, then the live one (or the history-lost signal, then the live one)'
+   'it got ' . ($got eq $missed . $live ? 'the two events it missed, in order, then the live one'
+                : 'the events it missed, in order, then the live one (or the history-lost signal, then the live one)')
    or diag 'got ' . show($got) . "\nwanted " . show($missed . $live);
 $s->disconnect if $s;
 my @problems = log_problems($mark);
