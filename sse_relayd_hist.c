@@ -130,9 +130,10 @@ void relay_clock_note(sse_relayd_t *d, uint64_t seq)
 }
 
 /* What went out before `since`: 1 and *after, every event up to which had
- * gone out by then (none after it, but within a step); 0 and *after when
- * the ring does not reach back that far (events up to *after may have gone
- * out after `since`: lost); -1 when no event has gone out yet. */
+ * gone out before it (none after it but within a step; one that went out
+ * in the same microsecond counts as after); 0 and *after when the ring
+ * does not reach back that far (events up to *after may have gone out
+ * after `since`: lost); -1 when no event has gone out yet. */
 static int clock_before(sse_relayd_t *d, uint64_t since, uint64_t *after)
 {
     unsigned lo = 0, hi = d->clock_n;
@@ -140,9 +141,9 @@ static int clock_before(sse_relayd_t *d, uint64_t since, uint64_t *after)
     if (!d->clock_n) {
         return -1;
     }
-    while (lo < hi) {           /* the first sample later than since */
+    while (lo < hi) {           /* the first sample not before since */
         unsigned mid = lo + (hi - lo) / 2;
-        if (clock_at(d, mid)->t <= since) {
+        if (clock_at(d, mid)->t < since) {
             lo = mid + 1;
         }
         else {
