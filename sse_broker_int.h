@@ -35,6 +35,8 @@ typedef struct {
 /* A replay request in flight; the relay answers them in order. */
 typedef struct sse_replay_t {
     uint32_t token;
+    uint64_t since;             /* a CATCHUP's (sse_sub_t.off_since), or 0:
+                                   a REPLAY */
     struct sse_sub_t *sub;      /* NULL once the stream is gone */
     struct sse_replay_t *next;
 } sse_replay_t;
@@ -56,6 +58,10 @@ struct sse_sub_t {
     void *sink_ctx;
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
+    uint64_t off_since;         /* began while the broker was off the relay,
+                                   at this sse_clock_us(): what went out
+                                   since then is asked for when the broker
+                                   is back on the same relay; else 0 */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */
     const char *preamble;       /* in this block */
     const char *last_id;        /* in this block, or NULL */

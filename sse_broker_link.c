@@ -65,21 +65,30 @@ int sse_synced_put(sse_broker_t *b, uint64_t mark)
     return 0;
 }
 
-/* Ask the relay for what sub missed.  Live events that reach this child
- * before the answer are skipped for sub: the relay sends its answer after
- * them, and it holds them too.  Without the relay, say history is lost. */
-void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
+/* Queue the relay's question for what sub missed: after its last id
+ * (REPLAY), or, since > 0, since it began off the relay (CATCHUP).  Live
+ * events that reach this child before the answer are skipped for sub: the
+ * relay sends its answer after them, and it holds them too.  The caller
+ * flushes relay.out. */
+static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
 {
-    sse_replay_t *rp;
+    sse_replay_t *rp = calloc(1, sizeof(*rp));
+    int rc;
 
-    if (b->relay.io.fd < 0 || !(rp = calloc(1, sizeof(*rp)))) {
+    if (!rp) {
         sse_sub_send(b, sub, b->lost, 1);
         return;
     }
     rp->token = ++b->next_token;
-    if (sse_wire_resume_put(&b->relay.out, SSE_OP_REPLAY, rp->token,
-                            sub->last_id, (const char *const *)sub->names,
-                            sub->nlinks)) {
+    rp->since = since;
+    rc = since ? sse_wire_catchup_put(&b->relay.out, rp->token, since,
+                                      (const char *const *)sub->names,
+                                      sub->nlinks)
+               : sse_wire_resume_put(&b->relay.out, SSE_OP_REPLAY, rp->token,
+                                     sub->last_id,
+                                     (const char *const *)sub->names,
+                                     sub->nlinks);
+    if (rc) {
         free(rp);
         sse_sub_kill(b, sub, "out of memory");
         return;
@@ -93,6 +102,17 @@ void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
     }
     b->replays_tail = rp;
     sub->replaying = rp;
+}
+
+/* Ask the relay for what sub missed after its last id.  Without the
+ * relay, say history is lost. */
+void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
+{
+    if (b->relay.io.fd < 0) {
+        sse_sub_send(b, sub, b->lost, 1);
+        return;
+    }
+    replay_ask(b, sub, 0);
     if (sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "write failed");
     }
@@ -250,7 +270,12 @@ void sse_link_drop(sse_broker_t *b, const char *why)
         b->replays = rp->next;
         if ((sub = rp->sub) != NULL) {
             sub->replaying = NULL;
-            sse_sub_send(b, sub, b->lost, 1);
+            if (rp->since) {
+                sub->off_since = rp->since;     /* asked again when back */
+            }
+            else {
+                sse_sub_send(b, sub, b->lost, 1);
+            }
         }
         free(rp);
     }
@@ -266,32 +291,66 @@ void sse_link_drop(sse_broker_t *b, const char *why)
 /* Just connected: to the relay connected to before?  Then the connection
  * was lost on this side (out of memory, a bad frame) while the relay went
  * on publishing without this child's streams, and nothing tells them what
- * they missed.  End them: their clients reconnect with Last-Event-ID and
- * get it from this relay's history.  (A new relay has no history of the
- * gap to give: its publishes were refused until it ran, and the streams
- * stay.) */
-static void relay_same_check(sse_broker_t *b)
+ * they missed.  Those that were on the relay then: end them; their clients
+ * reconnect with Last-Event-ID and get it from this relay's history.
+ * Those that began meanwhile (off_since) may have no Last-Event-ID to come
+ * back with: they stay, and link_catch_up() asks for what went out since
+ * they began.  Returns 1 then.  (A new relay has no history of the gap to
+ * give: its publishes were refused until it ran, and the streams stay.) */
+static int relay_same_check(sse_broker_t *b)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
     pid_t pid = 0;
     sse_sub_t *sub;
-    int n = 0;
+    int n = 0, kept = 0, same;
 
     if (!getsockopt(b->relay.io.fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)) {
         pid = cred.pid;
     }
-    if (pid && pid == b->relay_pid) {
-        for (sub = b->all; sub; sub = sub->next) {
-            n += !sub->dead;
+    same = pid && pid == b->relay_pid;
+    for (sub = b->all; sub; sub = sub->next) {
+        if (sub->dead) {
+            continue;
+        }
+        if (!same) {
+            sub->off_since = 0;
+        }
+        else if (sub->off_since) {
+            kept++;
+        }
+        else {
+            n++;
             sse_sub_kill(b, sub, "lost the relay (it went on)");
         }
+    }
+    if (same) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, b->s,
                      "SSE00109: back on relay %d after losing it: ending this "
-                     "child's %d stream(s), which resume from its history",
-                     (int)pid, n);
+                     "child's %d stream(s), which resume from its history; "
+                     "%d that began meanwhile get what they missed",
+                     (int)pid, n, kept);
     }
     b->relay_pid = pid;
+    return same;
+}
+
+/* Back on the same relay: ask it for what went out since each stream that
+ * began while off it began (their census is in, sent before). */
+static void link_catch_up(sse_broker_t *b)
+{
+    sse_sub_t *sub;
+
+    for (sub = b->all; sub; sub = sub->next) {
+        if (!sub->dead && sub->off_since) {
+            uint64_t since = sub->off_since;
+            sub->off_since = 0;
+            replay_ask(b, sub, since);
+        }
+    }
+    if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "write failed");
+    }
 }
 
 /* The loop's callback for the relay socket: read what is there, then
@@ -362,8 +421,10 @@ void sse_link_connect(sse_loop_t *loop, sse_timer_t *t)
 
 int sse_link_attach(sse_broker_t *b, int fd)
 {
+    int same;
+
     b->relay.io.fd = fd;
-    relay_same_check(b);
+    same = relay_same_check(b);
     if (link_hello(b)) {
         return -1;
     }
@@ -372,7 +433,10 @@ int sse_link_attach(sse_broker_t *b, int fd)
         sse_link_drop(b, "cannot watch the socket");
         return -1;
     }
-    return 0;
+    if (same) {
+        link_catch_up(b);
+    }
+    return b->relay.io.fd < 0 ? -1 : 0;
 }
 
 /* Handle every whole frame the relay sent (in relay.in), in order, and

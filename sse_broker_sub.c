@@ -404,6 +404,11 @@ void sse_sub_start(sse_broker_t *b, sse_sub_t *sub)
 {
     int off = 0;
 
+    if (b->relay.io.fd < 0 && !sub->last_id) {
+        /* off the relay: what goes out from now on is its due (before its
+         * ": ok", which promises every later publish) */
+        sub->off_since = sse_clock_us();
+    }
     sse_sub_send_bytes(b, sub, sub->preamble, strlen(sub->preamble));
     if (!sub->held) {
         /* the worker corked the headers: they leave with the preamble */

@@ -149,6 +149,14 @@ void sse_run_copy(const sse_run_t *run, unsigned k, char *dst)
     }
 }
 
+uint64_t sse_clock_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint32_t sse_clock_ms(void)
 {
     struct timespec ts;

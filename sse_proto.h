@@ -22,7 +22,7 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "5"
+#define SSE_PROTO_VERSION "6"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
@@ -61,7 +61,11 @@ enum {
     SSE_OP_SYNC,        /* relay -> broker: u32 mark high, u32 mark low;
                            answered by SYNCED once every frame before it
                            has been handled (flow control)                  */
-    SSE_OP_SYNCED       /* broker -> relay: the SYNC's mark, echoed         */
+    SSE_OP_SYNCED,      /* broker -> relay: the SYNC's mark, echoed         */
+    SSE_OP_CATCHUP      /* broker -> relay, seq = the broker's token: u64
+                           since (sse_clock_us), u32 n, n channels: the events of a stream that began
+                           while the broker was off this relay; answered
+                           by REPLAYED, as a REPLAY                          */
 };
 
 typedef struct {
@@ -127,5 +131,8 @@ void sse_run_copy(const sse_run_t *run, unsigned k, char *dst);
 /* CLOCK_MONOTONIC in milliseconds, low 32 bits: the same clock in every
  * process of the machine; compare two with (int32_t)(later - earlier). */
 uint32_t sse_clock_ms(void);
+/* The same clock in microseconds, whole (for what must be compared across
+ * processes over hours: when a stream began, when an event went out). */
+uint64_t sse_clock_us(void);
 
 #endif

@@ -204,6 +204,9 @@ void event_out(sse_relayd_t *d, relay_gather_t *g, const char *chan,
     if (g) {
         g->remaining++;         /* held while the brokers are looked at */
     }
+    if (seq != UINT64_MAX) {    /* not the stats event, which has no seq */
+        relay_clock_note(d, seq);
+    }
     for (b = d->conns; b; b = b->next) {
         long n;
         if (!b->broker || !b->census

@@ -99,6 +99,108 @@ int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     return rc;
 }
 
+/* --- the clock of what went out (RELAY_CLOCK_SAMPLES) -------------------- */
+
+static relay_clock_t *clock_at(sse_relayd_t *d, unsigned i)
+{
+    return &d->clock[(d->clock_head + i) % RELAY_CLOCK_SAMPLES];
+}
+
+void relay_clock_note(sse_relayd_t *d, uint64_t seq)
+{
+    uint64_t now = sse_clock_us();
+    relay_clock_t *last = d->clock_n ? clock_at(d, d->clock_n - 1) : NULL;
+
+    if (last && seq < last->seq) {
+        seq = last->seq;        /* (a gap fill's older one) */
+    }
+    if (d->clock_n >= 2
+        && now - clock_at(d, d->clock_n - 2)->t < RELAY_CLOCK_STEP_US) {
+        last->t = now;          /* the newest sample moves on */
+        last->seq = seq;
+        return;
+    }
+    if (d->clock_n == RELAY_CLOCK_SAMPLES) {
+        d->clock_head = (d->clock_head + 1) % RELAY_CLOCK_SAMPLES;
+        d->clock_n--;
+    }
+    last = clock_at(d, d->clock_n++);
+    last->t = now;
+    last->seq = seq;
+}
+
+/* What went out before `since`: 1 and *after, every event up to which had
+ * gone out before it (none after it but within a step; one that went out
+ * in the same microsecond counts as after); 0 and *after when the ring
+ * does not reach back that far (events up to *after may have gone out
+ * after `since`: lost); -1 when no event has gone out yet. */
+static int clock_before(sse_relayd_t *d, uint64_t since, uint64_t *after)
+{
+    unsigned lo = 0, hi = d->clock_n;
+
+    if (!d->clock_n) {
+        return -1;
+    }
+    while (lo < hi) {           /* the first sample not before since */
+        unsigned mid = lo + (hi - lo) / 2;
+        if (clock_at(d, mid)->t < since) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    if (lo) {
+        *after = clock_at(d, lo - 1)->seq;
+        return 1;
+    }
+    /* all went out later: from the first event on, when the ring holds it
+     * (it never moves: only the newest sample does, and there are two) */
+    if (d->clock_head == 0 && d->clock_n < RELAY_CLOCK_SAMPLES) {
+        *after = clock_at(d, 0)->seq - 1;
+        return 1;
+    }
+    *after = clock_at(d, 0)->seq;
+    return 0;
+}
+
+/* A broker asks for what a stream that began (at `since`) while the broker
+ * was off this relay missed: the events that went out since then, from the
+ * history; answered as a REPLAY, after every event published before this
+ * moment. */
+int catchup_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
+{
+    sse_relayd_t *d = c->d;
+    apr_pool_t *p;
+    const char **chans;
+    uint32_t n;
+    uint64_t since, after = 0, max = 0;
+    int known, lost = 0, rc = -1;
+    sse_buf_t events = { 0 };
+
+    apr_pool_create(&p, d->pool);
+    if (!sse_wire_catchup_get(p, rd, &since, &chans, &n)) {
+        known = clock_before(d, since, &after);
+        if (known < 0) {
+            rc = 0;             /* nothing went out: nothing missed */
+        }
+        else {
+            rc = history_replay(d, chans, n, after, &events, &lost, &max);
+        }
+        if (!rc && !sse_wire_replayed_put(&c->peer.out, h->seq,
+                                          lost || !known, events.data,
+                                          events.len, max)) {
+            conn_queue_out(c);
+        }
+        else {
+            rc = -1;
+        }
+    }
+    sse_buf_free(&events);
+    apr_pool_destroy(p);
+    return rc;
+}
+
 /* A publisher-side check before a resumed stream's headers: would its
  * replay be incomplete?  Answered at once, from the history alone. */
 int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)

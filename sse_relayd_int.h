@@ -101,6 +101,22 @@ typedef struct relay_owed_t {
 #define RELAY_ANSWER_MS 4000
 #define RELAY_GATHER_MS 2000    /* at most, for a child's reply */
 
+/* When each event went out (the sse_clock_us clock), so that a stream that
+ * began while its broker was off the relay can be given what went out
+ * after it began (CATCHUP).  A sample (t, seq): every event up to seq had
+ * gone out by t.  Each event updates the newest sample, or adds one when
+ * the one before the newest is RELAY_CLOCK_STEP_US old or more: an answer
+ * may hold the events of up to that long before the stream began, and the
+ * ring reaches back RELAY_CLOCK_SAMPLES such steps at least (further when
+ * events are rarer); a stream older than that is told history was lost. */
+#define RELAY_CLOCK_SAMPLES 4096
+#define RELAY_CLOCK_STEP_US 2000
+
+typedef struct {
+    uint64_t t;
+    uint64_t seq;
+} relay_clock_t;
+
 struct relay_conn_t {
     sse_relayd_t *d;            /* the relay it belongs to */
     sse_peer_t peer;            /* its socket (io.fd -1 once closed, and in
@@ -153,6 +169,8 @@ struct sse_relayd_t {
     int census_synced;          /* every broker read since the last wait */
     uint64_t next_id;           /* seq of the next event; also its id */
     sse_hist_t *hist;
+    relay_clock_t *clock;       /* malloc'ed: RELAY_CLOCK_SAMPLES, a ring */
+    unsigned clock_head, clock_n;   /* its oldest sample, how many */
     struct sse_cluster_t *cluster;  /* SSECluster, or NULL: this server alone */
     int cluster_live;           /* connected, and its fd is watched */
     uint64_t fill_from;         /* last event seen before a reconnect */
@@ -290,8 +308,12 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p, const char *chan,
                           sse_event_t *ev, uint32_t keep, uint32_t age,
                           char **id, uint64_t *seq, apr_size_t *len);
 
-/* The REPLAY and CHECK ops (relay_op_fn). */
+/* An event (seq) went out to the brokers now: the clock's samples. */
+void relay_clock_note(sse_relayd_t *d, uint64_t seq);
+
+/* The REPLAY, CATCHUP and CHECK ops (relay_op_fn). */
 int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
+int catchup_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 
 /* --- Redis and the stats channel (sse_relayd_cluster.c) ------------------ */

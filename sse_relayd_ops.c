@@ -23,7 +23,8 @@ int sse_relayd_init(sse_relayd_t *d, apr_pool_t *pool, uint64_t first_id)
     }
     d->next_id = first_id;
     d->hist = sse_hist_create(d->next_id);
-    return d->hist ? 0 : -1;
+    d->clock = malloc(RELAY_CLOCK_SAMPLES * sizeof(*d->clock));
+    return d->hist && d->clock ? 0 : -1;
 }
 
 void sse_relayd_destroy(sse_relayd_t *d)
@@ -35,6 +36,7 @@ void sse_relayd_destroy(sse_relayd_t *d)
     }
     free(d->chans);
     free(d->stats_children);
+    free(d->clock);
     if (d->hist) {
         sse_hist_destroy(d->hist);
     }
@@ -331,6 +333,7 @@ static const struct {
     [SSE_OP_HELLO]   = { op_hello,      FROM_PEER },
     [SSE_OP_REPLY]   = { op_reply,      FROM_BROKER },
     [SSE_OP_REPLAY]  = { replay_answer, FROM_BROKER },
+    [SSE_OP_CATCHUP] = { catchup_answer, FROM_BROKER },
     [SSE_OP_COUNT]   = { census_frame,  FROM_BROKER },
     [SSE_OP_SYNCED]  = { synced_frame,  FROM_BROKER },
     [SSE_OP_CHECK]   = { check_answer,  FROM_REQUESTER },

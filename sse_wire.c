@@ -208,6 +208,39 @@ int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
     return 0;
 }
 
+int sse_wire_catchup_put(sse_buf_t *b, uint32_t seq, uint64_t since,
+                         const char *const *keys, int n)
+{
+    long off = sse_frame_begin(b, SSE_OP_CATCHUP, seq);
+    int i, ok = off >= 0 && !sse_buf_put_u64(b, since)
+                && !sse_buf_put_u32(b, (uint32_t)n);
+
+    for (i = 0; ok && i < n; i++) {
+        ok = !sse_buf_put_str(b, keys[i], strlen(keys[i]));
+    }
+    return frame_close(b, off, ok);
+}
+
+int sse_wire_catchup_get(apr_pool_t *p, sse_rd_t *rd, uint64_t *since,
+                         const char ***keys, uint32_t *n)
+{
+    size_t len;
+    uint32_t i;
+
+    if (sse_rd_u64(rd, since) || sse_rd_u32(rd, n)
+        || *n > SSE_WIRE_MAX_RESUME) {
+        return -1;
+    }
+    *keys = apr_palloc(p, (*n + 1) * sizeof(char *));
+    for (i = 0; i < *n; i++) {
+        if (sse_rd_str(rd, &(*keys)[i], &len)) {
+            return -1;
+        }
+    }
+    (*keys)[*n] = NULL;
+    return 0;
+}
+
 int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,
                           const char *events, size_t len, uint64_t upto)
 {

@@ -404,6 +404,54 @@ static void test_relay_lost(void)
     close(c5);
 }
 
+/* Back on the same relay (a socketpair again: its peer is this process,
+ * as before the loss): the streams from before are ended (SSE00109); one
+ * that began while off it, with no Last-Event-ID, stays, and the relay is
+ * asked (CATCHUP) for what went out since it began. */
+static void test_relay_back(void)
+{
+    sse_buf_t f = { 0 };
+    sse_frame_hdr_t h;
+    char payload[4096], buf[256];
+    sse_rd_t rd = { payload, 0 };
+    const char **keys;
+    uint32_t n;
+    uint64_t since = 0, before = sse_clock_us();
+    int sv[2], c6;
+    sse_sub_t *sub;
+
+    sub = park("ns/g", NULL, 1 << 20, &c6);
+    pass();
+    CHECK(client_read(c6, buf, sizeof(buf)) == 6);  /* ": ok", off the relay */
+    CHECK(sub->off_since >= before);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    relay_end = sv[1];
+    CHECK(sse_link_attach(&b, sv[0]) == 0);
+    CHECK(frame_read(&h, payload, sizeof(payload)) == 0 && h.type == SSE_OP_HELLO);
+    CHECK(frame_read(&h, payload, sizeof(payload)) == 0 && h.type == SSE_OP_COUNT);
+    CHECK(frame_read(&h, payload, sizeof(payload)) == 0 && h.type == SSE_OP_CATCHUP);
+    rd.left = h.len;
+    CHECK(sse_wire_catchup_get(pool, &rd, &since, &keys, &n) == 0);
+    CHECK(since >= before && since <= sse_clock_us());
+    CHECK(n == 1 && !strcmp(keys[0], "ns/g"));
+    if (!CHECK(strstr(last_log, "SSE00109: back on relay") != NULL
+               && strstr(last_log, "; 1 that began meanwhile") != NULL)) {
+        fprintf(stderr, "    last log line: %s\n", last_log);
+    }
+    CHECK(!sub->dead && sub->off_since == 0);
+
+    /* a live event before the answer is in the answer, then live again */
+    event_put(&f, "ns/g", 21, "id: 21\n\n");
+    CHECK(sse_wire_replayed_put(&f, h.seq, 0, "id: 20\n\nid: 21\n\n", 16, 21) == 0);
+    event_put(&f, "ns/g", 22, "id: 22\n\n");
+    relay_send(&f);
+    pass();
+    CHECK(client_read(c6, buf, sizeof(buf)) > 0);
+    CHECK_STR(buf, "id: 20\n\nid: 21\n\nid: 22\n\n");
+    close(c6);
+    sse_buf_free(&f);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -417,6 +465,7 @@ int main(void)
     test_requests();
     test_slow_client();
     test_relay_lost();
+    test_relay_back();
     sse_broker_fini(&b);
     close(c1);
     close(c2);

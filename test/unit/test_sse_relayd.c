@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apr_general.h"
 #include "unit.h"
@@ -643,6 +644,79 @@ static void test_list(apr_pool_t *p)
     relayd_done(&d);
 }
 
+/* A broker's CATCHUP for a stream that began (at since) while it was off
+ * the relay: it gets the events that went out after since, not those
+ * before, answered as a REPLAY; nothing when no event went out at all. */
+static int catchup(relay_conn_t *b, uint32_t token, uint64_t since,
+                   const char *chan)
+{
+    sse_buf_t f = { 0 };
+    const char *keys[1] = { chan };
+
+    CHECK(sse_wire_catchup_put(&f, token, since, keys, 1) == 0);
+    return feed(b, &f);
+}
+
+static int replayed(relay_conn_t *b, uint32_t token, uint32_t *lost,
+                    char *events, size_t sz, uint64_t *upto)
+{
+    sse_frame_hdr_t h;
+    sse_rd_t rd;
+    const char *ev;
+    size_t len;
+
+    if (frames(b, SSE_OP_REPLAYED, 0, &h, &rd) != 1 || h.seq != token
+        || sse_wire_replayed_get(&rd, lost, &ev, &len, upto) || len >= sz) {
+        return -1;
+    }
+    memcpy(events, ev, len);
+    events[len] = '\0';
+    sse_buf_free(&b->peer.out);
+    return 0;
+}
+
+static void test_catchup(apr_pool_t *p)
+{
+    sse_relayd_t d;
+    relay_conn_t *b, *r;
+    char events[512];
+    uint32_t lost = 9;
+    uint64_t upto = 9, since;
+
+    relayd_start(&d, p);
+    b = broker(&d, 31, NULL, 0);
+    r = sse_relayd_conn_new(&d, -1);
+    /* nothing went out yet */
+    CHECK(catchup(b, 1, sse_clock_us(), "ns/gap") == 1);
+    CHECK(replayed(b, 1, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0 && events[0] == '\0' && upto == 0);
+    since = sse_clock_us();             /* before the first event */
+    CHECK(publish(r, "ns/gap", "before", 0) == 1);
+    usleep(3 * RELAY_CLOCK_STEP_US);
+    {
+        uint64_t began = sse_clock_us();
+        usleep(1000);
+        CHECK(publish(r, "ns/gap", "after 1", 0) == 1);
+        CHECK(publish(r, "ns/other", "elsewhere", 0) == 1);
+        CHECK(publish(r, "ns/gap", "after 2", 0) == 1);
+        CHECK(catchup(b, 2, began, "ns/gap") == 1);
+    }
+    CHECK(replayed(b, 2, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0);
+    CHECK_STR(events, "id: 1001\ndata: after 1\n\nid: 1003\ndata: after 2\n\n");
+    CHECK(upto == FIRST_ID + 3);
+    /* from before the first event on: all of it */
+    CHECK(catchup(b, 3, since, "ns/gap") == 1);
+    CHECK(replayed(b, 3, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0 && !strncmp(events, "id: 1000\ndata: before\n\nid: 1001\n", 32));
+    /* after the last one: nothing */
+    usleep(1000);
+    CHECK(catchup(b, 4, sse_clock_us(), "ns/gap") == 1);
+    CHECK(replayed(b, 4, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0 && events[0] == '\0' && upto == FIRST_ID + 3);
+    relayd_done(&d);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -659,6 +733,7 @@ int main(void)
     test_gather_timeout(p);
     test_stale_request(p);
     test_list(p);
+    test_catchup(p);
     apr_pool_destroy(p);
     apr_terminate();
     return unit_report();
