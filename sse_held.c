@@ -5,12 +5,22 @@
  *
  * The worker sleeps in poll() on its end of the socketpair and, for TLS,
  * on the client socket; it wakes once a second only to notice a stopping
- * child or an HTTP/2 stream the client reset (mod_http2 marks the
- * secondary connection aborted; it has no socket to poll).
+ * child or a restart.  An HTTP/2 stream that the client resets, or whose
+ * connection closes, gives no descriptor to poll: mod_http2 only sets
+ * c->aborted on the stream's (secondary) connection, from the connection's
+ * own thread, and wakes nobody (h2_c2_abort(); a GET has no input beam, so
+ * no pipe either).  So each child that holds HTTP/2 streams runs a watcher
+ * thread that looks at their c->aborted every HELD_WATCH_MS and wakes the
+ * worker of an aborted one by shutting its end of the socketpair down: the
+ * thread and the stream's places come back within a few milliseconds, not
+ * at the next poll timeout.  The watcher sleeps on a condition while this
+ * child holds no HTTP/2 stream.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +58,23 @@ static struct {
 static apr_uint32_t held_tls;       /* this child's HTTP/1.1 held streams */
 static apr_uint32_t held_h2;        /* this child's HTTP/2 held streams */
 static volatile int held_stopping;
+
+/* The HTTP/2 held streams of this child, for the watcher: one entry on
+ * each serving worker's stack, in the list while its held_loop() runs (so
+ * c, the stream's connection, outlives it).  The lock also orders the
+ * watcher's shutdown() of fd before the worker closes it. */
+#define HELD_WATCH_MS 10
+typedef struct held_watch {
+    struct held_watch *next, *prev;
+    conn_rec *c;
+    int fd;                 /* the worker's end of the socketpair */
+    int woken;
+} held_watch_t;
+
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
+static held_watch_t *watch_list;
+static pid_t watch_pid;             /* the child whose watcher runs */
 
 /* What a child keeps from held streams of its n threads: a quarter, at
  * least 1; none when it has only one (prefork: its one thread serves the
@@ -146,6 +173,89 @@ void sse_held_stop(void)
     held_stopping = 1;
 }
 
+/* The watcher thread: every HELD_WATCH_MS, wake the worker of each HTTP/2
+ * held stream whose connection mod_http2 has aborted (or all of them when
+ * the child stops). */
+static void *held_watcher(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&watch_lock);
+    for (;;) {
+        held_watch_t *w;
+
+        while (!watch_list) {
+            pthread_cond_wait(&watch_cond, &watch_lock);
+        }
+        for (w = watch_list; w; w = w->next) {
+            if (!w->woken && (w->c->aborted || held_stopping)) {
+                w->woken = 1;
+                shutdown(w->fd, SHUT_RDWR);     /* its poll() returns */
+            }
+        }
+        pthread_mutex_unlock(&watch_lock);
+        poll(NULL, 0, HELD_WATCH_MS);
+        pthread_mutex_lock(&watch_lock);
+    }
+    return NULL;
+}
+
+/* Put an HTTP/2 held stream under the watcher, starting it in this child
+ * the first time (with every signal blocked: they are the MPM's). */
+static void held_watch(held_watch_t *w, conn_rec *c, int fd)
+{
+    w->c = c;
+    w->fd = fd;
+    w->woken = 0;
+    w->prev = NULL;
+    pthread_mutex_lock(&watch_lock);
+    if (watch_pid != getpid()) {
+        pthread_t t;
+        pthread_attr_t attr;
+        sigset_t all, old;
+        int rc;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        rc = pthread_create(&t, &attr, held_watcher, NULL);
+        pthread_attr_destroy(&attr);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc == 0) {
+            watch_pid = getpid();
+        }
+        else {
+            ap_log_cerror(APLOG_MARK, APLOG_WARNING, rc, c,
+                          "SSE00320: cannot start the watcher of HTTP/2 "
+                          "held streams: a reset stream is noticed only "
+                          "within a second");
+        }
+    }
+    w->next = watch_list;
+    if (watch_list) {
+        watch_list->prev = w;
+    }
+    watch_list = w;
+    pthread_cond_signal(&watch_cond);
+    pthread_mutex_unlock(&watch_lock);
+}
+
+static void held_unwatch(held_watch_t *w)
+{
+    pthread_mutex_lock(&watch_lock);
+    if (w->prev) {
+        w->prev->next = w->next;
+    }
+    else {
+        watch_list = w->next;
+    }
+    if (w->next) {
+        w->next->prev = w->prev;
+    }
+    pthread_mutex_unlock(&watch_lock);
+}
+
 /* Pass bytes to the client, flushed.  APR_SUCCESS or the error. */
 static apr_status_t held_write(request_rec *r, apr_bucket_brigade *bb,
                                const char *buf, apr_size_t len)
@@ -202,7 +312,7 @@ static int held_old_generation(void)
         && ap_scoreboard_image->global->running_generation != mine;
 }
 
-static const char *held_loop(request_rec *r, int pair)
+static const char *held_wait(request_rec *r, int pair)
 {
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
@@ -241,6 +351,21 @@ static const char *held_loop(request_rec *r, int pair)
             return "client closed";
         }
     }
+}
+
+/* Serve a held stream until it ends; an HTTP/2 one under the watcher. */
+static const char *held_loop(request_rec *r, int pair)
+{
+    held_watch_t w;
+    const char *why;
+
+    if (!r->connection->master) {
+        return held_wait(r, pair);
+    }
+    held_watch(&w, r->connection, pair);
+    why = held_wait(r, pair);
+    held_unwatch(&w);
+    return why;
 }
 
 int sse_held_serve(request_rec *r, const sse_sub_spec_t *spec, int suspend)

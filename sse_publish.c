@@ -138,7 +138,8 @@ static long sse_sum(const sse_relay_result_t *res)
 
 static int sse_relay_down(request_rec *r, apr_status_t rv)
 {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+    /* APR_EGENERAL: no answer (a timeout, a closed connection), no errno */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,
                   "SSE00005: the relay did not answer");
     return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
                       "the event relay is not available; try again");

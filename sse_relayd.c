@@ -255,6 +255,10 @@ static int relay_listen(const char *path)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     if (fd < 0 || strlen(path) >= sizeof(sa.sun_path)) {
+        if (fd >= 0) {
+            close(fd);
+            errno = ENAMETOOLONG;       /* for SSE00205 */
+        }
         return -1;
     }
     memset(&sa, 0, sizeof(sa));

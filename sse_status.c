@@ -158,7 +158,8 @@ static void sse_status_gather(request_rec *r, sse_status_t *st)
         != APR_SUCCESS
         || (rv = sse_relay_request(r->pool, SSE_OP_LIST, NULL, &list))
            != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING,
+                      rv == APR_EGENERAL ? 0 : rv, r,
                       "SSE00501: the relay did not answer the status request");
         return;
     }

@@ -8,6 +8,8 @@
 // other/stream: a location with SetHandler sse and SSENamespace other): the
 // stats channel only counts other namespaces' streams, so the dashboard
 // must neither name it nor listen to it, and the count must include it.
+// The page must log no console error and no request of it may fail
+// (a 404 for the favicon counts).
 // Usage:
 //   node dashboard.mjs URL [SCREENSHOT.png]     (URL: http://localhost:8080/)
 // Exits non-zero on any failure.
@@ -63,6 +65,16 @@ const streams = [];
 try {
   const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   page.on('pageerror', e => check(false, `no JavaScript error (${e.message})`));
+  const problems = [];
+  page.on('console', m => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  page.on('requestfailed', r => {
+    if (!page.closing) problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
+  });
+  page.on('response', r => {
+    if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`);
+  });
   await page.goto(new URL('dashboard.html', base).href);
   await page.waitForFunction(() => document.getElementById('status').textContent === 'live',
                              null, { timeout: 10000 }).catch(() => {});
@@ -188,6 +200,9 @@ try {
     await page.waitForTimeout(300);
     await page.screenshot({ path: shot, fullPage: true });
   }
+  check(problems.length === 0, 'no console error and no failed request'
+        + (problems.length ? `: ${problems.join('; ')}` : ''));
+  page.closing = true;
 } finally {
   for (const s of streams) s.destroy();
   await browser.close();

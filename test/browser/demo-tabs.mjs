@@ -1,7 +1,9 @@
 // Opens the demo page in N tabs of a real Chromium (Debian's, driven by
 // playwright-core), presses the button in the first tab and checks that
 // every tab received the broadcast and that the first tab was told
-// "Broadcasted to N clients."  Usage:
+// "Broadcasted to N clients.", and that no tab saw a console error, an
+// uncaught exception or a failed request (a 404 for the favicon counts).
+// Usage:
 //   node demo-tabs.mjs URL [TABS] [SCREENSHOT.png]
 // Exits non-zero on any failure.
 import { chromium } from 'playwright-core';
@@ -24,8 +26,21 @@ const check = (ok, what) => {
 try {
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true });
   const pages = [];
+  const problems = [];
   for (let i = 0; i < tabs; i++) {
     const p = await ctx.newPage();
+    const tab = `tab ${i + 1}`;
+    p.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`${tab}: console error: ${m.text()}`);
+    });
+    p.on('pageerror', (e) => problems.push(`${tab}: uncaught: ${e.message}`));
+    p.on('requestfailed', (r) => {
+      // an EventSource the test itself ends by closing the tab is not one
+      if (!pages.closing) problems.push(`${tab}: request failed: ${r.url()} (${r.failure()?.errorText})`);
+    });
+    p.on('response', (r) => {
+      if (r.status() >= 400) problems.push(`${tab}: ${r.status()} for ${r.url()}`);
+    });
     await p.goto(url);
     pages.push(p);
   }
@@ -52,6 +67,12 @@ try {
           `tab ${i + 1} received the broadcast`);
   }
   if (shot) await pages[0].screenshot({ path: shot });
+  // the favicon is asked for after the load, without waiting on it
+  await pages[0].waitForTimeout(500);
+  check(problems.length === 0,
+        `no console error, uncaught exception or failed request in any tab`
+        + (problems.length ? `: ${problems.join('; ')}` : ''));
+  pages.closing = true;
 } finally {
   await browser.close();
 }

@@ -34,6 +34,7 @@ if [ -z "$id0" ] || [ -z "$child" ] || ! grep -q '^data: first' "$tmp/stream"; t
     emit "not run: the stream did not start (id '$id0', child '$child')" 0
     exit 1
 fi
+gdb_require "$child" "child $child"
 
 publish="curl -s -X POST '$base/pub?channel=$chan' --data-urlencode data=lost >$tmp/lost"
 case $mode in
@@ -53,6 +54,7 @@ gdb -p "$child" -batch "${how[@]}" -ex detach >"$tmp/gdb.log" 2>&1
 lost=$(cat "$tmp/lost" 2>/dev/null)
 if ! grep -q '= 12345$' "$tmp/gdb.log" || [ -z "$lost" ] \
    || grep -qi 'ptrace\|denied\|no symbol\|no member\|cannot\|can not' "$tmp/gdb.log"; then
+    gdb_skip_if_denied "$tmp/gdb.log" "$child" "child $child"
     emit "not run: $mode with gdb: $(grep -m1 -i 'ptrace\|denied\|symbol\|member\|cannot\|can not' "$tmp/gdb.log")" 0
     exit 1
 fi

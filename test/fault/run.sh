@@ -119,11 +119,16 @@ t_start=$SECONDS
 } >"$meta"
 
 failed=0
-row() {   # row AREA WHAT TRIES RESULT OK(0|1)
+row() {   # row AREA WHAT TRIES RESULT OK(0|1|skip: could not run here)
     local v=PASS
-    [ "$5" = 1 ] || { v=FAIL; failed=1; }
+    if [ "$5" = skip ]; then
+        v=SKIP
+    elif [ "$5" != 1 ]; then
+        v=FAIL
+        failed=1
+    fi
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$v" >>"$res"
-    printf '  %-4s %s: %s (%s)\n' "$([ $v = PASS ] && echo ok || echo FAIL)" "$1" "$2" "$4" >&2
+    printf '  %-4s %s: %s (%s)\n' "$(case $v in PASS) echo ok ;; *) echo $v ;; esac)" "$1" "$2" "$4" >&2
 }
 ok() { "$@" && echo 1 || echo 0; }
 

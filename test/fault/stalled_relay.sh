@@ -15,6 +15,7 @@ set -u
 port=$1 relay=$2
 base=http://127.0.0.1:$port
 . "$(dirname "$0")/gdb_check.sh"
+gdb_require "$relay" "the relay"
 
 # every worker thread keeps its own relay connection: open them all first,
 # so the publish below comes on a connection the relay already watches
@@ -33,6 +34,7 @@ gdb_pid=$!
 for _ in $(seq 100); do [ -e "$tmp/attached" ] && break; sleep 0.1; done
 if [ ! -e "$tmp/attached" ]; then
     wait $gdb_pid
+    gdb_skip_if_denied "$tmp/gdb.log" "$relay" "the relay"
     emit "not run: gdb could not attach to the relay ($(grep -m1 -i 'ptrace\|denied' "$tmp/gdb.log"))" 0
     exit 1
 fi
@@ -40,6 +42,8 @@ sleep 0.5
 t0=$(date +%s.%N)
 refused=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -X POST "$base/pub?channel=$chan" --data-urlencode data=refused)
 wait $gdb_pid
+# (gdb runs the commands after a failed attach too)
+gdb_skip_if_denied "$tmp/gdb.log" "$relay" "the relay"
 sleep 1
 next=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/pub?channel=$chan" --data-urlencode data=next)
 for _ in $(seq 30); do grep -q '^data: next' "$tmp/stream" && break; sleep 0.1; done
