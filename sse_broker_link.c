@@ -260,6 +260,10 @@ static int relay_handle(sse_broker_t *b, const sse_frame_hdr_t *h,
 
 void sse_link_drop(sse_broker_t *b, const char *why)
 {
+    /* the errno of the read or write that failed, taken before anything
+     * else can change it; the other reasons are no system call's */
+    apr_status_t err = (!strcmp(why, "write failed")
+                        || !strcmp(why, "read failed")) ? errno : 0;
     sse_sub_t *sub;
 
     if (b->relay.io.fd < 0) {
@@ -280,7 +284,7 @@ void sse_link_drop(sse_broker_t *b, const char *why)
         free(rp);
     }
     b->replays_tail = NULL;
-    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, b->s,
+    ap_log_error(APLOG_MARK, APLOG_WARNING, err, b->s,
                  "SSE00104: lost the relay (%s); reconnecting", why);
     sse_peer_close(&b->relay, b->loop);
     sse_timer_at(b->loop, &b->retry,
