@@ -188,14 +188,14 @@ int sse_wire_resume_put(sse_buf_t *b, uint32_t op, uint32_t seq,
     return frame_close(b, off, ok);
 }
 
-int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
-                        const char ***keys, uint32_t *n)
+/* A count and that many channel keys, as a NULL-ended array in p. */
+static int rd_keys(apr_pool_t *p, sse_rd_t *rd, const char ***keys,
+                   uint32_t *n)
 {
     size_t len;
     uint32_t i;
 
-    if (sse_rd_str(rd, last_id, &len) || sse_rd_u32(rd, n)
-        || *n > SSE_WIRE_MAX_RESUME) {
+    if (sse_rd_u32(rd, n) || *n > SSE_WIRE_MAX_RESUME) {
         return -1;
     }
     *keys = apr_palloc(p, (*n + 1) * sizeof(char *));
@@ -206,6 +206,14 @@ int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
     }
     (*keys)[*n] = NULL;
     return 0;
+}
+
+int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
+                        const char ***keys, uint32_t *n)
+{
+    size_t len;
+
+    return sse_rd_str(rd, last_id, &len) ? -1 : rd_keys(p, rd, keys, n);
 }
 
 int sse_wire_catchup_put(sse_buf_t *b, uint32_t seq, uint64_t since,
@@ -224,21 +232,7 @@ int sse_wire_catchup_put(sse_buf_t *b, uint32_t seq, uint64_t since,
 int sse_wire_catchup_get(apr_pool_t *p, sse_rd_t *rd, uint64_t *since,
                          const char ***keys, uint32_t *n)
 {
-    size_t len;
-    uint32_t i;
-
-    if (sse_rd_u64(rd, since) || sse_rd_u32(rd, n)
-        || *n > SSE_WIRE_MAX_RESUME) {
-        return -1;
-    }
-    *keys = apr_palloc(p, (*n + 1) * sizeof(char *));
-    for (i = 0; i < *n; i++) {
-        if (sse_rd_str(rd, &(*keys)[i], &len)) {
-            return -1;
-        }
-    }
-    (*keys)[*n] = NULL;
-    return 0;
+    return sse_rd_u64(rd, since) ? -1 : rd_keys(p, rd, keys, n);
 }
 
 int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,
