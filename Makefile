@@ -3,6 +3,7 @@
 #   make run      install what is missing, build, run a private httpd with the demo
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
 #   make unit     C unit tests of the pure parts
+#   make test-browser  the demo and the dashboard in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links)
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
@@ -23,7 +24,7 @@ RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev redis-server curl openssl make gcc
 
-.PHONY: all deps install run test test-cluster unit clean docs-check
+.PHONY: all deps install run test test-cluster test-browser unit clean docs-check
 
 all: mod_sse.so tools/sse-publish
 
@@ -60,6 +61,11 @@ run: deps mod_sse.so
 test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
 	bash test/cluster/run.sh
+
+# The demo page and the dashboard in Debian's Chromium (not part of make
+# test: it needs chromium and playwright-core from npm).
+test-browser: deps mod_sse.so
+	bash test/browser/run.sh
 
 # Several servers over Redis only (also part of make test).
 test-cluster: deps mod_sse.so
