@@ -73,28 +73,42 @@ static int history_replay(sse_relayd_t *d, const char **chans, uint32_t n,
     return 0;
 }
 
-/* A broker asks for the events its new stream missed; the answer goes on
- * the same connection, after every event published before this moment. */
-int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
+/* Answer a broker's REPLAY or CATCHUP on c: the held events of chans after
+ * `after` (none when !replay), marked lost when they are incomplete or
+ * `incomplete` says so.  0, or -1 when it could not be queued. */
+static int replay_send(relay_conn_t *c, const sse_frame_hdr_t *h,
+                       const char **chans, uint32_t n, int replay,
+                       uint64_t after, int incomplete)
 {
-    sse_relayd_t *d = c->d;
-    apr_pool_t *p;
-    const char **chans;
-    uint32_t n;
-    uint64_t after;
-    int unknown, lost = 0, rc = -1;
     sse_buf_t events = { 0 };
     uint64_t max = 0;
+    int lost = 0, rc = -1;
 
-    apr_pool_create(&p, d->pool);
-    if (!resume_point(d, p, rd, &chans, &n, &after, &unknown)
-        && !history_replay(d, chans, n, after, &events, &lost, &max)
-        && !sse_wire_replayed_put(&c->peer.out, h->seq, lost || unknown,
+    if ((!replay
+         || !history_replay(c->d, chans, n, after, &events, &lost, &max))
+        && !sse_wire_replayed_put(&c->peer.out, h->seq, lost || incomplete,
                                   events.data, events.len, max)) {
         conn_queue_out(c);
         rc = 0;
     }
     sse_buf_free(&events);
+    return rc;
+}
+
+/* A broker asks for the events its new stream missed; the answer goes on
+ * the same connection, after every event published before this moment. */
+int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
+{
+    apr_pool_t *p;
+    const char **chans;
+    uint32_t n;
+    uint64_t after;
+    int unknown, rc = -1;
+
+    apr_pool_create(&p, c->d->pool);
+    if (!resume_point(c->d, p, rd, &chans, &n, &after, &unknown)) {
+        rc = replay_send(c, h, chans, n, 1, after, unknown);
+    }
     apr_pool_destroy(p);
     return rc;
 }
@@ -170,33 +184,18 @@ static int clock_before(sse_relayd_t *d, uint64_t since, uint64_t *after)
  * moment. */
 int catchup_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
 {
-    sse_relayd_t *d = c->d;
     apr_pool_t *p;
     const char **chans;
     uint32_t n;
-    uint64_t since, after = 0, max = 0;
-    int known, lost = 0, rc = -1;
-    sse_buf_t events = { 0 };
+    uint64_t since, after = 0;
+    int known, rc = -1;
 
-    apr_pool_create(&p, d->pool);
+    apr_pool_create(&p, c->d->pool);
     if (!sse_wire_catchup_get(p, rd, &since, &chans, &n)) {
-        known = clock_before(d, since, &after);
-        if (known < 0) {
-            rc = 0;             /* nothing went out: nothing missed */
-        }
-        else {
-            rc = history_replay(d, chans, n, after, &events, &lost, &max);
-        }
-        if (!rc && !sse_wire_replayed_put(&c->peer.out, h->seq,
-                                          lost || !known, events.data,
-                                          events.len, max)) {
-            conn_queue_out(c);
-        }
-        else {
-            rc = -1;
-        }
+        known = clock_before(c->d, since, &after);
+        /* known < 0: nothing went out, nothing missed */
+        rc = replay_send(c, h, chans, n, known >= 0, after, !known);
     }
-    sse_buf_free(&events);
     apr_pool_destroy(p);
     return rc;
 }
