@@ -5,18 +5,19 @@
 #   make fuzz-smoke        each target for FUZZ_SMOKE_SECONDS (60) s; fails on any crash (CI)
 #   make -j2 fuzz-smoke    the same, two targets at a time
 #   make fuzz-build        only build them, into build/fuzz/
-#   make fuzz-run-frame    one target (event_parse event_roundtrip channels frame hist text)
+#   make fuzz-run-frame    one target (event_parse event_roundtrip channels frame hist text token)
 #   make fuzz-coverage     line coverage of the pure sources by the corpora found so far
 #
 # Targets (test/fuzz/fuzz_<name>.c): event_parse (text/event-stream publish bodies),
 # event_roundtrip (check, serialize, parse, and a WHATWG parser agree), channels
 # (channel lists), frame (the relay frame codec), hist (Last-Event-ID lookup and
-# history replay), text (UTF-8 check, JSON strings).
+# history replay), text (UTF-8 check, JSON strings), token (the Mercure hub's JWT
+# verifier, linked with libjwt, jansson and OpenSSL).
 # Each starts from its seeds in test/fuzz/corpus/<name>/ and keeps what it finds in
 # build/fuzz/corpus/<name>/. A crash, leak, hang or broken property leaves the input in
 # test/fuzz/artifacts/ (not in git) and the run prints the command that replays it.
 # Copy an input worth keeping into the seed corpus by hand; the binary seeds of
-# frame are written by test/fuzz/frame_seeds.py.
+# frame are written by test/fuzz/frame_seeds.py, those of token by token_seeds.py.
 
 FUZZ_SRC   := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 FUZZ_TOP   := $(abspath $(FUZZ_SRC)/../..)
@@ -25,7 +26,7 @@ FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 60
 FUZZ_OUT   ?= $(FUZZ_TOP)/build/fuzz
 FUZZ_ARTIFACTS ?= $(FUZZ_TOP)/test/fuzz/artifacts
-FUZZ_TARGETS = event_parse event_roundtrip channels frame hist text
+FUZZ_TARGETS = event_parse event_roundtrip channels frame hist text token
 # extra libFuzzer options for every run, e.g. FUZZ_RUN_FLAGS=-jobs=4
 FUZZ_RUN_FLAGS ?=
 FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer -std=gnu99 -Wall -Wextra
@@ -34,20 +35,25 @@ FUZZ_CPPFLAGS = -I/usr/include/apr-1.0 -I$(FUZZ_TOP) -I$(FUZZ_SRC)
 # fuzz_palloc.c replaces libapr's apr_palloc; libapr must see it
 FUZZ_LIBS  = -lapr-1 -Wl,--export-dynamic-symbol=apr_palloc \
              -Wl,--export-dynamic-symbol=apr_pcalloc
-FUZZ_PKGS  = clang-14 libclang-rt-14-dev libapr1-dev llvm-14
-FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_hist.c
+FUZZ_PKGS  = clang-14 libclang-rt-14-dev libapr1-dev llvm-14 libjwt-dev libjansson-dev libssl-dev
+FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_hist.c \
+                $(FUZZ_TOP)/sse_token.c
 
 FUZZ_COMMON = $(FUZZ_SRC)/fuzz_palloc.c
 FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/sse_proto.h $(FUZZ_TOP)/sse_buf.h \
-              $(FUZZ_TOP)/sse_hist.h
+              $(FUZZ_TOP)/sse_hist.h $(FUZZ_TOP)/sse_token.h
 FUZZ_SRCS_event_parse     = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_event_roundtrip = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_SRCS_channels        = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_census.c
 FUZZ_SRCS_hist            = $(FUZZ_TOP)/sse_hist.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c
 FUZZ_SRCS_text            = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
+FUZZ_SRCS_token           = $(FUZZ_TOP)/sse_token.c
+# libraries of one target, after FUZZ_LIBS
+FUZZ_LIBS_token           = -ljwt -ljansson -lcrypto
 FUZZ_DICT_event_parse     = -dict=$(FUZZ_SRC)/event.dict
 FUZZ_DICT_event_roundtrip = -dict=$(FUZZ_SRC)/event.dict
+FUZZ_DICT_token           = -dict=$(FUZZ_SRC)/token.dict
 
 # Whoever was the default goal before this file stays it (see the end).
 FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
@@ -70,13 +76,13 @@ define FUZZ_RULES
 $(FUZZ_OUT)/fuzz_$(1): $(FUZZ_SRC)/fuzz_$(1).c $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $(FUZZ_HDRS) | fuzz-deps
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) $$(FUZZ_SAN) $$(FUZZ_CPPFLAGS) -o $$@ \
-	    $$< $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $$(FUZZ_LIBS)
+	    $$< $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $$(FUZZ_LIBS) $(FUZZ_LIBS_$(1))
 
 # the same without sanitizers, counting lines, for fuzz-coverage
 $(FUZZ_OUT)/cov/fuzz_$(1): $(FUZZ_SRC)/fuzz_$(1).c $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $(FUZZ_HDRS) | fuzz-deps
 	@mkdir -p $$(@D)
 	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-	    $$(FUZZ_CPPFLAGS) -o $$@ $$< $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $$(FUZZ_LIBS)
+	    $$(FUZZ_CPPFLAGS) -o $$@ $$< $(FUZZ_SRCS_$(1)) $(FUZZ_COMMON) $$(FUZZ_LIBS) $(FUZZ_LIBS_$(1))
 
 fuzz-run-$(1): $(FUZZ_OUT)/fuzz_$(1)
 	@$$(call FUZZ_RUN,$(1))
