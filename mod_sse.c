@@ -54,6 +54,9 @@ static int sse_handler(request_rec *r)
     if (!strcmp(r->handler, "sse-publish")) {
         return sse_publish_handler(r);
     }
+    if (!strcmp(r->handler, "mercure")) {
+        return sse_hub_handler(r);
+    }
     return DECLINED;
 }
 
@@ -181,7 +184,8 @@ static int sse_translate_name(request_rec *r)
 
     if (d->expr_handler) {
         h = ap_expr_str_exec(r, d->expr_handler, &err);
-        if (!err && h && (!strcmp(h, "sse") || !strcmp(h, "sse-publish"))) {
+        if (!err && h && (!strcmp(h, "sse") || !strcmp(h, "sse-publish")
+                          || !strcmp(h, "mercure"))) {
             ap_set_module_config(r->request_config, &sse_module,
                                  &sse_not_a_file);
         }
@@ -211,6 +215,7 @@ static void sse_register_hooks(apr_pool_t *p)
     ap_hook_translate_name(sse_translate_name, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_map_to_storage(sse_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_insert_filter(sse_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(sse_hub_link_fixup, NULL, NULL, APR_HOOK_MIDDLE);
     ap_register_output_filter("SSE_HANDOVER", sse_handover_filter, NULL,
                               AP_FTYPE_CONTENT_SET - 1);
 }

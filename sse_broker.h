@@ -59,13 +59,20 @@ typedef struct {
     void *sink_ctx;             /* the subscriber owns this reference */
     unsigned client;            /* its client address's place
                                    (sse_client.h), 0: none */
+    /* A Mercure hub's stream (its one channel is the hub's): its topic
+     * selectors, and its token's subscribe selectors (the claim), all
+     * valid (sse_topic.h); hub_topics NULL: not a hub's. */
+    const char *const *hub_topics;
+    int nhub_topics;
+    const char *const *hub_claims;
+    int nhub_claims;
 } sse_sub_spec_t;
 
 /* Make a subscriber for the socket fd (a private, non-blocking duplicate).
  * All strings are copied: the result is one malloc'ed block that needs no
- * request memory; it owns spec->sink_ctx (released when it is freed).  Any
- * thread.  Returns NULL when out of memory (sink_ctx is then the
- * caller's). */
+ * request memory (and the hub's selectors compiled); it owns
+ * spec->sink_ctx (released when it is freed).  Any thread.  Returns NULL
+ * when out of memory (sink_ctx is then the caller's). */
 sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec);
 
 /* Hand sub to the broker, which owns it (and its fd) from then on: it sends

@@ -8,6 +8,7 @@
  *   sse_broker_sub.c     subscribers: messages, writes, queues, ends
  *   sse_broker_fanout.c  a run of events to its channel's streams (laps)
  *   sse_broker_link.c    the link to the relay: census, replays, requests
+ *   sse_broker_hub.c     a Mercure hub's updates: which streams get each
  *
  * The state is a handle (sse_broker_t), not a file's singleton, so the
  * unit tests (test/unit/test_sse_broker.c) drive the fan-out, the census
@@ -24,6 +25,8 @@
 #include "sse_loop.h"
 #include "sse_peer.h"
 #include "sse_proto.h"
+
+typedef struct sse_hub_sub_t sse_hub_sub_t;
 
 /* An event's bytes, shared by every subscriber that still has to send it. */
 typedef struct {
@@ -55,6 +58,8 @@ struct sse_sub_t {
     int held;                   /* fd is a held (1) or suspended (2)
                                    stream's socketpair */
     const sse_sink_t *sink;     /* NULL, or its direct writes (sse_broker.h) */
+    sse_hub_sub_t *hub;         /* a hub's stream: what it may get
+                                   (sse_broker_hub.c), owned; else NULL */
     void *sink_ctx;
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
@@ -182,6 +187,23 @@ void sse_subs_reap(sse_broker_t *b);
 /* Deliver a run of EVENTs to its channel's streams, and the EVENTs on the
  * same channel that follow it in relay.in from *pos (moved past them). */
 void sse_fan_out(sse_broker_t *b, const sse_run_t *run, size_t *pos);
+
+/* --- sse_broker_hub.c ---------------------------------------------------- */
+
+/* A hub stream's compiled selectors (sse_sub_create, any thread): NULL
+ * with *err, a one-line reason (a bad selector, out of memory). */
+sse_hub_sub_t *sse_hub_sub_new(const char *const *topics, int ntopics,
+                               const char *const *claims, int nclaims,
+                               const char **err);
+void sse_hub_sub_free(sse_hub_sub_t *h);
+
+/* Deliver a run of updates on a hub's channel to the streams whose
+ * selectors (and, private, whose claims) match one of each update's
+ * topics; answers the run's SYNC. */
+void sse_hub_fan_out(sse_broker_t *b, const sse_run_t *run);
+/* Send sub (a hub's stream) the updates of a history answer it may get. */
+void sse_hub_replay(sse_broker_t *b, sse_sub_t *sub, const char *events,
+                    size_t len);
 
 /* --- sse_broker_link.c --------------------------------------------------- */
 

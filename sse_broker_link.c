@@ -194,7 +194,10 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
             sse_sub_send(b, sub, b->lost, 1);
             sub->events--;
         }
-        if (len) {
+        if (len && sub->hub) {
+            sse_hub_replay(b, sub, events, len);
+        }
+        else if (len) {
             const char *p = events, *end = events + len;
             uint64_t n = 0;
             while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
@@ -462,7 +465,12 @@ void sse_link_frames(sse_broker_t *b)
                 return;
             }
             pos += (size_t)used;
-            sse_fan_out(b, &run, &pos);
+            if (sse_key_is_hub(run.name, run.nlen)) {
+                sse_hub_fan_out(b, &run);
+            }
+            else {
+                sse_fan_out(b, &run, &pos);
+            }
             if (b->relay.lost) {
                 sse_link_drop(b, b->relay.lost);
                 return;

@@ -79,6 +79,15 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     if (!sub) {
         return NULL;
     }
+    if (spec->hub_topics) {
+        const char *err;
+        if (!(sub->hub = sse_hub_sub_new(spec->hub_topics, spec->nhub_topics,
+                                         spec->hub_claims, spec->nhub_claims,
+                                         &err))) {
+            free(sub);
+            return NULL;
+        }
+    }
     sub->io.fd = fd;
     sub->nlinks = n;
     sub->links = (sse_link_t *)(sub + 1);
@@ -110,6 +119,7 @@ void sse_sub_free(sse_sub_t *sub)
     if (sub->sink) {
         sub->sink->release(sub->sink_ctx);
     }
+    sse_hub_sub_free(sub->hub);
     free(sub);
 }
 

@@ -19,6 +19,7 @@
 #include "sse_conf.h"
 #include "sse_event.h"
 #include "sse_cluster.h"
+#include "sse_token.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -37,6 +38,7 @@ void *sse_create_dir_config(apr_pool_t *p, char *dir)
     dc->handover = -1;
     dc->protected_ok = -1;
     dc->max_per_client = -1;
+    dc->hub_anonymous = -1;
     return dc;
 }
 
@@ -59,6 +61,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(handover);
     SSE_MERGE_INT(protected_ok);
     SSE_MERGE_INT(max_per_client);
+    SSE_MERGE_INT(hub_anonymous);
 #undef SSE_MERGE_INT
     /* SSEProtectedChannels on was said of the SSEChannel beside it: a
      * section with an SSEChannel of its own must say it again */
@@ -67,6 +70,12 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     }
     dc->ns = add->ns ? add->ns : base->ns;
     dc->origins = add->origins ? add->origins : base->origins;
+#define SSE_MERGE_PTR(f) dc->f = add->f ? add->f : base->f
+    SSE_MERGE_PTR(hub_pub_key);
+    SSE_MERGE_PTR(hub_sub_key);
+    SSE_MERGE_PTR(hub_cors);
+    SSE_MERGE_PTR(hub_link);
+#undef SSE_MERGE_PTR
     if (add->history >= 0) {
         dc->history = add->history;
         dc->history_age = add->history_age;
@@ -352,11 +361,13 @@ static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
-/* SSEPublishOrigins: each an origin as a browser sends it (scheme://host
- * [:port], no path), lower case. */
+/* SSEPublishOrigins and MercureCORSOrigins (the array at cmd->info): each
+ * an origin as a browser sends it (scheme://host[:port], no path), lower
+ * case. */
 static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
 {
-    sse_dir_conf_t *dc = dcv;
+    apr_array_header_t **list = (apr_array_header_t **)
+                                ((char *)dcv + (apr_size_t)cmd->info);
     apr_uri_t u;
     char *o;
 
@@ -364,19 +375,58 @@ static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
         || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
         || u.fragment || u.user || (strcasecmp(u.scheme, "http")
                                     && strcasecmp(u.scheme, "https"))) {
-        return apr_psprintf(cmd->pool, "SSEPublishOrigins: '%s' is not an "
-                            "origin such as https://app.example.com or "
-                            "http://localhost:8080 (scheme, host and port, "
-                            "no path)", arg);
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such as "
+                            "https://app.example.com or http://localhost:8080 "
+                            "(scheme, host and port, no path; no *)",
+                            cmd->directive->directive, arg);
     }
-    if (!dc->origins) {
-        dc->origins = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    if (!*list) {
+        *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
     /* as a browser sends it: no default port, no trailing slash */
     o = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
                                        | APR_URI_UNP_OMITUSERINFO);
     ap_str_tolower(o);
-    APR_ARRAY_PUSH(dc->origins, const char *) = o;
+    APR_ARRAY_PUSH(*list, const char *) = o;
+    return NULL;
+}
+
+/* MercurePublisherJWT and MercureSubscriberJWT: key [alg], as the Go
+ * hub's publisher_jwt and subscriber_jwt (alg HS256 by default; for RS*
+ * and ES*, key is a PEM public key file, read now). */
+static const char *set_hub_key(cmd_parms *cmd, void *dcv, const char *key,
+                               const char *alg)
+{
+    const sse_token_key_t **k = (const sse_token_key_t **)
+                                ((char *)dcv + (apr_size_t)cmd->info);
+    sse_token_key_t *made;
+    const char *err;
+
+    if (alg && alg[0] && alg[0] != 'H' && alg[0] != 'h') {
+        key = ap_server_root_relative(cmd->pool, key);
+    }
+    if ((err = sse_token_key_make(cmd->pool, alg ? alg : "HS256", key,
+                                  &made)) != NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->directive->directive,
+                            err);
+    }
+    *k = made;
+    return NULL;
+}
+
+/* MercureHubLink: the hub's URL, absolute or from the server's root. */
+static const char *set_hub_link(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    apr_uri_t u;
+
+    if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS
+        || strpbrk(arg, "<>\" \t\r\n")
+        || (!u.scheme && arg[0] != '/')) {
+        return apr_psprintf(cmd->pool, "MercureHubLink: '%s' is not a URL "
+                            "such as https://example.com/.well-known/mercure "
+                            "or /.well-known/mercure", arg);
+    }
+    ((sse_dir_conf_t *)dcv)->hub_link = arg;
     return NULL;
 }
 
@@ -430,10 +480,36 @@ const command_rec sse_cmds[] = {
                  "On: this stream location may serve protected channels "
                  "(names beginning with @) that its SSEChannel computes "
                  "(default off)"),
-    AP_INIT_ITERATE("SSEPublishOrigins", set_origins, NULL,
+    AP_INIT_ITERATE("SSEPublishOrigins", set_origins,
+                    (void *)APR_OFFSETOF(sse_dir_conf_t, origins),
                     RSRC_CONF | ACCESS_CONF,
                     "Origins (scheme://host[:port]) besides the server's own "
                     "from which a browser with credentials may publish here"),
+    AP_INIT_TAKE12("MercurePublisherJWT", set_hub_key,
+                   (void *)APR_OFFSETOF(sse_dir_conf_t, hub_pub_key),
+                   RSRC_CONF | ACCESS_CONF,
+                   "Key and algorithm (default HS256) of the JWTs publishers "
+                   "of this Mercure hub present: a secret for HS*, a PEM "
+                   "public key file for RS* and ES*"),
+    AP_INIT_TAKE12("MercureSubscriberJWT", set_hub_key,
+                   (void *)APR_OFFSETOF(sse_dir_conf_t, hub_sub_key),
+                   RSRC_CONF | ACCESS_CONF,
+                   "Key and algorithm (default HS256) of the JWTs subscribers "
+                   "of this Mercure hub present"),
+    AP_INIT_FLAG("MercureAnonymous", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, hub_anonymous),
+                 RSRC_CONF | ACCESS_CONF,
+                 "On: subscribers without a token may receive this Mercure "
+                 "hub's public updates (default off)"),
+    AP_INIT_ITERATE("MercureCORSOrigins", set_origins,
+                    (void *)APR_OFFSETOF(sse_dir_conf_t, hub_cors),
+                    RSRC_CONF | ACCESS_CONF,
+                    "Origins (scheme://host[:port]) whose pages may use this "
+                    "Mercure hub with credentials (CORS)"),
+    AP_INIT_TAKE1("MercureHubLink", set_hub_link, NULL,
+                  RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+                  "Add the discovery header Link: <URL>; rel=\"mercure\" to "
+                  "the responses of this server or location"),
     AP_INIT_TAKE1("SSEMaxSubscribers", set_max_streams, NULL, RSRC_CONF,
                   "Most open event streams in the whole server; more are "
                   "refused with 503 (default 50000, 0: no limit)"),

@@ -45,6 +45,12 @@ typedef struct {
     int protected_ok;           /* SSEProtectedChannels on|off           */
     apr_array_header_t *origins; /* SSEPublishOrigins (const char *)     */
     int max_per_client;         /* SSEMaxStreamsPerClient, 0: no cap     */
+    /* a Mercure hub (SetHandler mercure, sse_hub.c) */
+    const struct sse_token_key_t *hub_pub_key;  /* MercurePublisherJWT  */
+    const struct sse_token_key_t *hub_sub_key;  /* MercureSubscriberJWT */
+    int hub_anonymous;          /* MercureAnonymous on|off               */
+    apr_array_header_t *hub_cors; /* MercureCORSOrigins (const char *)  */
+    const char *hub_link;       /* MercureHubLink: discovery URL         */
 } sse_dir_conf_t;
 
 typedef struct {

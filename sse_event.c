@@ -91,7 +91,17 @@ int sse_key_valid(const char *key, apr_size_t len)
         return 0;
     nslen = (apr_size_t)(slash - key);
     return sse_namespace_valid(key, nslen)
-        && sse_channel_valid(slash + 1, len - nslen - 1);
+        && (sse_channel_valid(slash + 1, len - nslen - 1)
+            || sse_key_is_hub(key, len));
+}
+
+int sse_key_is_hub(const char *key, apr_size_t len)
+{
+    apr_size_t hl = sizeof(SSE_HUB_CHANNEL) - 1;
+
+    return len > hl + 1 && key[len - hl - 1] == '/'
+        && !memcmp(key + len - hl, SSE_HUB_CHANNEL, hl)
+        && !memchr(key, '/', len - hl - 1);
 }
 
 const char *sse_key_make(apr_pool_t *p, const char *ns, const char *name)

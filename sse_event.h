@@ -38,8 +38,19 @@ int sse_channel_valid(const char *name, apr_size_t len);
 /* Returns 1 if ns[0..len) is a valid namespace: 1..255 bytes of [A-Za-z0-9._~:@-]. */
 int sse_namespace_valid(const char *ns, apr_size_t len);
 
-/* Returns 1 if key[0..len) is a valid key: a namespace, '/', a channel name. */
+/* Returns 1 if key[0..len) is a valid key: a namespace, '/', a channel name
+ * (or SSE_HUB_CHANNEL). */
 int sse_key_valid(const char *key, apr_size_t len);
+
+/* A namespace's Mercure hub (sse_hub.c) publishes every update on one
+ * channel of its own, SSE_HUB_CHANNEL: a name no channel list, query or
+ * SSEChannel can give ('#' is not a channel byte), so no native stream
+ * reaches a hub's updates; its topics travel with each update
+ * (sse_update.h) and the broker matches them (sse_broker_hub.c). */
+#define SSE_HUB_CHANNEL "#hub"
+
+/* Returns 1 if key[0..len) is a namespace's hub channel, else 0. */
+int sse_key_is_hub(const char *key, apr_size_t len);
 
 /* The key of channel name in namespace ns (both valid), in p. */
 const char *sse_key_make(apr_pool_t *p, const char *ns, const char *name);

@@ -22,7 +22,7 @@
 
 /* Change it with any change to the frames below: a relay kept running
  * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "6"
+#define SSE_PROTO_VERSION "7"
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
@@ -35,7 +35,8 @@
  * The relay refuses a request that waited too long to be answered before
  * the requester gives up (see sse_relayd.c). */
 /* A PUBLISH from a publisher: channel, id ("" = assign one), event,
- * retry, data, then u32 history count and u32 history age in seconds. */
+ * retry, data, then u32 history count and u32 history age in seconds, and
+ * a hub update's tail ("" = none; sse_update.h). */
 enum {
     SSE_OP_HELLO = 1,   /* broker -> relay: "I am a broker" (u32 pid)       */
     SSE_OP_PUBLISH,     /* publisher -> relay: channel id event retry data

@@ -53,10 +53,12 @@ static void relay_fanout(void *ctx, uint64_t seq, const char *id,
 /* Publish through Redis: the requester is answered when the event comes
  * back on the subscription (relay_fanout), counts of every server in. */
 int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
-                    const char *chan, sse_event_t *ev, uint32_t keep,
-                    uint32_t age)
+                    sse_wire_publish_t *pub)
 {
     sse_relayd_t *d = c->d;
+    sse_event_t *ev = &pub->ev;
+    const char *chan = pub->key;
+    uint32_t keep = pub->keep, age = pub->age;
     const char *id = ev->id ? ev->id : "";
     apr_size_t blen;
     const char *body;
@@ -65,6 +67,10 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
 
     ev->id = NULL;
     body = sse_event_serialize(p, ev, &blen);
+    if (pub->tail) {            /* a hub update's topics travel after it */
+        body = apr_pstrcat(p, body, pub->tail, NULL);
+        blen += strlen(pub->tail);
+    }
     if (sse_cluster_publish(d->cluster, chan, id, body, blen, keep, age,
                             &seq) < 0) {
         return -2;              /* the requester sees the close: 503 */

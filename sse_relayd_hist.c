@@ -12,10 +12,11 @@
 #include "sse_relayd_int.h"
 #include "sse_cluster.h"
 
-const char *publish_local(sse_relayd_t *d, apr_pool_t *p, const char *chan,
-                          sse_event_t *ev, uint32_t keep, uint32_t age,
-                          char **id, uint64_t *seq, apr_size_t *len)
+const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
+                          sse_wire_publish_t *pub, char **id, uint64_t *seq,
+                          apr_size_t *len)
 {
+    sse_event_t *ev = &pub->ev;
     const char *bytes;
 
     *seq = d->next_id++;
@@ -23,8 +24,13 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p, const char *chan,
         ev->id = apr_psprintf(p, "%" APR_UINT64_T_FMT, *seq);
     }
     bytes = sse_event_serialize(p, ev, len);
-    if (sse_hist_add(d->hist, chan, *seq, ev->id, bytes, *len, apr_time_now(),
-                     keep, apr_time_from_sec(age))) {
+    if (pub->tail) {
+        bytes = apr_pstrcat(p, bytes, pub->tail, NULL);
+        *len += strlen(pub->tail);
+    }
+    if (sse_hist_add(d->hist, pub->key, *seq, ev->id, bytes, *len,
+                     apr_time_now(), pub->keep,
+                     apr_time_from_sec(pub->age))) {
         relayd_log(d, RELAYD_LOG_WARNING,
                    "SSE00210: out of memory: event %s not kept in history",
                    ev->id);

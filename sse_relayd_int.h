@@ -302,11 +302,12 @@ int synced_frame(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 
 /* --- ids and history (sse_relayd_hist.c) --------------------------------- */
 
-/* This server alone: give the event the next seq, keep it in the history
- * and return its bytes (in p), with *id (malloc'ed) and *seq. */
-const char *publish_local(sse_relayd_t *d, apr_pool_t *p, const char *chan,
-                          sse_event_t *ev, uint32_t keep, uint32_t age,
-                          char **id, uint64_t *seq, apr_size_t *len);
+/* This server alone: give pub's event the next seq, keep it (its tail
+ * after it) in the history and return those bytes (in p), with *id
+ * (malloc'ed) and *seq. */
+const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
+                          sse_wire_publish_t *pub, char **id, uint64_t *seq,
+                          apr_size_t *len);
 
 /* An event (seq) went out to the brokers now: the clock's samples. */
 void relay_clock_note(sse_relayd_t *d, uint64_t seq);
@@ -320,8 +321,7 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 
 /* Publish through Redis for requester c (relay_op_fn's return codes). */
 int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
-                    const char *chan, sse_event_t *ev, uint32_t keep,
-                    uint32_t age);
+                    sse_wire_publish_t *pub);
 
 /* Add the other servers' streams to g's answer (cluster only). */
 void gather_add_remote(relay_gather_t *g, const char *chan);

@@ -218,13 +218,11 @@ static int request_read(relay_conn_t *c, const sse_frame_hdr_t *h,
             return -1;
         }
         if (d->cluster) {
-            *rc = publish_cluster(c, h, p, pub.key, &pub.ev, pub.keep,
-                                  pub.age);
+            *rc = publish_cluster(c, h, p, &pub);
             return 1;
         }
         q->chan = pub.key;
-        q->body = publish_local(d, p, q->chan, &pub.ev, pub.keep, pub.age,
-                                &q->id, &q->seq, &q->blen);
+        q->body = publish_local(d, p, &pub, &q->id, &q->seq, &q->blen);
     }
     else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
         return sse_wire_request_get(rd, &q->chan, &clen) ? -1 : 0;

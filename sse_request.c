@@ -9,6 +9,8 @@
 #include "http_config.h"
 #include "http_log.h"
 #include "http_protocol.h"
+#include "http_core.h"
+#include "apr_uri.h"
 #include "apr_strings.h"
 
 #include "sse_request.h"
@@ -32,10 +34,8 @@ int sse_refuse(request_rec *r, int status, const char *allow,
     return OK;
 }
 
-/* Append every value of the urlencoded field name in args to out.  Returns
- * NULL or a reason (a bad %-escape). */
-static const char *sse_args_collect(apr_pool_t *p, const char *args,
-                                    const char *name, apr_array_header_t *out)
+const char *sse_args_collect(apr_pool_t *p, const char *args,
+                             const char *name, apr_array_header_t *out)
 {
     apr_size_t nlen = strlen(name);
 
@@ -181,4 +181,99 @@ apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
             APR_ARRAY_IDX(names, i, const char *));
     }
     return keys;
+}
+
+/* Read the whole body, up to max bytes.  Returns OK with the body and its length set,
+ * or an HTTP status. */
+int sse_read_body(request_rec *r, apr_off_t max, char **body,
+                         apr_size_t *len)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_size_t got = 0;
+    long n;
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    if (cl && apr_atoi64(cl) > max) {
+        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+    if ((rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
+        return rc;
+    }
+    if (!ap_should_client_block(r)) {
+        return OK;
+    }
+    *body = apr_palloc(r->pool, (apr_size_t)max + 1);
+    while ((n = ap_get_client_block(r, *body + got, (apr_size_t)max + 1 - got)) > 0) {
+        got += (apr_size_t)n;
+        if (got > (apr_size_t)max) {
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+    if (n < 0) {
+        return HTTP_BAD_REQUEST;
+    }
+    (*body)[got] = '\0';
+    *len = got;
+    return OK;
+}
+
+/* The origin a browser's request came from: its Origin header, else the
+ * scheme, host and port of its Referer; NULL when it has neither (not a
+ * browser's cross-site request).  Lower case. */
+const char *sse_request_origin(request_rec *r)
+{
+    const char *o = apr_table_get(r->headers_in, "Origin");
+    char *lc;
+
+    if (!o) {
+        const char *ref = apr_table_get(r->headers_in, "Referer");
+        apr_uri_t u;
+        if (!ref) {
+            return NULL;
+        }
+        if (apr_uri_parse(r->pool, ref, &u) != APR_SUCCESS || !u.scheme
+            || !u.hostname) {
+            return "null";
+        }
+        o = apr_uri_unparse(r->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                         | APR_URI_UNP_OMITUSERINFO);
+    }
+    lc = apr_pstrdup(r->pool, o);
+    ap_str_tolower(lc);
+    return lc;
+}
+
+/* CSRF: any page a browser shows may make it send a request, with the
+ * browser's cookies and HTTP credentials, and from its address (which
+ * Require local or Require ip trust).  So a POST or DELETE that a page of
+ * another site sent (its Origin, or else its Referer, says so) is taken
+ * only from an origin listed in SSEPublishOrigins.  Programs (curl, your
+ * application) send neither header.  NULL, or the origin refused. */
+const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
+{
+    const char *origin;
+    char *own;
+    apr_size_t n;
+    int i;
+
+    if (!(origin = sse_request_origin(r))) {
+        return NULL;
+    }
+    own = ap_construct_url(r->pool, "", r);     /* scheme://host[:port]/ */
+    n = strlen(own);
+    if (n && own[n - 1] == '/') {
+        own[n - 1] = '\0';
+    }
+    ap_str_tolower(own);
+    if (!strcmp(origin, own)) {
+        return NULL;
+    }
+    for (i = 0; dc->origins && i < dc->origins->nelts; i++) {
+        if (!strcmp(origin, APR_ARRAY_IDX(dc->origins, i, const char *))) {
+            return NULL;
+        }
+    }
+    return origin;
 }

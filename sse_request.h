@@ -21,6 +21,12 @@ int sse_refuse(request_rec *r, int status, const char *allow,
 const char *sse_arg(apr_pool_t *p, const char *args, const char *name,
                     const char **err);
 
+/* Append every value of the urlencoded field name in args (may be NULL)
+ * to out, an array of const char *.  Returns NULL or a reason (a bad
+ * %-escape). */
+const char *sse_args_collect(apr_pool_t *p, const char *args,
+                             const char *name, apr_array_header_t *out);
+
 /* Add the channels listed in v to chans; the word *private* (when private
  * is not NULL) becomes a fresh name, returned in *private.  NULL, or a
  * one-line reason. */
@@ -45,5 +51,19 @@ const char *sse_namespace(apr_pool_t *p, const sse_dir_conf_t *dc,
  * namespace: what the broker, the relay and Redis know them by. */
 apr_array_header_t *sse_keys(request_rec *r, const sse_dir_conf_t *dc,
                              const apr_array_header_t *names);
+
+/* Read r's whole body, up to max bytes.  Returns OK with *body (in
+ * r->pool, NUL-terminated) and *len set, or an HTTP status. */
+int sse_read_body(request_rec *r, apr_off_t max, char **body,
+                  apr_size_t *len);
+
+/* The origin a browser's request came from (Origin, else Referer's),
+ * lower case, or NULL when it sent neither. */
+const char *sse_request_origin(request_rec *r);
+
+/* CSRF: a request a page of another site sent is taken only from r's own
+ * origin or one listed in SSEPublishOrigins.  NULL, or the origin
+ * refused. */
+const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc);
 
 #endif

@@ -319,15 +319,49 @@ static void sse_spec_fill(request_rec *r, const sse_dir_conf_t *dc,
     spec->keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
 }
 
+int sse_stream_serve(request_rec *r, const sse_dir_conf_t *dc,
+                     apr_array_header_t *keys, sse_sub_spec_t *spec,
+                     const char *private)
+{
+    conn_rec *c = r->connection;
+    const char *err;
+    apr_status_t rv;
+    int held, suspend, status;
+
+    held = sse_conn_held(c);
+    suspend = held && sse_suspend_wanted(r);
+    if (!r->header_only
+        && (err = sse_admit(r, held && !suspend, &status, &spec->client))) {
+        return status == HTTP_TOO_MANY_REQUESTS
+               ? sse_client_refuse(r, err) : sse_refuse(r, status, NULL, err);
+    }
+    sse_stream_headers(r, keys, spec->last_id);
+    if (r->header_only) {
+        return OK;
+    }
+    sse_spec_fill(r, dc, spec, keys, private);
+    if (!sse_stream_begin(r, r->output_filters,
+                          apr_brigade_create(r->pool, c->bucket_alloc),
+                          held ? (suspend ? 2 : 1) : 0, spec, &rv)) {
+        return OK;
+    }
+    if (held) {
+        return sse_held_serve(r, spec, suspend);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                  "SSE00004: stream on %s parked%s%s",
+                  apr_array_pstrcat(r->pool, keys, ','),
+                  spec->last_id ? ", resuming after " : "",
+                  spec->last_id ? spec->last_id : "");
+    return OK;
+}
+
 int sse_stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
-    conn_rec *c = r->connection;
-    apr_array_header_t *chans, *keys;
+    apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
-    apr_status_t rv;
-    int held, suspend, status;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -347,33 +381,7 @@ int sse_stream_handler(request_rec *r)
             "channel '%s' is protected: only a location whose SSEChannel "
             "names it and that has SSEProtectedChannels on serves it", err));
     }
-    keys = sse_keys(r, dc, chans);
-    held = sse_conn_held(c);
-    suspend = held && sse_suspend_wanted(r);
-    if (!r->header_only
-        && (err = sse_admit(r, held && !suspend, &status, &spec.client))) {
-        return status == HTTP_TOO_MANY_REQUESTS
-               ? sse_client_refuse(r, err) : sse_refuse(r, status, NULL, err);
-    }
-    sse_stream_headers(r, keys, spec.last_id);
-    if (r->header_only) {
-        return OK;
-    }
-    sse_spec_fill(r, dc, &spec, keys, private);
-    if (!sse_stream_begin(r, r->output_filters,
-                          apr_brigade_create(r->pool, c->bucket_alloc),
-                          held ? (suspend ? 2 : 1) : 0, &spec, &rv)) {
-        return OK;
-    }
-    if (held) {
-        return sse_held_serve(r, &spec, suspend);
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
-                  "SSE00004: stream on %s parked%s%s",
-                  apr_array_pstrcat(r->pool, keys, ','),
-                  spec.last_id ? ", resuming after " : "",
-                  spec.last_id ? spec.last_id : "");
-    return OK;
+    return sse_stream_serve(r, dc, sse_keys(r, dc, chans), &spec, private);
 }
 
 /* --- hand-over: an application's response becomes a stream --------------- */

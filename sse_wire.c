@@ -3,7 +3,8 @@
  * (see sse_wire.h).
  *
  * PUBLISH payload: str key, str id ("" = assign one), str event, str
- * retry, str data, u32 history count, u32 history age in seconds.
+ * retry, str data, u32 history count, u32 history age in seconds, str
+ * tail ("" = none).
  * RESULT payload: str id, u32 n, n x str (one text per broker).
  */
 #include <string.h>
@@ -25,7 +26,9 @@ int sse_wire_publish_put(sse_buf_t *b, const sse_wire_publish_t *pub)
         }
     }
     if (off < 0 || sse_buf_put_str(b, ev->data ? ev->data : "", ev->data_len)
-        || sse_buf_put_u32(b, pub->keep) || sse_buf_put_u32(b, pub->age)) {
+        || sse_buf_put_u32(b, pub->keep) || sse_buf_put_u32(b, pub->age)
+        || sse_buf_put_str(b, pub->tail ? pub->tail : "",
+                           pub->tail ? strlen(pub->tail) : 0)) {
         return -1;
     }
     sse_frame_end(b, off);
@@ -34,8 +37,8 @@ int sse_wire_publish_put(sse_buf_t *b, const sse_wire_publish_t *pub)
 
 int sse_wire_publish_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_publish_t *pub)
 {
-    const char *f[5];
-    size_t n[5];
+    const char *f[5], *tail;
+    size_t n[5], tlen;
     int i;
 
     for (i = 0; i < 5; i++) {
@@ -43,7 +46,13 @@ int sse_wire_publish_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_publish_t *pub)
             return -1;
         }
     }
-    if (sse_rd_u32(rd, &pub->keep) || sse_rd_u32(rd, &pub->age)) {
+    if (sse_rd_u32(rd, &pub->keep) || sse_rd_u32(rd, &pub->age)
+        || sse_rd_str(rd, &tail, &tlen)) {
+        return -1;
+    }
+    pub->tail = tlen ? tail : NULL;
+    if (tlen && (!sse_key_is_hub(f[0], n[0]) || tail[0] != '\x1f'
+                 || tail[tlen - 1] != '\n' || memchr(tail, '\n', tlen - 1))) {
         return -1;
     }
     pub->key = f[0];

@@ -20,6 +20,8 @@ typedef struct sse_wire_publish_t {
     sse_event_t ev;
     uint32_t keep;              /* events */
     uint32_t age;               /* seconds */
+    const char *tail;           /* NULL or "": none; a hub update's topics
+                                   (sse_update.h), appended to its bytes */
 } sse_wire_publish_t;
 
 /* Append a whole PUBLISH frame (header seq 0: sse_relay_call stamps it)
@@ -28,7 +30,7 @@ int sse_wire_publish_put(sse_buf_t *b, const sse_wire_publish_t *pub);
 
 /* Read a PUBLISH payload into pub (its strings point into the payload,
  * which holds them NUL-terminated) and check it: a valid key and an event
- * that sse_event_check() accepts.  Returns 0, or -1. */
+ * that sse_event_check() accepts, and a tail only on a hub's channel.  Returns 0, or -1. */
 int sse_wire_publish_get(apr_pool_t *p, sse_rd_t *rd, sse_wire_publish_t *pub);
 
 /* A RESULT: the relay's answer to one request (sse_proto.h). */

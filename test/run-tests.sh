@@ -33,6 +33,16 @@ if [ "$(ulimit -n)" -lt 5000 ]; then
     echo "run-tests.sh: warning: ulimit -n is $(ulimit -n); t/08_many_streams.t needs about 4,500" >&2
 fi
 
+# The Mercure hub's RS256 location (t/conf/mercure.conf.in) reads this
+# public key at start-up; t/70_mercure.t signs with the private one.
+if [ ! -f "$top/test/t/conf/jwt/rs256.pub" ]; then
+    mkdir -p "$top/test/t/conf/jwt"
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+        -out "$top/test/t/conf/jwt/rs256.key" 2>/dev/null
+    openssl pkey -in "$top/test/t/conf/jwt/rs256.key" -pubout \
+        -out "$top/test/t/conf/jwt/rs256.pub"
+fi
+
 if [ ! -f "$top/mod_sse.so" ]; then
     echo "run-tests.sh: $top/mod_sse.so not found; run make first" >&2
     exit 2

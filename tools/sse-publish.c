@@ -231,7 +231,7 @@ static int relay_publish(apr_pool_t *p, const char *path, const char *ns,
                          const char **json)
 {
     sse_buf_t b = { 0 };
-    sse_wire_publish_t pub = { NULL, { 0 }, HISTORY_COUNT, HISTORY_AGE };
+    sse_wire_publish_t pub = { NULL, { 0 }, HISTORY_COUNT, HISTORY_AGE, NULL };
     sse_wire_result_t res;
     long subs = 0;
     int fd, i, rc;

@@ -1,0 +1,441 @@
+/*
+ * sse_hub.c: the "mercure" handler (see sse_handlers.h), a Mercure hub,
+ * run in a child's worker threads.  GET subscribes (a stream, served as
+ * any other by sse_stream_serve), POST publishes an update through the
+ * relay, OPTIONS answers a CORS preflight.  Tokens are checked here
+ * (sse_token.h), topic selectors compiled here to refuse bad ones with a
+ * 400 (sse_topic.h); an update's topics travel with it (sse_update.h) on
+ * its namespace's one hub channel, and the broker matches them
+ * (sse_broker_hub.c).  Everything is allocated in r->pool.
+ */
+#include <stdlib.h>
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "apr_strings.h"
+#include "util_cookies.h"
+
+#include "sse_request.h"
+#include "sse_handlers.h"
+#include "sse_event.h"
+#include "sse_relay.h"
+#include "sse_topic.h"
+#include "sse_token.h"
+#include "sse_update.h"
+#include "sse_wire.h"
+
+#define HUB_COOKIE       "mercureAuthorization"
+#define HUB_QUERY_TOKEN  "authorization"
+#define HUB_MAX_CLAIMS   64         /* selectors in a subscribe claim */
+#define HUB_ALLOW        "GET, HEAD, POST, OPTIONS"
+
+/* --- tokens ---------------------------------------------------------------- */
+
+/* Replace the value of every authorization= field in s (a request line, a
+ * query) by "***", so a token in the URL is not written to the access log.
+ * NULL stays NULL. */
+static char *hub_mask(apr_pool_t *p, const char *s)
+{
+    static const char field[] = HUB_QUERY_TOKEN "=";
+    const char *at, *from;
+    char *out;
+
+    if (!s || !(at = ap_strcasestr(s, field))) {
+        return (char *)s;
+    }
+    out = apr_pstrdup(p, "");
+    for (from = s; (at = ap_strcasestr(from, field)) != NULL; ) {
+        const char *v = at + sizeof(field) - 1;
+        if (at > s && at[-1] != '?' && at[-1] != '&') {
+            out = apr_pstrcat(p, out, apr_pstrmemdup(p, from, (apr_size_t)(v - from)),
+                              NULL);
+            from = v;
+            continue;
+        }
+        out = apr_pstrcat(p, out, apr_pstrmemdup(p, from, (apr_size_t)(v - from)),
+                          "***", NULL);
+        from = v + strcspn(v, "& #");
+    }
+    return apr_pstrcat(p, out, from, NULL);
+}
+
+/* The token of r: Authorization: Bearer, else the authorization query
+ * field (masked in the log), else the cookie; NULL when none.  *cookie is
+ * 1 when it came from the cookie. */
+static const char *hub_token(request_rec *r, int *cookie, const char **err)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    const char *t = NULL;
+
+    *cookie = 0;
+    *err = NULL;
+    if (h) {
+        if (strncasecmp(h, "Bearer ", 7) != 0) {
+            *err = "the Authorization header is not 'Bearer <token>'";
+            return NULL;
+        }
+        for (h += 7; *h == ' '; h++) {
+        }
+        return h;
+    }
+    if ((t = sse_arg(r->pool, r->args, HUB_QUERY_TOKEN, err)) != NULL
+        || *err) {
+        r->the_request = hub_mask(r->pool, r->the_request);
+        r->args = hub_mask(r->pool, r->args);
+        r->unparsed_uri = hub_mask(r->pool, r->unparsed_uri);
+        return t;
+    }
+    if (ap_cookie_read(r, HUB_COOKIE, &t, 0) == APR_SUCCESS && t && *t) {
+        *cookie = 1;
+        return t;
+    }
+    return NULL;
+}
+
+/* Check r's token (if any) with k: NULL with *c filled (c->publish and
+ * c->subscribe NULL when there is no token: *none is then 1), or a reason
+ * for a 401. */
+static const char *hub_auth(request_rec *r, const sse_token_key_t *k,
+                            sse_token_claims_t *c, int *none, int *cookie)
+{
+    const char *tok, *err;
+
+    memset(c, 0, sizeof(*c));
+    *none = 0;
+    if (!(tok = hub_token(r, cookie, &err))) {
+        *none = !err;
+        return err;
+    }
+    if (!k) {
+        return "this hub has no key for such tokens (MercurePublisherJWT, "
+               "MercureSubscriberJWT)";
+    }
+    if ((err = sse_token_verify(r->pool, k, tok,
+                                (long long)apr_time_sec(r->request_time),
+                                c)) != NULL) {
+        return apr_psprintf(r->pool, "invalid token: %s", err);
+    }
+    return NULL;
+}
+
+/* Answer 401 with the hub's challenge. */
+static int hub_unauthorized(request_rec *r, const char *why)
+{
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                   "Bearer realm=\"mercure\"");
+    return sse_refuse(r, HTTP_UNAUTHORIZED, NULL, why);
+}
+
+/* 1 when one of the selectors in claim (strings) matches topic. */
+static int hub_claim_matches(const apr_array_header_t *claim,
+                             const char *topic)
+{
+    int i, ok = 0;
+
+    for (i = 0; claim && i < claim->nelts && !ok; i++) {
+        const char *s = APR_ARRAY_IDX(claim, i, const char *), *err;
+        sse_selector_t *sel = sse_selector_new(s, strlen(s), &err);
+        if (sel) {
+            ok = sse_selector_match(sel, topic, strlen(topic));
+            sse_selector_free(sel);
+        }
+    }
+    return ok;
+}
+
+/* --- CORS and discovery ------------------------------------------------------- */
+
+/* An Origin in MercureCORSOrigins gets the CORS headers (credentials
+ * allowed, so the origin itself, never *).  1 when it did. */
+static int hub_cors(request_rec *r, const sse_dir_conf_t *dc)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    int i;
+
+    apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+    for (i = 0; origin && dc->hub_cors && i < dc->hub_cors->nelts; i++) {
+        if (!strcasecmp(origin, APR_ARRAY_IDX(dc->hub_cors, i, const char *))) {
+            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin",
+                           origin);
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Allow-Credentials", "true");
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Expose-Headers", "Last-Event-ID");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int sse_hub_link_fixup(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+
+    if (dc->hub_link && !r->main) {
+        apr_table_addn(r->err_headers_out, "Link",
+                       apr_psprintf(r->pool, "<%s>; rel=\"mercure\"",
+                                    dc->hub_link));
+    }
+    return DECLINED;
+}
+
+/* --- publish --------------------------------------------------------------- */
+
+/* A fresh update id: urn:uuid: and a random (version 4) UUID. */
+static const char *hub_new_id(apr_pool_t *p)
+{
+    unsigned char u[16];
+
+    if (apr_generate_random_bytes(u, sizeof(u)) != APR_SUCCESS) {
+        return NULL;
+    }
+    u[6] = (u[6] & 0x0f) | 0x40;
+    u[8] = (u[8] & 0x3f) | 0x80;
+    return apr_psprintf(p, "urn:uuid:%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+                        "%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
+                        u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10],
+                        u[11], u[12], u[13], u[14], u[15]);
+}
+
+/* The last value of field name in form, "" when empty; *err on a bad
+ * escape. */
+static const char *hub_field(request_rec *r, const char *form,
+                             const char *name, const char **err)
+{
+    const char *v = *err ? NULL : sse_arg(r->pool, form, name, err);
+
+    return v && *v ? v : NULL;
+}
+
+static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
+{
+    apr_off_t max = dc->max_event_size >= 0 ? dc->max_event_size
+                                            : SSE_DEFAULT_MAX_EVENT_SIZE;
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    apr_array_header_t *topics;
+    sse_token_claims_t claims;
+    sse_wire_publish_t pub;
+    sse_relay_result_t res;
+    const char *err = NULL, *bad;
+    int none, cookie, i, private;
+    apr_status_t rv;
+    apr_size_t len;
+    char *body;
+
+    if ((err = hub_auth(r, dc->hub_pub_key, &claims, &none, &cookie))
+        || none || !claims.publish) {
+        return hub_unauthorized(r, err ? err : none ? "no token given"
+                                : "the token has no mercure.publish claim");
+    }
+    if (cookie && (!sse_request_origin(r)
+                   || (bad = sse_origin_refused(r, dc)) != NULL)) {
+        return sse_refuse(r, HTTP_FORBIDDEN, NULL, "a publish authorized by "
+                          "the cookie must come from an origin listed in "
+                          "SSEPublishOrigins");
+    }
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33)) {
+        return sse_refuse(r, HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, "an update is "
+                          "a form: application/x-www-form-urlencoded");
+    }
+    i = sse_read_body(r, max, &body, &len);
+    if (i == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return sse_refuse(r, i, NULL, apr_psprintf(r->pool,
+                          "update larger than SSEMaxEventSize (%"
+                          APR_OFF_T_FMT " bytes)", max));
+    }
+    if (i != OK) {
+        return i;
+    }
+    if (body && memchr(body, '\0', len)) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "NUL byte in form body");
+    }
+    topics = apr_array_make(r->pool, 4, sizeof(const char *));
+    memset(&pub, 0, sizeof(pub));
+    if ((err = sse_args_collect(r->pool, body, "topic", topics)) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!topics->nelts) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "missing topic");
+    }
+    if (topics->nelts > SSE_UPDATE_MAX_TOPICS) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, apr_psprintf(r->pool,
+                          "more than %d topics in one update",
+                          SSE_UPDATE_MAX_TOPICS));
+    }
+    for (i = 0; i < topics->nelts; i++) {
+        const char *t = APR_ARRAY_IDX(topics, i, const char *);
+        if (!sse_topic_valid(t, strlen(t))) {
+            return sse_refuse(r, HTTP_BAD_REQUEST, NULL, apr_psprintf(r->pool,
+                              "topic %d is not a topic: 1-%d bytes of UTF-8 "
+                              "without control characters", i + 1,
+                              SSE_TOPIC_MAX));
+        }
+        if (!hub_claim_matches(claims.publish, t)) {
+            return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+                              "the token may not publish to topic %d", i + 1));
+        }
+    }
+    private = sse_arg(r->pool, body, "private", &err) != NULL;
+    pub.ev.data = err ? NULL : sse_arg(r->pool, body, "data", &err);
+    pub.ev.id = hub_field(r, body, "id", &err);
+    pub.ev.event = hub_field(r, body, "type", &err);
+    pub.ev.retry = hub_field(r, body, "retry", &err);
+    if (err) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!pub.ev.data) {
+        pub.ev.data = "";
+    }
+    pub.ev.data_len = strlen(pub.ev.data);
+    if (!pub.ev.id && !(pub.ev.id = hub_new_id(r->pool))) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!strcmp(pub.ev.id, "earliest")) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL,
+                          "'earliest' is not an update id");
+    }
+    if ((err = sse_event_check(r->pool, &pub.ev)) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    pub.key = sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
+                           SSE_HUB_CHANNEL);
+    pub.keep = (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY);
+    pub.age = (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE);
+    pub.tail = sse_update_tail(r->pool, private,
+                               (const char *const *)topics->elts,
+                               topics->nelts);
+    if ((rv = sse_relay_publish(r->pool, &pub, &res)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,
+                      "SSE00005: the relay did not answer");
+        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                          "the event relay is not available; try again");
+    }
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rputs(res.id, r);
+    return OK;
+}
+
+/* --- subscribe --------------------------------------------------------------- */
+
+/* The id a subscriber resumes after: Last-Event-ID, else lastEventID;
+ * "earliest" is the whole history (every event after seq 0). */
+static const char *hub_last_id(request_rec *r, const char **err)
+{
+    const char *id = apr_table_get(r->headers_in, "Last-Event-ID");
+
+    if (!id) {
+        id = sse_arg(r->pool, r->args, "lastEventID", err);
+    }
+    if (!id || *err || !*id) {
+        return NULL;
+    }
+    if (strlen(id) > 1024 || strpbrk(id, "\r\n")
+        || !sse_utf8_valid(id, strlen(id))) {
+        *err = "Last-Event-ID is not a valid event id";
+        return NULL;
+    }
+    return strcmp(id, "earliest") ? id : "0";
+}
+
+/* Check the selectors in list (selectors of a query, or of a claim): NULL,
+ * or a reason. */
+static const char *hub_selectors_check(request_rec *r,
+                                       const apr_array_header_t *list,
+                                       const char *what)
+{
+    int i;
+
+    for (i = 0; i < list->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(list, i, const char *), *err;
+        sse_selector_t *sel = sse_selector_new(s, strlen(s), &err);
+        if (!sel) {
+            return apr_psprintf(r->pool, "%s %d: %s", what, i + 1, err);
+        }
+        sse_selector_free(sel);
+    }
+    return NULL;
+}
+
+static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
+{
+    int max = SSE_OR(dc->max_channels, SSE_DEFAULT_MAX_CHANNELS);
+    apr_array_header_t *topics, *keys;
+    sse_token_claims_t claims;
+    sse_sub_spec_t spec;
+    const char *err;
+    int none, cookie;
+
+    if ((err = hub_auth(r, dc->hub_sub_key, &claims, &none, &cookie))
+        || (none && dc->hub_anonymous != 1)) {
+        return hub_unauthorized(r, err ? err : "no token given, and this hub "
+                                "takes no anonymous subscriber "
+                                "(MercureAnonymous)");
+    }
+    topics = apr_array_make(r->pool, 4, sizeof(const char *));
+    memset(&spec, 0, sizeof(spec));
+    if ((err = sse_args_collect(r->pool, r->args, "topic", topics))
+        || (spec.last_id = hub_last_id(r, &err), err)) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (!topics->nelts) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "missing topic");
+    }
+    if (topics->nelts > max) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, apr_psprintf(r->pool,
+                          "more than %d topic selectors (SSEMaxChannels)",
+                          max));
+    }
+    if ((err = hub_selectors_check(r, topics, "topic selector")) != NULL) {
+        return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
+    }
+    if (claims.subscribe && (claims.subscribe->nelts > HUB_MAX_CLAIMS
+        || (err = hub_selectors_check(r, claims.subscribe,
+                                      "the token's subscribe selector")))) {
+        return hub_unauthorized(r, err ? err : "more than 64 selectors in "
+                                "the token's mercure.subscribe claim");
+    }
+    spec.hub_topics = (const char *const *)topics->elts;
+    spec.nhub_topics = topics->nelts;
+    if (claims.subscribe) {
+        spec.hub_claims = (const char *const *)claims.subscribe->elts;
+        spec.nhub_claims = claims.subscribe->nelts;
+    }
+    keys = apr_array_make(r->pool, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(keys, const char *) =
+        sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
+                     SSE_HUB_CHANNEL);
+    return sse_stream_serve(r, dc, keys, &spec, NULL);
+}
+
+int sse_hub_handler(request_rec *r)
+{
+    sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
+    int cors = hub_cors(r, dc);
+
+    switch (r->method_number) {
+    case M_GET:
+        return hub_subscribe(r, dc);
+    case M_POST:
+        return hub_publish(r, dc);
+    case M_OPTIONS:
+        if (cors) {
+            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Methods",
+                           "GET, POST");
+            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Headers",
+                           "Authorization, Content-Type, Last-Event-ID, "
+                           "Cache-Control");
+            apr_table_setn(r->err_headers_out, "Access-Control-Max-Age",
+                           "3600");
+        }
+        apr_table_setn(r->headers_out, "Allow", HUB_ALLOW);
+        r->status = HTTP_NO_CONTENT;
+        return OK;
+    default:
+        return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, HUB_ALLOW,
+                          "a Mercure hub answers GET (subscribe), POST "
+                          "(publish) and OPTIONS");
+    }
+}
