@@ -5,23 +5,16 @@
 #   make fuzz-smoke        each target for FUZZ_SMOKE_SECONDS (60) s; fails on any crash (CI)
 #   make -j2 fuzz-smoke    the same, two targets at a time
 #   make fuzz-build        only build them, into build/fuzz/
-<<<<<<< HEAD
-#   make fuzz-run-frame    one target (event_parse event_roundtrip channels frame hist text token)
-=======
-#   make fuzz-run-frame    one target (event_parse event_roundtrip channels frame hist text topic)
->>>>>>> hub-topic
+#   make fuzz-run-frame    one target (event_parse event_roundtrip channels frame hist text token
+#                          topic)
 #   make fuzz-coverage     line coverage of the pure sources by the corpora found so far
 #
 # Targets (test/fuzz/fuzz_<name>.c): event_parse (text/event-stream publish bodies),
 # event_roundtrip (check, serialize, parse, and a WHATWG parser agree), channels
 # (channel lists), frame (the relay frame codec), hist (Last-Event-ID lookup and
-<<<<<<< HEAD
 # history replay), text (UTF-8 check, JSON strings), token (the Mercure hub's JWT
-# verifier, linked with libjwt, jansson and OpenSSL).
-=======
-# history replay), text (UTF-8 check, JSON strings), topic (Mercure topic selectors:
+# verifier, linked with libjwt, jansson and OpenSSL), topic (Mercure topic selectors:
 # compile and match, checked against a POSIX regexp built as the Go hub builds its own).
->>>>>>> hub-topic
 # Each starts from its seeds in test/fuzz/corpus/<name>/ and keeps what it finds in
 # build/fuzz/corpus/<name>/. A crash, leak, hang or broken property leaves the input in
 # test/fuzz/artifacts/ (not in git) and the run prints the command that replays it.
@@ -35,11 +28,7 @@ FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 60
 FUZZ_OUT   ?= $(FUZZ_TOP)/build/fuzz
 FUZZ_ARTIFACTS ?= $(FUZZ_TOP)/test/fuzz/artifacts
-<<<<<<< HEAD
-FUZZ_TARGETS = event_parse event_roundtrip channels frame hist text token
-=======
-FUZZ_TARGETS = event_parse event_roundtrip channels frame hist text topic
->>>>>>> hub-topic
+FUZZ_TARGETS = event_parse event_roundtrip channels frame hist text token topic
 # extra libFuzzer options for every run, e.g. FUZZ_RUN_FLAGS=-jobs=4
 FUZZ_RUN_FLAGS ?=
 FUZZ_CFLAGS ?= -g -O1 -fno-omit-frame-pointer -std=gnu99 -Wall -Wextra
@@ -48,42 +37,27 @@ FUZZ_CPPFLAGS = -I/usr/include/apr-1.0 -I$(FUZZ_TOP) -I$(FUZZ_SRC)
 # fuzz_palloc.c replaces libapr's apr_palloc; libapr must see it
 FUZZ_LIBS  = -lapr-1 -Wl,--export-dynamic-symbol=apr_palloc \
              -Wl,--export-dynamic-symbol=apr_pcalloc
-<<<<<<< HEAD
 FUZZ_PKGS  = clang-14 libclang-rt-14-dev libapr1-dev llvm-14 libjwt-dev libjansson-dev libssl-dev
 FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_hist.c \
-                $(FUZZ_TOP)/sse_token.c
+                $(FUZZ_TOP)/sse_token.c $(FUZZ_TOP)/sse_topic.c
 
 FUZZ_COMMON = $(FUZZ_SRC)/fuzz_palloc.c
 FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/sse_proto.h $(FUZZ_TOP)/sse_buf.h \
-              $(FUZZ_TOP)/sse_hist.h $(FUZZ_TOP)/sse_token.h
-=======
-FUZZ_PKGS  = clang-14 libclang-rt-14-dev libapr1-dev llvm-14
-FUZZ_COV_SRCS = $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_hist.c \
-                $(FUZZ_TOP)/sse_topic.c
-
-FUZZ_COMMON = $(FUZZ_SRC)/fuzz_palloc.c
-FUZZ_HDRS   = $(wildcard $(FUZZ_SRC)/*.h) $(FUZZ_TOP)/sse_event.h $(FUZZ_TOP)/sse_proto.h $(FUZZ_TOP)/sse_buf.h \
-              $(FUZZ_TOP)/sse_hist.h $(FUZZ_TOP)/sse_topic.h
->>>>>>> hub-topic
+              $(FUZZ_TOP)/sse_hist.h $(FUZZ_TOP)/sse_token.h $(FUZZ_TOP)/sse_topic.h
 FUZZ_SRCS_event_parse     = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_event_roundtrip = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
 FUZZ_SRCS_channels        = $(FUZZ_TOP)/sse_event.c
 FUZZ_SRCS_frame           = $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c $(FUZZ_TOP)/sse_event.c $(FUZZ_TOP)/sse_census.c
 FUZZ_SRCS_hist            = $(FUZZ_TOP)/sse_hist.c $(FUZZ_TOP)/sse_proto.c $(FUZZ_TOP)/sse_buf.c
 FUZZ_SRCS_text            = $(FUZZ_TOP)/sse_event.c $(FUZZ_SRC)/fuzz_ref.c
-<<<<<<< HEAD
 FUZZ_SRCS_token           = $(FUZZ_TOP)/sse_token.c
+FUZZ_SRCS_topic           = $(FUZZ_TOP)/sse_topic.c
 # libraries of one target, after FUZZ_LIBS
 FUZZ_LIBS_token           = -ljwt -ljansson -lcrypto
 FUZZ_DICT_event_parse     = -dict=$(FUZZ_SRC)/event.dict
 FUZZ_DICT_event_roundtrip = -dict=$(FUZZ_SRC)/event.dict
 FUZZ_DICT_token           = -dict=$(FUZZ_SRC)/token.dict
-=======
-FUZZ_SRCS_topic           = $(FUZZ_TOP)/sse_topic.c
-FUZZ_DICT_event_parse     = -dict=$(FUZZ_SRC)/event.dict
-FUZZ_DICT_event_roundtrip = -dict=$(FUZZ_SRC)/event.dict
 FUZZ_DICT_topic           = -dict=$(FUZZ_SRC)/topic.dict
->>>>>>> hub-topic
 
 # Whoever was the default goal before this file stays it (see the end).
 FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
