@@ -21,6 +21,7 @@
 #include "unit.h"
 #include "sse_log.h"
 #include "sse_broker_int.h"
+#include "sse_update.h"
 #include "sse_relay.h"
 #include "sse_sock.h"
 #include "sse_wire.h"
@@ -452,6 +453,103 @@ static void test_relay_back(void)
     sse_buf_free(&f);
 }
 
+
+/* A Mercure hub's streams on its one channel: each gets the updates one
+ * of whose topics its selectors match, a private one only when its claim
+ * matches too; the tail never reaches a client; a history answer is
+ * filtered the same way; a SYNC after a run of updates is answered. */
+static sse_sub_t *park_hub(const char *const *topics, int nt,
+                           const char *const *claims, int nc, int *client)
+{
+    sse_sub_t *sub = park("ns/#hub", NULL, 1 << 20, client);
+    const char *err;
+
+    sub->hub = sse_hub_sub_new(topics, nt, claims, nc, &err);
+    CHECK(sub->hub != NULL);
+    return sub;
+}
+
+static const char *update(sse_buf_t *tmp, const char *event, int private,
+                          const char *topic1, const char *topic2)
+{
+    const char *t[2] = { topic1, topic2 };
+
+    tmp->len = 0;
+    sse_buf_put(tmp, event, strlen(event));
+    sse_buf_put(tmp, sse_update_tail(pool, private, t, topic2 ? 2 : 1),
+                strlen(sse_update_tail(pool, private, t, topic2 ? 2 : 1)) + 1);
+    return tmp->data;
+}
+
+static void test_hub(void)
+{
+    static const char *book[] = { "https://e.x/books/1" };
+    static const char *tpl[] = { "https://e.x/books/{id}" };
+    static const char *any[] = { "*" };
+    static const char *claim1[] = { "https://e.x/books/1" };
+    sse_buf_t f = { 0 }, u = { 0 };
+    char buf[1024];
+    int ha, hb, hc;
+    sse_frame_hdr_t h;
+    char payload[256];
+
+    park_hub(book, 1, claim1, 1, &ha);      /* may see books/1's private */
+    park_hub(tpl, 1, NULL, 0, &hb);         /* anonymous, a template */
+    park_hub(any, 1, tpl, 1, &hc);          /* everything, claim: books */
+    pass();
+    expect_count("ns/#hub:1 ns/#hub:1 ns/#hub:1");
+    CHECK(client_read(ha, buf, sizeof(buf)) == 6);
+    CHECK(client_read(hb, buf, sizeof(buf)) == 6);
+    CHECK(client_read(hc, buf, sizeof(buf)) == 6);
+
+    event_put(&f, "ns/#hub", 30, update(&u, "id: a\ndata: 1\n\n", 0,
+                                        "https://e.x/books/1", NULL));
+    event_put(&f, "ns/#hub", 31, update(&u, "id: b\ndata: 2\n\n", 1,
+                                        "https://e.x/books/1", NULL));
+    event_put(&f, "ns/#hub", 32, update(&u, "id: c\ndata: 3\n\n", 1,
+                                        "https://e.x/books/2", NULL));
+    event_put(&f, "ns/#hub", 33, update(&u, "id: d\ndata: 4\n\n", 0,
+                                        "https://e.x/authors/1",
+                                        "https://e.x/books/9"));
+    sync_put(&f, 91);
+    relay_send(&f);
+    pass();
+    expect_synced(91);
+    CHECK(client_read(ha, buf, sizeof(buf)) > 0);
+    CHECK_STR(buf, "id: a\ndata: 1\n\nid: b\ndata: 2\n\n");
+    CHECK(client_read(hb, buf, sizeof(buf)) > 0);
+    CHECK_STR(buf, "id: a\ndata: 1\n\nid: d\ndata: 4\n\n");
+    CHECK(client_read(hc, buf, sizeof(buf)) > 0);
+    CHECK_STR(buf, "id: a\ndata: 1\n\nid: b\ndata: 2\n\nid: c\ndata: 3\n\n"
+                   "id: d\ndata: 4\n\n");
+
+    /* a resuming hub stream: its history answer, filtered */
+    {
+        sse_sub_t *r = park("ns/#hub", "a", 1 << 20, &ha);
+        sse_buf_t hist = { 0 };
+        const char *err;
+        r->hub = sse_hub_sub_new(tpl, 1, NULL, 0, &err);
+        pass();
+        expect_count("ns/#hub:1");
+        CHECK(frame_read(&h, payload, sizeof(payload)) == 0);
+        CHECK(h.type == SSE_OP_REPLAY);
+        CHECK(client_read(ha, buf, sizeof(buf)) == 6);
+        update(&u, "id: b\ndata: 2\n\n", 1, "https://e.x/books/1", NULL);
+        sse_buf_put(&hist, u.data, strlen(u.data));
+        update(&u, "id: d\ndata: 4\n\n", 0, "https://e.x/books/9", NULL);
+        sse_buf_put(&hist, u.data, strlen(u.data));
+        f.len = 0;
+        CHECK(sse_wire_replayed_put(&f, h.seq, 0, hist.data, hist.len, 33) == 0);
+        relay_send(&f);
+        pass();
+        CHECK(client_read(ha, buf, sizeof(buf)) > 0);
+        CHECK_STR(buf, "id: d\ndata: 4\n\n");
+        sse_buf_free(&hist);
+    }
+    sse_buf_free(&f);
+    sse_buf_free(&u);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -462,6 +560,7 @@ int main(void)
     test_hello_census();
     test_fan_out();
     test_replay();
+    test_hub();
     test_requests();
     test_slow_client();
     test_relay_lost();
