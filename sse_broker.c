@@ -204,6 +204,8 @@ apr_status_t sse_broker_init(sse_broker_t *b, apr_pool_t *p, server_rec *s)
     b->s = s;
     b->pid = getpid();
     b->chans = sse_chan_table_make(p);
+    b->hubs = apr_hash_make(p);
+    b->hub_sels = apr_hash_make(p);
     b->keepalive = sse_msg_make(keepalive, sizeof(keepalive) - 1);
     b->lost = sse_msg_make(lost, sizeof(lost) - 1);
     b->loop = sse_loop_create(256, 1000, b);

@@ -16,14 +16,49 @@
 
 #include "sse_log.h"
 #include "sse_broker_int.h"
+#include "sse_event.h"
 #include "sse_topic.h"
 #include "sse_update.h"
 
+/* The broker keeps an index per hub channel, so that an update costs a
+ * lookup per topic and a match per distinct template, not a match per
+ * stream: every distinct selector text of the channel's streams is one
+ * hub_sel_t (compiled once, in the broker), with the list of the streams
+ * that have it; exact ones are found by a hash lookup of each topic, the
+ * others (templates, "*") are on the hub's list and each is matched once
+ * against the update's topics.  A stream that two of its selectors lead
+ * to is written once (its gen is the update's). */
+typedef struct hub_ref_t {      /* one stream's use of one selector */
+    struct hub_sel_t *hs;
+    sse_sub_t *sub;
+    struct hub_ref_t *prev, *next;
+} hub_ref_t;
+
+typedef struct hub_sel_t {
+    sse_selector_t *sel;
+    struct hub_t *hub;
+    hub_ref_t *refs;            /* the streams that have it */
+    unsigned nrefs;
+    struct hub_sel_t *prev, *next;  /* the hub's list (not exact ones) */
+    size_t klen;
+    char key[];                 /* hub key, '\n', selector text */
+} hub_sel_t;
+
+typedef struct hub_t {          /* one hub channel's index */
+    hub_sel_t *matched;         /* the selectors matched, not looked up */
+    unsigned nsels;
+    size_t klen;
+    char key[];
+} hub_t;
+
 /* A hub subscriber: its topic selectors, then its token's subscribe
- * selectors (the claim; none: no private update reaches it).  One
- * malloc'ed block plus one per compiled selector. */
+ * selectors (the claim; none: no private update reaches it), all compiled
+ * here for its history answers; its place on each of its topic selectors'
+ * lists.  One malloc'ed block plus one per compiled selector. */
 struct sse_hub_sub_t {
     int nsel, nclaim;
+    unsigned long gen;          /* the last update written to it */
+    hub_ref_t *refs;            /* nsel, in this block */
     sse_selector_t *sel[];      /* nsel topic selectors, then nclaim */
 };
 
@@ -43,14 +78,16 @@ sse_hub_sub_t *sse_hub_sub_new(const char *const *topics, int ntopics,
                                const char *const *claims, int nclaims,
                                const char **err)
 {
-    sse_hub_sub_t *h = calloc(1, sizeof(*h) + (size_t)(ntopics + nclaims)
-                                              * sizeof(sse_selector_t *));
+    size_t n = (size_t)(ntopics + nclaims);
+    sse_hub_sub_t *h = calloc(1, sizeof(*h) + n * sizeof(sse_selector_t *)
+                                 + (size_t)ntopics * sizeof(hub_ref_t));
     int i;
 
     *err = "out of memory";
     if (!h) {
         return NULL;
     }
+    h->refs = (hub_ref_t *)(h->sel + n);
     for (i = 0; i < ntopics + nclaims; i++) {
         const char *s = i < ntopics ? topics[i] : claims[i - ntopics];
         if (!(h->sel[i] = sse_selector_new(s, strlen(s), err))) {
@@ -67,6 +104,130 @@ sse_hub_sub_t *sse_hub_sub_new(const char *const *topics, int ntopics,
     *err = NULL;
     return h;
 }
+
+/* --- the index ------------------------------------------------------------- */
+
+/* The selector key of text on hub key (in buf, of size SEL_KEY_MAX). */
+#define SEL_KEY_MAX (SSE_KEY_MAX + 1 + SSE_TOPIC_MAX)
+static size_t sel_key(char *buf, const char *key, size_t klen,
+                      const char *text, size_t tlen)
+{
+    memcpy(buf, key, klen);
+    buf[klen] = '\n';
+    memcpy(buf + klen + 1, text, tlen);
+    return klen + 1 + tlen;
+}
+
+/* Put sub's topic selectors on its hub channel's index; -1: no memory
+ * (what was joined stays, sse_hub_leave takes it off). */
+int sse_hub_join(sse_broker_t *b, sse_sub_t *sub)
+{
+    sse_hub_sub_t *h = sub->hub;
+    const char *key = sub->names[0];
+    size_t klen = strlen(key);
+    hub_t *hub = apr_hash_get(b->hubs, key, (apr_ssize_t)klen);
+    char buf[SEL_KEY_MAX];
+    int i;
+
+    if (!hub) {
+        if (!(hub = calloc(1, sizeof(*hub) + klen + 1))) {
+            return -1;
+        }
+        memcpy(hub->key, key, klen + 1);
+        hub->klen = klen;
+        apr_hash_set(b->hubs, hub->key, (apr_ssize_t)klen, hub);
+    }
+    for (i = 0; i < h->nsel; i++) {
+        size_t tlen;
+        const char *text = sse_selector_text(h->sel[i], &tlen);
+        size_t n = sel_key(buf, key, klen, text, tlen);
+        hub_sel_t *hs = apr_hash_get(b->hub_sels, buf, (apr_ssize_t)n);
+        hub_ref_t *r = &h->refs[i];
+        const char *err;
+        if (!hs) {
+            if (!(hs = calloc(1, sizeof(*hs) + n + 1))) {
+                return -1;
+            }
+            if (!(hs->sel = sse_selector_new(text, tlen, &err))) {
+                free(hs);
+                return -1;
+            }
+            memcpy(hs->key, buf, n);
+            hs->klen = n;
+            hs->hub = hub;
+            hub->nsels++;
+            apr_hash_set(b->hub_sels, hs->key, (apr_ssize_t)n, hs);
+            if (sse_selector_kind(hs->sel) != SSE_SEL_EXACT) {
+                hs->next = hub->matched;
+                if (hub->matched) {
+                    hub->matched->prev = hs;
+                }
+                hub->matched = hs;
+            }
+        }
+        r->hs = hs;
+        r->sub = sub;
+        r->prev = NULL;
+        r->next = hs->refs;
+        if (hs->refs) {
+            hs->refs->prev = r;
+        }
+        hs->refs = r;
+        hs->nrefs++;
+    }
+    return 0;
+}
+
+/* Take sub off the index; a selector (and a hub) no stream has any more
+ * is freed. */
+void sse_hub_leave(sse_broker_t *b, sse_sub_t *sub)
+{
+    sse_hub_sub_t *h = sub->hub;
+    int i;
+
+    for (i = 0; i < h->nsel; i++) {
+        hub_ref_t *r = &h->refs[i];
+        hub_sel_t *hs = r->hs;
+        hub_t *hub;
+        if (!hs) {
+            continue;
+        }
+        r->hs = NULL;
+        if (r->prev) {
+            r->prev->next = r->next;
+        }
+        else {
+            hs->refs = r->next;
+        }
+        if (r->next) {
+            r->next->prev = r->prev;
+        }
+        if (--hs->nrefs) {
+            continue;
+        }
+        hub = hs->hub;
+        apr_hash_set(b->hub_sels, hs->key, (apr_ssize_t)hs->klen, NULL);
+        if (sse_selector_kind(hs->sel) != SSE_SEL_EXACT) {
+            if (hs->prev) {
+                hs->prev->next = hs->next;
+            }
+            else {
+                hub->matched = hs->next;
+            }
+            if (hs->next) {
+                hs->next->prev = hs->prev;
+            }
+        }
+        sse_selector_free(hs->sel);
+        free(hs);
+        if (--hub->nsels == 0) {
+            apr_hash_set(b->hubs, hub->key, (apr_ssize_t)hub->klen, NULL);
+            free(hub);
+        }
+    }
+}
+
+/* --- delivery ------------------------------------------------------------- */
 
 /* One of selectors sel[0..n) matches one of u's topics. */
 static int hub_match(sse_selector_t *const *sel, int n, const sse_update_t *u)
@@ -85,43 +246,84 @@ static int hub_match(sse_selector_t *const *sel, int n, const sse_update_t *u)
     return 0;
 }
 
-static int sse_hub_wants(const sse_hub_sub_t *h, const sse_update_t *u)
+/* sub may get u: its selectors match (a history answer), and for a
+ * private update its claim. */
+static int hub_wants(const sse_hub_sub_t *h, const sse_update_t *u)
 {
     return hub_match(h->sel, h->nsel, u)
         && (!u->private || hub_match(h->sel + h->nsel, h->nclaim, u));
 }
 
+/* One update under way: its bytes (a message made at the first write). */
+typedef struct {
+    const sse_update_t *u;
+    uint64_t seq;
+    unsigned long gen;
+    sse_msg_t *msg;
+} hub_out_t;
+
+/* Write the update to the streams that have hs, each once. */
+static void hub_deliver(sse_broker_t *b, hub_sel_t *hs, hub_out_t *o)
+{
+    hub_ref_t *r;
+
+    for (r = hs->refs; r; r = r->next) {
+        sse_sub_t *sub = r->sub;
+        if (sub->hub->gen == o->gen) {
+            continue;
+        }
+        sub->hub->gen = o->gen;
+        if (sub->dead || sub->replaying || o->seq <= sub->after_seq
+            || (o->u->private && !hub_match(sub->hub->sel + sub->hub->nsel,
+                                            sub->hub->nclaim, o->u))) {
+            continue;
+        }
+        if (!o->msg && !(o->msg = sse_msg_make(o->u->event,
+                                               o->u->event_len))) {
+            sse_sub_kill(b, sub, "out of memory");
+            continue;
+        }
+        b->st.delivered++;
+        sse_sub_send(b, sub, o->msg, 1);
+    }
+}
+
 void sse_hub_fan_out(sse_broker_t *b, const sse_run_t *run)
 {
-    sse_chan_t *ch = sse_chan_find(b->chans, run->name, run->nlen);
+    hub_t *hub = apr_hash_get(b->hubs, run->name, (apr_ssize_t)run->nlen);
+    char buf[SEL_KEY_MAX];
     unsigned i;
 
     b->burst = 0;
-    for (i = 0; ch && i < run->n; i++) {
+    for (i = 0; hub && i < run->n; i++) {
         sse_update_t u;
-        sse_msg_t *msg = NULL;
-        sse_link_t *l;
+        hub_out_t o = { &u, run->ev[i].seq, ++b->hub_gen, NULL };
+        hub_sel_t *hs;
+        const char *t;
+        size_t pos = 0, tlen;
 
         if (!sse_update_read(run->ev[i].bytes, run->ev[i].len, &u)) {
             continue;
         }
         b->st.published++;
-        for (l = ch->head; l; l = l->next) {
-            sse_sub_t *sub = l->sub;
-            if (sub->dead || sub->replaying || !sub->hub
-                || run->ev[i].seq <= sub->after_seq
-                || !sse_hub_wants(sub->hub, &u)) {
+        while (sse_update_topic(&u, &pos, &t, &tlen)) {
+            size_t n;
+            if (tlen > SSE_TOPIC_MAX) {
                 continue;
             }
-            if (!msg && !(msg = sse_msg_make(u.event, u.event_len))) {
-                sse_sub_kill(b, sub, "out of memory");
-                continue;
+            n = sel_key(buf, hub->key, hub->klen, t, tlen);
+            hs = apr_hash_get(b->hub_sels, buf, (apr_ssize_t)n);
+            if (hs && sse_selector_kind(hs->sel) == SSE_SEL_EXACT) {
+                hub_deliver(b, hs, &o);
             }
-            b->st.delivered++;
-            sse_sub_send(b, sub, msg, 1);
         }
-        if (msg) {
-            sse_msg_unref(msg);
+        for (hs = hub->matched; hs; hs = hs->next) {
+            if (hub_match(&hs->sel, 1, &u)) {
+                hub_deliver(b, hs, &o);
+            }
+        }
+        if (o.msg) {
+            sse_msg_unref(o.msg);
         }
     }
     if (run->has_sync && !sse_synced_put(b, run->sync_mark)
@@ -139,7 +341,7 @@ void sse_hub_replay(sse_broker_t *b, sse_sub_t *sub, const char *events,
     uint64_t n = 0;
 
     while (len && (used = sse_update_read(events, len, &u)) > 0) {
-        if (sse_hub_wants(sub->hub, &u)) {
+        if (hub_wants(sub->hub, &u)) {
             if (sse_buf_put(&out, u.event, u.event_len)) {
                 sse_buf_free(&out);
                 sse_sub_kill(b, sub, "out of memory");

@@ -120,6 +120,10 @@ typedef struct sse_broker_t {
                                    takes it whole) */
 
     apr_hash_t *chans;
+    apr_hash_t *hubs;           /* hub channel key -> its index
+                                   (sse_broker_hub.c) */
+    apr_hash_t *hub_sels;       /* hub key '\n' selector -> its streams */
+    unsigned long hub_gen;      /* updates fanned out, to write each once */
     sse_sub_t *all;             /* every registered subscriber */
     sse_sub_t *dead;            /* to be freed after the current pass */
     sse_msg_t *keepalive;
@@ -196,6 +200,10 @@ sse_hub_sub_t *sse_hub_sub_new(const char *const *topics, int ntopics,
                                const char *const *claims, int nclaims,
                                const char **err);
 void sse_hub_sub_free(sse_hub_sub_t *h);
+/* Put sub (a hub's stream, being registered) on its hub's index / take
+ * it off (when it is reaped); join: 0, or -1 when out of memory. */
+int sse_hub_join(sse_broker_t *b, sse_sub_t *sub);
+void sse_hub_leave(sse_broker_t *b, sse_sub_t *sub);
 
 /* Deliver a run of updates on a hub's channel to the streams whose
  * selectors (and, private, whose claims) match one of each update's

@@ -169,6 +169,9 @@ void sse_subs_reap(sse_broker_t *b)
             }
             sse_chan_leave(b->chans, &sub->links[i]);
         }
+        if (sub->hub) {
+            sse_hub_leave(b, sub);
+        }
         while (sub->out_head) {
             sse_out_t *o = sub->out_head;
             sub->out_head = o->next;
@@ -406,6 +409,9 @@ void sse_sub_register(sse_broker_t *b, sse_sub_t *sub)
             return;
         }
         sse_link_census_note(b, sub->names[i], strlen(sub->names[i]), 1);
+    }
+    if (sub->hub && sse_hub_join(b, sub) < 0) {
+        sse_sub_kill(b, sub, "out of memory");
     }
 }
 

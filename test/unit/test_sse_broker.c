@@ -487,20 +487,24 @@ static void test_hub(void)
     static const char *tpl[] = { "https://e.x/books/{id}" };
     static const char *any[] = { "*" };
     static const char *claim1[] = { "https://e.x/books/1" };
+    static const char *both[] = { "https://e.x/books/{id}", "https://e.x/books/1" };
     sse_buf_t f = { 0 }, u = { 0 };
     char buf[1024];
-    int ha, hb, hc;
+    int ha, hb, hc, hd;
     sse_frame_hdr_t h;
     char payload[256];
 
     park_hub(book, 1, claim1, 1, &ha);      /* may see books/1's private */
     park_hub(tpl, 1, NULL, 0, &hb);         /* anonymous, a template */
     park_hub(any, 1, tpl, 1, &hc);          /* everything, claim: books */
+    park_hub(both, 2, NULL, 0, &hd);        /* two selectors for books/1 */
     pass();
-    expect_count("ns/#hub:1 ns/#hub:1 ns/#hub:1");
+    expect_count("ns/#hub:1 ns/#hub:1 ns/#hub:1 ns/#hub:1");
+    CHECK(apr_hash_count(b.hub_sels) == 3);  /* one per distinct text */
     CHECK(client_read(ha, buf, sizeof(buf)) == 6);
     CHECK(client_read(hb, buf, sizeof(buf)) == 6);
     CHECK(client_read(hc, buf, sizeof(buf)) == 6);
+    CHECK(client_read(hd, buf, sizeof(buf)) == 6);
 
     event_put(&f, "ns/#hub", 30, update(&u, "id: a\ndata: 1\n\n", 0,
                                         "https://e.x/books/1", NULL));
@@ -522,6 +526,8 @@ static void test_hub(void)
     CHECK(client_read(hc, buf, sizeof(buf)) > 0);
     CHECK_STR(buf, "id: a\ndata: 1\n\nid: b\ndata: 2\n\nid: c\ndata: 3\n\n"
                    "id: d\ndata: 4\n\n");
+    CHECK(client_read(hd, buf, sizeof(buf)) > 0);  /* each once */
+    CHECK_STR(buf, "id: a\ndata: 1\n\nid: d\ndata: 4\n\n");
 
     /* a resuming hub stream: its history answer, filtered */
     {
@@ -566,6 +572,7 @@ int main(void)
     test_relay_lost();
     test_relay_back();
     sse_broker_fini(&b);
+    CHECK(apr_hash_count(b.hubs) == 0 && apr_hash_count(b.hub_sels) == 0);
     close(c1);
     close(c2);
     close(c3);
