@@ -310,3 +310,20 @@ void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes)
     *events = h->events;
     *bytes = h->bytes;
 }
+
+const char *sse_hist_last_id(const sse_hist_t *h, const char *const *chans,
+                             int n)
+{
+    const hent_t *best = NULL;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        const hchan_t *ch = apr_hash_get(h->chans, chans[i],
+                                         APR_HASH_KEY_STRING);
+        const hent_t *e = ch && ch->n ? ring_at(ch, ch->n - 1) : NULL;
+        if (e && (!best || e->seq > best->seq)) {
+            best = e;
+        }
+    }
+    return best ? best->id : NULL;
+}

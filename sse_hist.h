@@ -54,6 +54,11 @@ int sse_hist_replay(sse_hist_t *h, const char *const *chans, int n,
 int sse_hist_lost(const sse_hist_t *h, const char *const *chans, int n,
                   uint64_t after);
 
+/* The id of the newest event held on any of the n channels, or NULL
+ * (it lives until the next change of the history). */
+const char *sse_hist_last_id(const sse_hist_t *h, const char *const *chans,
+                             int n);
+
 /* Events and bytes held, for status and tests. */
 void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes);
 

@@ -83,9 +83,6 @@ static const char *hub_token(request_rec *r, int *cookie, const char **err)
     }
     if ((t = sse_arg(r->pool, r->args, HUB_QUERY_TOKEN, err)) != NULL
         || *err) {
-        r->the_request = hub_mask(r->pool, r->the_request);
-        r->args = hub_mask(r->pool, r->args);
-        r->unparsed_uri = hub_mask(r->pool, r->unparsed_uri);
         return t;
     }
     if (ap_cookie_read(r, HUB_COOKIE, &t, 0) == APR_SUCCESS && t && *t) {
@@ -200,14 +197,20 @@ static const char *hub_new_id(apr_pool_t *p)
                         u[11], u[12], u[13], u[14], u[15]);
 }
 
-/* The last value of field name in form, "" when empty; *err on a bad
- * escape. */
+/* The first value of field name in form (as the Go hub reads a repeated
+ * field), NULL when absent or empty; *err on a bad escape. */
 static const char *hub_field(request_rec *r, const char *form,
                              const char *name, const char **err)
 {
-    const char *v = *err ? NULL : sse_arg(r->pool, form, name, err);
+    apr_array_header_t *v = apr_array_make(r->pool, 1, sizeof(char *));
+    const char *s;
 
-    return v && *v ? v : NULL;
+    if (*err || (*err = sse_args_collect(r->pool, form, name, v)) != NULL
+        || !v->nelts) {
+        return NULL;
+    }
+    s = APR_ARRAY_IDX(v, 0, const char *);
+    return *s ? s : NULL;
 }
 
 static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
@@ -229,6 +232,10 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
         || none || !claims.publish) {
         return hub_unauthorized(r, err ? err : none ? "no token given"
                                 : "the token has no mercure.publish claim");
+    }
+    if (claims.publish->nelts > HUB_MAX_CLAIMS) {
+        return hub_unauthorized(r, "more than 64 selectors in the token's "
+                                "mercure.publish claim");
     }
     if (cookie && (!sse_request_origin(r)
                    || (bad = sse_origin_refused(r, dc)) != NULL)) {
@@ -279,7 +286,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
         }
     }
     private = sse_arg(r->pool, body, "private", &err) != NULL;
-    pub.ev.data = err ? NULL : sse_arg(r->pool, body, "data", &err);
+    pub.ev.data = hub_field(r, body, "data", &err);
     pub.ev.id = hub_field(r, body, "id", &err);
     pub.ev.event = hub_field(r, body, "type", &err);
     pub.ev.retry = hub_field(r, body, "retry", &err);
@@ -321,7 +328,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
 /* --- subscribe --------------------------------------------------------------- */
 
 /* The id a subscriber resumes after: Last-Event-ID, else lastEventID;
- * "earliest" is the whole history (every event after seq 0). */
+ * "earliest" is all the history holds (the relay knows the word). */
 static const char *hub_last_id(request_rec *r, const char **err)
 {
     const char *id = apr_table_get(r->headers_in, "Last-Event-ID");
@@ -337,7 +344,24 @@ static const char *hub_last_id(request_rec *r, const char **err)
         *err = "Last-Event-ID is not a valid event id";
         return NULL;
     }
-    return strcmp(id, "earliest") ? id : "0";
+    return id;
+}
+
+/* Reconciliation: the response's Last-Event-ID is the id of the newest
+ * update the hub holds ("earliest" when none).  Without an answer (the
+ * relay down, a cluster whose history is Redis's) there is no header. */
+static void hub_last_event_id(request_rec *r, apr_array_header_t *keys)
+{
+    sse_relay_result_t res;
+    const char *last;
+
+    if (sse_relay_check(r->pool, "0", (const char *const *)keys->elts,
+                        keys->nelts, &res) != APR_SUCCESS
+        || res.replies->nelts != 1) {
+        return;
+    }
+    last = APR_ARRAY_IDX(res.replies, 0, const char *);
+    apr_table_setn(r->headers_out, "Last-Event-ID", *last ? last : "earliest");
 }
 
 /* Check the selectors in list (selectors of a query, or of a claim): NULL,
@@ -368,8 +392,11 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
     const char *err;
     int none, cookie;
 
-    if ((err = hub_auth(r, dc->hub_sub_key, &claims, &none, &cookie))
-        || (none && dc->hub_anonymous != 1)) {
+    if (!dc->hub_sub_key && dc->hub_anonymous == 1) {
+        memset(&claims, 0, sizeof(claims));     /* a public hub: tokens */
+    }                                           /* are not looked at */
+    else if ((err = hub_auth(r, dc->hub_sub_key, &claims, &none, &cookie))
+             || (none && dc->hub_anonymous != 1)) {
         return hub_unauthorized(r, err ? err : "no token given, and this hub "
                                 "takes no anonymous subscriber "
                                 "(MercureAnonymous)");
@@ -407,6 +434,7 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
     APR_ARRAY_PUSH(keys, const char *) =
         sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
                      SSE_HUB_CHANNEL);
+    hub_last_event_id(r, keys);
     return sse_stream_serve(r, dc, keys, &spec, NULL);
 }
 
@@ -414,6 +442,14 @@ int sse_hub_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     int cors = hub_cors(r, dc);
+
+    /* whatever the request, a token in its URL is not logged; r->args
+     * keeps it (hub_token reads it), the log's fields do not */
+    if (r->args && ap_strcasestr(r->args, HUB_QUERY_TOKEN "=")) {
+        r->the_request = hub_mask(r->pool, r->the_request);
+        r->unparsed_uri = hub_mask(r->pool, r->unparsed_uri);
+        r->parsed_uri.query = hub_mask(r->pool, r->parsed_uri.query);
+    }
 
     switch (r->method_number) {
     case M_GET:

@@ -40,7 +40,9 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
 }
 
 /* Read "last id, u32 n, n channels" (REPLAY and CHECK).  Returns the seq
- * to resume after and whether the history is incomplete, or -1. */
+ * to resume after and whether the history is incomplete (*unknown 1), or
+ * -1.  The id "earliest" (Mercure's) asks for all the history holds: after
+ * 0, and *unknown -1: never reported lost. */
 static int resume_point(sse_relayd_t *d, apr_pool_t *p, sse_rd_t *rd,
                         const char ***chans, uint32_t *n, uint64_t *after,
                         int *unknown)
@@ -49,6 +51,11 @@ static int resume_point(sse_relayd_t *d, apr_pool_t *p, sse_rd_t *rd,
 
     if (sse_wire_resume_get(p, rd, &id, chans, n)) {
         return -1;
+    }
+    if (!strcmp(id, "earliest")) {
+        *after = 0;
+        *unknown = -1;
+        return 0;
     }
     *unknown = d->cluster ? sse_cluster_lookup(d->cluster, id, *chans, (int)*n,
                                                after) != 1
@@ -81,7 +88,8 @@ static int history_replay(sse_relayd_t *d, const char **chans, uint32_t n,
 
 /* Answer a broker's REPLAY or CATCHUP on c: the held events of chans after
  * `after` (none when !replay), marked lost when they are incomplete or
- * `incomplete` says so.  0, or -1 when it could not be queued. */
+ * `incomplete` says so (> 0; < 0: never).  0, or -1 when it could not be
+ * queued. */
 static int replay_send(relay_conn_t *c, const sse_frame_hdr_t *h,
                        const char **chans, uint32_t n, int replay,
                        uint64_t after, int incomplete)
@@ -92,7 +100,8 @@ static int replay_send(relay_conn_t *c, const sse_frame_hdr_t *h,
 
     if ((!replay
          || !history_replay(c->d, chans, n, after, &events, &lost, &max))
-        && !sse_wire_replayed_put(&c->peer.out, h->seq, lost || incomplete,
+        && !sse_wire_replayed_put(&c->peer.out, h->seq,
+                                  incomplete >= 0 && (lost || incomplete),
                                   events.data, events.len, max)) {
         conn_queue_out(c);
         rc = 0;
@@ -220,7 +229,7 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     apr_pool_create(&p, d->pool);
     if (!resume_point(d, p, rd, &chans, &n, &after, &unknown)) {
         if (unknown) {
-            lost = 1;
+            lost = unknown > 0;
         }
         else if (!d->cluster) {
             lost = sse_hist_lost(d->hist, chans, (int)n, after);
@@ -231,11 +240,19 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
             history_replay(d, chans, n, after, &events, &lost, &max);
             sse_buf_free(&events);
         }
-        if (!sse_wire_result_put(&c->peer.out, h->seq, lost ? "1" : "0", 0,
-                                 NULL)) {
+        /* one text: the newest id held on the channels ("": none); not
+         * with a cluster (the history is Redis's) */
+        const char *last = sse_hist_last_id(d->hist, chans, (int)n);
+        sse_buf_t texts = { 0 };
+        int nt = !d->cluster;
+        if ((!nt || !sse_wire_text_add(&texts, last ? last : "",
+                                       last ? strlen(last) : 0))
+            && !sse_wire_result_put(&c->peer.out, h->seq, lost ? "1" : "0",
+                                    (uint32_t)nt, &texts)) {
             conn_queue_out(c);
             rc = 0;
         }
+        sse_buf_free(&texts);
     }
     apr_pool_destroy(p);
     return rc;

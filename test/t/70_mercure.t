@@ -17,7 +17,7 @@ use JSON::PP ();
 use MIME::Base64 ();
 use SSETest;
 
-plan tests => 74;
+plan tests => 78;
 
 my $HUB = '/.well-known/mercure';
 my $SECRET = '!ChangeThisMercureHubJWTSecretKey!';
@@ -204,10 +204,15 @@ my $book = "https://example.com/books/$run";
         last if ($found = index($all, 'authorization=***') >= 0) && index($all, $alice) < 0;
         select undef, undef, undef, 0.1;
     }
+    my $both = subscribe([$user], headers => [Authorization => "Bearer $alice"],
+                         query => ['authorization=' . esc(sub_token(['https://example.com/masked']))]);
+    $both->disconnect;
     ok $found, 'the access log shows authorization=*** for the query token';
     open my $fh, '<', $log;
     my $txt = do { local $/; <$fh> };
     ok index($txt, $alice) < 0, '... and never the token';
+    ok index($txt, sub_token(['https://example.com/masked'])) < 0,
+       '... not even one sent beside an Authorization header';
     $_->disconnect for values %s;
     my $bad = raw_http('GET', "$HUB?topic=" . esc($user), headers => [Authorization => 'Bearer nope']);
     is $bad->code, 401, 'a subscriber with a bad token: 401, even where anonymous ones are taken';
@@ -219,8 +224,10 @@ my $book = "https://example.com/books/$run";
     my $topic = "https://example.com/log/$run";
     my @ids = map { publish_update([topic => $topic, data => "e$_", id => "log-$run-$_"])->content } 1 .. 3;
     is "@ids", join(' ', map { "log-$run-$_" } 1 .. 3), 'three updates with ids';
-    publish_update([topic => "https://example.com/elsewhere/$run", data => 'not mine']);
+    my $newest = publish_update([topic => "https://example.com/elsewhere/$run", data => 'not mine'])->content;
     my $s = subscribe([$topic], headers => ['Last-Event-ID' => $ids[0]]);
+    is $s->header('Last-Event-ID'), $newest,
+       'the response says the newest id the hub holds (Last-Event-ID)';
     is join(',', map { (next_update($s) // {})->{data} // '-' } 1 .. 2), 'e2,e3',
        'Last-Event-ID: the updates after it, on the selected topics only';
     $s->disconnect;
@@ -230,6 +237,7 @@ my $book = "https://example.com/books/$run";
     $s = subscribe([$topic], query => ['lastEventID=earliest']);
     is join(',', map { (next_update($s) // {})->{data} // '-' } 1 .. 3), 'e1,e2,e3',
        'lastEventID=earliest: the whole history';
+    ok !defined $s->header('SSE-History-Lost'), '... which is never called lost';
     publish_update([topic => $topic, data => 'e4']);
     is((next_update($s) // {})->{data}, 'e4', '... then live updates');
     $s->disconnect;
@@ -291,6 +299,7 @@ my $book = "https://example.com/books/$run";
     my $rs_sub = jwt({ mercure => { subscribe => [$topic] } }, alg => 'RS256');
     my $s = subscribe([$topic], url => $closed, headers => [Authorization => "Bearer $rs_sub"]);
     is $s->status, 200, 'an RS256 subscriber token is taken';
+    is $s->header('Last-Event-ID'), 'earliest', '... on a hub with no update yet: Last-Event-ID earliest';
     $r = publish_update([topic => $topic, data => 'hs'], url => $closed);
     is $r->code, 401, 'an HS256 token where RS256 is pinned: 401';
     my $pem = do { local(@ARGV, $/) = File::Spec->catfile(Apache::Test::vars('t_conf'), 'jwt', 'rs256.pub'); <> };
