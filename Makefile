@@ -43,7 +43,7 @@ deps:
 install: mod_sse.so tools/sse-publish
 	install -m 755 tools/sse-publish $(DESTDIR)$(BINDIR)/sse-publish
 	$(APXS) -i -n sse mod_sse.la
-	install -m 644 conf/sse.load conf/sse.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
+	install -m 644 conf/sse.load conf/sse.conf conf/mercure-hub.conf $$($(APXS) -q SYSCONFDIR)/mods-available/
 
 run: deps mod_sse.so
 	@mkdir -p $(RUNDIR)/logs

@@ -1,8 +1,8 @@
 #!/bin/bash
 # test/docs-check.sh: fails when the documentation drifts from the code.
 #
-#   1. every directive of sse_conf.c's command table has a heading in
-#      docs/directives.md;
+#   1. every directive of sse_conf.c's command table (SSE... and
+#      Mercure...) has a heading in docs/directives.md;
 #   2. every SSE0xxxx message code in the C sources is explained in the
 #      logs page (docs/monitoring.md);
 #   3. every relative Markdown link in README.md and docs/*.md points at a
@@ -28,7 +28,7 @@ problem() {
 }
 
 # 1. directives
-directives=$(sed -n 's/.*AP_INIT_[A-Z0-9]*("\(SSE[A-Za-z0-9]*\)".*/\1/p' sse_conf.c)
+directives=$(sed -n 's/.*AP_INIT_[A-Z0-9]*("\(\(SSE\|Mercure\)[A-Za-z0-9]*\)".*/\1/p' sse_conf.c)
 if [ -z "$directives" ]; then
     problem "no directive found in sse_conf.c's command table"
 fi
