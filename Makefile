@@ -23,6 +23,8 @@ BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev redis-server curl openssl make gcc
+# Only the tests need these (t/71_mercure_symfony.t: Symfony's Mercure client).
+TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
 .PHONY: all deps install run test test-cluster test-browser unit clean docs-check
 
@@ -59,6 +61,7 @@ run: deps mod_sse.so
 	    $$([ -n "$(TLS)" ] && echo -DTLS)
 
 test: deps mod_sse.so test/t/conf/tls/localhost.key
+	@sh tools/need-debs $(TEST_DEB_PKGS)
 	bash test/run-tests.sh
 	bash test/cluster/run.sh
 
