@@ -4,7 +4,7 @@
 #                 (and a Mercure hub: make run MERCURE_KEY=<its HS256 secret>)
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
 #   make unit     C unit tests of the pure parts
-#   make test-browser  the demo and the dashboard in Chromium (no console error)
+#   make test-browser  the demo, the dashboard and the Mercure page in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links)
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
@@ -73,7 +73,7 @@ test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
 	bash test/cluster/run.sh
 
-# The demo page and the dashboard in Debian's Chromium (not part of make
+# The demo page, the dashboard and the Mercure page in Debian's Chromium (not part of make
 # test: it needs chromium and playwright-core from npm).
 test-browser: deps mod_sse.so
 	bash test/browser/run.sh
