@@ -1,9 +1,10 @@
 # mod_sse: Server-Sent Events on named channels for Apache httpd 2.4.
 #   make          build mod_sse.so (apxs, -Wall -Wextra) and tools/sse-publish
 #   make run      install what is missing, build, run a private httpd with the demo
+#                 (and a Mercure hub: make run MERCURE_KEY=<its HS256 secret>)
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
 #   make unit     C unit tests of the pure parts
-#   make test-browser  the demo and the dashboard in Chromium (no console error)
+#   make test-browser  the demo, the dashboard and the Mercure page in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links)
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
@@ -12,6 +13,13 @@ HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
 TLS_PORT ?= 8443
 TLS      ?=
+# The demo hub's HS256 key (publishers' and subscribers' JWTs): exported to
+# the httpd of make run, whose config reads ${MERCURE_KEY}.
+MERCURE_DEMO_KEY = !ChangeThisDemoMercureKey!
+ifeq ($(strip $(MERCURE_KEY)),)
+MERCURE_KEY = $(MERCURE_DEMO_KEY)
+endif
+export MERCURE_KEY
 SRCS      = mod_sse.c sse_conf.c sse_request.c sse_stream.c sse_publish.c sse_broker.c sse_broker_sub.c sse_broker_fanout.c sse_broker_link.c sse_loop.c sse_peer.c sse_chan.c sse_relay_client.c sse_relayd.c sse_relayd_ops.c sse_relayd_gather.c sse_relayd_flow.c sse_relayd_hist.c sse_relayd_cluster.c sse_relay_spawn.c sse_wire.c sse_proto.c sse_buf.c sse_sock.c sse_event.c sse_hist.c sse_held.c sse_suspend.c sse_cluster.c sse_count.c sse_client.c sse_status.c sse_census.c sse_trim.c sse_hub.c sse_broker_hub.c sse_update.c sse_topic.c sse_token.c
 HDRS      = sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
@@ -57,6 +65,9 @@ run: deps mod_sse.so
 	    -keyout $(RUNDIR)/tls/localhost.key -out $(RUNDIR)/tls/localhost.crt 2>/dev/null; fi
 	@echo "mod_sse demo: http://localhost:$(PORT)/   (Ctrl-C stops; logs in build/run/logs)"
 	@[ -z "$(TLS)" ] || echo "          and https://localhost:$(TLS_PORT)/ (HTTP/2, self-signed certificate)"
+	@if [ "$$MERCURE_KEY" = '$(MERCURE_DEMO_KEY)' ]; then \
+	  echo "Mercure hub: /.well-known/mercure, HS256 key '$$MERCURE_KEY' (the demo's; set your own: make run MERCURE_KEY=...)"; \
+	else echo "Mercure hub: /.well-known/mercure, HS256 key from MERCURE_KEY"; fi
 	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT) \
 	    $$([ -n "$(TLS)" ] && echo -DTLS)
 
@@ -65,7 +76,7 @@ test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
 	bash test/cluster/run.sh
 
-# The demo page and the dashboard in Debian's Chromium (not part of make
+# The demo page, the dashboard and the Mercure page in Debian's Chromium (not part of make
 # test: it needs chromium and playwright-core from npm).
 test-browser: deps mod_sse.so
 	bash test/browser/run.sh

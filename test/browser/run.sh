@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test-browser: the demo page (two tabs, a broadcast) and the live
-# dashboard in a real Chromium, against the same private httpd as
+# make test-browser: the demo page (two tabs, a broadcast), the live
+# dashboard and the Mercure demo page (tabs with and without a token) in a
+# real Chromium, against the same private httpd as
 # `make run` (its config, on BROWSER_PORT, in the background): each fails
 # on a missing event, a console error, an uncaught exception or a failed
 # request.  Chromium is Debian's (package chromium); playwright-core, from
@@ -10,6 +11,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PORT=${BROWSER_PORT:-18931}
 RUN=$ROOT/build/browser
 HTTPD=${HTTPD:-/usr/sbin/apache2}
+# The demo hub's key (conf/mercure-demo.conf reads it from httpd's
+# environment); mercure.mjs signs its publisher's JWT with it.
+export MERCURE_KEY=${MERCURE_KEY:-browser-test-mercure-key}
 export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 need=()
@@ -48,5 +52,6 @@ done
 rc=0
 node "$ROOT/test/browser/demo-tabs.mjs" "http://localhost:$PORT/" 2 || rc=1
 node "$ROOT/test/browser/dashboard.mjs" "http://localhost:$PORT/" || rc=1
+node "$ROOT/test/browser/mercure.mjs" "http://localhost:$PORT/" || rc=1
 if [ $rc = 0 ]; then echo "test-browser: PASS"; else echo "test-browser: FAIL (logs in $RUN/logs)"; fi
 exit $rc
