@@ -75,6 +75,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_PTR(hub_sub_key);
     SSE_MERGE_PTR(hub_cors);
     SSE_MERGE_PTR(hub_link);
+    SSE_MERGE_PTR(stream_key);
 #undef SSE_MERGE_PTR
     if (add->history >= 0) {
         dc->history = add->history;
@@ -391,7 +392,8 @@ static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
-/* MercurePublisherJWT and MercureSubscriberJWT: key [alg], as the Go
+/* MercurePublisherJWT, MercureSubscriberJWT and SSESubscriberJWT: key
+ * [alg], as the Go
  * hub's publisher_jwt and subscriber_jwt (alg HS256 by default; for RS*
  * and ES*, key is a PEM public key file, read now). */
 static const char *set_hub_key(cmd_parms *cmd, void *dcv, const char *key,
@@ -496,6 +498,13 @@ const command_rec sse_cmds[] = {
                    RSRC_CONF | ACCESS_CONF,
                    "Key and algorithm (default HS256) of the JWTs subscribers "
                    "of this Mercure hub present"),
+    AP_INIT_TAKE12("SSESubscriberJWT", set_hub_key,
+                   (void *)APR_OFFSETOF(sse_dir_conf_t, stream_key),
+                   RSRC_CONF | ACCESS_CONF,
+                   "A stream location takes only a JWT (Mercure's: cookie, "
+                   "authorization query field or Bearer header) whose "
+                   "mercure.subscribe claim allows each channel: key and "
+                   "algorithm as MercureSubscriberJWT's"),
     AP_INIT_FLAG("MercureAnonymous", set_flag,
                  (void *)APR_OFFSETOF(sse_dir_conf_t, hub_anonymous),
                  RSRC_CONF | ACCESS_CONF,

@@ -51,6 +51,7 @@ typedef struct {
     int hub_anonymous;          /* MercureAnonymous on|off               */
     apr_array_header_t *hub_cors; /* MercureCORSOrigins (const char *)  */
     const char *hub_link;       /* MercureHubLink: discovery URL         */
+    const struct sse_token_key_t *stream_key;   /* SSESubscriberJWT  */
 } sse_dir_conf_t;
 
 typedef struct {

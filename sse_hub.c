@@ -3,7 +3,7 @@
  * run in a child's worker threads.  GET subscribes (a stream, served as
  * any other by sse_stream_serve), POST publishes an update through the
  * relay, OPTIONS answers a CORS preflight.  Tokens are checked here
- * (sse_token.h), topic selectors compiled here to refuse bad ones with a
+ * (sse_auth.h), topic selectors compiled here to refuse bad ones with a
  * 400 (sse_topic.h); an update's topics travel with it (sse_update.h) on
  * its namespace's one hub channel, and the broker matches them
  * (sse_broker_hub.c).  Everything is allocated in r->pool.
@@ -16,9 +16,9 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "apr_strings.h"
-#include "util_cookies.h"
 
 #include "sse_request.h"
+#include "sse_auth.h"
 #include "sse_handlers.h"
 #include "sse_event.h"
 #include "sse_relay.h"
@@ -27,121 +27,8 @@
 #include "sse_update.h"
 #include "sse_wire.h"
 
-#define HUB_COOKIE       "mercureAuthorization"
-#define HUB_QUERY_TOKEN  "authorization"
-#define HUB_MAX_CLAIMS   64         /* selectors in a subscribe claim */
+#define HUB_MAX_CLAIMS   SSE_AUTH_MAX_CLAIMS
 #define HUB_ALLOW        "GET, HEAD, POST, OPTIONS"
-
-/* --- tokens ---------------------------------------------------------------- */
-
-/* Replace the value of every authorization= field in s (a request line, a
- * query) by "***", so a token in the URL is not written to the access log.
- * NULL stays NULL. */
-static char *hub_mask(apr_pool_t *p, const char *s)
-{
-    static const char field[] = HUB_QUERY_TOKEN "=";
-    const char *at, *from;
-    char *out;
-
-    if (!s || !(at = ap_strcasestr(s, field))) {
-        return (char *)s;
-    }
-    out = apr_pstrdup(p, "");
-    for (from = s; (at = ap_strcasestr(from, field)) != NULL; ) {
-        const char *v = at + sizeof(field) - 1;
-        if (at > s && at[-1] != '?' && at[-1] != '&') {
-            out = apr_pstrcat(p, out, apr_pstrmemdup(p, from, (apr_size_t)(v - from)),
-                              NULL);
-            from = v;
-            continue;
-        }
-        out = apr_pstrcat(p, out, apr_pstrmemdup(p, from, (apr_size_t)(v - from)),
-                          "***", NULL);
-        from = v + strcspn(v, "& #");
-    }
-    return apr_pstrcat(p, out, from, NULL);
-}
-
-/* The token of r: Authorization: Bearer, else the authorization query
- * field (masked in the log), else the cookie; NULL when none.  *cookie is
- * 1 when it came from the cookie. */
-static const char *hub_token(request_rec *r, int *cookie, const char **err)
-{
-    const char *h = apr_table_get(r->headers_in, "Authorization");
-    const char *t = NULL;
-
-    *cookie = 0;
-    *err = NULL;
-    if (h) {
-        if (strncasecmp(h, "Bearer ", 7) != 0) {
-            *err = "the Authorization header is not 'Bearer <token>'";
-            return NULL;
-        }
-        for (h += 7; *h == ' '; h++) {
-        }
-        return h;
-    }
-    if ((t = sse_arg(r->pool, r->args, HUB_QUERY_TOKEN, err)) != NULL
-        || *err) {
-        return t;
-    }
-    if (ap_cookie_read(r, HUB_COOKIE, &t, 0) == APR_SUCCESS && t && *t) {
-        *cookie = 1;
-        return t;
-    }
-    return NULL;
-}
-
-/* Check r's token (if any) with k: NULL with *c filled (c->publish and
- * c->subscribe NULL when there is no token: *none is then 1), or a reason
- * for a 401. */
-static const char *hub_auth(request_rec *r, const sse_token_key_t *k,
-                            sse_token_claims_t *c, int *none, int *cookie)
-{
-    const char *tok, *err;
-
-    memset(c, 0, sizeof(*c));
-    *none = 0;
-    if (!(tok = hub_token(r, cookie, &err))) {
-        *none = !err;
-        return err;
-    }
-    if (!k) {
-        return "this hub has no key for such tokens (MercurePublisherJWT, "
-               "MercureSubscriberJWT)";
-    }
-    if ((err = sse_token_verify(r->pool, k, tok,
-                                (long long)apr_time_sec(r->request_time),
-                                c)) != NULL) {
-        return apr_psprintf(r->pool, "invalid token: %s", err);
-    }
-    return NULL;
-}
-
-/* Answer 401 with the hub's challenge. */
-static int hub_unauthorized(request_rec *r, const char *why)
-{
-    apr_table_setn(r->err_headers_out, "WWW-Authenticate",
-                   "Bearer realm=\"mercure\"");
-    return sse_refuse(r, HTTP_UNAUTHORIZED, NULL, why);
-}
-
-/* 1 when one of the selectors in claim (strings) matches topic. */
-static int hub_claim_matches(const apr_array_header_t *claim,
-                             const char *topic)
-{
-    int i, ok = 0;
-
-    for (i = 0; claim && i < claim->nelts && !ok; i++) {
-        const char *s = APR_ARRAY_IDX(claim, i, const char *), *err;
-        sse_selector_t *sel = sse_selector_new(s, strlen(s), &err);
-        if (sel) {
-            ok = sse_selector_match(sel, topic, strlen(topic));
-            sse_selector_free(sel);
-        }
-    }
-    return ok;
-}
 
 /* --- CORS and discovery ------------------------------------------------------- */
 
@@ -228,13 +115,13 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
     apr_size_t len;
     char *body;
 
-    if ((err = hub_auth(r, dc->hub_pub_key, &claims, &none, &cookie))
+    if ((err = sse_auth_check(r, dc->hub_pub_key, &claims, &none, &cookie))
         || none || !claims.publish) {
-        return hub_unauthorized(r, err ? err : none ? "no token given"
+        return sse_auth_refuse(r, err ? err : none ? "no token given"
                                 : "the token has no mercure.publish claim");
     }
     if (claims.publish->nelts > HUB_MAX_CLAIMS) {
-        return hub_unauthorized(r, "more than 64 selectors in the token's "
+        return sse_auth_refuse(r, "more than 64 selectors in the token's "
                                 "mercure.publish claim");
     }
     if (cookie && (!sse_request_origin(r)
@@ -280,7 +167,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
                               "without control characters", i + 1,
                               SSE_TOPIC_MAX));
         }
-        if (!hub_claim_matches(claims.publish, t)) {
+        if (!sse_auth_allows(claims.publish, t)) {
             return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
                               "the token may not publish to topic %d", i + 1));
         }
@@ -395,9 +282,9 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
     if (!dc->hub_sub_key && dc->hub_anonymous == 1) {
         memset(&claims, 0, sizeof(claims));     /* a public hub: tokens */
     }                                           /* are not looked at */
-    else if ((err = hub_auth(r, dc->hub_sub_key, &claims, &none, &cookie))
+    else if ((err = sse_auth_check(r, dc->hub_sub_key, &claims, &none, &cookie))
              || (none && dc->hub_anonymous != 1)) {
-        return hub_unauthorized(r, err ? err : "no token given, and this hub "
+        return sse_auth_refuse(r, err ? err : "no token given, and this hub "
                                 "takes no anonymous subscriber "
                                 "(MercureAnonymous)");
     }
@@ -421,7 +308,7 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
     if (claims.subscribe && (claims.subscribe->nelts > HUB_MAX_CLAIMS
         || (err = hub_selectors_check(r, claims.subscribe,
                                       "the token's subscribe selector")))) {
-        return hub_unauthorized(r, err ? err : "more than 64 selectors in "
+        return sse_auth_refuse(r, err ? err : "more than 64 selectors in "
                                 "the token's mercure.subscribe claim");
     }
     spec.hub_topics = (const char *const *)topics->elts;
@@ -443,13 +330,7 @@ int sse_hub_handler(request_rec *r)
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     int cors = hub_cors(r, dc);
 
-    /* whatever the request, a token in its URL is not logged; r->args
-     * keeps it (hub_token reads it), the log's fields do not */
-    if (r->args && ap_strcasestr(r->args, HUB_QUERY_TOKEN "=")) {
-        r->the_request = hub_mask(r->pool, r->the_request);
-        r->unparsed_uri = hub_mask(r->pool, r->unparsed_uri);
-        r->parsed_uri.query = hub_mask(r->pool, r->parsed_uri.query);
-    }
+    sse_auth_mask_request(r);
 
     switch (r->method_number) {
     case M_GET:

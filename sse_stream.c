@@ -27,6 +27,7 @@
 
 #include "sse_request.h"
 #include "sse_handlers.h"
+#include "sse_auth.h"
 #include "sse_event.h"
 #include "sse_broker.h"
 #include "sse_relay.h"
@@ -356,12 +357,43 @@ int sse_stream_serve(request_rec *r, const sse_dir_conf_t *dc,
     return OK;
 }
 
+/* SSESubscriberJWT: r's token must be good and its mercure.subscribe
+ * claim must allow every channel of chans (the private one, a fresh name
+ * of the server's, needs none).  OK, or what the handler returns (401,
+ * 403). */
+static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
+                            const apr_array_header_t *chans,
+                            const char *private)
+{
+    sse_token_claims_t claims;
+    const char *err;
+    int none, cookie, i;
+
+    sse_auth_mask_request(r);
+    if ((err = sse_auth_check(r, dc->stream_key, &claims, &none, &cookie))
+        || none) {
+        return sse_auth_refuse(r, err ? err : "this stream takes a token "
+                               "(SSESubscriberJWT) and none was given");
+    }
+    for (i = 0; i < chans->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(chans, i, const char *);
+        if ((!private || strcmp(name, private))
+            && !sse_auth_allows(claims.subscribe, name)) {
+            return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+                              "the token's mercure.subscribe claim does not "
+                              "allow channel '%s'", name));
+        }
+    }
+    return OK;
+}
+
 int sse_stream_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
+    int rc;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -374,6 +406,9 @@ int sse_stream_handler(request_rec *r)
     }
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
+    }
+    if (dc->stream_key && (rc = sse_stream_token(r, dc, chans, private)) != OK) {
+        return rc;
     }
     if ((err = sse_protected_refused(dc->channel && dc->protected_ok == 1,
                                      chans)) != NULL) {
