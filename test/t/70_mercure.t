@@ -15,9 +15,12 @@ use File::Spec ();
 use File::Temp ();
 use JSON::PP ();
 use MIME::Base64 ();
+use IO::Socket::INET ();
+use IO::Socket::SSL ();
+use Socket qw(pack_sockaddr_in inet_aton);
 use SSETest;
 
-plan tests => 78;
+plan tests => 82;
 
 my $HUB = '/.well-known/mercure';
 my $SECRET = '!ChangeThisMercureHubJWTSecretKey!';
@@ -317,4 +320,34 @@ my $book = "https://example.com/books/$run";
     is $r->code, 200, 'another update on the closed hub';
     is $open->pending(0.5), '', 'the two hubs have their own namespaces';
     $open->disconnect;
+}
+
+# --- 9. over TLS: the hub's streams are suspended (event) or held ---------------
+{
+    my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
+    my $tls = sub {
+        my($method, $path, $body, @h) = @_;
+        my $raw = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                        Proto => 'tcp', Timeout => 10) or return undef;
+        my $sock = IO::Socket::SSL->start_SSL($raw, SSL_verify_mode => 0,
+            SSL_alpn_protocols => ['http/1.1'], Timeout => 10) or return undef;
+        push @h, 'Content-Length' => length $body if defined $body;
+        my $req = "$method $path HTTP/1.1\r\nHost: localhost:$port\r\n";
+        while (my($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
+        print $sock "$req\r\n" . ($body // '');
+        return bless { sock => $sock, buf => '', eof => 0, path => $path,
+                       method => $method }, 'SSETest::Stream';
+    };
+    my $topic = "https://example.com/tls/$run";
+    my $s = $tls->('GET', "$HUB?topic=" . esc($topic));
+    ok $s && $s->open_ok(10), 'a hub stream over TLS';
+    my $p = $tls->('POST', $HUB, form(topic => $topic, data => 'over tls', id => "tls-$run"),
+                   'Content-Type' => 'application/x-www-form-urlencoded',
+                   Authorization => 'Bearer ' . pub_token(), Connection => 'close');
+    ok $p && $p->read_head(10) && $p->status == 200, 'a publish over TLS: 200';
+    is $s && $s->next_event(10), "id: tls-$run\ndata: over tls\n\n", 'the TLS subscriber gets the update';
+    my $r = publish_update([topic => $topic, data => 'over plain http']);
+    is $s && $s->next_event(10), 'id: ' . $r->content . "\ndata: over plain http\n\n",
+       'one hub (one ServerName): an update published over plain HTTP reaches it too';
+    $s->disconnect if $s;
 }
