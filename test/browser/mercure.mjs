@@ -17,6 +17,7 @@
 // Exits non-zero on any failure.
 import { chromium } from 'playwright-core';
 import { createHmac, randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 
 const base = process.argv[2] || 'http://localhost:8080/';
 const page_url = new URL('mercure.html', base).href;
@@ -146,6 +147,19 @@ try {
         `a publish signed with MERCURE_KEY answered 200 and an id (${pub.status} ${pub.body})`);
   for (const p of tabs) {
     check(await until(p, 'log', new RegExp(`Received: from-node-${tag}`)), `${p.name} received the update published from node`);
+  }
+  // From PHP: Symfony's Mercure component (Debian's php-symfony-mercure),
+  // as a Symfony application behind this Apache publishes.
+  const php = spawnSync('php', [new URL('../t/mercure/publish.php', import.meta.url).pathname, hub,
+    jwt({ mercure: { publish: ['https://example.com/demo/{room}'] } }, key)], {
+    input: JSON.stringify({ topics: ['https://example.com/demo/porch'],
+                            data: JSON.stringify({ room: 'porch', text: `from-symfony-${tag}` }) }),
+    encoding: 'utf8' });
+  check(php.status === 0 && /^urn:uuid:/.test(php.stdout),
+        `Symfony's Hub::publish answered with the id (${php.status} ${php.stdout}${php.stderr})`);
+  for (const p of tabs) {
+    check(await until(p, 'log', new RegExp(`\\[porch\\] from-symfony-${tag}`)),
+          `${p.name} received the update Symfony published`);
   }
   const bad = await publish(key + 'x', { topic: 'https://example.com/demo/garden', data: `forged-${tag}` });
   check(bad.status === 401, `a publish signed with another key is refused with 401 (${bad.status})`);

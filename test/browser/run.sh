@@ -19,6 +19,8 @@ export CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 need=()
 [ -x "$CHROMIUM" ] || need+=(chromium)
 command -v npm >/dev/null || need+=(nodejs npm)
+# mercure.mjs publishes with Symfony's Mercure component too
+[ -f /usr/share/php/Symfony/Component/Mercure/autoload.php ] || need+=(php-cli php-symfony-mercure)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         apt-get install -y -qq "${need[@]}" >/dev/null
