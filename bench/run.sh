@@ -11,6 +11,10 @@
 # mod_ssl (SSESuspend on) against nginx + Nchan over ssl, with a
 # self-signed certificate made at run time: their table goes to
 # bench/results/results-tls.md.
+# The hub workloads (H2, H3, H3T) run W2 and W3 through mod_sse's Mercure
+# hub (same server, location /.well-known/mercure): their table, hub
+# against the native endpoint of the same run, goes to
+# bench/results/results-hub.md.
 #
 # Everything listens on 127.0.0.1 and lives under build/bench/ (configs,
 # logs, pid files, raw results); only processes started here are stopped.
@@ -30,7 +34,8 @@
 #   BENCH_REPEAT=3     runs of the short workloads (W1, W3-W5); the median is kept
 #   BENCH_ONLY="W1 W2" only these workloads (W1-W5, and F: the floor, what a
 #                      request costs each server with no module work, by ab;
-#                      T1-T4: the TLS workloads)
+#                      T1-T4: the TLS workloads; H2, H3, H3T: W2 and W3 through
+#                      mod_sse's Mercure hub, mod_sse only, beside W2 and W3)
 #   BENCH_TLS_N=10000  TLS streams in T1-T4 (quick: 1000, smoke: 50)
 #   BENCH_TLS_FACTOR=500 AsyncRequestWorkerFactor of the TLS httpd (event MPM)
 #   BENCH_W4_CHANS=1   W4 on this many channels (default: one per subscriber;
@@ -55,7 +60,7 @@ PORT=${BENCH_PORT:-18400}
 P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
 P_MODSSE_TLS=$((PORT + 4)) P_NCHAN_TLS=$((PORT + 5))
 TARGETS=${BENCH_TARGETS:-modsse nchan limit}
-ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4"
+ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4 H2 H3 H3T"
 ONLY=${BENCH_ONLY:-$ALL_W}
 QUICK=${BENCH_QUICK:-0}
 SMOKE=${BENCH_SMOKE:-0}
@@ -77,6 +82,9 @@ else
     if [ "$N" -gt 10000 ]; then W2_EVENTS=$((2000000 / N)); fi
 fi
 W3_PUBS=8
+# The hub's HS256 secret (publishers' and subscribers' tokens): the
+# benchmark's own, on a server that listens on 127.0.0.1 only.
+HUB_KEY=${BENCH_HUB_KEY:-bench-mercure-hub-hs256-secret-0123456789}
 # The floor: requests per ab run, keep-alive and one connection each.
 if [ "$SMOKE" = 1 ]; then F_KA=2000; F_CONN=500
 elif [ "$QUICK" = 1 ]; then F_KA=20000; F_CONN=5000
@@ -245,6 +253,14 @@ KeepAliveTimeout 30
 </Location>
 <Location "/publish">
     SetHandler sse-publish
+</Location>
+# The Mercure hub (H2, H3, H3T): the same streams and relay, topics matched
+# by the broker; tokens signed with an HS256 secret, anonymous subscribers.
+<Location "/.well-known/mercure">
+    SetHandler mercure
+    MercurePublisherJWT "$HUB_KEY"
+    MercureSubscriberJWT "$HUB_KEY"
+    MercureAnonymous on
 </Location>
 # The floor (workload F): an empty 204 answer, no module work, no file.
 <Location "/floor">
@@ -604,6 +620,25 @@ for w in W1 W2 W3 W4 W5; do
         done
     done
 done
+# The hub workloads: W2 and W3 through mod_sse's Mercure hub, on the same
+# server as W2 and W3 (mod_sse only).  H2: W2's N subscribers on one exact
+# topic; H3: W3's channels as topics, each subscriber on its own exactly;
+# H3T: H3 with the last W3_CHANS subscribers (one per channel) on distinct
+# URI templates https://example.com/cC/{id}, each matching its channel's
+# topic only: every update is matched against all of them.
+for w in H2 H3 H3T; do
+    wanted $w || continue
+    has_target modsse || continue
+    for ((r = 1; r <= REPEAT; r++)); do
+        case $w in
+        H2) opts=(-n "$N" -e "$W2_EVENTS") ;;
+        H3) opts=(-n "$N" -c "$W3_CHANS" -e "$W3_EVENTS" --random -P "$W3_PUBS") ;;
+        H3T) opts=(-n "$N" -c "$W3_CHANS" -e "$W3_EVENTS" --random -P "$W3_PUBS"
+                   --hub-templates "$W3_CHANS") ;;
+        esac
+        run_one "$w" modsse "$r" --timeout 240 "${opts[@]}" -t hub --hub-key "$HUB_KEY"
+    done
+done
 # The TLS workloads: mod_sse (event MPM, mod_ssl, SSESuspend on) against
 # Nchan over ssl, TLS_N streams on one channel.
 for w in T1 T2 T3 T4; do
@@ -630,9 +665,10 @@ if wanted F; then
 fi
 
 # Which tables this run makes: the plain one (W1-W5, F) and the TLS one (T1-T4).
-WANT_PLAIN=0; WANT_TLS=0
+WANT_PLAIN=0; WANT_TLS=0; WANT_HUB=0
 for w in W1 W2 W3 W4 W5 F; do wanted $w && WANT_PLAIN=1; done
 for w in T1 T2 T3 T4; do wanted $w && WANT_TLS=1; done
+for w in H2 H3 H3T; do wanted $w && has_target modsse && WANT_HUB=1; done
 HOSTDESC="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
 HTTPD_V=$("$HTTPD" -v 2>/dev/null | sed -n 's/^Server version: //p')
 NGINX_V=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
@@ -875,9 +911,89 @@ echo >&2
 cat "$MDT"
 fi     # WANT_TLS
 
+# ------------------------------------------------------------ hub table
+MDH=$OUT/results-hub.md
+if [ "$WANT_HUB" = 1 ]; then
+{
+    echo "| figure | native | hub | ratio hub/native |"
+    echo "|---|---:|---:|---:|"
+} >"$MDH"
+
+# hrow NATIVE HUB key label scale decimals: the median of key in workload
+# NATIVE (W2, W3) and HUB (H2, H3, H3T) of this run, and their ratio.
+hrow() {
+    local wn=$1 wh=$2 key=$3 label=$4 scale=$5 dec=$6 a="" b
+    wanted "$wh" || return 0
+    wanted "$wn" && a=$(median "$key" "$wn" modsse)
+    b=$(median "$key" "$wh" modsse)
+    awk -v a="$a" -v b="$b" -v s="$scale" -v d="$dec" -v label="$label" '
+    function num(x) { sub(/!$/, "", x); return x + 0 }
+    function fmt(x,   mark) {
+        if (x == "") return "-"
+        mark = (x ~ /!$/) ? " (failed check)" : ""
+        return sprintf("%." d "f", num(x) * s) mark
+    }
+    BEGIN {
+        ratio = "-"
+        if (a != "" && b != "" && num(a) != 0) ratio = sprintf("%.2f", num(b) / num(a))
+        printf "| %s | %s | %s | %s |\n", label, fmt(a), fmt(b), ratio
+    }' >>"$MDH"
+}
+
+for pair in "W2 H2 W2 one topic (H2)" "W3 H3 W3 topics (H3)" "W3 H3T W3 topics + templates (H3T)"; do
+    set -- $pair
+    wn=$1 wh=$2; shift 2; what="$*"
+    hrow "$wn" "$wh" deliv_rate          "$what: deliveries/s" 1 0
+    hrow "$wn" "$wh" lat_p50_ms          "$what: latency p50 (ms)" 1 2
+    hrow "$wn" "$wh" lat_p99_ms          "$what: latency p99 (ms)" 1 2
+    hrow "$wn" "$wh" cpu_us_per_delivery "$what: server CPU per delivery (us)" 1 2
+    hrow "$wn" "$wh" cpu_us_per_publish  "$what: server CPU per publish (us)" 1 1
+    hrow "$wn" "$wh" pub_p50_ms          "$what: publish answer p50 (ms)" 1 2
+    if [ "$wh" = H2 ]; then
+        hrow "$wn" "$wh" connect_rate   "$what: new subscriptions/s (connect phase)" 1 0
+        hrow "$wn" "$wh" connect_cpu_us "$what: server CPU per subscription (us)" 1 1
+    fi
+done
+
+hnfail=0; hnruns=0; hfailed=""
+for f in "$RUN"/kv/H*.kv; do
+    [ -f "$f" ] || continue
+    hnruns=$((hnruns + 1))
+    if ! grep -q '^verified=OK$' "$f"; then hnfail=$((hnfail + 1)); hfailed+=" $(basename "$f" .kv)"; fi
+done
+{
+    echo
+    echo "mod_sse only, one server: native = W2/W3 (\`/events/C\`, \`/publish?channel=C\`), hub = the same load through"
+    echo "\`/.well-known/mercure\` (topic https://example.com/cC/NAME; HS256 bearer token on each publish; anonymous subscribers)."
+    echo "N = $N subscribers; W2/H2: one channel or topic, $W2_EVENTS events; W3/H3/H3T: $W3_CHANS channels or topics, $W3_EVENTS events"
+    echo "to random ones, $W3_PUBS publishers; H3T: of the N, $W3_CHANS (one per topic) on distinct URI templates https://example.com/cC/{id}."
+    echo "Median of $REPEAT runs of each workload. $HTTPD_V, worker MPM, $SPROCS children. Machine: $HOSTDESC; $(date -u +%Y-%m-%d)."
+    maxbusy=$(cat "$RUN"/kv/[WH]*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
+    echo "Other processes used at most $maxbusy cores just before each run."
+    if [ $hnfail = 0 ]; then
+        echo "Verification: every delivery in all $hnruns hub runs arrived exactly once and in order."
+    else
+        echo "Verification FAILED in $hnfail of $hnruns hub runs:$hfailed (values marked \"failed check\")."
+    fi
+} >>"$MDH"
+echo >&2
+cat "$MDH"
+fi     # WANT_HUB
+
 if [ "$SMOKE" != 1 ]; then
     RES=${BENCH_RESULTS:-$BDIR/results}
     mkdir -p "$RES"
+    if [ "$WANT_HUB" = 1 ]; then
+        cp "$MDH" "$RES/results-hub.md"
+        rm -rf "$RES/raw-hub.new" && mkdir -p "$RES/raw-hub.new"
+        cp "$RUN"/kv/H* "$RES/raw-hub.new/" 2>/dev/null || true
+        for w in W2 W3; do
+            if wanted $w; then cp "$RUN"/kv/$w-modsse-* "$RES/raw-hub.new/" 2>/dev/null || true; fi
+        done
+        [ -f "$RUN/modsse/logs/error.log" ] && cp "$RUN/modsse/logs/error.log" "$RES/raw-hub.new/modsse-error.log"
+        rm -rf "$RES/raw-hub" && mv "$RES/raw-hub.new" "$RES/raw-hub"
+        say "wrote $RES/ (results-hub.md, raw-hub/)"
+    fi
     if [ "$WANT_TLS" = 1 ]; then
         cp "$MDT" "$RES/results-tls.md"
         rm -rf "$RES/raw-tls.new" && mkdir -p "$RES/raw-tls.new"

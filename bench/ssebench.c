@@ -37,6 +37,13 @@
  * the TLS handshake is part of a subscriber's connect time, and the
  * kernel's receive stamp is taken by the socket reads under OpenSSL (a
  * BIO of our own), so arrival latency keeps its meaning.
+ *
+ * With -t hub the server is a Mercure hub: channel C is the topic
+ * https://example.com/cC/NAME (NAME: the run's channel name), a subscriber
+ * is GET HUB?topic=... (or, for the last --hub-templates of them, the URI
+ * template https://example.com/cC/{id}, which matches its channel's topic
+ * only), a publish is a form POST (topic=...&data=...) with a bearer token
+ * signed at start-up (HS256, --hub-key), answered by the update's id.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -64,6 +71,8 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 
 #define MAX_PROCS    64
@@ -171,7 +180,8 @@ static uint64_t hist_q(const hist_t *h, double q)
 /* ------------------------------------------------------------- options */
 
 typedef enum { MODE_HOLD, MODE_PUBLISH } mode_t_;
-typedef enum { BODY_FORM, BODY_RAW } body_t;
+typedef enum { BODY_FORM, BODY_RAW, BODY_HUB } body_t;
+typedef enum { AUTH_NONE, AUTH_QUERY, AUTH_HEADER } hub_auth_t;
 
 static struct {
     const char *host;
@@ -192,6 +202,10 @@ static struct {
     unsigned seed;
     int quiet;
     int tls;
+    int hub;                /* -t hub: a Mercure hub */
+    const char *hub_key;    /* HS256 secret of the publish (and subscribe) token */
+    hub_auth_t hub_sub_auth;    /* how subscribers send the token (none: anonymous) */
+    int hub_templates;      /* the last K subscribers subscribe with a URI template */
 } O = {
     .host = "127.0.0.1", .port = 0, .mode = MODE_PUBLISH,
     .nsubs = 100, .nchans = 1, .nevents = 10, .npubs = 1, .procs = 0,
@@ -491,6 +505,81 @@ static void expand(char *out, size_t cap, const char *tmpl, int c)
         }
     }
     out[o] = 0;
+}
+
+/* ---------------------------------------------------------------- hub */
+
+/* The token every hub request carries (publishers always, subscribers
+ * with --hub-sub-auth): HS256, claims mercure.publish and .subscribe ["*"]. */
+static char hub_jwt[512];
+
+static size_t b64url(char *out, const unsigned char *in, size_t len)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0, i;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63];
+        out[o++] = tab[(v >> 6) & 63]; out[o++] = tab[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+        out[o++] = tab[v >> 18]; out[o++] = tab[(v >> 12) & 63]; out[o++] = tab[(v >> 6) & 63];
+    }
+    out[o] = 0;
+    return o;
+}
+
+static void hub_sign(void)
+{
+    static const char head[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    static const char claims[] = "{\"mercure\":{\"publish\":[\"*\"],\"subscribe\":[\"*\"]}}";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    size_t o = b64url(hub_jwt, (const unsigned char *)head, sizeof(head) - 1);
+    hub_jwt[o++] = '.';
+    o += b64url(hub_jwt + o, (const unsigned char *)claims, sizeof(claims) - 1);
+    if (!HMAC(EVP_sha256(), O.hub_key, (int)strlen(O.hub_key), (const unsigned char *)hub_jwt,
+              o, mac, &maclen))
+        die("HMAC failed");
+    hub_jwt[o++] = '.';
+    b64url(hub_jwt + o, mac, maclen);
+}
+
+/* Percent-encodes s (all but unreserved bytes) into out. */
+static void url_enc(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') out[o++] = (char)c;
+        else o += (size_t)snprintf(out + o, cap - o, "%%%02X", c);
+    }
+    out[o] = 0;
+}
+
+/* Channel c's topic, or (tmpl) the URI template that matches it alone. */
+static void hub_topic(char *out, size_t cap, int c, int tmpl)
+{
+    char name[64];
+    chan_name(name, sizeof(name), c);
+    if (tmpl) snprintf(out, cap, "https://example.com/c%d/{id}", c);
+    else snprintf(out, cap, "https://example.com/c%d/%s", c, name);
+}
+
+/* The subscribe path of subscriber g on channel c. */
+static void hub_sub_path(char *out, size_t cap, int g, int c)
+{
+    char topic[256], enc[768];
+    hub_topic(topic, sizeof(topic), c, g >= O.nsubs - O.hub_templates);
+    url_enc(enc, sizeof(enc), topic);
+    snprintf(out, cap, "%s?topic=%s%s%s", O.sub_path, enc,
+             O.hub_sub_auth == AUTH_QUERY ? "&authorization=" : "",
+             O.hub_sub_auth == AUTH_QUERY ? hub_jwt : "");
 }
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -850,7 +939,7 @@ static void sub_feed(sub_t *s, const char *p, int n)
     }
 }
 
-static char sub_req_fmt[1024];
+static char sub_req_fmt[2048];
 
 static int sub_start(int ep, sub_t *s, const char *src)
 {
@@ -871,8 +960,9 @@ static int sub_start(int ep, sub_t *s, const char *src)
 
 static void sub_send_request(int ep, sub_t *s)
 {
-    char path[512], req[1024];
-    expand(path, sizeof(path), O.sub_path, s->chan);
+    char path[1536], req[4096];
+    if (O.hub) hub_sub_path(path, sizeof(path), sub_base + (int)(s - subs), s->chan);
+    else expand(path, sizeof(path), O.sub_path, s->chan);
     int len = snprintf(req, sizeof(req), sub_req_fmt, path);
     if (conn_write(s->fd, s->ssl, req, (size_t)len) != len) {  /* fits any empty socket buffer */
         if (!SS.first_err) SS.first_err = errno;
@@ -1152,7 +1242,7 @@ enum { P_CONNECTING, P_TLS, P_IDLE, P_SENDING, P_WAIT };
 typedef struct {
     int fd, state, idx;
     SSL *ssl;               /* --tls */
-    char out[2048];
+    char out[4096];
     int olen, ooff;
     resp_t resp;
     int in_body;
@@ -1171,7 +1261,7 @@ static uint32_t *pub_seq;       /* per channel: events sent so far */
 static uint32_t *pub_ok;        /* per channel: events answered 2xx */
 static int *pub_next;           /* per publisher: next event index to look at */
 static hist_t pub_lat;
-static uint64_t pubs_ok, pubs_fail, pub_sub_short;
+static uint64_t pubs_ok, pubs_fail, pub_sub_short, pub_noid;
 static uint64_t t_pub_first, t_pub_last;
 static int pub_first_status;
 static uint32_t *chan_expect;   /* subscribers expected per channel */
@@ -1246,13 +1336,29 @@ static int pub_send_event(pub_t *p, int e)
     int dl = snprintf(data, sizeof(data), "%d.%u.%llu.", c, seq, (unsigned long long)p->t_sent);
     int pad = O.size > dl ? O.size - dl : 0;
     if (pad > (int)sizeof(payload_pad)) pad = sizeof(payload_pad);
-    int blen = (O.body == BODY_FORM ? 5 : 0) + dl + pad;
-    int hl = snprintf(p->out, sizeof(p->out),
+    int hl;
+    if (O.hub) {
+        /* a form: the channel's topic, then the data; the token as a bearer */
+        char topic[256], form[1024];
+        hub_topic(topic, sizeof(topic), c, 0);
+        url_enc(form + 6, sizeof(form) - 12, topic);
+        memcpy(form, "topic=", 6);
+        strcat(form, "&data=");
+        int fl = (int)strlen(form);
+        hl = snprintf(p->out, sizeof(p->out),
+                      "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer %s\r\n"
+                      "User-Agent: ssebench\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                      "Content-Length: %d\r\n\r\n%s%s",
+                      O.pub_path, O.host, O.port, hub_jwt, fl + dl + pad, form, data);
+    } else {
+        int blen = (O.body == BODY_FORM ? 5 : 0) + dl + pad;
+        hl = snprintf(p->out, sizeof(p->out),
                       "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: application/json\r\n"
                       "User-Agent: ssebench\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s%s",
                       path, O.host, O.port,
                       O.body == BODY_FORM ? "application/x-www-form-urlencoded" : "text/plain",
                       blen, O.body == BODY_FORM ? "data=" : "", data);
+    }
     if (hl + pad >= (int)sizeof(p->out))
         pad = (int)sizeof(p->out) - hl - 1;     /* --size is capped by the buffer */
     memcpy(p->out + hl, payload_pad, (size_t)pad);
@@ -1287,7 +1393,12 @@ static void pub_answer(pub_t *p)
         int c = ev_chan[p->cur];
         hist_add(&pub_lat, t - p->t_sent);
         t_pub_last = t;
-        if (st >= 200 && st < 300) {
+        if (O.hub && st >= 200 && st < 300 && !p->blen) {
+            /* a hub answers a publish with the update's id */
+            pub_noid++;
+            pubs_fail++;
+            if (!pub_first_status) pub_first_status = st;
+        } else if (st >= 200 && st < 300) {
             pubs_ok++;
             pub_ok[c] = pub_seq[c];
             if (subsn >= 0 && (uint32_t)subsn < chan_expect[c]) pub_sub_short++;
@@ -1462,7 +1573,7 @@ static void usage(void)
 {
     fprintf(stderr,
 "usage: ssebench -p PORT [options]\n"
-"  -t, --target T      modsse | nchan | limit: URL shapes and body (default modsse)\n"
+"  -t, --target T      modsse | nchan | limit | hub: URL shapes and body (default modsse)\n"
 "      --sub PATH      subscribe path, %%s = channel   (modsse /events/%%s, nchan /sub/%%s)\n"
 "      --pub PATH      publish path, %%s = channel     (modsse /publish?channel=%%s, nchan /pub/%%s)\n"
 "      --info PATH     channel info path (GET; answer has \"subscribers\" N); '' for none\n"
@@ -1470,6 +1581,14 @@ static void usage(void)
 "      --body form|raw publish body: form 'data=...' or the data itself\n"
 "  -H, --host ADDR     server address (127.0.0.1; loopback only)\n"
 "      --tls           HTTPS: every connection over TLS (certificate not verified)\n"
+"  -t hub              a Mercure hub (mod_sse's): subscribe GET PATH?topic=https://example.com/cC/NAME,\n"
+"                      publish a form topic=...&data=... with a bearer token (PATH: --sub, --pub,\n"
+"                      default /.well-known/mercure)\n"
+"      --hub-key K     the hub's HS256 secret: signs the token (mercure.publish, .subscribe [\"*\"])\n"
+"      --hub-sub-auth A how subscribers send the token: none (anonymous, default), query\n"
+"                      (the authorization field) or header (Authorization: Bearer)\n"
+"      --hub-templates K the last K subscribers subscribe with the URI template\n"
+"                      https://example.com/cC/{id} (distinct per channel, matches its topic)\n"
 "  -m, --mode M        hold: connect and hold; publish (default): connect, publish, verify\n"
 "  -n N                subscribers (100)           -c C   channels (1)\n"
 "  -e E                events (10)                 -P P   publisher connections (1)\n"
@@ -1493,6 +1612,7 @@ static void usage(void)
 static void set_target(const char *t)
 {
     O.target = t;
+    O.hub = !strcmp(t, "hub");
     if (!strcmp(t, "modsse")) {
         O.sub_path = "/events/%s"; O.pub_path = "/publish?channel=%s";
         O.info_path = "/publish?channel=%s"; O.total_path = NULL; O.body = BODY_FORM;
@@ -1504,6 +1624,12 @@ static void set_target(const char *t)
     } else if (!strcmp(t, "limit")) {
         O.sub_path = "/sub/%s"; O.pub_path = "/pub"; O.info_path = ""; O.total_path = NULL;
         O.body = BODY_RAW;
+    } else if (!strcmp(t, "hub")) {
+        /* mod_sse's Mercure hub: --sub and --pub are the hub's path.  No
+         * count to poll: a stream that has its ": ok" (in the segment of
+         * its headers) is counted by every later publish. */
+        O.sub_path = "/.well-known/mercure"; O.pub_path = "/.well-known/mercure";
+        O.info_path = ""; O.total_path = NULL; O.body = BODY_HUB;
     } else {
         die("unknown target '%s'", t);
     }
@@ -1526,7 +1652,7 @@ static void parse_args(int argc, char **argv)
     enum { OPT_SUB = 256, OPT_PUB, OPT_INFO, OPT_BODY, OPT_RANDOM, OPT_SIZE,
            OPT_INTERVAL, OPT_PROCS, OPT_SRC, OPT_CONC, OPT_HOLD, OPT_DRAIN,
            OPT_READY, OPT_TIMEOUT, OPT_SPID, OPT_PREFIX, OPT_SEED, OPT_KV, OPT_TOTAL,
-           OPT_TLS };
+           OPT_TLS, OPT_HUB_KEY, OPT_HUB_AUTH, OPT_HUB_TMPL };
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'},
         {"mode", 1, 0, 'm'}, {"sub", 1, 0, OPT_SUB}, {"pub", 1, 0, OPT_PUB},
@@ -1537,7 +1663,9 @@ static void parse_args(int argc, char **argv)
         {"drain", 1, 0, OPT_DRAIN}, {"ready", 1, 0, OPT_READY},
         {"timeout", 1, 0, OPT_TIMEOUT}, {"server-pid", 1, 0, OPT_SPID},
         {"prefix", 1, 0, OPT_PREFIX}, {"seed", 1, 0, OPT_SEED}, {"kv", 1, 0, OPT_KV},
-        {"tls", 0, 0, OPT_TLS}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}
+        {"tls", 0, 0, OPT_TLS}, {"hub-key", 1, 0, OPT_HUB_KEY},
+        {"hub-sub-auth", 1, 0, OPT_HUB_AUTH}, {"hub-templates", 1, 0, OPT_HUB_TMPL},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}
     };
     const char *sub = NULL, *pub = NULL, *info = NULL, *body = NULL, *total = NULL;
     set_target("modsse");
@@ -1583,6 +1711,14 @@ static void parse_args(int argc, char **argv)
         case OPT_SEED: O.seed = (unsigned)atol(optarg); break;
         case OPT_KV: O.kv_path = optarg; break;
         case OPT_TLS: O.tls = 1; break;
+        case OPT_HUB_KEY: O.hub_key = optarg; break;
+        case OPT_HUB_AUTH:
+            if (!strcmp(optarg, "none")) O.hub_sub_auth = AUTH_NONE;
+            else if (!strcmp(optarg, "query")) O.hub_sub_auth = AUTH_QUERY;
+            else if (!strcmp(optarg, "header")) O.hub_sub_auth = AUTH_HEADER;
+            else die("--hub-sub-auth is none, query or header");
+            break;
+        case OPT_HUB_TMPL: O.hub_templates = atoi(optarg); break;
         default: usage();
         }
     }
@@ -1590,6 +1726,7 @@ static void parse_args(int argc, char **argv)
     if (pub) O.pub_path = pub;
     if (info) { O.info_path = info; O.total_path = NULL; }
     if (total) O.total_path = *total ? total : NULL;
+    if (body && O.hub) die("-t hub takes no --body: an update is a form");
     if (body) {
         if (!strcmp(body, "form")) O.body = BODY_FORM;
         else if (!strcmp(body, "raw")) O.body = BODY_RAW;
@@ -1599,6 +1736,10 @@ static void parse_args(int argc, char **argv)
     if (O.nsubs < 1 || O.nchans < 1 || O.nevents < 0 || O.npubs < 1 || O.conc < 1)
         die("bad counts");
     if (O.nchans > O.nsubs) die("more channels than subscribers");
+    if (O.hub && !O.hub_key) die("-t hub needs --hub-key (the hub's HS256 secret)");
+    if (!O.hub && (O.hub_templates || O.hub_sub_auth != AUTH_NONE))
+        die("--hub-templates and --hub-sub-auth are for -t hub");
+    if (O.hub_templates < 0 || O.hub_templates > O.nsubs) die("bad --hub-templates");
     if (O.procs <= 0) O.procs = (O.nsubs + 14999) / 15000;
     if (O.procs > MAX_PROCS) O.procs = MAX_PROCS;
     if (O.timeout_s <= 0 || O.timeout_s > 3600) die("--timeout is 1..3600 seconds");
@@ -1719,9 +1860,13 @@ int main(int argc, char **argv)
         die("%s: %s", O.kv_path, strerror(errno));
     memset(payload_pad, 'x', sizeof(payload_pad));
     if (O.tls) tls_init();
+    if (O.hub) hub_sign();
     snprintf(sub_req_fmt, sizeof(sub_req_fmt),
              "GET %%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
-             "Cache-Control: no-cache\r\nUser-Agent: ssebench\r\n\r\n", O.host, O.port);
+             "Cache-Control: no-cache\r\nUser-Agent: ssebench\r\n%s%s%s\r\n", O.host, O.port,
+             O.hub_sub_auth == AUTH_HEADER ? "Authorization: Bearer " : "",
+             O.hub_sub_auth == AUTH_HEADER ? hub_jwt : "",
+             O.hub_sub_auth == AUTH_HEADER ? "\r\n" : "");
     uint64_t t_start = now_ns();
     uint64_t hard_deadline = t_start + (uint64_t)(O.timeout_s * 1e9);
 
@@ -1734,6 +1879,13 @@ int main(int argc, char **argv)
     kv("subs", "%d", O.nsubs);
     kv("chans", "%d", O.nchans);
     kv("events", "%d", O.nevents);
+    if (O.hub) {
+        static const char *auth[] = { "none (anonymous)", "query", "header" };
+        printf("hub: topics https://example.com/cC/%sC, %d subscribers on URI templates, "
+               "subscriber token: %s\n", O.prefix, O.hub_templates, auth[O.hub_sub_auth]);
+        kv("hub_templates", "%d", O.hub_templates);
+        kv("hub_sub_auth", "%s", auth[O.hub_sub_auth]);
+    }
 
     srvstat_t s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     int have_srv = srv_sample(O.server_pid, &s0) == 0;
@@ -1908,6 +2060,7 @@ int main(int argc, char **argv)
                (unsigned long long)pubs_ok, (unsigned long long)pubs_fail,
                pubs_fail ? " (first status below)" : "", pub_s, pub_s > 0 ? pubs_ok / pub_s : 0);
         if (pubs_fail) printf("  first refused publish: HTTP %d\n", pub_first_status);
+        if (pub_noid) printf("  %llu hub answers without an update id\n", (unsigned long long)pub_noid);
         print_hist("publish answer", "pub", &pub_lat);
         if (pub_sub_short)
             printf("  %llu publish answers counted fewer subscribers than were connected\n",
