@@ -57,7 +57,10 @@ typedef struct hub_t {          /* one hub channel's index */
  * lists.  One malloc'ed block plus one per compiled selector. */
 struct sse_hub_sub_t {
     int nsel, nclaim;
-    unsigned long gen;          /* the last update written to it */
+    unsigned long gen;          /* the last update matched for it */
+    uint64_t mask;              /* the run's updates it gets (hub_run_t) */
+    struct sse_hub_sub_t *touched_next;
+    sse_sub_t *touched_sub;     /* its stream, while on the run's list */
     hub_ref_t *refs;            /* nsel, in this block */
     sse_selector_t *sel[];      /* nsel topic selectors, then nclaim */
 };
@@ -254,59 +257,109 @@ static int hub_wants(const sse_hub_sub_t *h, const sse_update_t *u)
         && (!u->private || hub_match(h->sel + h->nsel, h->nclaim, u));
 }
 
-/* One update under way: its bytes (a message made at the first write). */
-typedef struct {
-    const sse_update_t *u;
-    uint64_t seq;
-    unsigned long gen;
-    sse_msg_t *msg;
-} hub_out_t;
+/* A run of updates under way (up to SSE_RUN_MAX_EVENTS of them, one bit
+ * each): every stream an update reaches gets its bit in its mask, and is
+ * put on the run's list the first time; once the run has been matched,
+ * each stream on the list gets the updates of its mask in one write, as a
+ * native channel's streams get a run.  Streams with the same mask (the
+ * common case: all of them) share one message. */
+#define HUB_MASKS 8             /* distinct masks whose message is kept */
 
-/* Write the update to the streams that have hs, each once. */
-static void hub_deliver(sse_broker_t *b, hub_sel_t *hs, hub_out_t *o)
+typedef struct {
+    sse_update_t u[SSE_RUN_MAX_EVENTS];
+    uint64_t seq[SSE_RUN_MAX_EVENTS];
+    unsigned k;                 /* the update being matched */
+    unsigned long gen;
+    sse_hub_sub_t *touched;     /* streams with a bit set, via touched_next */
+    struct { uint64_t mask; sse_msg_t *msg; } made[HUB_MASKS];
+    unsigned nmade;
+} hub_run_t;
+
+/* Give the update being matched to the streams that have hs, each once. */
+static void hub_deliver(hub_run_t *R, hub_sel_t *hs)
 {
+    const sse_update_t *u = &R->u[R->k];
     hub_ref_t *r;
 
     for (r = hs->refs; r; r = r->next) {
         sse_sub_t *sub = r->sub;
-        if (sub->hub->gen == o->gen) {
+        sse_hub_sub_t *h = sub->hub;
+        if (h->gen == R->gen) {
             continue;
         }
-        sub->hub->gen = o->gen;
-        if (sub->dead || sub->replaying || o->seq <= sub->after_seq
-            || (o->u->private && !hub_match(sub->hub->sel + sub->hub->nsel,
-                                            sub->hub->nclaim, o->u))) {
+        h->gen = R->gen;
+        if (sub->dead || sub->replaying || R->seq[R->k] <= sub->after_seq
+            || (u->private && !hub_match(h->sel + h->nsel, h->nclaim, u))) {
             continue;
         }
-        if (!o->msg && !(o->msg = sse_msg_make(o->u->event,
-                                               o->u->event_len))) {
-            sse_sub_kill(b, sub, "out of memory");
-            continue;
+        if (!h->mask) {
+            h->touched_next = R->touched;
+            h->touched_sub = sub;
+            R->touched = h;
         }
-        b->st.delivered++;
-        sse_sub_send(b, sub, o->msg, 1);
+        h->mask |= (uint64_t)1 << R->k;
     }
+}
+
+/* The updates of mask in one message (a reference for the caller), kept
+ * for the next stream with the same mask; NULL: no memory. */
+static sse_msg_t *hub_msg(hub_run_t *R, uint64_t mask)
+{
+    size_t len = 0;
+    sse_msg_t *m;
+    unsigned i, j;
+    char *p;
+
+    for (j = 0; j < R->nmade; j++) {
+        if (R->made[j].mask == mask) {
+            R->made[j].msg->refs++;
+            return R->made[j].msg;
+        }
+    }
+    for (i = 0; i <= R->k; i++) {
+        len += mask >> i & 1 ? R->u[i].event_len : 0;
+    }
+    if (!(m = sse_msg_new(len))) {
+        return NULL;
+    }
+    for (i = 0, p = m->data; i <= R->k; i++) {
+        if (mask >> i & 1) {
+            memcpy(p, R->u[i].event, R->u[i].event_len);
+            p += R->u[i].event_len;
+        }
+    }
+    if (R->nmade < HUB_MASKS) {
+        R->made[R->nmade].mask = mask;
+        R->made[R->nmade++].msg = m;
+        m->refs++;
+    }
+    return m;
 }
 
 void sse_hub_fan_out(sse_broker_t *b, const sse_run_t *run)
 {
     hub_t *hub = apr_hash_get(b->hubs, run->name, (apr_ssize_t)run->nlen);
     char buf[SEL_KEY_MAX];
-    unsigned i;
+    hub_run_t run_state, *R = &run_state;   /* ~4 KB of stack */
+    sse_hub_sub_t *h;
+    unsigned i, j;
 
-    b->burst = 0;
+    R->touched = NULL;
+    R->nmade = 0;
+    R->k = 0;
     for (i = 0; hub && i < run->n; i++) {
-        sse_update_t u;
-        hub_out_t o = { &u, run->ev[i].seq, ++b->hub_gen, NULL };
+        sse_update_t *u = &R->u[R->k];
         hub_sel_t *hs;
         const char *t;
         size_t pos = 0, tlen;
 
-        if (!sse_update_read(run->ev[i].bytes, run->ev[i].len, &u)) {
+        if (!sse_update_read(run->ev[i].bytes, run->ev[i].len, u)) {
             continue;
         }
+        R->seq[R->k] = run->ev[i].seq;
+        R->gen = ++b->hub_gen;
         b->st.published++;
-        while (sse_update_topic(&u, &pos, &t, &tlen)) {
+        while (sse_update_topic(u, &pos, &t, &tlen)) {
             size_t n;
             if (tlen > SSE_TOPIC_MAX) {
                 continue;
@@ -314,17 +367,37 @@ void sse_hub_fan_out(sse_broker_t *b, const sse_run_t *run)
             n = sel_key(buf, hub->key, hub->klen, t, tlen);
             hs = apr_hash_get(b->hub_sels, buf, (apr_ssize_t)n);
             if (hs && sse_selector_kind(hs->sel) == SSE_SEL_EXACT) {
-                hub_deliver(b, hs, &o);
+                hub_deliver(R, hs);
             }
         }
         for (hs = hub->matched; hs; hs = hs->next) {
-            if (hub_match(&hs->sel, 1, &u)) {
-                hub_deliver(b, hs, &o);
+            if (hub_match(&hs->sel, 1, u)) {
+                hub_deliver(R, hs);
             }
         }
-        if (o.msg) {
-            sse_msg_unref(o.msg);
+        R->k++;
+    }
+    if (R->k) {
+        R->k--;                 /* the last update: hub_msg's bound */
+    }
+    while ((h = R->touched) != NULL) {
+        sse_sub_t *sub = h->touched_sub;
+        unsigned nev = (unsigned)__builtin_popcountll(h->mask);
+        sse_msg_t *msg = hub_msg(R, h->mask);
+        R->touched = h->touched_next;
+        h->mask = 0;
+        if (!msg) {
+            sse_sub_kill(b, sub, "out of memory");
+            continue;
         }
+        b->st.delivered += nev;
+        b->burst = nev > 1;
+        sse_sub_send(b, sub, msg, nev);
+        sse_msg_unref(msg);
+    }
+    b->burst = 0;
+    for (j = 0; j < R->nmade; j++) {
+        sse_msg_unref(R->made[j].msg);
     }
     if (run->has_sync && !sse_synced_put(b, run->sync_mark)
         && sse_peer_flush_wait(&b->relay)) {
