@@ -10,7 +10,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
-use Digest::SHA qw(hmac_sha256);
 use File::Spec ();
 use File::Temp ();
 use JSON::PP ();
@@ -45,7 +44,7 @@ sub jwt {
         my $sig = `openssl dgst -sha256 -sign $dir/rs256.key $tmp`;
         return "$h.$p." . b64($sig);
     }
-    return "$h.$p." . b64(hmac_sha256("$h.$p", $o{key} // $SECRET));
+    return hs256_jwt($claims, $o{key} // $SECRET, $alg);
 }
 sub pub_token { jwt({ mercure => { publish => $_[0] // ['*'] }, %{ $_[1] // {} } }) }
 sub sub_token { jwt({ mercure => { subscribe => $_[0] } }) }

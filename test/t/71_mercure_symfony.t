@@ -18,7 +18,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
-use Digest::SHA qw(hmac_sha256);
 use Encode ();
 use File::Spec ();
 use File::Temp ();
@@ -55,15 +54,8 @@ if ($missing) {
 
 plan tests => 39;
 
-sub b64 { MIME::Base64::encode_base64url($_[0]) }
-
 # An HS256 JWT with these claims, signed with $key (default the hub's secret).
-sub jwt {
-    my($claims, $key) = @_;
-    my $h = b64($json->encode({ alg => 'HS256', typ => 'JWT' }));
-    my $p = b64($json->encode($claims));
-    return "$h.$p." . b64(hmac_sha256("$h.$p", $key // $SECRET));
-}
+sub jwt { hs256_jwt($_[0], $_[1] // $SECRET) }
 sub pub_token { jwt({ mercure => { publish => $_[0] // ['*'] } }, $_[1]) }
 sub sub_token { jwt({ mercure => { subscribe => $_[0] } }) }
 

@@ -9,23 +9,13 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
-use Digest::SHA qw(hmac_sha256);
 use File::Spec ();
-use JSON::PP ();
-use MIME::Base64 ();
 use SSETest;
 
 plan tests => 15;
 
 my $SECRET = '!ChangeThisMercureHubJWTSecretKey!';
-my $json = JSON::PP->new->canonical;
-sub b64 { MIME::Base64::encode_base64url($_[0]) }
-sub jwt {
-    my($claims, $key) = @_;
-    my $h = b64($json->encode({ alg => 'HS256', typ => 'JWT' }));
-    my $p = b64($json->encode($claims));
-    return "$h.$p." . b64(hmac_sha256("$h.$p", $key // $SECRET));
-}
+sub jwt { hs256_jwt($_[0], $_[1] // $SECRET) }
 sub tok { jwt({ mercure => { subscribe => $_[0] }, %{ $_[1] // {} } }) }
 
 my $u1 = uniq_chan('user1');

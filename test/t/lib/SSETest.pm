@@ -18,6 +18,8 @@ use Socket ();
 use IO::Select ();
 use Time::HiRes qw(time);
 use JSON::PP ();
+use Digest::SHA ();
+use MIME::Base64 ();
 use File::Spec ();
 use HTTP::Request ();
 use HTTP::Request::Common ();
@@ -29,7 +31,7 @@ our @EXPORT = qw(
     open_stream open_streams read_next_events close_all
     publish publish_form publish_raw admin_get admin_delete decode_json_res
     wait_until raw_http h2_pump h2_get start_writers wait_writers
-    writers_order log_line
+    writers_order log_line hs256_jwt
 );
 
 use constant PREAMBLE => ": ok\n\n";
@@ -43,6 +45,17 @@ $SIG{PIPE} = 'IGNORE';
 # LWP's default timeout in Apache::TestRequest is ten minutes; a hung
 # request should fail the test, not the whole run.
 Apache::TestRequest::user_agent(reset => 1, timeout => 30);
+
+# An HS256 JWT (the Mercure hub's tokens) with these claims, signed with
+# $key; $alg (default HS256) only names the header's algorithm, so a test
+# can lie about it.
+sub hs256_jwt {
+    my($claims, $key, $alg) = @_;
+    my $b64 = \&MIME::Base64::encode_base64url;
+    my $h = $b64->($json->encode({ alg => $alg // 'HS256', typ => 'JWT' }));
+    my $p = $b64->($json->encode($claims));
+    return "$h.$p." . $b64->(Digest::SHA::hmac_sha256("$h.$p", $key));
+}
 
 # A channel name no other test (or earlier run) uses.
 my $seq = 0;
