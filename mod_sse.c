@@ -30,6 +30,7 @@
 #include "sse_conf.h"
 #include "sse_request.h"
 #include "sse_handlers.h"
+#include "sse_store.h"
 #include "sse_event.h"
 #include "sse_broker.h"
 #include "sse_relay.h"
@@ -119,7 +120,14 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             sse_namespace(pconf, dc, s),
             sc->stats_channel) : NULL;
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
-                                  sc->cluster_password, stats };
+                                  sc->cluster_password, stats, sc->hist_path,
+                                  SSE_OR(sc->hist_sync,
+                                         SSE_STORE_SYNC_EVERYSEC),
+                                  sc->hist_max >= 0 ? sc->hist_max
+                                  : SSE_DEFAULT_HISTORY_MAX };
+        if (sc->hist_path && sse_relay_store_dir(pconf, s, sc->hist_path) != OK) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         sse_held_configure(s, sc->max_held);
         sse_suspend_configure(s);
         return sse_relay_spawn(pconf, s, &cc);

@@ -20,6 +20,7 @@
 #include "sse_event.h"
 #include "sse_cluster.h"
 #include "sse_token.h"
+#include "sse_store.h"
 
 /* --- configuration ------------------------------------------------------- */
 
@@ -97,6 +98,8 @@ void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     sc->max_held = -1;
     sc->suspend = -1;
     sc->v6prefix = -1;
+    sc->hist_sync = -1;
+    sc->hist_max = -1;
     return sc;
 }
 
@@ -122,6 +125,9 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->cluster_password = base->cluster_password;
     sc->stats_channel = base->stats_channel;
     sc->v6prefix = base->v6prefix;
+    sc->hist_path = base->hist_path;
+    sc->hist_sync = base->hist_sync;
+    sc->hist_max = base->hist_max;
     return sc;
 }
 
@@ -287,6 +293,58 @@ static const char *set_suspend(cmd_parms *cmd, void *dummy, int on)
 
     (void)dummy;
     sc->suspend = on;
+    return NULL;
+}
+
+/* SSEHistoryPath, SSEHistorySync, SSEHistoryMaxSize: the history on disk
+ * (the relay's store, sse_store.h); main server only. */
+static const char *set_store(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *name = cmd->cmd->name;
+    char *end;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    if (!strcmp(name, "SSEHistoryPath")) {
+        sc->hist_path = ap_server_root_relative(cmd->pool, arg);
+        if (!sc->hist_path || !*arg) {
+            return apr_psprintf(cmd->pool, "SSEHistoryPath: '%s' is not a "
+                                "directory path", arg);
+        }
+    }
+    else if (!strcmp(name, "SSEHistorySync")) {
+        if (!strcasecmp(arg, "always")) {
+            sc->hist_sync = SSE_STORE_SYNC_ALWAYS;
+        }
+        else if (!strcasecmp(arg, "everysec")) {
+            sc->hist_sync = SSE_STORE_SYNC_EVERYSEC;
+        }
+        else if (!strcasecmp(arg, "no")) {
+            sc->hist_sync = SSE_STORE_SYNC_NO;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "SSEHistorySync: '%s' is not "
+                                "always, everysec or no", arg);
+        }
+    }
+    else {
+        apr_int64_t v = apr_strtoi64(arg, &end, 10);
+        apr_int64_t unit = !strcasecmp(end, "K") ? 1024
+                           : !strcasecmp(end, "M") ? 1024 * 1024
+                           : !strcasecmp(end, "G") ? 1024 * 1024 * 1024 : 1;
+        if (end == arg || (*end && unit == 1) || v < 1
+            || v > APR_INT64_C(1) << 40 || v * unit < 1024 * 1024) {
+            return apr_psprintf(cmd->pool, "SSEHistoryMaxSize: '%s' is not a "
+                                "size of at least 1M (bytes, or with K, M "
+                                "or G)", arg);
+        }
+        sc->hist_max = (apr_off_t)(v * unit);
+    }
     return NULL;
 }
 
@@ -537,6 +595,15 @@ const command_rec sse_cmds[] = {
                   "Most TLS or HTTP/2 event streams in the whole server, each "
                   "holding a worker thread (default: half of "
                   "MaxRequestWorkers, at least 1; 0: none)"),
+    AP_INIT_TAKE1("SSEHistoryPath", set_store, NULL, RSRC_CONF,
+                  "Keep the history on disk in this directory, so it "
+                  "survives a stop, a crash and a reboot (default: in "
+                  "memory)"),
+    AP_INIT_TAKE1("SSEHistorySync", set_store, NULL, RSRC_CONF,
+                  "When a publish is answered relative to its reaching the "
+                  "disk: always, everysec or no (default everysec)"),
+    AP_INIT_TAKE1("SSEHistoryMaxSize", set_store, NULL, RSRC_CONF,
+                  "Largest size of the history on disk (default 256M)"),
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),

@@ -21,6 +21,7 @@
 #define SSE_DEFAULT_MAX_STREAMS    50000
 #define SSE_DEFAULT_MAX_PER_CLIENT 0
 #define SSE_DEFAULT_V6_PREFIX      64
+#define SSE_DEFAULT_HISTORY_MAX    (256 * 1024 * 1024)  /* SSEHistoryMaxSize */
 #define SSE_PRIVATE_WORD           "*private*"
 #define SSE_HANDOVER_HEADER        "X-SSE-Channel"
 
@@ -63,6 +64,9 @@ typedef struct {
     const char *cluster_password; /* read from SSEClusterPasswordFile    */
     const char *stats_channel;  /* SSEStatsChannel, NULL: none           */
     int v6prefix;               /* SSEClientIPv6Prefix, -1 unset (64)    */
+    const char *hist_path;      /* SSEHistoryPath, NULL: in memory       */
+    int hist_sync;              /* SSEHistorySync, -1 unset (everysec)   */
+    apr_off_t hist_max;         /* SSEHistoryMaxSize bytes, -1 unset     */
 } sse_srv_conf_t;
 
 #endif

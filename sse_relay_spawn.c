@@ -5,8 +5,10 @@
  * a reload brings another protocol or other cluster settings, and stop it
  * when httpd exits.  Runs in the parent only.
  */
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@
 #include "sse_log.h"
 #include "sse_relay.h"
 #include "sse_relayd.h"
+#include "unixd.h"
 
 /* Kept in the process pool so that it survives the module's reload on
  * restart: the relay of an earlier generation goes on serving. */
@@ -129,11 +132,14 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                           cc->url ? cc->url : "", "|",
                           cc->prefix ? cc->prefix : "", "|",
                           cc->password ? cc->password : "", "|",
-                          cc->stats_channel ? cc->stats_channel : "", NULL);
+                          cc->stats_channel ? cc->stats_channel : "", "|",
+                          cc->store_path ? cc->store_path : "",
+                          apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT,
+                                       cc->store_sync, cc->store_max), NULL);
     if (st->running && strcmp(cluster, st->cluster)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "SSE00211: relay protocol or cluster/stats settings "
-                     "changed; restarting the relay");
+                     "SSE00211: relay protocol, cluster/stats or history "
+                     "store settings changed; restarting the relay");
         kill(st->proc.pid, SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
@@ -144,5 +150,37 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
     }
     apr_proc_other_child_register(&st->proc, relay_maint, st, NULL, pconf);
     apr_pool_cleanup_register(pconf, st, relay_kill, apr_pool_cleanup_null);
+    return OK;
+}
+
+int sse_relay_store_dir(apr_pool_t *p, server_rec *s, const char *path)
+{
+    uid_t uid = geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+    gid_t gid = geteuid() == 0 ? ap_unixd_config.group_id : getegid();
+    struct stat st;
+
+    (void)p;
+    if (mkdir(path, 0700) == 0) {
+        if (geteuid() == 0 && chown(path, uid, gid) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "SSE00014: "
+                         "SSEHistoryPath %s: cannot give it to the httpd "
+                         "user", path);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    else if (errno != EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "SSE00014: "
+                     "SSEHistoryPath %s cannot be created: make its parent "
+                     "directory, or point SSEHistoryPath elsewhere", path);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid
+        || (st.st_mode & 077)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SSE00014: "
+                     "SSEHistoryPath %s must be a directory of the httpd "
+                     "user (uid %d) with mode 0700: chown it to that user "
+                     "and chmod 700 it", path, (int)uid);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return OK;
 }

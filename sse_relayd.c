@@ -43,6 +43,7 @@
 #include "sse_log.h"
 #include "sse_relayd.h"
 #include "sse_relayd_int.h"
+#include "sse_store.h"
 #include "sse_cluster.h"
 
 /* Set by SIGTERM and SIGINT: a signal handler has no handle to reach. */
@@ -204,6 +205,12 @@ static void relay_tick(sse_loop_t *loop, sse_timer_t *t)
     sse_relayd_t *d = sse_loop_owner(loop);
     int fd = sse_relayd_ticks(d);
 
+    if (d->store && d->store_sync == SSE_STORE_SYNC_EVERYSEC
+        && sse_store_sync(d->store) < 0) {
+        relayd_log(d, RELAYD_LOG_WARNING, "SSE00222: the history store "
+                   "could not be flushed to disk");
+    }
+
     if (fd >= 0) {
         d->cluster_io.fd = fd;
         d->cluster_io.fn = cluster_io;
@@ -334,11 +341,28 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
     if (cc->url) {
         d->cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
     }
+    else if (cc->store_path) {
+        const char *err;
+        sse_store_t *st = sse_store_open(cc->store_path,
+                                         (size_t)cc->store_max,
+                                         cc->store_sync, &err);
+        if (!st) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SSE00219: %s; the "
+                         "history starts empty and is kept in memory only",
+                         err);
+        }
+        else {
+            relay_store_attach(d, st, cc->store_sync);
+        }
+    }
     d->stats_channel = cc->stats_channel;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "SSE00207: relay %d listening on %s%s%s", (int)getpid(), path,
                  cc->url ? ", cluster " : "", cc->url ? cc->url : "");
     relay_loop(d);
     unlink(path);
+    if (d->store) {
+        sse_store_close(d->store);
+    }
     _exit(0);
 }

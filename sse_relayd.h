@@ -11,15 +11,25 @@
 
 #include "httpd.h"
 
-/* SSECluster and friends; url NULL: this server alone.  stats_channel:
- * the key of SSEStatsChannel, where the relay publishes its counters every
- * second. */
+/* What the relay is started with: SSECluster and friends (url NULL: this
+ * server alone), stats_channel: the key of SSEStatsChannel, where the
+ * relay publishes its counters every second; the history's store. */
 typedef struct {
     const char *url;
     const char *prefix;
     const char *password;
     const char *stats_channel;
+    /* the history on disk (SSEHistoryPath; NULL: in memory), its sync
+     * mode (sse_store.h) and its largest size */
+    const char *store_path;
+    int store_sync;
+    apr_off_t store_max;
 } sse_cluster_conf_t;
+
+/* Parent, post_config: SSEHistoryPath's directory exists, belongs to the
+ * httpd user and has mode 0700 (made so when missing, as root); OK, or
+ * logged (SSE00014) and an HTTP-style error. */
+int sse_relay_store_dir(apr_pool_t *p, server_rec *s, const char *path);
 
 /* Parent, post_config: start the relay unless one of an earlier generation
  * still runs with the same protocol and cluster settings; ask the parent

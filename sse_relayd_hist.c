@@ -4,12 +4,14 @@
  * (sse_hist.c); a broker's REPLAY and a publisher's CHECK are answered from
  * that history, or from Redis's (SSECluster).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "apr_strings.h"
 
 #include "sse_relayd_int.h"
+#include "sse_store.h"
 #include "sse_cluster.h"
 
 const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
@@ -17,7 +19,9 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
                           apr_size_t *len)
 {
     sse_event_t *ev = &pub->ev;
-    const char *bytes;
+    apr_time_t now = apr_time_now();
+    const char *bytes, *err = NULL;
+    int rc;
 
     *seq = d->next_id++;
     if (!ev->id) {
@@ -28,15 +32,79 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
         bytes = apr_pstrcat(p, bytes, pub->tail, NULL);
         *len += strlen(pub->tail);
     }
-    if (sse_hist_add(d->hist, pub->key, *seq, ev->id, bytes, *len,
-                     apr_time_now(), pub->keep,
-                     apr_time_from_sec(pub->age))) {
+    if (d->store && (rc = sse_store_put(d->store, pub->key, *seq, ev->id, now,
+                                        bytes, *len, pub->keep,
+                                        apr_time_from_sec(pub->age),
+                                        &err)) != 0) {
+        d->next_id--;           /* not published: the seq is not used */
+        relayd_log(d, RELAYD_LOG_WARNING, rc == -1
+                   ? "SSE00220: the history store is full (SSEHistoryMaxSize): "
+                     "event on %s refused (503); raise SSEHistoryMaxSize or "
+                     "lower SSEHistory%s"
+                   : "SSE00220: the history store cannot keep an event on "
+                     "%s: %s; event refused (503)", pub->key, rc == -1 ? ""
+                   : err ? err : "write failed");
+        return NULL;
+    }
+    if (sse_hist_add(d->hist, pub->key, *seq, ev->id, bytes, *len, now,
+                     pub->keep, apr_time_from_sec(pub->age))) {
         relayd_log(d, RELAYD_LOG_WARNING,
                    "SSE00210: out of memory: event %s not kept in history",
                    ev->id);
     }
     *id = strdup(ev->id);
     return bytes;
+}
+
+/* sse_store_load's callback: one held event into the new history (made
+ * at the first, the oldest: what is older is unknown). */
+typedef struct {
+    sse_hist_t *hist;
+    size_t n;
+} store_load_t;
+
+static int store_load_one(void *ctx, const char *chan, uint64_t seq,
+                          const char *id, apr_time_t t, const char *bytes,
+                          size_t len)
+{
+    store_load_t *L = ctx;
+
+    if (!L->hist && !(L->hist = sse_hist_create(seq))) {
+        return -1;
+    }
+    L->n++;
+    /* the store trimmed it already: no bound of its own here */
+    return sse_hist_add(L->hist, chan, seq, id, bytes, len, t, UINT_MAX, 0);
+}
+
+int relay_store_attach(sse_relayd_t *d, sse_store_t *st, int sync)
+{
+    store_load_t L = { NULL, 0 };
+    uint64_t last = 0;
+    const char *err = NULL;
+    int rc = sse_store_load(st, store_load_one, &L, &last, &err);
+
+    if (rc != 0 || (!L.hist && !(L.hist = sse_hist_create(d->next_id)))) {
+        relayd_log(d, RELAYD_LOG_ERROR, "SSE00219: the history store "
+                   "cannot be read (%s): the history starts empty and is "
+                   "kept in memory only", err ? err : "out of memory");
+        if (L.hist) {
+            sse_hist_destroy(L.hist);
+        }
+        sse_store_close(st);
+        return -1;
+    }
+    sse_hist_destroy(d->hist);
+    d->hist = L.hist;
+    if (last >= d->next_id) {
+        d->next_id = last + 1;  /* the clock went back: ids still rise */
+    }
+    d->store = st;
+    d->store_sync = sync;
+    relayd_log(d, RELAYD_LOG_INFO, "SSE00221: history store: %lu events "
+               "loaded, ids go on after %" APR_UINT64_T_FMT,
+               (unsigned long)L.n, d->next_id - 1);
+    return 0;
 }
 
 /* Read "last id, u32 n, n channels" (REPLAY and CHECK).  Returns the seq

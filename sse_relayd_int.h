@@ -141,7 +141,9 @@ struct relay_conn_t {
 };
 
 /* Log levels for sse_relayd_t.log: syslog's numbers, as httpd's APLOG_*. */
+#define RELAYD_LOG_ERROR 3
 #define RELAYD_LOG_WARNING 4
+#define RELAYD_LOG_INFO 6
 #define RELAYD_LOG_DEBUG 7
 
 /* Writes one finished log line (the relay: ap_log_error; a test: its own). */
@@ -169,6 +171,9 @@ struct sse_relayd_t {
     int census_synced;          /* every broker read since the last wait */
     uint64_t next_id;           /* seq of the next event; also its id */
     sse_hist_t *hist;
+    struct sse_store_t *store;  /* the history on disk (SSEHistoryPath), or
+                                   NULL: in memory only */
+    int store_sync;             /* its SSEHistorySync */
     relay_clock_t *clock;       /* malloc'ed: RELAY_CLOCK_SAMPLES, a ring */
     unsigned clock_head, clock_n;   /* its oldest sample, how many */
     struct sse_cluster_t *cluster;  /* SSECluster, or NULL: this server alone */
@@ -303,11 +308,18 @@ int synced_frame(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 /* --- ids and history (sse_relayd_hist.c) --------------------------------- */
 
 /* This server alone: give pub's event the next seq, keep it (its tail
- * after it) in the history and return those bytes (in p), with *id
- * (malloc'ed) and *seq. */
+ * after it) in the history (on disk first, with a store) and return those
+ * bytes (in p), with *id (malloc'ed) and *seq; NULL when the store could
+ * not keep it (full, or failing: logged), the seq given back, nothing
+ * published. */
 const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
                           sse_wire_publish_t *pub, char **id, uint64_t *seq,
                           apr_size_t *len);
+
+/* SSEHistoryPath: take the store st (opened), rebuild the history from
+ * it and go on with the ids after the highest it ever held.  0, or -1
+ * (logged: the store is dropped, the history starts empty). */
+int relay_store_attach(sse_relayd_t *d, struct sse_store_t *st, int sync);
 
 /* An event (seq) went out to the brokers now: the clock's samples. */
 void relay_clock_note(sse_relayd_t *d, uint64_t seq);

@@ -15,6 +15,7 @@
 #include "sse_relay.h"
 #include "sse_relayd_int.h"
 #include "sse_wire.h"
+#include "sse_store.h"
 
 int sse_relayd_init(sse_relayd_t *d, apr_pool_t *pool, uint64_t first_id)
 {
@@ -39,6 +40,9 @@ void sse_relayd_destroy(sse_relayd_t *d)
     free(d->clock);
     if (d->hist) {
         sse_hist_destroy(d->hist);
+    }
+    if (d->store) {
+        sse_store_close(d->store);
     }
     apr_pool_destroy(d->pool);
 }
@@ -223,6 +227,10 @@ static int request_read(relay_conn_t *c, const sse_frame_hdr_t *h,
         }
         q->chan = pub.key;
         q->body = publish_local(d, p, &pub, &q->id, &q->seq, &q->blen);
+        if (!q->body) {
+            *rc = -2;           /* not kept: the requester answers 503 */
+            return 1;
+        }
     }
     else if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
         return sse_wire_request_get(rd, &q->chan, &clen) ? -1 : 0;

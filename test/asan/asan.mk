@@ -33,14 +33,14 @@ ASAN_LEAKS ?= 0
 # file is read). It links with what `make` links.
 ASAN_MOD_SRCS = $(if $(SRCS),$(addprefix $(ASAN_TOP)/,$(SRCS)),$(wildcard $(ASAN_TOP)/*.c))
 ASAN_MOD_DEPS = $(wildcard $(ASAN_TOP)/*.c $(ASAN_TOP)/*.h)
-ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lcrypto
+ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lcrypto -llmdb
 # -fsanitize-recover: a report does not end the process, so one run shows them all.
 # -include stddef.h: apr_general.h picks offsetof for APR_OFFSETOF only when it is
 # already defined, else a NULL->field idiom that UBSan reports in every
 # APR_BRIGADE_INSERT_TAIL (the APR ring macros), which is APR's and not ours.
 ASAN_CFLAGS = -std=gnu99 -Wall -g -O1 -fno-omit-frame-pointer -include stddef.h \
               -fsanitize=address,undefined -fsanitize-recover=address,undefined
-ASAN_PKGS  = clang-14 libclang-rt-14-dev apache2 apache2-dev libhiredis-dev libjwt-dev libjansson-dev libssl-dev
+ASAN_PKGS  = clang-14 libclang-rt-14-dev apache2 apache2-dev libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev
 # what `make test` needs besides mod_sse.so (targets of the top Makefile)
 ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 

@@ -2554,6 +2554,7 @@ static int cmd_relay_probe(const char *sock, long uid, int keep_dac)
     put_str(&p, "published by a stranger");
     put_u32(&p, 10);
     put_u32(&p, 60);
+    put_str(&p, "");                  /* no hub tail (sse_wire.c) */
     len = frame(req, 2 /* SSE_OP_PUBLISH */, payload, (size_t)(p - payload));
     probe_one(sock, "publish", req, len);
     return 0;

@@ -1,0 +1,193 @@
+# The history on disk (SSEHistoryPath), against one private server that
+# test/store/run.sh started the first time (STORE_PORT, STORE_DIR,
+# STORE_ARGS: how to start and stop it).  Every check that a client gets
+# what it missed resumes with Last-Event-ID and compares ids: every event
+# answered 200 is there, in order, once.
+use strict;
+use warnings FATAL => 'all';
+use Test::More;
+use IO::Socket::INET ();
+use IO::Select ();
+use HTTP::Tiny ();
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
+
+my $port = $ENV{STORE_PORT} or plan skip_all => 'run by test/store/run.sh';
+my $dir = $ENV{STORE_DIR};
+my $args = $ENV{STORE_ARGS};
+my $http = HTTP::Tiny->new(timeout => 10);
+my $json = JSON::PP->new->utf8;
+my $run = $$;
+
+sub apache { system("/usr/sbin/apache2 $args -k $_[0] >/dev/null 2>&1") == 0 }
+sub parent_pid {
+    open my $fh, '<', "$dir/httpd.pid" or return undef;
+    my $p = <$fh>;
+    return $p && $p =~ /(\d+)/ ? $1 : undef;
+}
+sub up {
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        my $r = $http->get("http://127.0.0.1:$port/pub");
+        return 1 if $r->{status} != 599;
+        sleep 0.1;
+    }
+    return 0;
+}
+sub down {
+    my $p = shift;
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        return 1 unless $p && kill 0, $p;
+        sleep 0.1;
+    }
+    return 0;
+}
+sub start { apache('start') && up() }
+sub stop { my $p = parent_pid(); apache('stop'); down($p) }
+sub log_lines {
+    my $re = shift;
+    open my $fh, '<', "$dir/error.log" or return ();
+    return grep { /$re/ } <$fh>;
+}
+sub relay_pid {
+    my @p = map { /SSE00207: relay (\d+) listening/ ? $1 : () } log_lines(qr/SSE00207/);
+    return $p[-1];
+}
+sub publish {
+    my($chan, $data) = @_;
+    my $r = $http->post_form("http://127.0.0.1:$port/pub",
+                             { channel => $chan, data => $data });
+    my $o = $r->{status} == 200 ? eval { $json->decode($r->{content}) } : undef;
+    return ($r->{status}, $o ? $o->{id} : undef);
+}
+# Resume $chan after $last: (the response head, the ids and datas got
+# until $n events came or $secs passed).
+sub resume {
+    my($chan, $last, $n, $secs) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10) or return;
+    print $s "GET /stream?channel=$chan HTTP/1.1\r\nHost: localhost\r\n"
+        . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
+    my($buf, @ids, @data) = ('');
+    my $sel = IO::Select->new($s);
+    my $deadline = time + ($secs // 10);
+    while (@ids < $n && time < $deadline) {
+        next unless $sel->can_read(0.2);
+        my $got = sysread $s, $buf, 65536, length $buf;
+        last unless $got;
+        while ($buf =~ s/\A(?:HTTP\/.*?\r\n\r\n)?((?:[^\n]*\n)*?)\n//s) {
+            my $block = $1;
+            my($id) = $block =~ /^id: (.*)$/m or next;
+            push @ids, $id;
+            push @data, join "\n", $block =~ /^data: (.*)$/mg;
+        }
+    }
+    close $s;
+    return (\@ids, \@data);
+}
+sub head_of {
+    my($chan, $last) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 10) or return '';
+    print $s "GET /stream?channel=$chan HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: $last\r\n\r\n";
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    my $deadline = time + 5;
+    while (index($buf, "\r\n\r\n") < 0 && time < $deadline) {
+        sysread($s, $buf, 4096, length $buf) or last if $sel->can_read(0.2);
+    }
+    close $s;
+    return $buf;
+}
+
+ok start(), 'the server starts with SSEHistoryPath';
+ok -d "$dir/history" && (stat "$dir/history")[2] & 0777 == 0700,
+   'the history directory is made, mode 0700';
+ok log_lines(qr/SSE00221: history store: \d+ events loaded/), 'the relay loaded the store';
+
+# --- a stop and a start ------------------------------------------------------
+my $a = "a$run";
+my @ids = map { (publish($a, "event $_"))[1] } 1 .. 30;
+is scalar(grep { defined } @ids), 30, '30 events published';
+ok stop(), 'apachectl stop';
+ok start(), 'start again';
+my($got, $data) = resume($a, $ids[9], 20);
+is "@$got", "@ids[10 .. 29]", 'resuming after the 10th id gives the 20 events after it, in order, once';
+is $data->[0], 'event 11', '... byte for byte';
+unlike head_of($a, $ids[9]), qr/SSE-History-Lost/i, '... and the history is not called lost';
+my(undef, $next) = publish($a, 'after the restart');
+ok defined $next && $next > $ids[-1], "ids go on rising ($next after $ids[-1])";
+
+# --- kill -9 of the relay in a burst ----------------------------------------
+my $b = "b$run";
+my $out = "$dir/burst.txt";
+my $pid = fork // die "fork: $!";
+if (!$pid) {
+    open my $fh, '>', $out or exit 1;
+    select((select($fh), $| = 1)[0]);
+    for my $i (1 .. 1500) {
+        my($code, $id) = publish($b, "burst $i");
+        print $fh "$code " . ($id // '-') . "\n";
+    }
+    exit 0;
+}
+sleep 0.5;
+my $relay = relay_pid();
+ok $relay && kill('KILL', $relay), "kill -9 the relay (pid " . ($relay // '?') . ") in the middle of a burst";
+waitpid $pid, 0;
+open my $bf, '<', $out;
+my @answers = map { [split ' '] } <$bf>;
+my @ok = map { $_->[1] } grep { $_->[0] == 200 } @answers;
+my $refused = grep { $_->[0] != 200 } @answers;
+ok @ok > 10 && $refused > 0, scalar(@ok) . " publishes answered 200, $refused refused while the relay was away";
+my $deadline = time + 10;
+sleep 0.2 while time < $deadline && (relay_pid() // 0) == $relay;
+($got) = resume($b, $ok[0], scalar(@ok) - 1 + $refused, 10);
+my %seen;
+my @dup = grep { $seen{$_}++ } @$got;
+my @missing = grep { !$seen{$_} } @ok[1 .. $#ok];
+is scalar(@missing), 0, 'every event answered 200 is in the history after the relay\'s crash'
+    . (@missing ? " (missing: @missing[0 .. ($#missing < 4 ? $#missing : 4)])" : '');
+is scalar(@dup), 0, '... none twice';
+is_deeply $got, [sort { $a <=> $b } @$got], '... in order';
+
+# --- kill -9 of every process ------------------------------------------------
+my $pp = parent_pid();
+my @all = ($pp, split ' ', `pgrep -P $pp` // '');
+ok kill('KILL', @all), 'kill -9 the parent, the children and the relay';
+down($_) for @all;
+ok start(), 'start again';
+($got) = resume($a, $ids[0], 30);
+is "@$got", "@ids[1 .. 29] $next", 'everything is still there after a kill of every process';
+
+# --- a damaged store ------------------------------------------------------------
+ok stop(), 'stop';
+my $file = "$dir/history/data.mdb";
+my $size = -s $file;
+ok $size && truncate($file, int($size / 3)), "truncate the store's data file ($size bytes) to a third";
+ok start(), 'the server starts all the same';
+ok scalar(log_lines(qr/SSE00219: .*data\.mdb/)), 'one clear error naming the file (SSE00219)';
+like head_of($a, $ids[20]), qr/SSE-History-Lost: true/i, 'a resuming client is told the history was lost';
+my($code) = publish($a, 'after the damage');
+is $code, 200, 'publishing goes on (the history in memory)';
+
+# --- a full store ------------------------------------------------------------------
+ok stop(), 'stop';
+unlink glob "$dir/history/*";
+ok start(), 'start with an empty store (SSEHistoryMaxSize 4M)';
+my $c = "c$run";
+my $big = 'x' x 200_000;
+my(@full_ok, $full_code);
+for my $i (1 .. 60) {
+    my($code, $id) = publish($c, "$i $big");
+    if ($code != 200) { $full_code = $code; last }
+    push @full_ok, $id;
+}
+is $full_code, 503, 'past SSEHistoryMaxSize a publish is answered 503 (after ' . scalar(@full_ok) . ' of 200 KB)';
+ok scalar(log_lines(qr/SSE00220: the history store is full/)), '... and logged (SSE00220)';
+ok -s $file <= 4 * 1024 * 1024 + 65536, 'the store stays within its size (' . (-s $file) . ' bytes)';
+($got) = resume($c, $full_ok[0], scalar(@full_ok) - 1);
+is "@$got", "@full_ok[1 .. $#full_ok]", 'every event accepted before it is kept';
+
+done_testing();
