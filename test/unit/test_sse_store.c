@@ -326,6 +326,37 @@ static void test_full(void)
     dir_remove();
 }
 
+/* Trimming frees pages and LMDB reuses them: the file settles. */
+static void test_steady_size(void)
+{
+    sse_store_t *st;
+    static char ev[300];
+    const char *err = NULL;
+    char chan[8];
+    size_t bytes, events, mid = 0;
+    uint64_t seq;
+
+    dir_make();
+    memset(ev, 'v', sizeof(ev));
+    st = open_ok(8 * MB, SSE_STORE_SYNC_NO);
+    for (seq = 1; seq <= 20000; seq++) {
+        snprintf(chan, sizeof(chan), "c%d", (int)(seq % 5));
+        if (sse_store_put(st, chan, seq, "i", 0, ev, sizeof(ev), 50, 0, &err)) {
+            CHECK(0);
+            break;
+        }
+        if (seq == 2000) {
+            sse_store_stats(st, &mid, &events);
+        }
+    }
+    sse_store_stats(st, &bytes, &events);
+    CHECK(events == 250);
+    CHECK(bytes <= mid + 16 * 4096);
+    CHECK(bytes < MB / 2);
+    sse_store_close(st);
+    dir_remove();
+}
+
 /* Writes n bytes of b at off in the data file (or truncates to off). */
 static void poke(off_t off, const void *b, size_t n, int truncate_it)
 {
@@ -524,6 +555,7 @@ int main(void)
     test_trim();
     test_last_seq();
     test_full();
+    test_steady_size();
     test_damage();
     test_sync_modes();
     apr_terminate();
