@@ -44,11 +44,15 @@
  * Damage: sse_store_open refuses a data file it cannot trust with a
  * one-line reason naming the file and the fix (remove it to start with an
  * empty history): a file of another LMDB or store format, a bad header,
- * a file shorter than its header says (truncated), and pages that do not
- * read back as a valid tree (checked by reading the whole store in a
- * child process first, since LMDB itself may crash on a damaged page).
- * LMDB keeps no checksums: damage inside a record's bytes that leaves its
- * lengths valid is not detected and is served as it reads.
+ * a file shorter than its header says (truncated), and a tree that does
+ * not read back whole (every record of every database, the free list
+ * included, is read in a child process first, since LMDB trusts its
+ * pages and may crash or abort on a damaged one: the child's crash is a
+ * refusal, not the relay's).  What remains: LMDB keeps no checksums, so
+ * damage inside a record's bytes that leaves its lengths valid is served
+ * as it reads; and a page damaged so that it still reads (its header's
+ * free-space bounds, say) can still make a later write crash inside
+ * LMDB, or fail with MDB_CORRUPTED / MDB_PAGE_NOTFOUND (-2).
  *
  * Not thread-safe: owned and called by the relay's single thread, in the
  * relay process (open it after the fork, never before).
