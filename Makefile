@@ -2,7 +2,8 @@
 #   make          build mod_sse.so (apxs, -Wall -Wextra) and tools/sse-publish
 #   make run      install what is missing, build, run a private httpd with the demo
 #                 (and a Mercure hub: make run MERCURE_KEY=<its HS256 secret>)
-#   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork)
+#   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork),
+#                 the history store's test and the cluster's
 #   make unit     C unit tests of the pure parts
 #   make test-browser  the demo, the dashboard and the Mercure page in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links)
@@ -74,6 +75,7 @@ run: deps mod_sse.so
 test: deps mod_sse.so test/t/conf/tls/localhost.key
 	@sh tools/need-debs $(TEST_DEB_PKGS)
 	bash test/run-tests.sh
+	bash test/store/run.sh
 	bash test/cluster/run.sh
 
 # The demo page, the dashboard and the Mercure page in Debian's Chromium (not part of make
