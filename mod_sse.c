@@ -126,7 +126,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   sc->hist_max >= 0 ? sc->hist_max
                                   : SSE_DEFAULT_HISTORY_MAX };
         if (sc->hist_path && sse_relay_store_dir(pconf, s, sc->hist_path) != OK) {
-            return HTTP_INTERNAL_SERVER_ERROR;
+            cc.store_path = NULL;       /* logged: the history in memory */
         }
         sse_held_configure(s, sc->max_held);
         sse_suspend_configure(s);

@@ -162,24 +162,26 @@ int sse_relay_store_dir(apr_pool_t *p, server_rec *s, const char *path)
     (void)p;
     if (mkdir(path, 0700) == 0) {
         if (geteuid() == 0 && chown(path, uid, gid) < 0) {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "SSE00014: "
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "SSE00014: "
                          "SSEHistoryPath %s: cannot give it to the httpd "
-                         "user", path);
+                         "user; the history is kept in memory only", path);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     else if (errno != EEXIST) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s, "SSE00014: "
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "SSE00014: "
                      "SSEHistoryPath %s cannot be created: make its parent "
-                     "directory, or point SSEHistoryPath elsewhere", path);
+                     "directory, or point SSEHistoryPath elsewhere; the "
+                     "history is kept in memory only", path);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != uid
         || (st.st_mode & 077)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SSE00014: "
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SSE00014: "
                      "SSEHistoryPath %s must be a directory of the httpd "
                      "user (uid %d) with mode 0700: chown it to that user "
-                     "and chmod 700 it", path, (int)uid);
+                     "and chmod 700 it; the history is kept in memory only",
+                     path, (int)uid);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;

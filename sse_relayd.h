@@ -28,7 +28,8 @@ typedef struct {
 
 /* Parent, post_config: SSEHistoryPath's directory exists, belongs to the
  * httpd user and has mode 0700 (made so when missing, as root); OK, or
- * logged (SSE00014) and an HTTP-style error. */
+ * logged (SSE00014: the history is then kept in memory) and an HTTP-style
+ * error. */
 int sse_relay_store_dir(apr_pool_t *p, server_rec *s, const char *path);
 
 /* Parent, post_config: start the relay unless one of an earlier generation
