@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "apr_general.h"
+#include "apr_strings.h"
 #include "unit.h"
+#include "sse_store.h"
 #include "sse_relayd_int.h"
 #include "sse_cluster.h"
 #include "sse_wire.h"
@@ -717,6 +719,72 @@ static void test_catchup(apr_pool_t *p)
     relayd_done(&d);
 }
 
+
+/* SSEHistoryPath: what a relay published is in its store; a new relay
+ * (whose clock says an earlier id: it was set back) loads it, goes on
+ * after the highest id, and resumes a client from an old id; a full store
+ * refuses the publish (no answer: the requester says 503) and gives the
+ * seq back. */
+static void test_store(apr_pool_t *p)
+{
+    char dir[] = "/tmp/sse-relayd-store.XXXXXX";
+    const char *err = NULL, *chans[] = { "ns/s" };
+    sse_relayd_t d;
+    relay_conn_t *r, *b;
+    sse_store_t *st;
+    char id[64], all[256];
+    uint32_t n = 0;
+    uint64_t after = 0;
+    int i;
+
+    CHECK(mkdtemp(dir) != NULL);
+    relayd_start(&d, p);
+    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, &err);
+    CHECK(st != NULL && relay_store_attach(&d, st, SSE_STORE_SYNC_NO) == 0);
+    b = broker(&d, 21, "ns/s", 1);
+    r = sse_relayd_conn_new(&d, -1);
+    for (i = 0; i < 3; i++) {
+        sse_buf_free(&r->peer.out);
+        CHECK(publish(r, "ns/s", "kept", 0) == 1);
+        CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
+    }
+    CHECK_STR(id, "1002");
+    (void)b;
+    relayd_done(&d);            /* closes the store */
+
+    memset(&d, 0, sizeof(d));
+    d.log = test_log;
+    d.log_level = RELAYD_LOG_DEBUG;
+    CHECK(sse_relayd_init(&d, p, 5) == 0);      /* a clock set back */
+    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, &err);
+    CHECK(st != NULL && relay_store_attach(&d, st, SSE_STORE_SYNC_NO) == 0);
+    CHECK(d.next_id == 1003);
+    CHECK(sse_hist_lookup(d.hist, "1000", chans, 1, &after) == 1
+          && after == 1000);
+    CHECK(!sse_hist_lost(d.hist, chans, 1, 1000));
+    r = sse_relayd_conn_new(&d, -1);
+    CHECK(publish(r, "ns/s", "next", 0) == 1);
+    CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
+    CHECK_STR(id, "1003");
+
+    /* full: a 2 MB event in a 1 MB store */
+    {
+        size_t big = 2 << 20;
+        char *data = malloc(big + 1);
+        memset(data, 'x', big);
+        data[big] = '\0';
+        sse_buf_free(&r->peer.out);
+        publish(r, "ns/s", data, 0);
+        CHECK(r->peer.out.len == 0);            /* not answered: 503 */
+        CHECK(d.next_id == 1004);               /* the seq given back */
+        free(data);
+    }
+    relayd_done(&d);
+    CHECK(unlink(apr_pstrcat(p, dir, "/data.mdb", NULL)) == 0);
+    CHECK(unlink(apr_pstrcat(p, dir, "/lock.mdb", NULL)) == 0);
+    CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -734,6 +802,7 @@ int main(void)
     test_stale_request(p);
     test_list(p);
     test_catchup(p);
+    test_store(p);
     apr_pool_destroy(p);
     apr_terminate();
     return unit_report();
