@@ -9,6 +9,9 @@ use HTTP::Tiny ();
 use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ClusterPump;
 
 my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
 my $redis_port = $ENV{REDIS_PORT};
@@ -51,22 +54,7 @@ sub stream_read {
 }
 
 # read every stream until $done->() or timeout
-sub pump {
-    my($streams, $timeout, $done) = @_;
-    my $deadline = time + $timeout;
-    my %by = map { fileno($_->{sock}) => $_ } grep { !$_->{eof} } @$streams;
-    my $sel = IO::Select->new(map { $_->{sock} } values %by);
-    until ($done->()) {
-        my $left = $deadline - time;
-        return 0 if $left <= 0;
-        for my $fh ($sel->can_read($left < 0.2 ? $left : 0.2)) {
-            my $st = $by{ fileno $fh } or next;
-            stream_read($st);
-            $sel->remove($fh) if $st->{eof};
-        }
-    }
-    return 1;
-}
+sub pump { pump_with(\&stream_read, @_) }
 
 sub publish {
     my($port, $chan, $data, %o) = @_;
@@ -88,12 +76,6 @@ sub total {
     return $c ? $c->{subscribers} : 0;
 }
 
-sub wait_until {
-    my($timeout, $f) = @_;
-    my $deadline = time + $timeout;
-    until ($f->()) { return 0 if time > $deadline; sleep 0.05 }
-    return 1;
-}
 
 # --- 1. all three up and connected to Redis ---------------------------------
 ok wait_until(15, sub { !grep { my $j = publish($_, 'warmup', 'x'); !$j } @ports }),

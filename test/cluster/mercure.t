@@ -13,6 +13,9 @@ use JSON::PP ();
 use MIME::Base64 ();
 use Digest::SHA qw(hmac_sha256);
 use Time::HiRes qw(time sleep);
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use ClusterPump;
 
 my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
 plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $ENV{REDIS_PORT};
@@ -107,31 +110,10 @@ sub stream_read {
 }
 
 # read every stream until $done->() or timeout
-sub pump {
-    my($streams, $timeout, $done) = @_;
-    my $deadline = time + $timeout;
-    my %by = map { fileno($_->{sock}) => $_ } grep { !$_->{eof} } @$streams;
-    my $sel = IO::Select->new(map { $_->{sock} } values %by);
-    until ($done->()) {
-        my $left = $deadline - time;
-        return 0 if $left <= 0;
-        for my $fh ($sel->can_read($left < 0.2 ? $left : 0.2)) {
-            my $st = $by{ fileno $fh } or next;
-            stream_read($st);
-            $sel->remove($fh) if $st->{eof};
-        }
-    }
-    return 1;
-}
+sub pump { pump_with(\&stream_read, @_) }
 sub opened { my @s = @_; pump(\@s, 5, sub { !grep { !$_->{ok} } @s }) }
 sub datas { join ',', map { $_->{data} // '-' } @{ $_[0]{events} } }
 sub idsof { join ',', map { $_->{id} // '-' } @{ $_[0]{events} } }
-sub wait_until {
-    my($timeout, $f) = @_;
-    my $deadline = time + $timeout;
-    until ($f->()) { return 0 if time > $deadline; sleep 0.05 }
-    return 1;
-}
 my @all;            # every subscriber, for the check that no tail leaks
 
 # --- 1. the hub answers on the three servers, through Redis ---------------------
