@@ -3,7 +3,7 @@
 # prefork), a private httpd whose history is a store in its own directory,
 # and test/store/store.t against it: resume after a stop and start, after
 # kill -9 of the relay in a burst and of every process, a damaged store, a
-# full one.  `make test` calls this; it works as root and as a user.
+# full one, and (as root) a full disk.  `make test` calls this; it works as root and as a user.
 #   MPMS="event" bash test/store/run.sh     some MPMs only
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +20,8 @@ cleanup() {
         [ -f "$d/httpd.pid" ] && kill -9 -- "-$(cat "$d/httpd.pid")" 2>/dev/null
         [ -f "$d/httpd.pid" ] && kill -9 "$(cat "$d/httpd.pid")" 2>/dev/null
     done
+    sleep 1
+    for m in "$work"/*/history; do umount "$m" 2>/dev/null; done
     if [ "${keep:-0}" = 1 ]; then echo "store: logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT

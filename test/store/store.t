@@ -200,4 +200,26 @@ ok -s $file <= 4 * 1024 * 1024 + 65536, 'the store stays within its size (' . (-
 ($got) = resume($cc, $full_ok[0], scalar(@full_ok) - 1);
 is "@$got", "@full_ok[1 .. $#full_ok]", 'every event accepted before it is kept';
 
+# --- a full disk (root only: a 1 MB tmpfs as the store's directory) ----------------
+SKIP: {
+    skip 'a full disk needs root (a tmpfs mount)', 5 if $> != 0;
+    ok stop(), 'stop';
+    unlink glob "$dir/history/*";
+    my $uid = (getpwnam 'nobody')[2];
+    ok system("mount -t tmpfs -o size=1m,mode=0700,uid=$uid tmpfs $dir/history") == 0
+       && start(), 'start with the store on a 1 MB file system (SSEHistoryMaxSize 4M)';
+    my $cd = "d$run";
+    my(@disk_ok, $disk_code);
+    for my $i (1 .. 40) {
+        my($code, $id) = publish($cd, "$i " . ('y' x 100_000));
+        if ($code != 200) { $disk_code = $code; last }
+        push @disk_ok, $id;
+    }
+    is $disk_code, 503, 'a full disk answers the publish 503 (after ' . scalar(@disk_ok) . ' of 100 KB)';
+    ($got) = resume($cd, $disk_ok[0], scalar(@disk_ok) - 1);
+    is "@$got", "@disk_ok[1 .. $#disk_ok]", 'every event accepted before it is there';
+    stop();
+    ok system("umount $dir/history") == 0, 'unmount';
+}
+
 done_testing();
