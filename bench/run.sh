@@ -15,6 +15,10 @@
 # hub (same server, location /.well-known/mercure): their table, hub
 # against the native endpoint of the same run, goes to
 # bench/results/results-hub.md.
+# The store workloads (S4-no, S4-everysec, S4-always: W4 with SSEHistoryPath
+# and each SSEHistorySync; R10K: a replay of 10,000 events from the store
+# beside live streams) run mod_sse only: their table, beside W4's in-memory
+# mod_sse and Nchan of the same run, goes to bench/results/results-store.md.
 #
 # Everything listens on 127.0.0.1 and lives under build/bench/ (configs,
 # logs, pid files, raw results); only processes started here are stopped.
@@ -35,7 +39,11 @@
 #   BENCH_ONLY="W1 W2" only these workloads (W1-W5, and F: the floor, what a
 #                      request costs each server with no module work, by ab;
 #                      T1-T4: the TLS workloads; H2, H3, H3T: W2 and W3 through
-#                      mod_sse's Mercure hub, mod_sse only, beside W2 and W3)
+#                      mod_sse's Mercure hub, mod_sse only, beside W2 and W3;
+#                      S4 (or S4-no, S4-everysec, S4-always): W4 with the history
+#                      on disk, each SSEHistorySync setting, mod_sse only, beside
+#                      W4; R10K: a stream resuming 10,000 events from the store
+#                      while 1,000 others get lone events every 10 ms)
 #   BENCH_TLS_N=10000  TLS streams in T1-T4 (quick: 1000, smoke: 50)
 #   BENCH_TLS_FACTOR=500 AsyncRequestWorkerFactor of the TLS httpd (event MPM)
 #   BENCH_W4_CHANS=1   W4 on this many channels (default: one per subscriber;
@@ -60,7 +68,7 @@ PORT=${BENCH_PORT:-18400}
 P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
 P_MODSSE_TLS=$((PORT + 4)) P_NCHAN_TLS=$((PORT + 5))
 TARGETS=${BENCH_TARGETS:-modsse nchan limit}
-ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4 H2 H3 H3T"
+ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4 H2 H3 H3T S4 R10K"
 ONLY=${BENCH_ONLY:-$ALL_W}
 QUICK=${BENCH_QUICK:-0}
 SMOKE=${BENCH_SMOKE:-0}
@@ -82,6 +90,13 @@ else
     if [ "$N" -gt 10000 ]; then W2_EVENTS=$((2000000 / N)); fi
 fi
 W3_PUBS=8
+# R10K: R_EVENTS events kept on one channel (SSEHistory R_EVENTS, store on),
+# then R_SUBS streams on another channel get R_LIVE lone events, one every
+# R_INTERVAL_US; a third of the way in, one stream resumes the first channel
+# from its first event's id.
+if [ "$SMOKE" = 1 ]; then R_EVENTS=500; R_SUBS=50; R_LIVE=30
+else R_EVENTS=10000; R_SUBS=1000; R_LIVE=300; fi
+R_INTERVAL_US=10000
 # The hub's HS256 secret (publishers' and subscribers' tokens): the
 # benchmark's own, on a server that listens on 127.0.0.1 only.
 HUB_KEY=${BENCH_HUB_KEY:-bench-mercure-hub-hs256-secret-0123456789}
@@ -188,7 +203,7 @@ fi
 RUN=$OUT/run
 rm -rf "$RUN"
 mkdir -p "$RUN/modsse/logs" "$RUN/nchan/logs" "$RUN/nchan/tmp" "$RUN/limit" "$RUN/kv" \
-    "$RUN/modsse-tls/logs" "$RUN/nchan-tls/logs" "$RUN/nchan-tls/tmp"
+    "$RUN/modsse-tls/logs" "$RUN/nchan-tls/logs" "$RUN/nchan-tls/tmp" "$RUN/store"
 AS_ROOT=0; [ "$(id -u)" = 0 ] && AS_ROOT=1
 PIN=()
 [ -n "${BENCH_SERVER_CPUS:-}" ] && PIN=(taskset -c "$BENCH_SERVER_CPUS")
@@ -209,6 +224,10 @@ make_cert() {
         || fail "openssl could not make the certificate: $(tail -3 "$TLS_DIR/openssl.log")"
 }
 SERVER_PID=""
+# The store workloads set these for their runs of the plain httpd: the
+# history's directory (none: in memory), its sync setting, and an
+# SSEHistory line for /publish.
+STORE_DIR=""; STORE_SYNC=everysec; PUB_HISTORY=""
 
 write_httpd_conf() {
     local workers=$((25 * SPROCS))
@@ -229,6 +248,10 @@ LoadModule alias_module /usr/lib/apache2/modules/mod_alias.so
 LoadModule sse_module "$ROOT/mod_sse.so"
 EOF
         if [ "$AS_ROOT" = 1 ]; then printf 'User www-data\nGroup www-data\n'; fi
+        # The store workloads (S4-*, R10K): the history on disk.
+        if [ -n "$STORE_DIR" ]; then
+            printf 'SSEHistoryPath "%s"\nSSEHistorySync %s\n' "$STORE_DIR" "$STORE_SYNC"
+        fi
         cat <<EOF
 # Streams hold no thread: a few workers per child serve every request.
 # StartServers = ServerLimit and MaxSpareThreads = MaxRequestWorkers: every
@@ -253,6 +276,7 @@ KeepAliveTimeout 30
 </Location>
 <Location "/publish">
     SetHandler sse-publish
+$PUB_HISTORY
 </Location>
 # The Mercure hub (H2, H3, H3T): the same streams and relay, topics matched
 # by the broker; tokens signed with an HS256 secret, anonymous subscribers.
@@ -639,6 +663,34 @@ for w in H2 H3 H3T; do
         run_one "$w" modsse "$r" --timeout 240 "${opts[@]}" -t hub --hub-key "$HUB_KEY"
     done
 done
+# The store workloads, mod_sse only.  S4-<sync>: W4's load with the history
+# on disk (SSEHistoryPath, a fresh directory per run, SSEHistorySync <sync>;
+# SSEHistory stays the default 100 events per channel, so the store trims
+# as it goes), beside W4's in-memory mod_sse and Nchan.  R10K: R_EVENTS
+# events kept on one channel (SSEHistory R_EVENTS), then R_SUBS streams on
+# another get R_LIVE lone events every R_INTERVAL_US while one stream
+# resumes the first channel from its first id.
+S4_MODES=""
+for m in no everysec always; do
+    if wanted S4 || wanted "S4-$m"; then S4_MODES+=" $m"; fi
+done
+if has_target modsse; then
+    for ((r = 1; r <= REPEAT; r++)); do
+        for m in $S4_MODES; do
+            STORE_DIR=$RUN/store/S4-$m-$r STORE_SYNC=$m
+            run_one "S4-$m" modsse "$r" --timeout 240 \
+                -n "$W4_SUBS" -c "${BENCH_W4_CHANS:-$W4_SUBS}" -e "$W4_EVENTS" -P "$W4_PUBS"
+            STORE_DIR=""
+        done
+        if wanted R10K; then
+            STORE_DIR=$RUN/store/R10K-$r STORE_SYNC=everysec
+            PUB_HISTORY="    SSEHistory $R_EVENTS 3600"
+            run_one R10K modsse "$r" --timeout 240 -n "$R_SUBS" -c 1 -e "$R_LIVE" -P 1 \
+                --interval-us "$R_INTERVAL_US" --replay "$R_EVENTS" --replay-after $((R_LIVE / 3))
+            STORE_DIR="" PUB_HISTORY=""
+        fi
+    done
+fi
 # The TLS workloads: mod_sse (event MPM, mod_ssl, SSESuspend on) against
 # Nchan over ssl, TLS_N streams on one channel.
 for w in T1 T2 T3 T4; do
@@ -669,6 +721,8 @@ WANT_PLAIN=0; WANT_TLS=0; WANT_HUB=0
 for w in W1 W2 W3 W4 W5 F; do wanted $w && WANT_PLAIN=1; done
 for w in T1 T2 T3 T4; do wanted $w && WANT_TLS=1; done
 for w in H2 H3 H3T; do wanted $w && has_target modsse && WANT_HUB=1; done
+WANT_STORE=0
+if has_target modsse && { [ -n "$S4_MODES" ] || wanted R10K; }; then WANT_STORE=1; fi
 HOSTDESC="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
 HTTPD_V=$("$HTTPD" -v 2>/dev/null | sed -n 's/^Server version: //p')
 NGINX_V=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
@@ -980,9 +1034,105 @@ echo >&2
 cat "$MDH"
 fi     # WANT_HUB
 
+# ------------------------------------------------------------ store table
+MDS=$OUT/results-store.md
+if [ "$WANT_STORE" = 1 ]; then
+# srow LABEL W T: one row of the publish table: publishes/s, p99 and CPU per
+# publish of workload W on target T (medians), each with its ratio to W4's
+# in-memory mod_sse and to W4's Nchan of this run.
+srow() {
+    local label=$1 w=$2 t=$3 k vals=()
+    for k in pub_rate pub_p99_ms cpu_us_per_publish; do
+        # "_" holds the place of a missing figure
+        for x in "$(median "$k" "$w" "$t")" "$(median "$k" W4 modsse)" "$(median "$k" W4 nchan)"; do
+            vals+=("${x:-_}")
+        done
+    done
+    [ "${vals[0]}" != _ ] || return 0
+    awk -v label="$label" -v v="${vals[*]}" '
+    function num(x) { sub(/!$/, "", x); return x + 0 }
+    function fmt(x, d) { return x == "" ? "-" : sprintf("%." d "f", num(x)) ((x ~ /!$/) ? " (failed check)" : "") }
+    function ratio(a, b) { return (a == "" || b == "" || num(b) == 0) ? "-" : sprintf("%.2f", num(a) / num(b)) }
+    BEGIN {
+        n = split(v, a, " ")
+        for (i = 1; i <= n; i++) if (a[i] == "_") a[i] = ""
+        printf "| %s", label
+        for (i = 0; i < 3; i++) {
+            x = a[3 * i + 1]; m = a[3 * i + 2]; c = a[3 * i + 3]
+            printf " | %s | %s | %s", fmt(x, i == 0 ? 0 : (i == 1 ? 2 : 1)), ratio(x, m), ratio(x, c)
+        }
+        printf " |\n"
+    }' >>"$MDS"
+}
+{
+    echo "| W4 load on | publishes/s | x in memory | x Nchan | publish p99 (ms) | x in memory | x Nchan | server CPU per publish (us) | x in memory | x Nchan |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+} >"$MDS"
+if wanted W4; then
+    srow "Nchan (W4)" W4 nchan
+    srow "mod_sse, history in memory (W4)" W4 modsse
+fi
+for m in $S4_MODES; do
+    srow "mod_sse, history on disk, SSEHistorySync $m (S4-$m)" "S4-$m" modsse
+done
+if wanted R10K; then
+    # kvr KEY [DECIMALS]: the median of KEY over the R10K runs
+    kvr() { median "$1" R10K modsse | awk -v d="${2:-1}" '{ m = ($0 ~ /!$/) ? " (failed check)" : ""; sub(/!$/, ""); printf "%." d "f%s", $0, m }'; }
+    {
+        echo
+        echo "| R10K: replay of $R_EVENTS events beside $R_SUBS live streams | value |"
+        echo "|---|---:|"
+        echo "| history published first, one publisher, store on (everysec): publishes/s | $(kvr replay_pub_rate 0) |"
+        echo "| resuming stream: events replayed (of $((R_EVENTS - 1))) | $(kvr replay_events 0) |"
+        echo "| resuming stream: connect to first event (ms) | $(kvr replay_first_ms) |"
+        echo "| resuming stream: connect to last event (ms) | $(kvr replay_ms) |"
+        echo "| resuming stream: events/s | $(kvr replay_rate 0) |"
+        echo "| live streams, events published during the replay: deliveries | $(kvr live_in_n 0) |"
+        echo "| live streams, during the replay: latency p50 / p99 / max (ms) | $(kvr live_in_p50_ms) / $(kvr live_in_p99_ms) / $(kvr live_in_max_ms) |"
+        echo "| live streams, before and after the replay: deliveries | $(kvr live_out_n 0) |"
+        echo "| live streams, before and after the replay: latency p50 / p99 / max (ms) | $(kvr live_out_p50_ms) / $(kvr live_out_p99_ms) / $(kvr live_out_max_ms) |"
+        echo "| server CPU during the live part and the replay (s) | $(kvr cpu_s 2) |"
+    } >>"$MDS"
+fi
+snfail=0; snruns=0; sfailed=""
+for f in "$RUN"/kv/S4-*.kv "$RUN"/kv/R10K-*.kv; do
+    [ -f "$f" ] || continue
+    snruns=$((snruns + 1))
+    if ! grep -q '^verified=OK$' "$f"; then snfail=$((snfail + 1)); sfailed+=" $(basename "$f" .kv)"; fi
+done
+{
+    echo
+    echo "W4 load: $W4_SUBS subscribers on ${BENCH_W4_CHANS:-$W4_SUBS} channels, $W4_EVENTS events round robin, $W4_PUBS publishers on keep-alive connections."
+    echo "S4-<sync>: mod_sse with SSEHistoryPath (a fresh directory per run, $(df -T "$RUN" | awk 'NR == 2 { print $2 }') on $(df "$RUN" | awk 'NR == 2 { print $1 }')) and SSEHistorySync <sync>;"
+    echo "SSEHistory the default (100 events per channel). Ratios: to W4's mod_sse (history in memory) and W4's Nchan of this run."
+    echo "R10K: $R_EVENTS events on one channel (SSEHistory $R_EVENTS 3600, store on, everysec), then $R_SUBS streams on another channel,"
+    echo "$R_LIVE lone events there every $((R_INTERVAL_US / 1000)) ms; after $((R_LIVE / 3)) of them one stream resumes the first channel from its first id."
+    echo "\"During the replay\": live events published between the resuming stream's connect and its last event."
+    echo "Median of $REPEAT runs of each workload. $HTTPD_V, worker MPM, $SPROCS children. Machine: $HOSTDESC; $(date -u +%Y-%m-%d)."
+    maxbusy=$(cat "$RUN"/kv/[WSR]*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
+    echo "Other processes used at most $maxbusy cores just before each run."
+    if [ $snfail = 0 ]; then
+        echo "Verification: every delivery in all $snruns store runs arrived exactly once and in order (the replay too)."
+    else
+        echo "Verification FAILED in $snfail of $snruns store runs:$sfailed (values marked \"failed check\")."
+    fi
+} >>"$MDS"
+echo >&2
+cat "$MDS"
+fi     # WANT_STORE
+
 if [ "$SMOKE" != 1 ]; then
     RES=${BENCH_RESULTS:-$BDIR/results}
     mkdir -p "$RES"
+    if [ "$WANT_STORE" = 1 ]; then
+        cp "$MDS" "$RES/results-store.md"
+        rm -rf "$RES/raw-store.new" && mkdir -p "$RES/raw-store.new"
+        cp "$RUN"/kv/S4-* "$RUN"/kv/R10K-* "$RES/raw-store.new/" 2>/dev/null || true
+        if wanted W4; then cp "$RUN"/kv/W4-* "$RES/raw-store.new/" 2>/dev/null || true; fi
+        [ -f "$RUN/modsse/logs/error.log" ] && cp "$RUN/modsse/logs/error.log" "$RES/raw-store.new/modsse-error.log"
+        rm -rf "$RES/raw-store" && mv "$RES/raw-store.new" "$RES/raw-store"
+        say "wrote $RES/ (results-store.md, raw-store/)"
+    fi
     if [ "$WANT_HUB" = 1 ]; then
         cp "$MDH" "$RES/results-hub.md"
         rm -rf "$RES/raw-hub.new" && mkdir -p "$RES/raw-hub.new"

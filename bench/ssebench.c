@@ -206,6 +206,8 @@ static struct {
     const char *hub_key;    /* HS256 secret of the publish (and subscribe) token */
     hub_auth_t hub_sub_auth;    /* how subscribers send the token (none: anonymous) */
     int hub_templates;      /* the last K subscribers subscribe with a URI template */
+    int replay;             /* --replay E: E events to resume from, on channel nchans */
+    int replay_after;       /* the resume starts once this many live events are answered */
 } O = {
     .host = "127.0.0.1", .port = 0, .mode = MODE_PUBLISH,
     .nsubs = 100, .nchans = 1, .nevents = 10, .npubs = 1, .procs = 0,
@@ -795,10 +797,13 @@ typedef struct {
     hist_t lat;             /* publish -> arrival in the socket (kernel stamp) */
     hist_t lat_read;        /* publish -> read by this tool */
     uint64_t stamped_reads, reads;
+    /* --replay: arrival latency of the live events published while the
+     * resuming stream was being replayed (lat_in), and of the others */
+    hist_t lat_in, lat_out;
 } sstats_t;
 
 /* Control messages between the main process and subscriber processes. */
-enum { M_READY = 1, M_EXPECT, M_STOP, M_RESULT };
+enum { M_READY = 1, M_EXPECT, M_STOP, M_RESULT, M_WINDOW };
 typedef struct { int type; int n; } msg_t;
 
 static sub_t *subs;
@@ -810,6 +815,15 @@ static int n_done;              /* subscribers done, once have_expect */
 static uint64_t recv_now;       /* time of the current read */
 static uint64_t arrive_now;     /* kernel receive stamp of the read's bytes */
 static int64_t real_to_mono;    /* CLOCK_MONOTONIC - CLOCK_REALTIME, ns */
+/* --replay: every delivery's publish time and arrival latency, split at the
+ * end by the replay's window (M_WINDOW) into SS.lat_in and SS.lat_out */
+static uint64_t (*dlv_rec)[2];
+static size_t dlv_n, dlv_cap;
+static uint64_t replay_win[2];
+static int have_window;
+/* --replay: the resuming stream, in the main process (its figures in SS) */
+static sub_t rsub;
+static char rsub_req_fmt[2048];
 
 static void sub_close(int ep, sub_t *s, int by_server)
 {
@@ -865,6 +879,16 @@ static void sub_dispatch(sub_t *s)
     SS.t_last_recv = recv_now;
     hist_add(&SS.lat_read, recv_now > ts ? recv_now - ts : 0);
     hist_add(&SS.lat, arrive_now > ts ? arrive_now - ts : 0);
+    if (O.replay && s != &rsub) {
+        if (dlv_n == dlv_cap) {
+            dlv_cap = dlv_cap ? dlv_cap * 2 : 65536;
+            dlv_rec = realloc(dlv_rec, dlv_cap * sizeof(*dlv_rec));
+            if (!dlv_rec) die("out of memory");
+        }
+        dlv_rec[dlv_n][0] = ts;
+        dlv_rec[dlv_n][1] = arrive_now > ts ? arrive_now - ts : 0;
+        dlv_n++;
+    }
 }
 
 /* Interprets one complete line (without its end) per the WHATWG
@@ -963,7 +987,7 @@ static void sub_send_request(int ep, sub_t *s)
     char path[1536], req[4096];
     if (O.hub) hub_sub_path(path, sizeof(path), sub_base + (int)(s - subs), s->chan);
     else expand(path, sizeof(path), O.sub_path, s->chan);
-    int len = snprintf(req, sizeof(req), sub_req_fmt, path);
+    int len = snprintf(req, sizeof(req), s == &rsub ? rsub_req_fmt : sub_req_fmt, path);
     if (conn_write(s->fd, s->ssl, req, (size_t)len) != len) {  /* fits any empty socket buffer */
         if (!SS.first_err) SS.first_err = errno;
         SS.n_fail++;
@@ -1141,6 +1165,8 @@ static void sub_main(int ctl, int idx, int base, int count)
     hist_init(&SS.lat);
     hist_init(&SS.lat_read);
     hist_init(&SS.conn_lat);
+    hist_init(&SS.lat_in);
+    hist_init(&SS.lat_out);
     {
         struct timespec m, r1, r2;
         clock_gettime(CLOCK_REALTIME, &r1);
@@ -1202,6 +1228,9 @@ static void sub_main(int ctl, int idx, int base, int count)
                         }
                     }
                     deadline_drain = now_ns() + (uint64_t)(O.drain_s * 1e9);
+                } else if (m.type == M_WINDOW) {
+                    read_all(ctl, replay_win, sizeof(replay_win));
+                    have_window = 1;
                 } else {
                     stop = 1;
                 }
@@ -1227,6 +1256,9 @@ static void sub_main(int ctl, int idx, int base, int count)
     }
     if (have_expect)
         sub_finish_counts();
+    for (size_t i = 0; have_window && i < dlv_n; i++)
+        hist_add(dlv_rec[i][0] >= replay_win[0] && dlv_rec[i][0] <= replay_win[1]
+                 ? &SS.lat_in : &SS.lat_out, dlv_rec[i][1]);
     msg_t m = { M_RESULT, 0 };
     write_all(ctl, &m, sizeof(m));
     write_all(ctl, &SS, sizeof(SS));
@@ -1326,12 +1358,11 @@ static int pub_send_info(pub_t *p, int c)
     return pub_flush(p);
 }
 
-static int pub_send_event(pub_t *p, int e)
+/* Sends event seq of channel c; cur is the event's index (-2: --replay's). */
+static int pub_send_to(pub_t *p, int c, uint32_t seq, int cur)
 {
-    int c = ev_chan[e];
     char path[512], data[256];
     expand(path, sizeof(path), O.pub_path, c);
-    uint32_t seq = ++pub_seq[c];
     p->t_sent = now_ns();
     int dl = snprintf(data, sizeof(data), "%d.%u.%llu.", c, seq, (unsigned long long)p->t_sent);
     int pad = O.size > dl ? O.size - dl : 0;
@@ -1364,11 +1395,22 @@ static int pub_send_event(pub_t *p, int e)
     memcpy(p->out + hl, payload_pad, (size_t)pad);
     p->olen = hl + pad;
     p->ooff = 0;
-    p->cur = e;
+    p->cur = cur;
     pub_begin_response(p);
-    if (!t_pub_first) t_pub_first = p->t_sent;
+    if (cur >= 0 && !t_pub_first) t_pub_first = p->t_sent;
     return pub_flush(p);
 }
+
+static int pub_send_event(pub_t *p, int e)
+{
+    int c = ev_chan[e];
+    return pub_send_to(p, c, ++pub_seq[c], e);
+}
+
+/* --replay: the events published before the live ones, on channel nchans */
+static int replay_sent, replay_ok, replay_fail, replay_status;
+static uint64_t t_replay_first, t_replay_last;
+static char replay_id[256];     /* the first event's id, from its answer */
 
 /* The first number after "subscribers" in an answer, or -1. */
 static long find_subscribers(const char *body)
@@ -1387,7 +1429,21 @@ static void pub_answer(pub_t *p)
     p->body[p->blen] = 0;
     long subsn = find_subscribers(p->body);
     int st = p->resp.status;
-    if (p->cur < 0) {
+    if (p->cur == -2) {
+        t_replay_last = t;
+        if (st >= 200 && st < 300) {
+            replay_ok++;
+            const char *k = strstr(p->body, "\"id\":\"");
+            if (replay_ok == 1 && k) {
+                k += 6;
+                size_t n = strcspn(k, "\"");
+                if (n < sizeof(replay_id)) memcpy(replay_id, k, n), replay_id[n] = 0;
+            }
+        } else {
+            replay_fail++;
+            if (!replay_status) replay_status = st;
+        }
+    } else if (p->cur < 0) {
         info_result = (st >= 200 && st < 300) ? (int)(subsn < 0 ? 0 : subsn) : 0;
     } else {
         int c = ev_chan[p->cur];
@@ -1464,6 +1520,9 @@ static int pub_read(pub_t *p)
     return 0;
 }
 
+static uint64_t *pub_next_at;   /* per publisher: --interval-us, time of its next event */
+static void rsub_io(void);
+
 /* Runs the publisher loop until pred() is true or the deadline passes.
  * kick(p) starts the next request on an idle connection (or does nothing). */
 static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
@@ -1474,10 +1533,20 @@ static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
             if (pubs[i].state == P_IDLE) kick(&pubs[i]);
         if (pred()) return 0;
         if (now_ns() > deadline) return -1;
-        int n = epoll_wait(ep_main, evs, 64, 50);
+        int wait_ms = 50;
+        if (O.replay && O.interval_us) {
+            /* the next event's time, not the next 50 ms (lone events every 10 ms) */
+            uint64_t t = now_ns(), first = t + 50000000ull;
+            for (int i = 0; i < O.npubs; i++)
+                if (pubs[i].state == P_IDLE && pub_next_at[i] > t && pub_next_at[i] < first)
+                    first = pub_next_at[i];
+            wait_ms = first > t ? (int)((first - t + 999999) / 1000000) : 0;
+        }
+        int n = epoll_wait(ep_main, evs, 64, wait_ms);
         for (int i = 0; i < n; i++) {
             pub_t *p = evs[i].data.ptr;
             if (!p) continue;
+            if ((void *)p == (void *)&rsub) { rsub_io(); continue; }
             if (p->state == P_CONNECTING) {
                 int err = 0;
                 socklen_t el = sizeof(err);
@@ -1541,8 +1610,6 @@ static int events_answered(void)
     return pubs_ok + pubs_fail == (uint64_t)O.nevents;
 }
 
-static uint64_t *pub_next_at;
-
 static void event_kick(pub_t *p)
 {
     int i = pub_next[p->idx];
@@ -1557,6 +1624,50 @@ static void event_kick(pub_t *p)
     }
     pub_next[p->idx] = i + 1;
     if (pub_send_event(p, i) < 0) die("publisher write: %s", strerror(errno));
+}
+
+/* --replay: publisher 0 publishes the replay channel's events one by one */
+static void replay_kick(pub_t *p)
+{
+    if (p->idx != 0 || replay_sent >= O.replay || replay_ok + replay_fail < replay_sent) return;
+    if (!replay_sent) t_replay_first = now_ns();
+    replay_sent++;
+    if (pub_send_to(p, O.nchans, (uint32_t)replay_sent, -2) < 0)
+        die("publisher write: %s", strerror(errno));
+}
+static int replay_published(void) { return replay_ok + replay_fail == O.replay; }
+
+/* The resuming stream: opened once O.replay_after live events are answered,
+ * with Last-Event-ID the first replay event's id; done when it has the other
+ * O.replay - 1 events or is closed. */
+static int rsub_started;
+static int rsub_done(void)
+{
+    return rsub_started && (rsub.state == S_CLOSED || SS.deliveries >= (uint64_t)O.replay - 1);
+}
+static void rsub_start(void)
+{
+    if (rsub_started) return;
+    rsub_started = 1;
+    snprintf(rsub_req_fmt, sizeof(rsub_req_fmt),
+             "GET %%s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
+             "Cache-Control: no-cache\r\nLast-Event-ID: %s\r\nUser-Agent: ssebench\r\n\r\n",
+             O.host, O.port, replay_id);
+    rsub.chan = O.nchans;
+    rsub.next_seq = 2;
+    if (sub_start(ep_main, &rsub, NULL) < 0)
+        printf("replay: the resuming stream could not connect: %s\n", strerror(errno));
+}
+static void rsub_io(void)
+{
+    if (rsub.state == S_CONNECTING) sub_connected(ep_main, &rsub);
+    else if (rsub.state == S_TLS) sub_tls_step(ep_main, &rsub);
+    else if (rsub.state != S_CLOSED) sub_read(ep_main, &rsub);
+}
+static void live_kick(pub_t *p)
+{
+    if (pubs_ok + pubs_fail >= (uint64_t)O.replay_after) rsub_start();
+    event_kick(p);
 }
 
 static void noop_kick(pub_t *p) { (void)p; }
@@ -1605,7 +1716,13 @@ static void usage(void)
 "      --server-pid P  root of the server's process tree: RSS, threads, CPU\n"
 "      --prefix STR    channel name prefix (default: unique per run)\n"
 "      --seed N        random seed (1)\n"
-"      --kv FILE       also write the results as key=value lines\n");
+"      --kv FILE       also write the results as key=value lines\n"
+"      --replay E      mod_sse: publish E events on one more channel first (publisher 0, one at\n"
+"                      a time); once --replay-after live events are answered (default a third),\n"
+"                      one stream resumes it from the first event's id (Last-Event-ID) and must\n"
+"                      get the other E-1 in order; the live latency is also given for the events\n"
+"                      published during that replay and for the others\n"
+"      --replay-after K live events answered before the resume starts\n");
     exit(2);
 }
 
@@ -1652,7 +1769,7 @@ static void parse_args(int argc, char **argv)
     enum { OPT_SUB = 256, OPT_PUB, OPT_INFO, OPT_BODY, OPT_RANDOM, OPT_SIZE,
            OPT_INTERVAL, OPT_PROCS, OPT_SRC, OPT_CONC, OPT_HOLD, OPT_DRAIN,
            OPT_READY, OPT_TIMEOUT, OPT_SPID, OPT_PREFIX, OPT_SEED, OPT_KV, OPT_TOTAL,
-           OPT_TLS, OPT_HUB_KEY, OPT_HUB_AUTH, OPT_HUB_TMPL };
+           OPT_TLS, OPT_HUB_KEY, OPT_HUB_AUTH, OPT_HUB_TMPL, OPT_REPLAY, OPT_REPLAY_AFTER };
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'},
         {"mode", 1, 0, 'm'}, {"sub", 1, 0, OPT_SUB}, {"pub", 1, 0, OPT_PUB},
@@ -1665,6 +1782,7 @@ static void parse_args(int argc, char **argv)
         {"prefix", 1, 0, OPT_PREFIX}, {"seed", 1, 0, OPT_SEED}, {"kv", 1, 0, OPT_KV},
         {"tls", 0, 0, OPT_TLS}, {"hub-key", 1, 0, OPT_HUB_KEY},
         {"hub-sub-auth", 1, 0, OPT_HUB_AUTH}, {"hub-templates", 1, 0, OPT_HUB_TMPL},
+        {"replay", 1, 0, OPT_REPLAY}, {"replay-after", 1, 0, OPT_REPLAY_AFTER},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}
     };
     const char *sub = NULL, *pub = NULL, *info = NULL, *body = NULL, *total = NULL;
@@ -1719,6 +1837,8 @@ static void parse_args(int argc, char **argv)
             else die("--hub-sub-auth is none, query or header");
             break;
         case OPT_HUB_TMPL: O.hub_templates = atoi(optarg); break;
+        case OPT_REPLAY: O.replay = atoi(optarg); break;
+        case OPT_REPLAY_AFTER: O.replay_after = atoi(optarg); break;
         default: usage();
         }
     }
@@ -1740,6 +1860,9 @@ static void parse_args(int argc, char **argv)
     if (!O.hub && (O.hub_templates || O.hub_sub_auth != AUTH_NONE))
         die("--hub-templates and --hub-sub-auth are for -t hub");
     if (O.hub_templates < 0 || O.hub_templates > O.nsubs) die("bad --hub-templates");
+    if (O.replay && (O.replay < 2 || O.mode != MODE_PUBLISH || O.hub || O.body != BODY_FORM))
+        die("--replay is at least 2 events, in publish mode against mod_sse's /publish");
+    if (O.replay && O.replay_after <= 0) O.replay_after = O.nevents / 3;
     if (O.procs <= 0) O.procs = (O.nsubs + 14999) / 15000;
     if (O.procs > MAX_PROCS) O.procs = MAX_PROCS;
     if (O.timeout_s <= 0 || O.timeout_s > 3600) die("--timeout is 1..3600 seconds");
@@ -1962,6 +2085,13 @@ int main(int argc, char **argv)
     pub_next = calloc((size_t)O.npubs, sizeof(int));
     pub_next_at = calloc((size_t)O.npubs, sizeof(uint64_t));
     hist_init(&pub_lat);
+    if (O.replay) {
+        rbuf = malloc(RBUF_SIZE);
+        hist_init(&SS.lat);
+        hist_init(&SS.lat_read);
+        rsub.fd = -1;
+        rsub.state = S_CLOSED;
+    }
     for (int i = 0; ok && i < O.npubs; i++) {
         pubs[i].idx = i;
         pubs[i].info_chan = -2;
@@ -2021,11 +2151,35 @@ int main(int argc, char **argv)
         unsigned seed = O.seed;
         for (int e = 0; e < O.nevents; e++)
             ev_chan[e] = O.random_chans ? (int)(rand_r(&seed) % (unsigned)O.nchans) : e % O.nchans;
+        if (O.replay) {
+            /* the history the resuming stream will be replayed */
+            if (pub_loop(replay_published, replay_kick, hard_deadline - 20000000000ull) < 0)
+                printf("FAILED: publishing the %d replay events did not finish in time\n",
+                       O.replay), ok = 0;
+            double s = (double)(t_replay_last - t_replay_first) / 1e9;
+            printf("replay: %d events published on %s%d in %.3f s (%.0f/s, one publisher), "
+                   "%d refused%s, first id %s\n", replay_ok, O.prefix, O.nchans, s,
+                   s > 0 ? replay_ok / s : 0, replay_fail, replay_fail ? " (first status below)" : "",
+                   replay_id[0] ? replay_id : "(none)");
+            if (replay_fail) printf("  first refused replay publish: HTTP %d\n", replay_status);
+            kv("replay_pub_rate", "%.1f", s > 0 ? replay_ok / s : 0);
+            if (replay_fail || !replay_id[0]) ok = 0;
+        }
         if (have_srv) srv_sample(O.server_pid, &s2);
         uint64_t pdl = hard_deadline > now_ns() + (uint64_t)(O.drain_s * 1e9) + 5000000000ull
             ? hard_deadline - (uint64_t)(O.drain_s * 1e9) - 5000000000ull : now_ns();
-        if (pub_loop(events_answered, event_kick, pdl) < 0)
+        if (ok && pub_loop(events_answered, O.replay ? live_kick : event_kick, pdl) < 0)
             printf("FAILED: publishing did not finish before the time limit\n"), ok = 0;
+        uint64_t rwin[2] = { 0, 0 };
+        if (ok && O.replay) {
+            rsub_start();
+            if (pub_loop(rsub_done, noop_kick, now_ns() + (uint64_t)(O.drain_s * 1e9)) < 0)
+                printf("FAILED: the resuming stream did not get its events within %.0f s\n",
+                       O.drain_s);
+            rwin[0] = rsub.t_start;
+            rwin[1] = SS.t_last_recv ? SS.t_last_recv : now_ns();
+            kids_send(M_WINDOW, rwin, sizeof(rwin));
+        }
         kids_send(M_EXPECT, pub_ok, (size_t)O.nchans * sizeof(uint32_t));
         kids_wait(1, now_ns() + (uint64_t)((O.drain_s + 10) * 1e9));
         if (have_srv) srv_sample(O.server_pid, &s3);
@@ -2034,6 +2188,8 @@ int main(int argc, char **argv)
         memset(&R, 0, sizeof(R));
         hist_init(&R.lat);
         hist_init(&R.lat_read);
+        hist_init(&R.lat_in);
+        hist_init(&R.lat_out);
         int missing = 0;
         for (int k = 0; k < O.procs; k++) {
             if (!kids[k].have_result) { missing++; continue; }
@@ -2048,6 +2204,8 @@ int main(int argc, char **argv)
             if (st->t_last_recv > R.t_last_recv) R.t_last_recv = st->t_last_recv;
             hist_merge(&R.lat, &st->lat);
             hist_merge(&R.lat_read, &st->lat_read);
+            hist_merge(&R.lat_in, &st->lat_in);
+            hist_merge(&R.lat_out, &st->lat_out);
             R.reads += st->reads;
             R.stamped_reads += st->stamped_reads;
         }
@@ -2094,6 +2252,40 @@ int main(int argc, char **argv)
         }
         int good = !missing && !pubs_fail && R.deliveries == expected && !R.lost && !R.dup
             && !R.wrongchan && !R.malformed && !R.n_closed;
+        if (O.replay) {
+            /* the resuming stream: SS of this process */
+            uint64_t want = (uint64_t)O.replay - 1;
+            int rgood = ok && SS.deliveries == want && !SS.lost && !SS.dup && !SS.wrongchan
+                && !SS.malformed && rsub.next_seq == (uint32_t)O.replay + 1;
+            double rs = (double)(rwin[1] - rwin[0]) / 1e9;
+            printf("replay: a stream resuming from the first id got %llu of %llu events in %.3f s "
+                   "(connect to last event; first event after %.3f s): %.0f events/s; %s\n",
+                   (unsigned long long)SS.deliveries, (unsigned long long)want, rs,
+                   SS.t_first_recv ? (double)(SS.t_first_recv - rsub.t_start) / 1e9 : 0,
+                   rs > 0 ? SS.deliveries / rs : 0,
+                   rgood ? "all once each, in order" : "FAILED (lost, duplicated, reordered or cut off)");
+            printf("  live events published during the replay: arrival p50 %.2f ms, p99 %.2f ms, "
+                   "max %.2f ms (n=%llu)\n", ms(hist_q(&R.lat_in, 0.5)), ms(hist_q(&R.lat_in, 0.99)),
+                   ms(R.lat_in.max), (unsigned long long)R.lat_in.count);
+            printf("  live events published before or after it: arrival p50 %.2f ms, p99 %.2f ms, "
+                   "max %.2f ms (n=%llu)\n", ms(hist_q(&R.lat_out, 0.5)), ms(hist_q(&R.lat_out, 0.99)),
+                   ms(R.lat_out.max), (unsigned long long)R.lat_out.count);
+            kv("replay_events", "%llu", (unsigned long long)SS.deliveries);
+            kv("replay_ms", "%.3f", rs * 1e3);
+            kv("replay_first_ms", "%.3f",
+               SS.t_first_recv ? ms(SS.t_first_recv - rsub.t_start) : 0.0);
+            kv("replay_rate", "%.1f", rs > 0 ? SS.deliveries / rs : 0);
+            kv("live_in_n", "%llu", (unsigned long long)R.lat_in.count);
+            kv("live_in_p50_ms", "%.3f", ms(hist_q(&R.lat_in, 0.5)));
+            kv("live_in_p99_ms", "%.3f", ms(hist_q(&R.lat_in, 0.99)));
+            kv("live_in_max_ms", "%.3f", ms(R.lat_in.max));
+            kv("live_out_n", "%llu", (unsigned long long)R.lat_out.count);
+            kv("live_out_p50_ms", "%.3f", ms(hist_q(&R.lat_out, 0.5)));
+            kv("live_out_p99_ms", "%.3f", ms(hist_q(&R.lat_out, 0.99)));
+            kv("live_out_max_ms", "%.3f", ms(R.lat_out.max));
+            kv("replay_verified", "%s", rgood ? "OK" : "FAILED");
+            good = good && rgood;
+        }
         if (good) {
             printf("verify: OK: all %llu deliveries to %d subscribers arrived once each, in order; "
                    "none lost, none duplicated\n", (unsigned long long)expected, O.nsubs);
