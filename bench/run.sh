@@ -226,8 +226,8 @@ make_cert() {
 SERVER_PID=""
 # The store workloads set these for their runs of the plain httpd: the
 # history's directory (none: in memory), its sync setting, and an
-# SSEHistory line for /publish.
-STORE_DIR=""; STORE_SYNC=everysec; PUB_HISTORY=""
+# SSEHistory line for /publish, an SSEMaxBacklog line for /events/.
+STORE_DIR=""; STORE_SYNC=everysec; PUB_HISTORY=""; STREAM_BACKLOG=""
 
 write_httpd_conf() {
     local workers=$((25 * SPROCS))
@@ -270,6 +270,7 @@ KeepAliveTimeout 30
 <LocationMatch "^/events/(?<chan>[^/]+)\$">
     SetHandler sse
     SSEChannel "%{env:MATCH_CHAN}"
+$STREAM_BACKLOG
 </LocationMatch>
 <Location "/stream">
     SetHandler sse
@@ -685,9 +686,14 @@ if has_target modsse; then
         if wanted R10K; then
             STORE_DIR=$RUN/store/R10K-$r STORE_SYNC=everysec
             PUB_HISTORY="    SSEHistory $R_EVENTS 3600"
+            # A replay is written to the stream at once: past the socket's
+            # buffer it waits in the stream's backlog, and the default
+            # SSEMaxBacklog (256 KiB, about 2,750 of these events) closes
+            # the stream as too slow.  16 MiB holds the whole replay.
+            STREAM_BACKLOG="    SSEMaxBacklog 16777216"
             run_one R10K modsse "$r" --timeout 240 -n "$R_SUBS" -c 1 -e "$R_LIVE" -P 1 \
                 --interval-us "$R_INTERVAL_US" --replay "$R_EVENTS" --replay-after $((R_LIVE / 3))
-            STORE_DIR="" PUB_HISTORY=""
+            STORE_DIR="" PUB_HISTORY="" STREAM_BACKLOG=""
         fi
     done
 fi
@@ -1107,6 +1113,7 @@ done
     echo "SSEHistory the default (100 events per channel). Ratios: to W4's mod_sse (history in memory) and W4's Nchan of this run."
     echo "R10K: $R_EVENTS events on one channel (SSEHistory $R_EVENTS 3600, store on, everysec), then $R_SUBS streams on another channel,"
     echo "$R_LIVE lone events there every $((R_INTERVAL_US / 1000)) ms; after $((R_LIVE / 3)) of them one stream resumes the first channel from its first id."
+    echo "The streams' location has SSEMaxBacklog 16777216 in R10K (the default 256 KiB closes the resuming stream as too slow)."
     echo "\"During the replay\": live events published between the resuming stream's connect and its last event."
     echo "Median of $REPEAT runs of each workload. $HTTPD_V, worker MPM, $SPROCS children. Machine: $HOSTDESC; $(date -u +%Y-%m-%d)."
     maxbusy=$(cat "$RUN"/kv/[WSR]*.kv 2>/dev/null | awk -F= '$1 == "other_busy" && $2 > m { m = $2 } END { printf "%.2f", m }')
