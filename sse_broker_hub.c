@@ -426,7 +426,7 @@ void sse_hub_replay(sse_broker_t *b, sse_sub_t *sub, const char *events,
         len -= used;
     }
     if (n) {
-        sse_sub_send_bytes(b, sub, out.data, out.len);
+        sse_sub_send_history(b, sub, out.data, out.len);
         sub->events += n - 1;   /* one write, n events */
     }
     sse_buf_free(&out);

@@ -77,6 +77,8 @@ struct sse_sub_t {
     size_t out_off;             /* bytes of out_head already sent */
     size_t backlog;             /* unsent bytes queued */
     size_t max_backlog;
+    size_t backlog_extra;       /* a history answer's bytes, allowed beyond
+                                   max_backlog until the queue empties */
     apr_time_t since;
     unsigned client;            /* its client address's place, given back
                                    with its SSEMaxSubscribers one */
@@ -181,6 +183,12 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
 /* Send bytes only this subscriber gets (copied). */
 void sse_sub_send_bytes(sse_broker_t *b, sse_sub_t *sub, const char *data,
                         size_t len);
+/* The same for a history answer: bounded by SSEHistory already, it may
+ * go past SSEMaxBacklog (as may the live events behind it) until the
+ * stream's queue has emptied once; a reader too slow for the live events
+ * after that is dropped as any other. */
+void sse_sub_send_history(sse_broker_t *b, sse_sub_t *sub, const char *data,
+                          size_t len);
 /* End the stream: logged now, skipped by delivery, freed by
  * sse_subs_reap() after the current pass. */
 void sse_sub_kill(sse_broker_t *b, sse_sub_t *sub, const char *why);

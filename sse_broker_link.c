@@ -203,7 +203,7 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
             while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
                 n += *p == '\n';
             }
-            sse_sub_send_bytes(b, sub, events, len);
+            sse_sub_send_history(b, sub, events, len);
             sub->events += n ? n - 1 : 0;   /* one write, n events */
         }
     }

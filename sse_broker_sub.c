@@ -261,6 +261,7 @@ static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
         }
     }
     sub_want_out(b, sub, 0);
+    sub->backlog_extra = 0;     /* a history answer, if queued, went out */
     return 0;
 }
 
@@ -301,7 +302,8 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
         b->st.bytes += off;
         sub->bytes += off;
     }
-    if (sub->backlog + (msg->len - off) > sub->max_backlog) {
+    if (sub->backlog + (msg->len - off) > sub->max_backlog
+                                          + sub->backlog_extra) {
             b->st.dropped_slow++;
         sse_sub_kill(b, sub, "slow client (backlog over SSEMaxBacklog)");
         return;
@@ -360,6 +362,13 @@ static void sub_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
     if (!sub->dead && (events & SSE_IO_IN)) {
         sub_readable(b, sub);
     }
+}
+
+void sse_sub_send_history(sse_broker_t *b, sse_sub_t *sub, const char *data,
+                          size_t len)
+{
+    sub->backlog_extra = len;
+    sse_sub_send_bytes(b, sub, data, len);
 }
 
 /* Send bytes that only this subscriber gets. */
