@@ -109,21 +109,30 @@ int sse_auth_refuse(request_rec *r, const char *why)
     return sse_refuse(r, HTTP_UNAUTHORIZED, NULL, why);
 }
 
-/* 1 when one of the selectors in claim (strings) matches topic. */
-int sse_auth_allows(const apr_array_header_t *claim,
-                             const char *topic)
+int sse_auth_first_denied(apr_pool_t *p, const apr_array_header_t *claim,
+                          const apr_array_header_t *names, const char *except)
 {
-    int i, ok = 0;
+    int nsel = claim ? claim->nelts : 0, i, j, denied = -1;
+    sse_selector_t **sel = apr_pcalloc(p, (apr_size_t)(nsel ? nsel : 1)
+                                          * sizeof(*sel));
+    const char *err;
 
-    for (i = 0; claim && i < claim->nelts && !ok; i++) {
-        const char *s = APR_ARRAY_IDX(claim, i, const char *), *err;
-        sse_selector_t *sel = sse_selector_new(s, strlen(s), &err);
-        if (sel) {
-            ok = sse_selector_match(sel, topic, strlen(topic));
-            sse_selector_free(sel);
-        }
+    for (j = 0; j < nsel; j++) {        /* each compiled once */
+        const char *s = APR_ARRAY_IDX(claim, j, const char *);
+        sel[j] = sse_selector_new(s, strlen(s), &err);
     }
-    return ok;
+    for (i = 0; i < names->nelts && denied < 0; i++) {
+        const char *n = APR_ARRAY_IDX(names, i, const char *);
+        int ok = except && !strcmp(n, except);
+        for (j = 0; j < nsel && !ok; j++) {
+            ok = sel[j] && sse_selector_match(sel[j], n, strlen(n));
+        }
+        denied = ok ? -1 : i;
+    }
+    for (j = 0; j < nsel; j++) {
+        sse_selector_free(sel[j]);
+    }
+    return denied;
 }
 
 void sse_auth_mask_request(request_rec *r)

@@ -22,9 +22,12 @@
 const char *sse_auth_check(request_rec *r, const sse_token_key_t *k,
                            sse_token_claims_t *c, int *none, int *cookie);
 
-/* 1 when one of the selectors in claim (strings; NULL: none) matches
- * topic. */
-int sse_auth_allows(const apr_array_header_t *claim, const char *topic);
+/* The index of the first of names (topics, channel names) that no
+ * selector of claim (strings; NULL: none) matches, but except (may be
+ * NULL), or -1 when the claim allows them all.  Each selector is compiled
+ * once (a bad one matches nothing). */
+int sse_auth_first_denied(apr_pool_t *p, const apr_array_header_t *claim,
+                          const apr_array_header_t *names, const char *except);
 
 /* Answer 401 with the Bearer challenge and the reason (logged too). */
 int sse_auth_refuse(request_rec *r, const char *why);

@@ -66,6 +66,13 @@ int sse_hub_link_fixup(request_rec *r)
     return DECLINED;
 }
 
+/* The key of r's hub channel: its namespace's SSE_HUB_CHANNEL. */
+static const char *hub_key(request_rec *r, const sse_dir_conf_t *dc)
+{
+    return sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
+                        SSE_HUB_CHANNEL);
+}
+
 /* --- publish --------------------------------------------------------------- */
 
 /* A fresh update id: urn:uuid: and a random (version 4) UUID. */
@@ -110,7 +117,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
     sse_wire_publish_t pub;
     sse_relay_result_t res;
     const char *err = NULL, *bad;
-    int none, cookie, i, private;
+    int none, cookie, i, private, denied;
     apr_status_t rv;
     apr_size_t len;
     char *body;
@@ -159,6 +166,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
                           "more than %d topics in one update",
                           SSE_UPDATE_MAX_TOPICS));
     }
+    denied = sse_auth_first_denied(r->pool, claims.publish, topics, NULL);
     for (i = 0; i < topics->nelts; i++) {
         const char *t = APR_ARRAY_IDX(topics, i, const char *);
         if (!sse_topic_valid(t, strlen(t))) {
@@ -167,7 +175,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
                               "without control characters", i + 1,
                               SSE_TOPIC_MAX));
         }
-        if (!sse_auth_allows(claims.publish, t)) {
+        if (i == denied) {
             return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
                               "the token may not publish to topic %d", i + 1));
         }
@@ -194,8 +202,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
     if ((err = sse_event_check(r->pool, &pub.ev)) != NULL) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, err);
     }
-    pub.key = sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
-                           SSE_HUB_CHANNEL);
+    pub.key = hub_key(r, dc);
     pub.keep = (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY);
     pub.age = (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE);
     pub.tail = sse_update_tail(r->pool, private,
@@ -318,9 +325,7 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
         spec.nhub_claims = claims.subscribe->nelts;
     }
     keys = apr_array_make(r->pool, 1, sizeof(const char *));
-    APR_ARRAY_PUSH(keys, const char *) =
-        sse_key_make(r->pool, sse_namespace(r->pool, dc, r->server),
-                     SSE_HUB_CHANNEL);
+    APR_ARRAY_PUSH(keys, const char *) = hub_key(r, dc);
     hub_last_event_id(r, keys);
     return sse_stream_serve(r, dc, keys, &spec, NULL);
 }

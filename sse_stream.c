@@ -375,14 +375,12 @@ static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
         return sse_auth_refuse(r, err ? err : "this stream takes a token "
                                "(SSESubscriberJWT) and none was given");
     }
-    for (i = 0; i < chans->nelts; i++) {
-        const char *name = APR_ARRAY_IDX(chans, i, const char *);
-        if ((!private || strcmp(name, private))
-            && !sse_auth_allows(claims.subscribe, name)) {
-            return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
-                              "the token's mercure.subscribe claim does not "
-                              "allow channel '%s'", name));
-        }
+    if ((i = sse_auth_first_denied(r->pool, claims.subscribe, chans,
+                                   private)) >= 0) {
+        return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+                          "the token's mercure.subscribe claim does not "
+                          "allow channel '%s'",
+                          APR_ARRAY_IDX(chans, i, const char *)));
     }
     return OK;
 }
