@@ -31,7 +31,7 @@ APR_INC  ?= /usr/include/apr-1.0
 BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
-DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev redis-server curl openssl make gcc
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev zlib1g-dev redis-server curl openssl make gcc
 # Only the tests need these (t/71_mercure_symfony.t: Symfony's Mercure client).
 TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
@@ -109,7 +109,7 @@ clean:
 # Fuzzing (make fuzz, make fuzz-smoke), the sanitizer runs (make test-asan,
 # make test-asan-churn: TLS stream churn on the event MPM),
 # the benchmark beside Nchan (make bench) and the fault/reliability runs.
-MOD_LIBS = -lhiredis -ljwt -ljansson -lcrypto -llmdb
+MOD_LIBS = -lhiredis -ljwt -ljansson -lcrypto -llmdb -lz
 ASAN_MOD_LIBS ?= $(MOD_LIBS)
 ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 include test/fuzz/fuzz.mk

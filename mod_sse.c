@@ -84,6 +84,13 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     int children = 0;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                  &sse_module);
+        if (sc->hist_path && sc->hist_strict > 0 && !sc->cluster_url) {
+            return sse_relay_store_strict(s, sc->hist_path,
+                                          sc->hist_max >= 0 ? sc->hist_max
+                                          : SSE_DEFAULT_HISTORY_MAX);
+        }
         return OK;
     }
     /* the error log is open now: the warnings configtest gives */
@@ -124,7 +131,8 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                   SSE_OR(sc->hist_sync,
                                          SSE_STORE_SYNC_EVERYSEC),
                                   sc->hist_max >= 0 ? sc->hist_max
-                                  : SSE_DEFAULT_HISTORY_MAX };
+                                  : SSE_DEFAULT_HISTORY_MAX,
+                                  sc->hist_strict > 0 };
         if (sc->hist_path && sse_relay_store_dir(pconf, s, sc->hist_path) != OK) {
             cc.store_path = NULL;       /* logged: the history in memory */
         }

@@ -100,6 +100,7 @@ void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     sc->v6prefix = -1;
     sc->hist_sync = -1;
     sc->hist_max = -1;
+    sc->hist_strict = -1;
     return sc;
 }
 
@@ -128,6 +129,7 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->hist_path = base->hist_path;
     sc->hist_sync = base->hist_sync;
     sc->hist_max = base->hist_max;
+    sc->hist_strict = base->hist_strict;
     return sc;
 }
 
@@ -293,6 +295,20 @@ static const char *set_suspend(cmd_parms *cmd, void *dummy, int on)
 
     (void)dummy;
     sc->suspend = on;
+    return NULL;
+}
+
+static const char *set_store_strict(cmd_parms *cmd, void *dummy, int on)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    sc->hist_strict = on;
     return NULL;
 }
 
@@ -604,6 +620,10 @@ const command_rec sse_cmds[] = {
                   "disk: always, everysec or no (default everysec)"),
     AP_INIT_TAKE1("SSEHistoryMaxSize", set_store, NULL, RSRC_CONF,
                   "Largest size of the history on disk (default 256M)"),
+    AP_INIT_FLAG("SSEHistoryStrict", set_store_strict, NULL, RSRC_CONF,
+                 "On: a damaged history store stops httpd from starting; "
+                 "Off: it is moved aside and the history starts empty "
+                 "(default Off)"),
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),

@@ -67,6 +67,7 @@ typedef struct {
     const char *hist_path;      /* SSEHistoryPath, NULL: in memory       */
     int hist_sync;              /* SSEHistorySync, -1 unset (everysec)   */
     apr_off_t hist_max;         /* SSEHistoryMaxSize bytes, -1 unset     */
+    int hist_strict;            /* SSEHistoryStrict: 1 on, 0 off, -1 unset */
 } sse_srv_conf_t;
 
 #endif

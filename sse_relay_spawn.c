@@ -16,6 +16,7 @@
 #include "apr_thread_proc.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
+#include "sse_store.h"
 #include "http_core.h"
 
 #include "sse_log.h"
@@ -134,8 +135,9 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                           cc->password ? cc->password : "", "|",
                           cc->stats_channel ? cc->stats_channel : "", "|",
                           cc->store_path ? cc->store_path : "",
-                          apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT,
-                                       cc->store_sync, cc->store_max), NULL);
+                          apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT "|%d",
+                                       cc->store_sync, cc->store_max,
+                                       cc->store_strict), NULL);
     if (st->running && strcmp(cluster, st->cluster)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                      "SSE00211: relay protocol, cluster/stats or history "
@@ -150,6 +152,19 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
     }
     apr_proc_other_child_register(&st->proc, relay_maint, st, NULL, pconf);
     apr_pool_cleanup_register(pconf, st, relay_kill, apr_pool_cleanup_null);
+    return OK;
+}
+
+int sse_relay_store_strict(server_rec *s, const char *path, apr_off_t max)
+{
+    const char *err;
+
+    if (sse_store_check(path, (size_t)max, &err) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "SSE00015: SSEHistoryStrict "
+                     "On: %s (or set SSEHistoryStrict Off to have it moved "
+                     "aside); httpd does not start", err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return OK;
 }
 

@@ -345,13 +345,18 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
         const char *err;
         sse_store_t *st = sse_store_open(cc->store_path,
                                          (size_t)cc->store_max,
-                                         cc->store_sync, &err);
+                                         cc->store_sync, cc->store_strict,
+                                         &err);
         if (!st) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SSE00219: %s; the "
                          "history starts empty and is kept in memory only",
                          err);
         }
         else {
+            if (err) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "SSE00223: %s",
+                             err);
+            }
             relay_store_attach(d, st, cc->store_sync);
         }
     }

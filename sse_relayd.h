@@ -24,7 +24,14 @@ typedef struct {
     const char *store_path;
     int store_sync;
     apr_off_t store_max;
+    int store_strict;           /* SSEHistoryStrict */
 } sse_cluster_conf_t;
+
+/* Parent, the first post_config of a start (before httpd detaches, so
+ * that `apachectl start` fails): with SSEHistoryStrict On, a store that
+ * the relay would move aside stops the start (SSE00015).  OK or an
+ * HTTP-style error.  The check reads in a child and writes nothing. */
+int sse_relay_store_strict(server_rec *s, const char *path, apr_off_t max);
 
 /* Parent, post_config: SSEHistoryPath's directory exists, belongs to the
  * httpd user and has mode 0700 (made so when missing, as root); OK, or

@@ -5,8 +5,9 @@
  * One LMDB environment in dir, three named databases:
  *
  *   "meta"  "format"   -> u32: SSE_STORE_FORMAT, refused when it differs
- *           "last_seq" -> u64: the highest seq ever stored
+ *           "last_seq" -> u64: the highest seq ever stored, u32 its CRC-32
  *   "seq"   seq        -> t (i64), u16 channel length, u32 id length,
+ *                         u32 CRC-32 of the rest of the record,
  *                         channel, id, bytes: the events, in seq order
  *   "chan"  chan       -> u64: how many events chan holds
  *           chan \0 seq -> t (i64): chan's events, oldest first
@@ -19,9 +20,13 @@
  *
  * Before LMDB opens an existing data file it is checked: the two meta
  * pages (magic, version, page size, that the file is as long as they
- * say), then every page reachable from the newest meta is read in a
- * child process, since LMDB trusts its pages and may crash on damage;
- * the relay itself only opens a file that read back whole.
+ * say); then a child process reads every event (seq order, CRCs) and
+ * writes them into a new data file, which replaces the old one.  LMDB
+ * trusts its pages and may crash on a damaged one, when reading or later
+ * when writing: the child's crash is a refusal, not the relay's, and the
+ * relay only ever writes to pages LMDB itself made from records that
+ * read back whole.  The "chan" database and the free list are not read:
+ * the copy makes them anew.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -36,11 +42,13 @@
 #include <unistd.h>
 
 #include <lmdb.h>
+#include <zlib.h>
 
 #include "sse_store.h"
 
-#define SSE_STORE_FORMAT 1u
-#define REC_HEAD 14             /* t (8), channel length (2), id length (4) */
+#define SSE_STORE_FORMAT 2u
+#define REC_HEAD 18             /* t (8), channel length (2), id length (4), crc (4) */
+#define REC_CRC 14
 
 struct sse_store_t {
     MDB_env *env;
@@ -49,6 +57,7 @@ struct sse_store_t {
     uint64_t last_seq;
     size_t maxkey;
     char *path;                 /* dir/data.mdb, for messages */
+    int lock;                   /* dir/owner.lock, flock()ed while open */
     char *buf;                  /* scratch: keys, records, load's strings */
     size_t bufcap;
     char err[512];
@@ -115,11 +124,39 @@ typedef struct {
     size_t clen, idlen, len;
 } rec_t;
 
+/* CRC-32 (zlib's) of a record but its own crc field. */
+static uint32_t rec_crc(const unsigned char *p, size_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+
+    c = crc32(c, p, REC_CRC);
+    return (uint32_t)crc32_z(c, p + REC_HEAD, n - REC_HEAD);
+}
+
+/* "last_seq": the number, then its CRC-32. */
+static void last_seq_put(unsigned char *p, uint64_t seq)
+{
+    be64_put(p, seq);
+    be32_put(p + 8, (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, 8));
+}
+
+static int last_seq_get(const MDB_val *v, uint64_t *seq)
+{
+    const unsigned char *p = v->mv_data;
+
+    if (v->mv_size != 12
+        || be32_get(p + 8) != (uint32_t)crc32(crc32(0L, Z_NULL, 0), p, 8)) {
+        return -1;
+    }
+    *seq = be64_get(p);
+    return 0;
+}
+
 static int rec_parse(const MDB_val *v, rec_t *r)
 {
     const unsigned char *p = v->mv_data;
 
-    if (v->mv_size < REC_HEAD) {
+    if (v->mv_size < REC_HEAD || be32_get(p + REC_CRC) != rec_crc(p, v->mv_size)) {
         return -1;
     }
     r->t = (apr_time_t)be64_get(p);
@@ -245,132 +282,327 @@ done:
     return rc;
 }
 
-/* Every byte of every record of db, read; our own records parsed.  0, or
- * an LMDB error, or -1 for a record of the wrong shape. */
-static int walk_db(MDB_txn *txn, MDB_dbi dbi, int kind, size_t last_pg,
-                   unsigned *sum)
-{
-    MDB_cursor *c;
-    MDB_val k, v;
-    int rc;
-    size_t i;
+/* --- the copy made at every open ------------------------------------------ */
 
-    if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
-        return rc;
+/* A channel entry of the copy ("chan" database: chan \0 seq -> t), kept
+ * until all are known: sorted, they go in with MDB_APPEND, so the copy's
+ * pages are full and it is never bigger than the store it copies. */
+typedef struct {
+    unsigned char *key;         /* chan \0 seq (8, big-endian) */
+    size_t klen;
+    apr_time_t t;
+} entry_t;
+
+typedef struct {
+    entry_t *e;
+    size_t n, cap;
+} entries_t;
+
+static int entry_add(entries_t *es, const rec_t *r, const void *seq)
+{
+    entry_t *t;
+
+    if (es->n == es->cap) {
+        size_t cap = es->cap ? 2 * es->cap : 1024;
+        if (!(t = realloc(es->e, cap * sizeof(*t)))) {
+            return ENOMEM;
+        }
+        es->e = t;
+        es->cap = cap;
     }
-    while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
-        for (i = 0; i < k.mv_size; i++) {
-            *sum += ((unsigned char *)k.mv_data)[i];
-        }
-        for (i = 0; i < v.mv_size; i++) {
-            *sum += ((unsigned char *)v.mv_data)[i];
-        }
-        if (kind == 0) {        /* free list: a count, then page numbers */
-            size_t n, *pg = v.mv_data;
-            if (v.mv_size % sizeof(size_t) || v.mv_size < sizeof(size_t)) {
-                rc = -1;
-                break;
-            }
-            memcpy(&n, pg, sizeof(n));
-            if (n != v.mv_size / sizeof(size_t) - 1) {
-                rc = -1;
-                break;
-            }
-            for (i = 1; i <= n; i++) {
-                size_t p;
-                memcpy(&p, pg + i, sizeof(p));
-                if (p < 2 || p > last_pg) {
-                    rc = -1;
-                    break;
-                }
-            }
-            if (rc) {
-                break;
-            }
-        }
-        else if (kind == 2) {   /* "seq" */
-            rec_t r;
-            if (k.mv_size != 8 || rec_parse(&v, &r) < 0) {
-                rc = -1;
-                break;
-            }
-        }
-        else if (kind == 3) {   /* "chan" */
-            if (v.mv_size != 8) {
-                rc = -1;
-                break;
-            }
-        }
+    t = &es->e[es->n];
+    if (!(t->key = malloc(r->clen + 9))) {
+        return ENOMEM;
     }
-    mdb_cursor_close(c);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    memcpy(t->key, r->chan, r->clen);
+    t->key[r->clen] = '\0';
+    memcpy(t->key + r->clen + 1, seq, 8);
+    t->klen = r->clen + 9;
+    t->t = r->t;
+    es->n++;
+    return 0;
 }
 
-static volatile unsigned check_sink;
-
-static const char *walk_all(const char *dir, size_t cap)
+/* LMDB's order of keys: bytes, then the shorter first. */
+static int entry_cmp(const void *a, const void *b)
 {
-    static const char *const names[] = { "meta", "seq", "chan" };
-    MDB_env *env = NULL;
-    MDB_txn *txn = NULL;
-    MDB_dbi dbi;
-    MDB_envinfo info;
-    unsigned sum = 0;
-    int rc, i;
+    const entry_t *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->key, y->key, n);
 
+    return c ? c : x->klen < y->klen ? -1 : x->klen > y->klen;
+}
+
+static void entries_free(entries_t *es)
+{
+    size_t i;
+
+    for (i = 0; i < es->n; i++) {
+        free(es->e[i].key);
+    }
+    free(es->e);
+}
+
+/* Write the "chan" database of the copy: for each channel its count, then
+ * its entries, oldest first (the order LMDB keeps them in). */
+static int copy_chans(MDB_env *env, MDB_dbi chans, entries_t *es)
+{
+    MDB_txn *txn = NULL;
+    MDB_val k, v;
+    unsigned char num[8];
+    size_t i, j, n = 0;
+    int rc = 0;
+
+    qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
+    for (i = 0; i < es->n && rc == 0; i = j) {
+        size_t clen = es->e[i].klen - 9;
+        for (j = i + 1; j < es->n && es->e[j].klen == clen + 9
+             && !memcmp(es->e[j].key, es->e[i].key, clen); j++) {
+        }
+        if (!txn && (rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+            txn = NULL;
+            break;
+        }
+        k.mv_data = es->e[i].key;
+        k.mv_size = clen;
+        be64_put(num, (uint64_t)(j - i));
+        v.mv_data = num;
+        v.mv_size = 8;
+        rc = mdb_put(txn, chans, &k, &v, MDB_APPEND);
+        for (; rc == 0 && i < j; i++) {
+            k.mv_data = es->e[i].key;
+            k.mv_size = es->e[i].klen;
+            be64_put(num, (uint64_t)es->e[i].t);
+            rc = mdb_put(txn, chans, &k, &v, MDB_APPEND);
+            if (rc == 0 && ++n % 4096 == 0) {
+                rc = mdb_txn_commit(txn);
+                txn = NULL;
+                if (rc == 0 && (rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+                    txn = NULL;
+                }
+            }
+        }
+    }
+    if (txn) {
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+        }
+        else {
+            mdb_txn_abort(txn);
+        }
+    }
+    return rc;
+}
+
+/* What a pass over a store found wrong (both NULL: nothing). */
+typedef struct {
+    const char *damage;         /* the old file cannot be trusted */
+    const char *write;          /* the copy could not be written */
+    char buf[160];
+} pass_t;
+
+/* Read every event of the store in dir, in seq order, each checked
+ * (keys rising, lengths, CRC; last_seq's CRC); with to, write them into
+ * a new store there (its "chan" database made from the events).  Runs
+ * in a child (see check_child): a damaged page may crash LMDB. */
+static void store_pass(const char *dir, size_t cap, const char *to, pass_t *ps)
+{
+    MDB_env *env = NULL, *out = NULL;
+    MDB_txn *txn = NULL, *wtxn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_dbi meta, seqs, ometa = 0, oseqs = 0, ochans = 0;
+    MDB_envinfo info;
+    MDB_val k, v;
+    unsigned char prev[8], num[12];
+    uint64_t last = 0, seq;
+    size_t n = 0;
+    entries_t es = { NULL, 0, 0 };
+    rec_t r;
+    int rc, have_prev = 0;
+
+#define DAMAGE(why) do { ps->damage = (why); goto done; } while (0)
+#define LMDB_DAMAGE(rc) do { snprintf(ps->buf, sizeof(ps->buf), "is damaged (%s)", \
+                                      mdb_strerror(rc)); DAMAGE(ps->buf); } while (0)
+#define WRITE_FAIL(rc) do { snprintf(ps->buf, sizeof(ps->buf), "%s", \
+                                     mdb_strerror(rc)); ps->write = ps->buf; goto done; } while (0)
     if ((rc = mdb_env_create(&env)) != 0
         || (rc = mdb_env_set_maxdbs(env, 4)) != 0
         || (rc = mdb_env_set_mapsize(env, cap)) != 0
-        || (rc = mdb_env_open(env, dir, MDB_RDONLY, 0600)) != 0
+        || (rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS,
+                              0600)) != 0
         || (rc = mdb_env_info(env, &info)) != 0
-        || (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0
-        || (rc = walk_db(txn, 0, 0, info.me_last_pgno, &sum)) != 0
-        || (rc = walk_db(txn, 1, 1, info.me_last_pgno, &sum)) != 0) {
-        goto done;
+        || (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) != 0) {
+        LMDB_DAMAGE(rc);
     }
-    for (i = 0; i < 3; i++) {
-        rc = mdb_dbi_open(txn, names[i], 0, &dbi);
+    if ((rc = mdb_dbi_open(txn, "meta", 0, &meta)) != 0) {
         if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            continue;
+            DAMAGE("is not a mod_sse history (no format record)");
         }
-        if (rc || (rc = walk_db(txn, dbi, i + 1, info.me_last_pgno, &sum))) {
-            goto done;
+        LMDB_DAMAGE(rc);
+    }
+    k.mv_data = "format";
+    k.mv_size = 6;
+    if ((rc = mdb_get(txn, meta, &k, &v)) != 0 || v.mv_size != 4) {
+        DAMAGE("is not a mod_sse history (no format record)");
+    }
+    if (be32_get(v.mv_data) != SSE_STORE_FORMAT) {
+        snprintf(ps->buf, sizeof(ps->buf), "is of format version %u, this "
+                 "mod_sse reads version %u", be32_get(v.mv_data),
+                 SSE_STORE_FORMAT);
+        DAMAGE(ps->buf);
+    }
+    k.mv_data = "last_seq";
+    k.mv_size = 8;
+    rc = mdb_get(txn, meta, &k, &v);
+    if (rc == 0 && last_seq_get(&v, &last) < 0) {
+        DAMAGE("has a damaged record (last_seq)");
+    }
+    else if (rc && rc != MDB_NOTFOUND) {
+        LMDB_DAMAGE(rc);
+    }
+    if (to) {
+        MDB_stat ms;
+        size_t size;
+        if ((rc = mdb_env_stat(env, &ms)) != 0) {
+            LMDB_DAMAGE(rc);
+        }
+        size = (info.me_last_pgno + 1) * (size_t)ms.ms_psize;
+        if ((rc = mdb_env_create(&out)) != 0
+            || (rc = mdb_env_set_maxdbs(out, 4)) != 0
+            || (rc = mdb_env_set_mapsize(out, size > cap ? size : cap)) != 0
+            || (rc = mdb_env_open(out, to, MDB_NOSYNC | MDB_NOTLS, 0600)) != 0
+            || (rc = mdb_txn_begin(out, NULL, 0, &wtxn)) != 0
+            || (rc = mdb_dbi_open(wtxn, "meta", MDB_CREATE, &ometa)) != 0
+            || (rc = mdb_dbi_open(wtxn, "seq", MDB_CREATE, &oseqs)) != 0
+            || (rc = mdb_dbi_open(wtxn, "chan", MDB_CREATE, &ochans)) != 0) {
+            WRITE_FAIL(rc);
+        }
+        be32_put(num, SSE_STORE_FORMAT);
+        k.mv_data = "format";
+        k.mv_size = 6;
+        v.mv_data = num;
+        v.mv_size = 4;
+        if ((rc = mdb_put(wtxn, ometa, &k, &v, 0)) != 0) {
+            WRITE_FAIL(rc);
+        }
+    }
+    rc = mdb_dbi_open(txn, "seq", 0, &seqs);
+    if (rc == 0 && (rc = mdb_cursor_open(txn, seqs, &c)) == 0) {
+        while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+            if (k.mv_size != 8 || rec_parse(&v, &r) < 0
+                || (have_prev && memcmp(prev, k.mv_data, 8) >= 0)) {
+                DAMAGE("has a damaged record");
+            }
+            memcpy(prev, k.mv_data, 8);
+            have_prev = 1;
+            if (!to) {
+                continue;
+            }
+            if ((rc = mdb_put(wtxn, oseqs, &k, &v, MDB_APPEND)) != 0
+                || (rc = entry_add(&es, &r, k.mv_data)) != 0) {
+                WRITE_FAIL(rc);
+            }
+            /* Commit now and then: LMDB holds a transaction's pages in
+             * memory until it commits. */
+            if (++n % 1024 == 0 && ((rc = mdb_txn_commit(wtxn)) != 0
+                                    || (rc = mdb_txn_begin(out, NULL, 0, &wtxn)) != 0)) {
+                wtxn = NULL;
+                WRITE_FAIL(rc);
+            }
+        }
+    }
+    if (rc != MDB_NOTFOUND) {
+        LMDB_DAMAGE(rc);
+    }
+    if (have_prev && (seq = be64_get(prev)) > last) {
+        last = seq;             /* last_seq never fell behind the events */
+    }
+    if (to) {
+        if (last) {
+            last_seq_put(num, last);
+            k.mv_data = "last_seq";
+            k.mv_size = 8;
+            v.mv_data = num;
+            v.mv_size = 12;
+            if ((rc = mdb_put(wtxn, ometa, &k, &v, 0)) != 0) {
+                WRITE_FAIL(rc);
+            }
+        }
+        rc = mdb_txn_commit(wtxn);
+        wtxn = NULL;
+        if (rc || (rc = copy_chans(out, ochans, &es)) != 0
+            || (rc = mdb_env_sync(out, 1)) != 0) {
+            WRITE_FAIL(rc);
         }
     }
 done:
+    entries_free(&es);
+    if (c) {
+        mdb_cursor_close(c);
+    }
     if (txn) {
         mdb_txn_abort(txn);
+    }
+    if (wtxn) {
+        mdb_txn_abort(wtxn);
+    }
+    if (out) {
+        mdb_env_close(out);
     }
     if (env) {
         mdb_env_close(env);
     }
-    check_sink = sum;
-    if (rc == -1) {
-        return "has a damaged record";
-    }
-    return rc ? mdb_strerror(rc) : NULL;
+#undef DAMAGE
+#undef LMDB_DAMAGE
+#undef WRITE_FAIL
 }
 
-/* Read the whole store in a child: LMDB follows page numbers it trusts,
- * and a damaged page can make it read outside its map.  0 when it read
- * back whole; else -1 and a reason in why (why_len bytes). */
-static int deep_check(const char *dir, size_t cap, char *why, size_t why_len)
+/* Remove what a copy left in its directory, and the directory. */
+static void copy_dir_remove(const char *to)
+{
+    char p[4096];
+
+    snprintf(p, sizeof(p), "%s/data.mdb", to);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s/lock.mdb", to);
+    unlink(p);
+    rmdir(to);
+}
+
+/* The copy replaces the store's data file; LMDB makes a new lock file. */
+static int copy_install(const char *dir, const char *to)
+{
+    char from[4096], dst[4096];
+    int fd;
+
+    snprintf(from, sizeof(from), "%s/data.mdb", to);
+    snprintf(dst, sizeof(dst), "%s/data.mdb", dir);
+    if (rename(from, dst) < 0) {
+        return -1;
+    }
+    snprintf(dst, sizeof(dst), "%s/lock.mdb", dir);
+    unlink(dst);
+    copy_dir_remove(to);
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    return 0;
+}
+
+/* Run store_pass in a child and wait for it.  0: read back whole (and,
+ * with to, the copy installed); 1: damaged, why set; 2: the copy could
+ * not be made (why set; the old file is untouched and read back whole);
+ * -1: no child (why set). */
+static int check_child(const char *dir, size_t cap, const char *to,
+                       char *why, size_t why_len)
 {
     int fds[2], status;
     char msg[201];
     pid_t pid, w;
     ssize_t n;
 
-    if (pipe(fds) < 0) {
-        snprintf(why, why_len, "cannot be opened: cannot check it: %s",
-                 strerror(errno));
-        return -1;
-    }
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
+    if (pipe(fds) < 0 || (pid = fork()) < 0) {
         snprintf(why, why_len, "cannot be opened: cannot check it: %s",
                  strerror(errno));
         return -1;
@@ -379,7 +611,7 @@ static int deep_check(const char *dir, size_t cap, char *why, size_t why_len)
         /* No core file, and LMDB's assertion messages kept off the
          * relay's log: the reason goes through the pipe. */
         struct rlimit nocore = { 0, 0 };
-        const char *r;
+        pass_t ps = { NULL, NULL, "" };
         int null = open("/dev/null", O_WRONLY);
         if (null >= 0) {
             dup2(null, 2);
@@ -390,27 +622,33 @@ static int deep_check(const char *dir, size_t cap, char *why, size_t why_len)
         signal(SIGBUS, SIG_DFL);
         signal(SIGFPE, SIG_DFL);
         signal(SIGILL, SIG_DFL);
-        r = walk_all(dir, cap);
-        if (r) {
-            (void)!write(fds[1], r, strlen(r));
+        signal(SIGABRT, SIG_DFL);
+        store_pass(dir, cap, to, &ps);
+        if (!ps.damage && !ps.write && to && copy_install(dir, to) < 0) {
+            snprintf(ps.buf, sizeof(ps.buf), "cannot install the copy: %s",
+                     strerror(errno));
+            ps.write = ps.buf;
         }
-        _exit(r ? 1 : 0);
+        if (ps.damage || ps.write) {
+            const char *m = ps.damage ? ps.damage : ps.write;
+            (void)!write(fds[1], m, strlen(m));
+        }
+        _exit(ps.damage ? 1 : ps.write ? 2 : 0);
     }
     close(fds[1]);
     n = 0;
     for (;;) {
         ssize_t got = read(fds[0], msg + n, sizeof(msg) - 1 - (size_t)n);
-        if (got > 0 && (size_t)(n + got) < sizeof(msg) - 1) {
-            n += got;
-            continue;
-        }
         if (got < 0 && errno == EINTR) {
             continue;
         }
-        if (got > 0) {
-            n += got;
+        if (got <= 0) {
+            break;
         }
-        break;
+        n += got;
+        if ((size_t)n >= sizeof(msg) - 1) {
+            break;
+        }
     }
     msg[n] = '\0';
     close(fds[0]);
@@ -424,18 +662,18 @@ static int deep_check(const char *dir, size_t cap, char *why, size_t why_len)
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return 0;
     }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+        snprintf(why, why_len, "%s", msg);
+        return 2;
+    }
     if (WIFSIGNALED(status)) {
         snprintf(why, why_len, "is damaged (reading it crashed with signal %d)",
                  WTERMSIG(status));
     }
-    else if (!n) {
-        snprintf(why, why_len, "is damaged");
-    }
     else {
-        snprintf(why, why_len, "%s%.200s",
-                 strncmp(msg, "has ", 4) ? "is damaged: " : "", msg);
+        snprintf(why, why_len, "%s", n ? msg : "is damaged");
     }
-    return -1;
+    return 1;
 }
 
 /* --- open, close ---------------------------------------------------------- */
@@ -458,6 +696,7 @@ static sse_store_t *open_fail(sse_store_t *st, const char *path,
         if (st->env) {
             mdb_env_close(st->env);
         }
+        close(st->lock);
         free(st->path);
         free(st->buf);
         free(st);
@@ -484,32 +723,132 @@ static const char *lmdb_why(int rc, char *b, size_t n)
     return b;
 }
 
+/* Hold dir/owner.lock for as long as the store is open: a second relay
+ * (another httpd with the same SSEHistoryPath) must not write to it, nor
+ * replace its file with a copy.  The descriptor, or -1 and why. */
+static int owner_lock(const char *dir, char *why, size_t why_len)
+{
+    char p[4096];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/owner.lock", dir);
+    fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(why, why_len, "cannot be opened: its lock file owner.lock: "
+                 "%s", strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(why, why_len, "cannot be opened: %s", errno == EWOULDBLOCK
+                 ? "another process has it open (another httpd with the same"
+                   " SSEHistoryPath?)" : strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* The reason a data file cannot be used: 0 when it is absent or read
+ * back whole (and, with to, was replaced by a fresh copy made there);
+ * 1 damaged or not ours (why); 2 read back whole but not copied (why: the
+ * copy's problem); -1 not checked (why). */
+static int file_check(const char *dir, const char *path, size_t cap,
+                      const char *to, char *why, size_t why_len)
+{
+    const char *r;
+    int exists, rc;
+
+    if (header_check(path, &exists, &r) < 0) {
+        snprintf(why, why_len, "%s", r);
+        return strncmp(r, "cannot be opened", 16) ? 1 : -1;
+    }
+    if (!exists) {
+        return 0;
+    }
+    if (to) {
+        copy_dir_remove(to);    /* what a copy cut short left */
+        if (mkdir(to, 0700) < 0) {
+            snprintf(why, why_len, "cannot make %s: %s", to, strerror(errno));
+            return check_child(dir, cap, NULL, why, why_len) == 0 ? 2
+                   : check_child(dir, cap, NULL, why, why_len);
+        }
+    }
+    rc = check_child(dir, cap, to, why, why_len);
+    if (to) {
+        copy_dir_remove(to);
+    }
+    return rc;
+}
+
+int sse_store_check(const char *dir, size_t cap, const char **err)
+{
+    char why[256], path[4096];
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (file_check(dir, path, cap, NULL, why, sizeof(why)) != 0) {
+        open_fail(NULL, path, why, err);
+        return -1;
+    }
+    return 0;
+}
+
 sse_store_t *sse_store_open(const char *dir, size_t cap, int sync,
-                            const char **err)
+                            int strict, const char **err)
 {
     sse_store_t *st;
     MDB_txn *txn = NULL;
     MDB_val k, v;
     MDB_stat ms;
     unsigned char num[8];
-    char why[256], path[4096];
-    const char *r;
-    int rc, exists, dead;
+    char why[256], path[4096], to[4096], aside[4096 + 32];
+    static char note[2 * 4096 + 512];
+    int rc, dead, lock;
     unsigned flags = MDB_NOTLS;
 
+    *err = NULL;
+    note[0] = '\0';
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
     if (sync != SSE_STORE_SYNC_NO && sync != SSE_STORE_SYNC_EVERYSEC
         && sync != SSE_STORE_SYNC_ALWAYS) {
         return open_fail(NULL, path, "cannot be opened: unknown sync mode", err);
     }
-    if (header_check(path, &exists, &r) < 0) {
-        return open_fail(NULL, path, r, err);
-    }
-    if (exists && deep_check(dir, cap, why, sizeof(why)) < 0) {
+    if ((lock = owner_lock(dir, why, sizeof(why))) < 0) {
         return open_fail(NULL, path, why, err);
     }
+    snprintf(to, sizeof(to), "%s/copy.tmp", dir);
+    rc = file_check(dir, path, cap, to, why, sizeof(why));
+    if (rc == -1 || (rc == 1 && strict)) {
+        close(lock);
+        return open_fail(NULL, path, why, err);
+    }
+    if (rc == 1) {
+        /* Kept for the admin to look at; the store starts afresh. */
+        long now = (long)apr_time_sec(apr_time_now()), n = 0;
+        struct stat sb;
+        do {            /* (the owner lock keeps other relays out) */
+            snprintf(aside, sizeof(aside), n ? "%s.damaged-%ld.%ld"
+                     : "%s.damaged-%ld", path, now, n);
+        } while (stat(aside, &sb) == 0 && ++n < 1000);
+        if (rename(path, aside) < 0) {
+            close(lock);
+            return open_fail(NULL, path, why, err);
+        }
+        snprintf(to, sizeof(to), "%s/lock.mdb", dir);
+        unlink(to);
+        snprintf(note, sizeof(note), "history store %s %s: moved to %s; the "
+                 "history starts empty", path, why, aside);
+    }
+    else if (rc == 2) {
+        snprintf(note, sizeof(note), "history store %s was not rewritten at "
+                 "start (%s): opened as it is", path, why);
+    }
     st = calloc(1, sizeof(*st));
-    if (!st || !(st->path = strdup(path))) {
+    if (!st) {
+        close(lock);
+        return open_fail(NULL, path, "cannot be opened: out of memory", err);
+    }
+    st->lock = lock;
+    if (!(st->path = strdup(path))) {
         return open_fail(st, path, "cannot be opened: out of memory", err);
     }
     st->sync = sync;
@@ -577,14 +916,11 @@ sse_store_t *sse_store_open(const char *dir, size_t cap, int sync,
     k.mv_data = "last_seq";
     k.mv_size = 8;
     rc = mdb_get(txn, st->meta, &k, &v);
-    if (rc == 0 && v.mv_size == 8) {
-        st->last_seq = be64_get(v.mv_data);
-    }
-    else if (rc == 0) {
+    if (rc == 0 && last_seq_get(&v, &st->last_seq) < 0) {
         mdb_txn_abort(txn);
         return open_fail(st, path, "has a damaged record", err);
     }
-    else if (rc != MDB_NOTFOUND) {
+    if (rc && rc != MDB_NOTFOUND) {
         goto lmdb_fail;
     }
     if ((rc = mdb_dbi_open(txn, "seq", MDB_CREATE, &st->seqs)) != 0
@@ -593,6 +929,7 @@ sse_store_t *sse_store_open(const char *dir, size_t cap, int sync,
         txn = NULL;             /* a failed commit frees it */
         goto lmdb_fail;
     }
+    *err = note[0] ? note : NULL;
     return st;
 
 lmdb_fail:
@@ -611,6 +948,7 @@ void sse_store_close(sse_store_t *st)
         mdb_env_sync(st->env, 1);
     }
     mdb_env_close(st->env);
+    close(st->lock);
     free(st->path);
     free(st->buf);
     free(st);
@@ -724,7 +1062,7 @@ static int put_txn(sse_store_t *st, const char *chan, size_t clen,
 {
     MDB_txn *txn;
     MDB_val k, v;
-    unsigned char num[8], *p;
+    unsigned char num[8], num12[12], *p;
     uint64_t count;
     int rc;
 
@@ -752,6 +1090,7 @@ static int put_txn(sse_store_t *st, const char *chan, size_t clen,
             if (len) {
                 memcpy(p + REC_HEAD + clen + idlen, bytes, len);
             }
+            be32_put(p + REC_CRC, rec_crc(p, v.mv_size));
             memcpy(st->buf, chan, clen);
             st->buf[clen] = '\0';
             be64_put((unsigned char *)st->buf + clen + 1, seq);
@@ -771,11 +1110,11 @@ static int put_txn(sse_store_t *st, const char *chan, size_t clen,
         rc = count_put(st, txn, chan, clen, count);
     }
     if (rc == 0 && keep_event) {
-        be64_put(num, seq);
+        last_seq_put(num12, seq);
         k.mv_data = "last_seq";
         k.mv_size = 8;
-        v.mv_data = num;
-        v.mv_size = 8;
+        v.mv_data = num12;
+        v.mv_size = 12;
         rc = mdb_put(txn, st->meta, &k, &v, 0);
     }
     if (rc) {

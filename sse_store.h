@@ -41,18 +41,22 @@
  *     the same risk to the file as EVERYSEC.  sse_store_close does not
  *     flush either (the kernel still writes the file after a clean stop).
  *
- * Damage: sse_store_open refuses a data file it cannot trust with a
- * one-line reason naming the file and the fix (remove it to start with an
- * empty history): a file of another LMDB or store format, a bad header,
- * a file shorter than its header says (truncated), and a tree that does
- * not read back whole (every record of every database, the free list
- * included, is read in a child process first, since LMDB trusts its
- * pages and may crash or abort on a damaged one: the child's crash is a
- * refusal, not the relay's).  What remains: LMDB keeps no checksums, so
- * damage inside a record's bytes that leaves its lengths valid is served
- * as it reads; and a page damaged so that it still reads (its header's
- * free-space bounds, say) can still make a later write crash inside
- * LMDB, or fail with MDB_CORRUPTED / MDB_PAGE_NOTFOUND (-2).
+ * Damage: LMDB keeps no checksums and trusts its pages; a damaged page
+ * may make it read garbage, crash or abort, when reading or later when
+ * writing.  So sse_store_open never lets the relay use a file as it
+ * finds it: a child process reads every event (keys rising, lengths, a
+ * CRC-32 of each record and of last_seq) and writes them into a new file,
+ * which replaces the old one (dir/copy.tmp while it is made).  A crash of
+ * the child, a record that does not read back whole, a file of another
+ * LMDB or store format, a bad header or a truncated file make the file
+ * "damaged": it is renamed data.mdb.damaged-<time> and the store starts
+ * empty (strict: refused, left as it is).  After that the relay writes
+ * only to pages LMDB itself made; damage done to the file while it runs
+ * (a disk's) may still crash it, and the relay started again reads the
+ * file afresh.  Cost: the open reads and writes the whole file once.
+ *
+ * dir/owner.lock is flock()ed while the store is open: a second process
+ * (another httpd with the same SSEHistoryPath) is refused.
  *
  * Not thread-safe: owned and called by the relay's single thread, in the
  * relay process (open it after the fork, never before).
@@ -70,12 +74,23 @@ enum { SSE_STORE_SYNC_NO, SSE_STORE_SYNC_EVERYSEC, SSE_STORE_SYNC_ALWAYS };
 
 /* Open or create the store in directory dir (which must exist; the caller
  * creates it 0700), its data file capped at cap bytes (LMDB's map size;
- * a store already bigger than cap keeps its size).  A store of another
- * format version, damaged or unreadable: NULL with *err a one-line reason
- * naming the path and the fix ("... remove /x/y/data.mdb to start with an
- * empty history").  *err is valid until the next sse_store_open. */
+ * a store already bigger than cap keeps its size).  The store, with *err
+ * NULL, or with *err a one-line warning to log: a damaged file was moved
+ * aside ("history store /x/data.mdb is damaged (...): moved to
+ * /x/data.mdb.damaged-1764806400; the history starts empty"), or could
+ * not be copied (the disk is full, say) and is used as it is.  NULL with
+ * *err a one-line reason naming the path: the directory cannot be used,
+ * another process holds the store, or (strict) the file is damaged ("...:
+ * remove /x/data.mdb to start with an empty history").  *err is valid
+ * until the next sse_store_open. */
 sse_store_t *sse_store_open(const char *dir, size_t cap, int sync,
-                            const char **err);
+                            int strict, const char **err);
+
+/* Read the store in dir as sse_store_open would (in a child process),
+ * without writing anything, not even LMDB's lock file: for a check before
+ * start-up by another user than the store's.  0 (also when there is no
+ * store yet), or -1 with *err as for a strict sse_store_open. */
+int sse_store_check(const char *dir, size_t cap, const char **err);
 void sse_store_close(sse_store_t *st);
 
 /* Keep an event: channel key chan, its seq (greater than any seq stored

@@ -44,6 +44,7 @@ sub down {
     return 0;
 }
 sub start { apache('start') && up() }
+sub parent_pid_alive { sleep 1; my $p = parent_pid(); $p && kill 0, $p }
 sub stop { my $p = parent_pid(); apache('stop'); down($p) }
 sub log_lines {
     my $re = shift;
@@ -176,11 +177,23 @@ ok stop(), 'stop';
 my $file = "$dir/history/data.mdb";
 my $size = -s $file;
 ok $size && truncate($file, int($size / 3)), "truncate the store's data file ($size bytes) to a third";
-ok start(), 'the server starts all the same';
-ok scalar(log_lines(qr/SSE00219: .*data\.mdb/)), 'one clear error naming the file (SSE00219)';
+# SSEHistoryStrict On: the start fails, before httpd detaches
+my $strict = system("/usr/sbin/apache2 $args -C 'SSEHistoryStrict On' -k start >/dev/null 2>&1");
+ok $strict != 0 && !parent_pid_alive(), 'with SSEHistoryStrict On, apachectl start fails';
+ok scalar(log_lines(qr/SSE00015: SSEHistoryStrict On: history store \S*data\.mdb is truncated.*remove/)),
+   '... saying why, naming the file and the fix (SSE00015)';
+is -s $file, int($size / 3), '... and the file is left as it was';
+ok start(), 'without it, the server starts all the same';
+ok scalar(log_lines(qr/SSE00223: history store \S*data\.mdb is truncated.*moved to \S*data\.mdb\.damaged-\d+/)),
+   'one clear error naming the file and where it was moved (SSE00223)';
 like head_of($ca, $ids[20]), qr/SSE-History-Lost: true/i, 'a resuming client is told the history was lost';
-my($code) = publish($ca, 'after the damage');
-is $code, 200, 'publishing goes on (the history in memory)';
+my($code, $a1) = publish($ca, 'after the damage');
+my(undef, $a2) = publish($ca, 'after the damage, 2');
+is $code, 200, 'publishing goes on';
+ok stop() && start(), 'stop and start';
+($got) = resume($ca, $a1, 1);
+is "@$got", ($a2 // '?'), '... the history is on disk again: what was published after the damage is there';
+ok scalar(() = glob("$dir/history/data.mdb.damaged-*")), '... and the damaged file is kept beside it';
 
 # --- a full store ------------------------------------------------------------------
 ok stop(), 'stop';

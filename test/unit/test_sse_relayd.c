@@ -739,7 +739,7 @@ static void test_store(apr_pool_t *p)
 
     CHECK(mkdtemp(dir) != NULL);
     relayd_start(&d, p);
-    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, &err);
+    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, 0, &err);
     CHECK(st != NULL && relay_store_attach(&d, st, SSE_STORE_SYNC_NO) == 0);
     b = broker(&d, 21, "ns/s", 1);
     r = sse_relayd_conn_new(&d, -1);
@@ -756,7 +756,7 @@ static void test_store(apr_pool_t *p)
     d.log = test_log;
     d.log_level = RELAYD_LOG_DEBUG;
     CHECK(sse_relayd_init(&d, p, 5) == 0);      /* a clock set back */
-    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, &err);
+    st = sse_store_open(dir, 1 << 20, SSE_STORE_SYNC_NO, 0, &err);
     CHECK(st != NULL && relay_store_attach(&d, st, SSE_STORE_SYNC_NO) == 0);
     CHECK(d.next_id == 1003);
     CHECK(sse_hist_lookup(d.hist, "1000", chans, 1, &after) == 1
@@ -782,6 +782,7 @@ static void test_store(apr_pool_t *p)
     relayd_done(&d);
     CHECK(unlink(apr_pstrcat(p, dir, "/data.mdb", NULL)) == 0);
     CHECK(unlink(apr_pstrcat(p, dir, "/lock.mdb", NULL)) == 0);
+    CHECK(unlink(apr_pstrcat(p, dir, "/owner.lock", NULL)) == 0);
     CHECK(rmdir(dir) == 0);
 }
 

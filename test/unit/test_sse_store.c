@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -31,20 +34,45 @@ static void dir_make(void)
 
 static void dir_remove(void)
 {
-    char p[96];
+    char p[360];
+    DIR *d = opendir(dir);
+    struct dirent *e;
 
-    unlink(data);
-    snprintf(p, sizeof(p), "%s/lock.mdb", dir);
-    unlink(p);
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
     CHECK(rmdir(dir) == 0);
+}
+
+/* How many data.mdb.damaged-* files dir holds. */
+static int aside_count(void)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    while (d && (e = readdir(d))) {
+        n += !strncmp(e->d_name, "data.mdb.damaged-", 17);
+    }
+    if (d) {
+        closedir(d);
+    }
+    return n;
 }
 
 static sse_store_t *open_ok(size_t cap, int sync)
 {
     const char *err = NULL;
-    sse_store_t *st = sse_store_open(dir, cap, sync, &err);
+    sse_store_t *st = sse_store_open(dir, cap, sync, 0, &err);
 
     CHECK(st != NULL);
+    CHECK_ERR(err, NULL);
     if (!st) {
         fprintf(stderr, "    open: %s\n", err);
         exit(1);
@@ -372,17 +400,44 @@ static void poke(off_t off, const void *b, size_t n, int truncate_it)
     close(fd);
 }
 
+static off_t file_size(void)
+{
+    struct stat sb;
+
+    return stat(data, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* A damaged file: refused by sse_store_check and a strict open (the file
+ * left as it is), then moved aside by an open that is not strict, which
+ * starts empty. */
 static void refused(const char *what)
 {
     const char *err = NULL;
     char want[160];
-    sse_store_t *st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, &err);
+    off_t size = file_size();
+    int asides = aside_count();
+    sse_store_t *st;
 
+    CHECK(sse_store_check(dir, MB, &err) == -1);
+    CHECK_ERR(err, what);
+    st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 1, &err);
     CHECK(st == NULL);
     CHECK_ERR(err, what);
     snprintf(want, sizeof(want), "remove %s to start with an empty history", data);
     CHECK_ERR(err, want);
     if (st) {
+        sse_store_close(st);
+    }
+    CHECK(file_size() == size);
+    st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 0, &err);
+    CHECK(st != NULL);
+    CHECK_ERR(err, what);
+    snprintf(want, sizeof(want), "moved to %s.damaged-", data);
+    CHECK_ERR(err, want);
+    CHECK_ERR(err, "the history starts empty");
+    CHECK(aside_count() == asides + 1);
+    if (st) {
+        CHECK(held(st) == 0);
         sse_store_close(st);
     }
 }
@@ -403,22 +458,13 @@ static void fill(int n)
     sse_store_close(st);
 }
 
-static off_t file_size(void)
-{
-    struct stat sb;
-
-    return stat(data, &sb) == 0 ? sb.st_size : -1;
-}
-
 static void test_damage(void)
 {
     static unsigned char junk[65536];
     sse_store_t *st;
     const char *err = NULL;
-    uint64_t last;
     off_t size;
-    unsigned seed;
-    int i, opened = 0, refused_n = 0;
+    int i;
 
     dir_make();
     for (i = 0; i < (int)sizeof(junk); i++) {
@@ -430,8 +476,10 @@ static void test_damage(void)
     CHECK(size > 40 * 4096);
     poke(size / 2, NULL, 0, 1);
     refused("is truncated");
+    fill(3000);
     poke(4096, NULL, 0, 1);
     refused("is truncated");
+    fill(3000);
     poke(100, NULL, 0, 1);
     refused("is truncated");
     /* Truncated to nothing: LMDB starts afresh (nothing was left). */
@@ -455,44 +503,12 @@ static void test_damage(void)
     poke(8192 + sizeof(junk), junk, sizeof(junk), 0);
     refused(data);
 
-    /* Random bytes over one page after the header, many times: refused
-     * with a reason, or (damage LMDB cannot see) opened and loaded; never
-     * a crash. */
-    for (seed = 1; seed <= 40; seed++) {
-        off_t pages;
-        if (seed % 10 == 1) {
-            fill(3000);
-            size = file_size();
-        }
-        pages = size / 4096;
-        srand(seed);
-        for (i = 0; i < 4096; i++) {
-            junk[i] = (unsigned char)rand();
-        }
-        poke((2 + rand() % (pages - 2)) * 4096, junk, 4096, 0);
-        err = NULL;
-        st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, &err);
-        if (st) {
-            seen_t s;
-            memset(&s, 0, sizeof(s));
-            opened++;
-            sse_store_load(st, on_event, &s, &last, &err);
-            sse_store_close(st);
-        }
-        else {
-            refused_n++;
-            CHECK_ERR(err, data);
-        }
-    }
-    CHECK(refused_n > 0);
-    printf("random page damage: %d refused, %d opened\n", refused_n, opened);
-
     /* An LMDB file of another format version, and one that is not ours. */
     {
         MDB_env *env;
         MDB_txn *txn;
         MDB_dbi dbi;
-        MDB_val k = { 6, "format" }, v = { 4, "\0\0\0\2" };
+        MDB_val k = { 6, "format" }, v = { 4, "\0\0\0\1" };
 
         fill(5);
         CHECK(mdb_env_create(&env) == 0);
@@ -503,7 +519,7 @@ static void test_damage(void)
         CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
         CHECK(mdb_txn_commit(txn) == 0);
         mdb_env_close(env);
-        refused("is of format version 2, this mod_sse reads version 1");
+        refused("is of format version 1, this mod_sse reads version 2");
 
         unlink(data);
         CHECK(mdb_env_create(&env) == 0);
@@ -517,12 +533,146 @@ static void test_damage(void)
     }
     /* A directory that does not exist: no advice to remove anything. */
     err = NULL;
-    CHECK(sse_store_open("/tmp/sse_store_no/such", MB, SSE_STORE_SYNC_NO,
+    CHECK(sse_store_open("/tmp/sse_store_no/such", MB, SSE_STORE_SYNC_NO, 0,
                          &err) == NULL);
     CHECK_ERR(err, "cannot be opened");
     CHECK(err && !strstr(err, "remove"));
-    CHECK(sse_store_open(dir, MB, 42, &err) == NULL);
+    CHECK(sse_store_open(dir, MB, 42, 0, &err) == NULL);
     CHECK_ERR(err, "unknown sync mode");
+    dir_remove();
+}
+
+/* In a child: open the damaged store as the relay does, read it, write
+ * 400 events to 9 channels (trimming to 50 each), read it again.  Exit
+ * 0 when every event read is whole (its bytes as put() made them, seqs
+ * rising; all there when opened again), 3 when not, 4 when the store
+ * was neither opened clean nor moved aside. */
+static int damage_child(int *moved)
+{
+    pid_t pid = fork();
+    int status;
+
+    if (pid == 0) {
+        const char *err = NULL;
+        sse_store_t *st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 0, &err);
+        uint64_t last = 0, i;
+        int n0;
+        seen_t s;
+        char chan[16], id[24];
+
+        if (!st) {
+            _exit(4);
+        }
+        if (err && !strstr(err, "moved to")) {
+            _exit(4);
+        }
+        memset(&s, 0, sizeof(s));
+        if (sse_store_load(st, on_event, &s, &last, &err) != 0) {
+            _exit(3);
+        }
+        for (i = 1; i <= 400; i++) {
+            snprintf(chan, sizeof(chan), "d%d", (int)(i % 9));
+            snprintf(id, sizeof(id), "%llu", (unsigned long long)(last + i));
+            if (put(st, chan, last + i, id, 0, 50, 0) != 0) {
+                _exit(3);
+            }
+        }
+        sse_store_close(st);
+        n0 = s.calls;
+        st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 0, &err);
+        memset(&s, 0, sizeof(s));
+        if (!st || err || sse_store_load(st, on_event, &s, &last, &err) != 0
+            || s.calls != n0 + 400 || unit_failed > 0) {
+            _exit(3);
+        }
+        sse_store_close(st);
+        _exit(0);
+    }
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        return -1;
+    }
+    if (WIFSIGNALED(status)) {
+        fprintf(stderr, "    damage child: signal %d\n", WTERMSIG(status));
+        return -1;
+    }
+    *moved += aside_count() > 0;
+    return WEXITSTATUS(status);
+}
+
+/* Random damage to a store of 3000 events, 300 times (a page of random
+ * bytes, or a few bytes changed, somewhere after the two meta pages):
+ * the relay's side of the store (open, load, put, open again) never
+ * crashes and never gives an event that is not whole; each store is
+ * either used or moved aside. */
+static void test_random_damage(void)
+{
+    static unsigned char junk[4096];
+    static char *pristine;
+    off_t size;
+    int seed, i, fd, rc, failed = 0, moved = 0;
+
+    dir_make();
+    fill(3000);
+    size = file_size();
+    CHECK(size > 40 * 4096);
+    pristine = malloc((size_t)size);
+    fd = open(data, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, pristine, (size_t)size) == (ssize_t)size);
+    close(fd);
+    for (seed = 1; seed <= 300; seed++) {
+        off_t pages = size / 4096;
+        char p[160];
+        snprintf(p, sizeof(p), "%s/lock.mdb", dir);
+        unlink(p);
+        dir_remove();
+        CHECK(mkdir(dir, 0700) == 0);
+        fd = open(data, O_WRONLY | O_CREAT, 0600);
+        CHECK(fd >= 0 && write(fd, pristine, (size_t)size) == (ssize_t)size);
+        close(fd);
+        srand((unsigned)seed);
+        if (seed % 2) {
+            for (i = 0; i < 4096; i++) {
+                junk[i] = (unsigned char)rand();
+            }
+            poke((2 + rand() % (pages - 2)) * 4096, junk, 4096, 0);
+        }
+        else {
+            int n = 1 + rand() % 8;
+            for (i = 0; i < n; i++) {
+                unsigned char b = (unsigned char)rand();
+                poke(2 * 4096 + rand() % ((pages - 2) * 4096), &b, 1, 0);
+            }
+        }
+        if ((rc = damage_child(&moved)) != 0) {
+            failed++;
+            fprintf(stderr, "    random damage, seed %d: failed (%d)\n", seed, rc);
+        }
+    }
+    CHECK(failed == 0);
+    CHECK(moved > 0);
+    printf("random damage: 300 stores, %d moved aside, %d used, %d failed\n",
+           moved, 300 - moved - failed, failed);
+    free(pristine);
+    dir_remove();
+}
+
+/* Two relays (two httpd with one SSEHistoryPath) never share a store. */
+static void test_owner(void)
+{
+    const char *err = NULL;
+    sse_store_t *st, *second;
+
+    dir_make();
+    st = open_ok(MB, SSE_STORE_SYNC_NO);
+    CHECK(put(st, "o", 1, "1", 0, 10, 0) == 0);
+    second = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 0, &err);
+    CHECK(second == NULL);
+    CHECK_ERR(err, "another process has it open");
+    CHECK(err && !strstr(err, "remove"));
+    sse_store_close(st);
+    st = open_ok(MB, SSE_STORE_SYNC_NO);        /* free again */
+    CHECK(held(st) == 1);
+    sse_store_close(st);
     dir_remove();
 }
 
@@ -557,6 +707,8 @@ int main(void)
     test_full();
     test_steady_size();
     test_damage();
+    test_random_damage();
+    test_owner();
     test_sync_modes();
     apr_terminate();
     return unit_report();
