@@ -305,6 +305,18 @@ int sse_hist_replay(sse_hist_t *h, const char *const *chans, int n,
     return rc;
 }
 
+void sse_hist_seal(sse_hist_t *h)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, h->chans); hi; hi = apr_hash_next(hi)) {
+        hchan_t *ch = apr_hash_this_val(hi);
+        if (ch->n && ring_at(ch, 0)->seq - 1 > ch->gone) {
+            ch->gone = ring_at(ch, 0)->seq - 1;
+        }
+    }
+}
+
 void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes)
 {
     *events = h->events;

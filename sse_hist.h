@@ -59,6 +59,12 @@ int sse_hist_lost(const sse_hist_t *h, const char *const *chans, int n,
 const char *sse_hist_last_id(const sse_hist_t *h, const char *const *chans,
                              int n);
 
+/* After a history was rebuilt from what a store kept (which does not say
+ * what each channel dropped before): each channel counts as having
+ * dropped everything before its oldest held event, so a resume from an
+ * older id is reported lost rather than given a replay with a hole. */
+void sse_hist_seal(sse_hist_t *h);
+
 /* Events and bytes held, for status and tests. */
 void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes);
 

@@ -94,6 +94,7 @@ int relay_store_attach(sse_relayd_t *d, sse_store_t *st, int sync)
         sse_store_close(st);
         return -1;
     }
+    sse_hist_seal(L.hist);
     sse_hist_destroy(d->hist);
     d->hist = L.hist;
     if (last >= d->next_id) {

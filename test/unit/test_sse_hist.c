@@ -103,6 +103,37 @@ static void test_trim_count(void)
     sse_hist_destroy(h);
 }
 
+/* A history rebuilt from a store (events 46-50 of "a", 20-22 of "b", the
+ * older ones trimmed before the stop, which the store does not say):
+ * after the seal a resume from before a channel's oldest event is lost. */
+static void test_seal(void)
+{
+    sse_hist_t *h = sse_hist_create(20);
+    int lost, i;
+    char id[16];
+
+    for (i = 20; i <= 22; i++) {
+        snprintf(id, sizeof(id), "%d", i);
+        add(h, "b", (uint64_t)i, id, 0, 5);
+    }
+    for (i = 46; i <= 50; i++) {
+        snprintf(id, sizeof(id), "%d", i);
+        add(h, "a", (uint64_t)i, id, 0, 5);
+    }
+    CHECK_STR(replay(h, "a", 30, &lost), "46,47,48,49,50,");
+    CHECK(lost == 0);           /* unsealed: 31-45 of "a" silently missing */
+    sse_hist_seal(h);
+    CHECK_STR(replay(h, "a", 30, &lost), "46,47,48,49,50,");
+    CHECK(lost == 1);
+    CHECK(sse_hist_lost(h, AB, 1, 44));
+    CHECK(!sse_hist_lost(h, AB, 1, 45));
+    CHECK_STR(replay(h, "a", 47, &lost), "48,49,50,");
+    CHECK(lost == 0);
+    CHECK_STR(replay(h, "b", 19, &lost), "20,21,22,");
+    CHECK(lost == 0);
+    sse_hist_destroy(h);
+}
+
 static void test_trim_age_and_zero(void)
 {
     sse_hist_t *h = sse_hist_create(1);
@@ -189,6 +220,7 @@ int main(void)
     apr_initialize();
     test_replay_order();
     test_trim_count();
+    test_seal();
     test_trim_age_and_zero();
     test_proto();
     apr_terminate();
