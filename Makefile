@@ -39,9 +39,13 @@ TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
 all: mod_sse.so tools/sse-publish
 
+# The build id (sse_build_id): a relay of another build is replaced, with
+# its history, at a graceful restart.  A package may set it.
+BUILD_STAMP ?= $(shell date +%s%3N)
+
 mod_sse.so: $(SRCS) $(HDRS) Makefile
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
-	$(APXS) -c -o mod_sse.la $(WARN) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
+	$(APXS) -c -o mod_sse.la $(WARN) -DSSE_BUILD_STAMP=$(BUILD_STAMP) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
 	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
 
 tools/sse-publish: $(CLI_SRCS) sse_wire.h sse_event.h sse_proto.h sse_buf.h sse_sock.h Makefile

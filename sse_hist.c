@@ -305,14 +305,58 @@ int sse_hist_replay(sse_hist_t *h, const char *const *chans, int n,
     return rc;
 }
 
-void sse_hist_seal(sse_hist_t *h)
+static int ent_seq_cmp(const void *a, const void *b)
+{
+    const hent_t *x = *(hent_t *const *)a, *y = *(hent_t *const *)b;
+
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int sse_hist_each(const sse_hist_t *h, sse_hist_fn *fn, void *ctx)
+{
+    hent_t **all = malloc((h->events ? h->events : 1) * sizeof(*all));
+    apr_hash_index_t *hi;
+    size_t n = 0, i;
+    int rc = 0;
+
+    if (!all) {
+        return -1;
+    }
+    for (hi = apr_hash_first(NULL, h->chans); hi; hi = apr_hash_next(hi)) {
+        const hchan_t *ch = apr_hash_this_val(hi);
+        unsigned j;
+        for (j = 0; j < ch->n && n < h->events; j++) {
+            all[n++] = ring_at(ch, j);
+        }
+    }
+    qsort(all, n, sizeof(*all), ent_seq_cmp);
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = fn(ctx, all[i]->key, all[i]->seq, all[i]->id, all[i]->t,
+                all[i]->bytes, all[i]->len);
+    }
+    free(all);
+    return rc;
+}
+
+void sse_hist_note_gone(sse_hist_t *h, const char *chan, uint64_t gone)
+{
+    hchan_t *ch = apr_hash_get(h->chans, chan, APR_HASH_KEY_STRING);
+
+    if (ch && gone > ch->gone) {
+        ch->gone = gone;
+    }
+}
+
+void sse_hist_each_gone(const sse_hist_t *h,
+                        void (*fn)(void *ctx, const char *chan, uint64_t gone),
+                        void *ctx)
 {
     apr_hash_index_t *hi;
 
     for (hi = apr_hash_first(NULL, h->chans); hi; hi = apr_hash_next(hi)) {
-        hchan_t *ch = apr_hash_this_val(hi);
-        if (ch->n && ring_at(ch, 0)->seq - 1 > ch->gone) {
-            ch->gone = ring_at(ch, 0)->seq - 1;
+        const hchan_t *ch = apr_hash_this_val(hi);
+        if (ch->gone) {
+            fn(ctx, ch->name, ch->gone);
         }
     }
 }

@@ -59,11 +59,23 @@ int sse_hist_lost(const sse_hist_t *h, const char *const *chans, int n,
 const char *sse_hist_last_id(const sse_hist_t *h, const char *const *chans,
                              int n);
 
-/* After a history was rebuilt from what a store kept (which does not say
- * what each channel dropped before): each channel counts as having
- * dropped everything before its oldest held event, so a resume from an
- * older id is reported lost rather than given a replay with a hole. */
-void sse_hist_seal(sse_hist_t *h);
+/* Call fn for every held event, in seq order (to hand the history to the
+ * relay that replaces this one); fn's non-zero return stops the walk and
+ * is returned; -1 when out of memory. */
+typedef int sse_hist_fn(void *ctx, const char *chan, uint64_t seq,
+                        const char *id, apr_time_t t, const char *bytes,
+                        size_t len);
+int sse_hist_each(const sse_hist_t *h, sse_hist_fn *fn, void *ctx);
+
+/* A history rebuilt from a store: chan (if held) had dropped everything
+ * up to seq gone, so a resume from before it is reported lost. */
+void sse_hist_note_gone(sse_hist_t *h, const char *chan, uint64_t gone);
+
+/* Call fn for every held channel that dropped events, with the highest
+ * seq it dropped (to hand the history over with sse_hist_each). */
+void sse_hist_each_gone(const sse_hist_t *h,
+                        void (*fn)(void *ctx, const char *chan, uint64_t gone),
+                        void *ctx);
 
 /* Events and bytes held, for status and tests. */
 void sse_hist_stats(const sse_hist_t *h, size_t *events, size_t *bytes);

@@ -6,6 +6,7 @@
  * when httpd exits.  Runs in the parent only.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,7 +35,16 @@ typedef struct {
     server_rec *s;
     sse_cluster_conf_t cc;      /* in pconf, for the next fork */
     char cluster[2048];         /* the running relay's cluster settings */
+    char sock[1024];            /* the running relay's socket path */
 } relay_state_t;
+
+#define SSE_STR2(x) #x
+#define SSE_STR(x) SSE_STR2(x)
+#ifdef SSE_BUILD_STAMP
+const char sse_build_id[] = "mod_sse-build " SSE_STR(SSE_BUILD_STAMP);
+#else
+const char sse_build_id[] = "mod_sse-build " __DATE__ " " __TIME__;
+#endif
 
 static int relay_fork(relay_state_t *st);
 
@@ -63,6 +73,29 @@ static void relay_maint(int reason, void *data, apr_wait_t status)
     }
 }
 
+/* The directory where a relay being replaced leaves its history: beside
+ * its socket, made by the parent (the runtime directory may be root's)
+ * for the httpd user, mode 0700, empty.  NULL when it cannot be made. */
+static const char *handover_dir(apr_pool_t *p, server_rec *s, const char *sock)
+{
+    const char *dir = apr_pstrcat(p, sock, ".handover", NULL);
+    static const char *const files[] = { "data.mdb", "lock.mdb", "owner.lock" };
+    int i;
+
+    for (i = 0; i < 3; i++) {
+        unlink(apr_pstrcat(p, dir, "/", files[i], NULL));
+    }
+    if ((mkdir(dir, 0700) < 0 && errno != EEXIST)
+        || (geteuid() == 0 && chown(dir, ap_unixd_config.user_id,
+                                    ap_unixd_config.group_id) < 0)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s, "SSE00225: cannot make "
+                     "%s for the relay's history: the new relay starts with "
+                     "an empty history", dir);
+        return NULL;
+    }
+    return dir;
+}
+
 /* pconf cleanup: the relay goes when httpd exits, stays over restarts. */
 static apr_status_t relay_kill(void *data)
 {
@@ -81,7 +114,11 @@ static apr_status_t relay_kill(void *data)
      * runtime directory; nor has it, when it went first (a SIGTERM to the
      * whole process group: pkill, Ctrl-C) */
     if (sse_relay_path) {
+        char dir[1100];
         unlink(sse_relay_path);
+        /* what a replaced relay's history went through, emptied */
+        snprintf(dir, sizeof(dir), "%s.handover", sse_relay_path);
+        rmdir(dir);
     }
     return APR_SUCCESS;
 }
@@ -99,6 +136,7 @@ static int relay_fork(relay_state_t *st)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     st->running = 1;
+    apr_cpystrn(st->sock, sse_relay_path, sizeof(st->sock));
     return OK;
 }
 
@@ -129,7 +167,7 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
     /* A relay started with other cluster settings must make way. */
     /* The protocol is part of it: a relay kept across a graceful restart
      * must speak the protocol of the module that was just loaded. */
-    cluster = apr_pstrcat(pconf, "proto " SSE_PROTO_VERSION "|",
+    cluster = apr_pstrcat(pconf, sse_build_id, "|proto " SSE_PROTO_VERSION "|",
                           cc->url ? cc->url : "", "|",
                           cc->prefix ? cc->prefix : "", "|",
                           cc->password ? cc->password : "", "|",
@@ -138,13 +176,22 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                           apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT "|%d",
                                        cc->store_sync, cc->store_max,
                                        cc->store_strict), NULL);
+    st->cc.handover = NULL;
     if (st->running && strcmp(cluster, st->cluster)) {
+        /* Only a history in memory needs handing over: a store or Redis
+         * keeps it for the next relay. */
+        const char *dir = !cc->url && !cc->store_path
+            ? handover_dir(pconf, s, st->sock) : NULL;
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                     "SSE00211: relay protocol, cluster/stats or history "
-                     "store settings changed; restarting the relay");
-        kill(st->proc.pid, SIGTERM);
+                     "SSE00211: relay build, protocol, cluster/stats or "
+                     "history store settings changed (%s, was %.*s); "
+                     "replacing the relay%s", sse_build_id,
+                     (int)strcspn(st->cluster, "|"), st->cluster,
+                     dir ? ", which hands its history to the new one" : "");
+        kill(st->proc.pid, dir ? SIGUSR2 : SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
+        st->cc.handover = dir;
     }
     apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
     if (!st->running && relay_fork(st) != OK) {

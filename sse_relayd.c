@@ -46,13 +46,14 @@
 #include "sse_store.h"
 #include "sse_cluster.h"
 
-/* Set by SIGTERM and SIGINT: a signal handler has no handle to reach. */
+/* Set by SIGTERM and SIGINT (1) and by SIGUSR2 (2: a new build replaces
+ * this relay, which hands its history over as it exits): a signal
+ * handler has no handle to reach. */
 static volatile sig_atomic_t relay_stop;
 
 static void relay_sigterm(int sig)
 {
-    (void)sig;
-    relay_stop = 1;
+    relay_stop = sig == SIGUSR2 ? 2 : 1;
 }
 
 /* The logic's log lines (sse_relayd_t.log), to the error log. */
@@ -302,6 +303,7 @@ static void relay_detach(void)
     }
     apr_signal(SIGTERM, relay_sigterm);
     apr_signal(SIGINT, relay_sigterm);
+    apr_signal(SIGUSR2, relay_sigterm);
     apr_signal(SIGHUP, SIG_IGN);        /* restarts are the parent's */
     apr_signal(SIGUSR1, SIG_IGN);
     apr_signal(SIGWINCH, SIG_IGN);
@@ -360,12 +362,19 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
             relay_store_attach(d, st, cc->store_sync);
         }
     }
+    if (cc->handover && !cc->url && !d->store) {
+        relay_handover_in(d, cc->handover);
+    }
     d->stats_channel = cc->stats_channel;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                 "SSE00207: relay %d listening on %s%s%s", (int)getpid(), path,
-                 cc->url ? ", cluster " : "", cc->url ? cc->url : "");
+                 "SSE00207: relay %d listening on %s%s%s (%s)", (int)getpid(),
+                 path, cc->url ? ", cluster " : "", cc->url ? cc->url : "",
+                 sse_build_id);
     relay_loop(d);
     unlink(path);
+    if (relay_stop == 2 && !cc->url && !d->store) {
+        relay_handover_out(d, apr_pstrcat(pool, path, ".handover", NULL));
+    }
     if (d->store) {
         sse_store_close(d->store);
     }

@@ -25,7 +25,14 @@ typedef struct {
     int store_sync;
     apr_off_t store_max;
     int store_strict;           /* SSEHistoryStrict */
+    /* the directory where the relay this one replaces left its history
+     * (a new build after a graceful restart), or NULL */
+    const char *handover;
 } sse_cluster_conf_t;
+
+/* The build this module is ("mod_sse-build <number>", fixed when it was
+ * compiled): a relay of another build is replaced at a graceful restart. */
+extern const char sse_build_id[];
 
 /* Parent, the first post_config of a start (before httpd detaches, so
  * that `apachectl start` fails): with SSEHistoryStrict On, a store that

@@ -5,6 +5,8 @@
  * that history, or from Redis's (SSECluster).
  */
 #include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,12 +79,24 @@ static int store_load_one(void *ctx, const char *chan, uint64_t seq,
     return sse_hist_add(L->hist, chan, seq, id, bytes, len, t, UINT_MAX, 0);
 }
 
-int relay_store_attach(sse_relayd_t *d, sse_store_t *st, int sync)
+static void store_load_gone(void *ctx, const char *chan, uint64_t gone)
+{
+    store_load_t *L = ctx;
+
+    if (L->hist) {
+        sse_hist_note_gone(L->hist, chan, gone);
+    }
+}
+
+/* The history in st becomes the relay's; the new ids go on after the
+ * highest it held.  0, or -1 (logged, st closed). */
+static int store_adopt(sse_relayd_t *d, sse_store_t *st, size_t *n)
 {
     store_load_t L = { NULL, 0 };
     uint64_t last = 0;
     const char *err = NULL;
-    int rc = sse_store_load(st, store_load_one, &L, &last, &err);
+    int rc = sse_store_load(st, store_load_one, store_load_gone, &L, &last,
+                            &err);
 
     if (rc != 0 || (!L.hist && !(L.hist = sse_hist_create(d->next_id)))) {
         relayd_log(d, RELAYD_LOG_ERROR, "SSE00219: the history store "
@@ -94,17 +108,107 @@ int relay_store_attach(sse_relayd_t *d, sse_store_t *st, int sync)
         sse_store_close(st);
         return -1;
     }
-    sse_hist_seal(L.hist);
     sse_hist_destroy(d->hist);
     d->hist = L.hist;
     if (last >= d->next_id) {
         d->next_id = last + 1;  /* the clock went back: ids still rise */
     }
+    *n = L.n;
+    return 0;
+}
+
+/* sse_hist_each's callback: one event into the handover store. */
+static int handover_put(void *ctx, const char *chan, uint64_t seq,
+                        const char *id, apr_time_t t, const char *bytes,
+                        size_t len)
+{
+    const char *err;
+
+    return sse_store_put(ctx, chan, seq, id, t, bytes, len, UINT_MAX, 0,
+                         &err) ? -1 : 0;
+}
+
+static void handover_gone(void *ctx, const char *chan, uint64_t gone)
+{
+    const char *err;
+
+    sse_store_set_gone(ctx, chan, gone, &err);
+}
+
+int relay_handover_out(sse_relayd_t *d, const char *dir)
+{
+    size_t events, bytes, cap;
+    const char *err;
+    sse_store_t *st;
+    int rc;
+
+    sse_hist_stats(d->hist, &events, &bytes);
+    /* room for the records, LMDB's pages and the channel index */
+    cap = 2 * bytes + 256 * events + ((size_t)16 << 20);
+    if (!(st = sse_store_open(dir, cap, SSE_STORE_SYNC_NO, 1, &err))) {
+        relayd_log(d, RELAYD_LOG_ERROR, "SSE00225: the history cannot be "
+                   "handed to the new relay: %s", err);
+        return -1;
+    }
+    rc = sse_hist_each(d->hist, handover_put, st);
+    if (!rc) {
+        sse_hist_each_gone(d->hist, handover_gone, st);
+    }
+    sse_store_close(st);
+    if (rc) {
+        relayd_log(d, RELAYD_LOG_ERROR, "SSE00225: the history cannot be "
+                   "handed to the new relay: it could not be written");
+        return -1;
+    }
+    return 0;
+}
+
+int relay_handover_in(sse_relayd_t *d, const char *dir)
+{
+    const char *err;
+    char *p;
+    size_t n = 0;
+    struct stat sb;
+    sse_store_t *st;
+
+    if (stat(apr_pstrcat(d->pool, dir, "/data.mdb", NULL), &sb) < 0) {
+        return 0;               /* handed over already (a respawn) */
+    }
+    st = sse_store_open(dir, (size_t)1 << 40, SSE_STORE_SYNC_NO, 1, &err);
+    if (!st) {
+        relayd_log(d, RELAYD_LOG_ERROR, "SSE00225: the history handed over "
+                   "by the relay before cannot be read: %s", err);
+        return -1;
+    }
+    if (store_adopt(d, st, &n) == 0) {
+        sse_store_close(st);
+        relayd_log(d, RELAYD_LOG_NOTICE, "SSE00224: took over the history "
+                   "of the relay before: %lu events, ids go on after %"
+                   APR_UINT64_T_FMT, (unsigned long)n, d->next_id - 1);
+    }
+    /* The files are ours (the parent made the directory for us); the
+     * directory goes with the parent's next start or exit. */
+    p = apr_pstrcat(d->pool, dir, "/data.mdb", NULL);
+    unlink(p);
+    p = apr_pstrcat(d->pool, dir, "/lock.mdb", NULL);
+    unlink(p);
+    p = apr_pstrcat(d->pool, dir, "/owner.lock", NULL);
+    unlink(p);
+    return 0;
+}
+
+int relay_store_attach(sse_relayd_t *d, sse_store_t *st, int sync)
+{
+    size_t n = 0;
+
+    if (store_adopt(d, st, &n) < 0) {
+        return -1;
+    }
     d->store = st;
     d->store_sync = sync;
     relayd_log(d, RELAYD_LOG_INFO, "SSE00221: history store: %lu events "
                "loaded, ids go on after %" APR_UINT64_T_FMT,
-               (unsigned long)L.n, d->next_id - 1);
+               (unsigned long)n, d->next_id - 1);
     return 0;
 }
 

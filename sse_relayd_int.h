@@ -143,6 +143,7 @@ struct relay_conn_t {
 /* Log levels for sse_relayd_t.log: syslog's numbers, as httpd's APLOG_*. */
 #define RELAYD_LOG_ERROR 3
 #define RELAYD_LOG_WARNING 4
+#define RELAYD_LOG_NOTICE 5
 #define RELAYD_LOG_INFO 6
 #define RELAYD_LOG_DEBUG 7
 
@@ -320,6 +321,15 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
  * it and go on with the ids after the highest it ever held.  0, or -1
  * (logged: the store is dropped, the history starts empty). */
 int relay_store_attach(sse_relayd_t *d, struct sse_store_t *st, int sync);
+
+/* A new build replaces the relay (a graceful restart after an upgrade):
+ * the history kept only in memory goes to the new relay through a
+ * store in dir (a directory the parent made for it).  _out: the old
+ * relay, as it exits, writes every held event there; _in: the new one
+ * takes them as its history (ids go on after the highest), and removes
+ * the files.  0, or -1 (logged, SSE00225: the history starts empty). */
+int relay_handover_out(sse_relayd_t *d, const char *dir);
+int relay_handover_in(sse_relayd_t *d, const char *dir);
 
 /* An event (seq) went out to the brokers now: the clock's samples. */
 void relay_clock_note(sse_relayd_t *d, uint64_t seq);

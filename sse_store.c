@@ -9,7 +9,9 @@
  *   "seq"   seq        -> t (i64), u16 channel length, u32 id length,
  *                         u32 CRC-32 of the rest of the record,
  *                         channel, id, bytes: the events, in seq order
- *   "chan"  chan       -> u64: how many events chan holds
+ *   "chan"  chan       -> u64: how many events chan holds, u64: the
+ *                         highest seq it dropped (a resume from before it
+ *                         is told the history was lost)
  *           chan \0 seq -> t (i64): chan's events, oldest first
  *
  * Numbers are big-endian, so LMDB's byte order is numeric order.  A
@@ -296,7 +298,33 @@ typedef struct {
 typedef struct {
     entry_t *e;
     size_t n, cap;
+    entry_t *g;                 /* the old store's channels: key chan, */
+    size_t gn, gcap;            /* t the highest seq each dropped */
 } entries_t;
+
+/* A channel's count record of the old store: what it dropped. */
+static int gone_add(entries_t *es, const MDB_val *k, const MDB_val *v)
+{
+    entry_t *t;
+
+    if (es->gn == es->gcap) {
+        size_t cap = es->gcap ? 2 * es->gcap : 256;
+        if (!(t = realloc(es->g, cap * sizeof(*t)))) {
+            return ENOMEM;
+        }
+        es->g = t;
+        es->gcap = cap;
+    }
+    t = &es->g[es->gn];
+    if (!(t->key = malloc(k->mv_size ? k->mv_size : 1))) {
+        return ENOMEM;
+    }
+    memcpy(t->key, k->mv_data, k->mv_size);
+    t->klen = k->mv_size;
+    t->t = (apr_time_t)be64_get((unsigned char *)v->mv_data + 8);
+    es->gn++;
+    return 0;
+}
 
 static int entry_add(entries_t *es, const rec_t *r, const void *seq)
 {
@@ -340,7 +368,11 @@ static void entries_free(entries_t *es)
     for (i = 0; i < es->n; i++) {
         free(es->e[i].key);
     }
+    for (i = 0; i < es->gn; i++) {
+        free(es->g[i].key);
+    }
     free(es->e);
+    free(es->g);
 }
 
 /* Write the "chan" database of the copy: for each channel its count, then
@@ -349,8 +381,8 @@ static int copy_chans(MDB_env *env, MDB_dbi chans, entries_t *es)
 {
     MDB_txn *txn = NULL;
     MDB_val k, v;
-    unsigned char num[8];
-    size_t i, j, n = 0;
+    unsigned char num[16];
+    size_t i, j, n = 0, g = 0;
     int rc = 0;
 
     qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
@@ -366,9 +398,20 @@ static int copy_chans(MDB_env *env, MDB_dbi chans, entries_t *es)
         k.mv_data = es->e[i].key;
         k.mv_size = clen;
         be64_put(num, (uint64_t)(j - i));
+        be64_put(num + 8, 0);
+        {   /* what the old store said it dropped (both lists in key order) */
+            entry_t c = { es->e[i].key, clen, 0 };
+            while (g < es->gn && entry_cmp(&es->g[g], &c) < 0) {
+                g++;
+            }
+            if (g < es->gn && entry_cmp(&es->g[g], &c) == 0) {
+                be64_put(num + 8, (uint64_t)es->g[g].t);
+            }
+        }
         v.mv_data = num;
-        v.mv_size = 8;
+        v.mv_size = 16;
         rc = mdb_put(txn, chans, &k, &v, MDB_APPEND);
+        v.mv_size = 8;
         for (; rc == 0 && i < j; i++) {
             k.mv_data = es->e[i].key;
             k.mv_size = es->e[i].klen;
@@ -410,13 +453,13 @@ static void store_pass(const char *dir, size_t cap, const char *to, pass_t *ps)
     MDB_env *env = NULL, *out = NULL;
     MDB_txn *txn = NULL, *wtxn = NULL;
     MDB_cursor *c = NULL;
-    MDB_dbi meta, seqs, ometa = 0, oseqs = 0, ochans = 0;
+    MDB_dbi meta, seqs, chans, ometa = 0, oseqs = 0, ochans = 0;
     MDB_envinfo info;
     MDB_val k, v;
     unsigned char prev[8], num[12];
     uint64_t last = 0, seq;
     size_t n = 0;
-    entries_t es = { NULL, 0, 0 };
+    entries_t es = { NULL, 0, 0, NULL, 0, 0 };
     rec_t r;
     int rc, have_prev = 0;
 
@@ -512,6 +555,22 @@ static void store_pass(const char *dir, size_t cap, const char *to, pass_t *ps)
         }
     }
     if (rc != MDB_NOTFOUND) {
+        LMDB_DAMAGE(rc);
+    }
+    if (c) {
+        mdb_cursor_close(c);
+        c = NULL;
+    }
+    /* what each channel dropped: its count record (16 bytes) */
+    rc = mdb_dbi_open(txn, "chan", 0, &chans);
+    if (rc == 0 && to && (rc = mdb_cursor_open(txn, chans, &c)) == 0) {
+        while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+            if (v.mv_size == 16 && (rc = gone_add(&es, &k, &v)) != 0) {
+                WRITE_FAIL(rc);
+            }
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND) {
         LMDB_DAMAGE(rc);
     }
     if (have_prev && (seq = be64_get(prev)) > last) {
@@ -976,7 +1035,7 @@ static int lmdb_err(sse_store_t *st, int rc, const char *what, const char **err)
  * older than max_age at now; *count is left at what it holds. */
 static int trim(sse_store_t *st, MDB_txn *txn, const char *chan, size_t clen,
                 uint64_t keep, apr_time_t now, apr_interval_time_t max_age,
-                uint64_t *count, int *dropped)
+                uint64_t *count, uint64_t *gone, int *dropped)
 {
     MDB_cursor *c;
     MDB_val k, v, sk;
@@ -984,6 +1043,7 @@ static int trim(sse_store_t *st, MDB_txn *txn, const char *chan, size_t clen,
     int rc;
 
     *count = 0;
+    *gone = 0;
     *dropped = 0;
     k.mv_data = (void *)chan;
     k.mv_size = clen;
@@ -994,10 +1054,11 @@ static int trim(sse_store_t *st, MDB_txn *txn, const char *chan, size_t clen,
     if (rc) {
         return rc;
     }
-    if (v.mv_size != 8) {
+    if (v.mv_size != 16) {
         return MDB_CORRUPTED;
     }
     *count = be64_get(v.mv_data);
+    *gone = be64_get((unsigned char *)v.mv_data + 8);
     if ((rc = mdb_cursor_open(txn, st->chans, &c)) != 0) {
         return rc;
     }
@@ -1016,6 +1077,7 @@ static int trim(sse_store_t *st, MDB_txn *txn, const char *chan, size_t clen,
             break;
         }
         memcpy(sq, (char *)k.mv_data + clen + 1, 8);
+        *gone = be64_get(sq);   /* oldest first: the highest yet */
         sk.mv_data = sq;
         sk.mv_size = 8;
         if ((rc = mdb_cursor_del(c, 0)) != 0
@@ -1035,10 +1097,10 @@ static int trim(sse_store_t *st, MDB_txn *txn, const char *chan, size_t clen,
 }
 
 static int count_put(sse_store_t *st, MDB_txn *txn, const char *chan,
-                     size_t clen, uint64_t count)
+                     size_t clen, uint64_t count, uint64_t gone)
 {
     MDB_val k, v;
-    unsigned char num[8];
+    unsigned char num[16];
     int rc;
 
     k.mv_data = (void *)chan;
@@ -1048,8 +1110,9 @@ static int count_put(sse_store_t *st, MDB_txn *txn, const char *chan,
         return rc == MDB_NOTFOUND ? 0 : rc;
     }
     be64_put(num, count);
+    be64_put(num + 8, gone);
     v.mv_data = num;
-    v.mv_size = 8;
+    v.mv_size = 16;
     return mdb_put(txn, st->chans, &k, &v, 0);
 }
 
@@ -1063,14 +1126,14 @@ static int put_txn(sse_store_t *st, const char *chan, size_t clen,
     MDB_txn *txn;
     MDB_val k, v;
     unsigned char num[8], num12[12], *p;
-    uint64_t count;
+    uint64_t count, gone;
     int rc;
 
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
         return rc;
     }
     rc = trim(st, txn, chan, clen, max_count ? max_count - 1u : 0, t,
-              max_age, &count, dropped);
+              max_age, &count, &gone, dropped);
     if (rc == 0 && keep_event && max_count) {
         /* The record, then the channel's entry. */
         be64_put(num, seq);
@@ -1107,7 +1170,7 @@ static int put_txn(sse_store_t *st, const char *chan, size_t clen,
         rc = MDB_MAP_FULL;      /* nothing to free: write nothing */
     }
     if (rc == 0) {
-        rc = count_put(st, txn, chan, clen, count);
+        rc = count_put(st, txn, chan, clen, count, gone);
     }
     if (rc == 0 && keep_event) {
         last_seq_put(num12, seq);
@@ -1180,7 +1243,39 @@ int sse_store_put(sse_store_t *st, const char *chan, uint64_t seq,
 
 /* --- load, stats ---------------------------------------------------------- */
 
-int sse_store_load(sse_store_t *st, sse_store_fn *fn, void *ctx,
+int sse_store_set_gone(sse_store_t *st, const char *chan, uint64_t gone,
+                       const char **err)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    unsigned char num[16];
+    int rc;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0) {
+        return lmdb_err(st, rc, "cannot note what a channel dropped", err);
+    }
+    k.mv_data = (void *)chan;
+    k.mv_size = strlen(chan);
+    if ((rc = mdb_get(txn, st->chans, &k, &v)) != 0 || v.mv_size != 16) {
+        mdb_txn_abort(txn);
+        return rc == MDB_NOTFOUND ? -1
+               : lmdb_err(st, rc ? rc : MDB_CORRUPTED, "cannot note what a"
+                          " channel dropped", err);
+    }
+    memcpy(num, v.mv_data, 8);
+    be64_put(num + 8, gone);
+    v.mv_data = num;
+    v.mv_size = 16;
+    if ((rc = mdb_put(txn, st->chans, &k, &v, 0)) != 0) {
+        mdb_txn_abort(txn);
+        return lmdb_err(st, rc, "cannot note what a channel dropped", err);
+    }
+    rc = mdb_txn_commit(txn);
+    return rc ? lmdb_err(st, rc, "cannot note what a channel dropped", err) : 0;
+}
+
+int sse_store_load(sse_store_t *st, sse_store_fn *fn,
+                   sse_store_gone_fn *gone_fn, void *ctx,
                    uint64_t *last_seq, const char **err)
 {
     MDB_txn *txn;
@@ -1230,6 +1325,21 @@ int sse_store_load(sse_store_t *st, sse_store_fn *fn, void *ctx,
         ret = -1;
     }
     mdb_cursor_close(c);
+    if (!ret && gone_fn && (rc = mdb_cursor_open(txn, st->chans, &c)) == 0) {
+        while (mdb_cursor_get(c, &k, &v, MDB_NEXT) == 0) {
+            uint64_t gone;
+            if (v.mv_size != 16 || !(gone = be64_get((unsigned char *)v.mv_data + 8))) {
+                continue;
+            }
+            if (buf_need(st, k.mv_size + 1) < 0) {
+                break;
+            }
+            memcpy(st->buf, k.mv_data, k.mv_size);
+            st->buf[k.mv_size] = '\0';
+            gone_fn(ctx, st->buf, gone);
+        }
+        mdb_cursor_close(c);
+    }
     mdb_txn_abort(txn);
     return ret;
 }

@@ -114,12 +114,24 @@ typedef int sse_store_fn(void *ctx, const char *chan, uint64_t seq,
                          const char *id, apr_time_t t, const char *bytes,
                          size_t len);
 
+/* Called by sse_store_load for each channel that dropped events: the
+ * highest seq it dropped (a resume from before it lost something). */
+typedef void sse_store_gone_fn(void *ctx, const char *chan, uint64_t gone);
+
 /* Call fn for every held event in seq order (to rebuild the in-memory
- * history at start-up), and give the highest seq ever stored (0: none) so
- * ids keep rising across stops.  Returns 0, fn's non-zero return, or -1
- * with *err set (a damaged record). */
-int sse_store_load(sse_store_t *st, sse_store_fn *fn, void *ctx,
+ * history at start-up), then gone_fn (if not NULL) for every channel that
+ * dropped events, and give the highest seq ever stored (0: none) so ids
+ * keep rising across stops.  Returns 0, fn's non-zero return, or -1 with
+ * *err set (a damaged record). */
+int sse_store_load(sse_store_t *st, sse_store_fn *fn,
+                   sse_store_gone_fn *gone_fn, void *ctx,
                    uint64_t *last_seq, const char **err);
+
+/* Say that chan (which holds events) dropped everything up to seq gone,
+ * as the history being handed over knew: 0, -1 when chan holds nothing,
+ * -2 on an error (*err). */
+int sse_store_set_gone(sse_store_t *st, const char *chan, uint64_t gone,
+                       const char **err);
 
 /* Flush committed puts to disk; for SSE_STORE_SYNC_EVERYSEC the relay
  * calls it once a second.  0 or -1. */

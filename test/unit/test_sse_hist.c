@@ -103,10 +103,11 @@ static void test_trim_count(void)
     sse_hist_destroy(h);
 }
 
-/* A history rebuilt from a store (events 46-50 of "a", 20-22 of "b", the
- * older ones trimmed before the stop, which the store does not say):
- * after the seal a resume from before a channel's oldest event is lost. */
-static void test_seal(void)
+/* A history rebuilt from a store (events 46-50 of "a", 20-22 of "b"; "a"
+ * had dropped up to 45 before the stop, which the store says): a resume
+ * from before 45 on "a" is lost; a multi-channel resume older than "a"'s
+ * oldest is not lost where nothing was dropped. */
+static void test_note_gone(void)
 {
     sse_hist_t *h = sse_hist_create(20);
     int lost, i;
@@ -121,12 +122,16 @@ static void test_seal(void)
         add(h, "a", (uint64_t)i, id, 0, 5);
     }
     CHECK_STR(replay(h, "a", 30, &lost), "46,47,48,49,50,");
-    CHECK(lost == 0);           /* unsealed: 31-45 of "a" silently missing */
-    sse_hist_seal(h);
+    CHECK(lost == 0);           /* not told: 31-45 of "a" silently missing */
+    sse_hist_note_gone(h, "a", 45);
+    sse_hist_note_gone(h, "zz", 99);            /* not held: nothing */
     CHECK_STR(replay(h, "a", 30, &lost), "46,47,48,49,50,");
     CHECK(lost == 1);
     CHECK(sse_hist_lost(h, AB, 1, 44));
     CHECK(!sse_hist_lost(h, AB, 1, 45));
+    CHECK_STR(replay(h, "b,a", 20, &lost), "21,22,46,47,48,49,50,");
+    CHECK(lost == 1);
+    CHECK(!sse_hist_lost(h, AB + 1, 1, 20));
     CHECK_STR(replay(h, "a", 47, &lost), "48,49,50,");
     CHECK(lost == 0);
     CHECK_STR(replay(h, "b", 19, &lost), "20,21,22,");
@@ -220,7 +225,7 @@ int main(void)
     apr_initialize();
     test_replay_order();
     test_trim_count();
-    test_seal();
+    test_note_gone();
     test_trim_age_and_zero();
     test_proto();
     apr_terminate();

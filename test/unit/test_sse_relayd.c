@@ -786,6 +786,57 @@ static void test_store(apr_pool_t *p)
     CHECK(rmdir(dir) == 0);
 }
 
+/* An upgrade: the relay being replaced writes its history (in memory)
+ * into a store; the new one (a clock set back) takes it over, goes on
+ * after the highest id, resumes an old id without a loss, and removes the
+ * files; a second take-over (a respawn) finds nothing and changes nothing. */
+static void test_handover(apr_pool_t *p)
+{
+    char dir[] = "/tmp/sse-relayd-handover.XXXXXX";
+    const char *chans[] = { "ns/h" }, *two[] = { "ns/h", "ns/k" };
+    sse_relayd_t d;
+    relay_conn_t *r;
+    char id[64], all[256];
+    uint32_t n = 0;
+    uint64_t after = 0;
+    size_t events, bytes;
+    int i;
+
+    CHECK(mkdtemp(dir) != NULL);
+    relayd_start(&d, p);
+    r = sse_relayd_conn_new(&d, -1);
+    for (i = 0; i < 4; i++) {
+        sse_buf_free(&r->peer.out);
+        CHECK(publish(r, i == 2 ? "ns/k" : "ns/h", "kept", 0) == 1);
+        CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
+    }
+    CHECK_STR(id, "1003");
+    CHECK(relay_handover_out(&d, dir) == 0);
+    relayd_done(&d);
+
+    memset(&d, 0, sizeof(d));
+    d.log = test_log;
+    d.log_level = RELAYD_LOG_DEBUG;
+    CHECK(sse_relayd_init(&d, p, 5) == 0);      /* a clock set back */
+    CHECK(relay_handover_in(&d, dir) == 0);
+    CHECK(d.next_id == 1004);
+    sse_hist_stats(d.hist, &events, &bytes);
+    CHECK(events == 4);
+    CHECK(sse_hist_lookup(d.hist, "1000", chans, 1, &after) == 1
+          && after == 1000);
+    CHECK(!sse_hist_lost(d.hist, two, 2, 1000));
+    CHECK(sse_hist_lost(d.hist, chans, 1, 998));
+    CHECK(access(apr_pstrcat(p, dir, "/data.mdb", NULL), F_OK) < 0);
+    CHECK(relay_handover_in(&d, dir) == 0);     /* nothing left: a no-op */
+    CHECK(d.next_id == 1004);
+    r = sse_relayd_conn_new(&d, -1);
+    CHECK(publish(r, "ns/h", "next", 0) == 1);
+    CHECK(result(r, id, sizeof(id), all, sizeof(all), &n) == 0);
+    CHECK_STR(id, "1004");
+    relayd_done(&d);
+    CHECK(rmdir(dir) == 0);
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -804,6 +855,7 @@ int main(void)
     test_list(p);
     test_catchup(p);
     test_store(p);
+    test_handover(p);
     apr_pool_destroy(p);
     apr_terminate();
     return unit_report();

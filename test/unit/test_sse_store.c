@@ -122,15 +122,46 @@ static int on_event(void *ctx, const char *chan, uint64_t seq, const char *id,
     return s->stop_at && s->calls == s->stop_at ? 7 : 0;
 }
 
+static int ignore_event(void *ctx, const char *chan, uint64_t seq,
+                        const char *id, apr_time_t t, const char *bytes,
+                        size_t len)
+{
+    (void)ctx; (void)chan; (void)seq; (void)id; (void)t; (void)bytes; (void)len;
+    return 0;
+}
+#define NULL_EVENT ignore_event
+
 static const char *load(sse_store_t *st, uint64_t *last)
 {
     static seen_t s;
     const char *err = NULL;
 
     memset(&s, 0, sizeof(s));
-    CHECK(sse_store_load(st, on_event, &s, last, &err) == 0);
+    CHECK(sse_store_load(st, on_event, NULL, &s, last, &err) == 0);
     CHECK_ERR(err, NULL);
     return s.out;
+}
+
+static void on_gone(void *ctx, const char *chan, uint64_t gone)
+{
+    char one[64];
+
+    snprintf(one, sizeof(one), "%s:%llu,", chan, (unsigned long long)gone);
+    if (strlen(ctx) + strlen(one) < 512) {
+        strcat(ctx, one);
+    }
+}
+
+/* What a load says each channel dropped: "chan:gone,". */
+static const char *gones(sse_store_t *st)
+{
+    static char out[512];
+    uint64_t last;
+    const char *err = NULL;
+
+    out[0] = '\0';
+    CHECK(sse_store_load(st, NULL_EVENT, on_gone, out, &last, &err) == 0);
+    return out;
 }
 
 static size_t held(sse_store_t *st)
@@ -169,7 +200,7 @@ static void test_round_trip(void)
     /* fn's non-zero return stops the load and is returned. */
     memset(&s, 0, sizeof(s));
     s.stop_at = 2;
-    CHECK(sse_store_load(st, on_event, &s, &last, &err) == 7);
+    CHECK(sse_store_load(st, on_event, NULL, &s, &last, &err) == 7);
     CHECK_STR(s.out, "a/10/10/1,b/11/11/2,");
     /* Channel keys: empty or beyond LMDB's key size: refused, not kept. */
     {
@@ -246,6 +277,20 @@ static void test_trim(void)
     /* a starts again from nothing. */
     CHECK(put(st, "a", 32, "32", 301 * SEC, 2, 0) == 0);
     CHECK_STR(load(st, &last), "b/1/b1/0,ab/12/ab/12,c/24/24/200,a/32/32/301,");
+    CHECK_STR(gones(st), "c:23,");
+    /* What each channel dropped is kept across the copy made at open, and
+     * can be set (a handover). */
+    sse_store_close(st);
+    st = open_ok(MB, SSE_STORE_SYNC_NO);
+    CHECK_STR(gones(st), "c:23,");
+    {
+        const char *err = NULL;
+        CHECK(sse_store_set_gone(st, "ab", 11, &err) == 0);
+        CHECK(sse_store_set_gone(st, "none", 11, &err) == -1);
+    }
+    CHECK_STR(gones(st), "ab:11,c:23,");
+    CHECK(put(st, "ab", 33, "33", 302 * SEC, 3, 0) == 0);
+    CHECK_STR(gones(st), "ab:11,c:23,");
     sse_store_close(st);
     dir_remove();
 }
@@ -311,14 +356,14 @@ static void test_full(void)
     /* Refused whole: nothing half-written, last_seq as it was. */
     CHECK(held(st) == before);
     memset(&s, 0, sizeof(s));
-    CHECK(sse_store_load(st, on_event, &s, &last, &err) == 0);
+    CHECK(sse_store_load(st, on_event, NULL, &s, &last, &err) == 0);
     CHECK(last == good);
     CHECK((size_t)s.calls == before);
     sse_store_close(st);
     st = open_ok(MB, SSE_STORE_SYNC_NO);
     CHECK(held(st) == before);
     memset(&s, 0, sizeof(s));
-    CHECK(sse_store_load(st, on_event, &s, &last, &err) == 0);
+    CHECK(sse_store_load(st, on_event, NULL, &s, &last, &err) == 0);
     CHECK(last == good);
     /* Another try may or may not find room (LMDB reuses the pages freed by
      * a transaction two transactions later); it is whole either way. */
@@ -567,7 +612,7 @@ static int damage_child(int *moved)
             _exit(4);
         }
         memset(&s, 0, sizeof(s));
-        if (sse_store_load(st, on_event, &s, &last, &err) != 0) {
+        if (sse_store_load(st, on_event, NULL, &s, &last, &err) != 0) {
             _exit(3);
         }
         for (i = 1; i <= 400; i++) {
@@ -581,7 +626,7 @@ static int damage_child(int *moved)
         n0 = s.calls;
         st = sse_store_open(dir, MB, SSE_STORE_SYNC_NO, 0, &err);
         memset(&s, 0, sizeof(s));
-        if (!st || err || sse_store_load(st, on_event, &s, &last, &err) != 0
+        if (!st || err || sse_store_load(st, on_event, NULL, &s, &last, &err) != 0
             || s.calls != n0 + 400 || unit_failed > 0) {
             _exit(3);
         }
