@@ -3,7 +3,8 @@
 # prefork), a private httpd whose history is a store in its own directory,
 # and test/store/store.t against it: resume after a stop and start, after
 # kill -9 of the relay in a burst and of every process, a damaged store, a
-# full one, and (as root) a full disk.  `make test` calls this; it works as root and as a user.
+# full one, and (as root) a full disk; then test/store/upgrade.t: the
+# module replaced by another build under load, with a graceful restart.  `make test` calls this; it works as root and as a user.
 #   MPMS="event" bash test/store/run.sh     some MPMs only
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,7 +41,7 @@ for mpm in $MPMS; do
         "$here/httpd.conf.in" > "$dir/httpd.conf"
     echo "== store: $mpm"
     STORE_PORT=$port STORE_DIR=$dir STORE_ARGS="-f $dir/httpd.conf $root" \
-        prove "$here/store.t" || { rc=1; keep=1; echo "--- $dir/error.log"; tail -n 30 "$dir/error.log"; }
+        prove ${STORE_PROVE:-} "$here/store.t" "$here/upgrade.t" || { rc=1; keep=1; echo "--- $dir/error.log"; tail -n 30 "$dir/error.log"; }
     [ -f "$dir/httpd.pid" ] && /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k stop 2>/dev/null
     sleep 1
 done

@@ -14,8 +14,8 @@ use HTTP::Tiny ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(store_port store_dir start stop up down parent_pid log_lines relay_pid
-                 publish resume head_of);
+our @EXPORT = qw(store_port store_dir store_args apache start stop up down parent_pid
+                 log_lines relay_pid publish resume head_of);
 
 my $port = $ENV{STORE_PORT};
 my $dir = $ENV{STORE_DIR};
@@ -26,6 +26,8 @@ my $json = JSON::PP->new->utf8;
 # undef when not run by test/store/run.sh (the test skips)
 sub store_port { $port }
 sub store_dir { $dir }
+# how apachectl is called (-f the config, -D...); a test may add defines
+sub store_args { $args = shift if @_; $args }
 
 sub apache { system("/usr/sbin/apache2 $args -k $_[0] >/dev/null 2>&1") == 0 }
 sub parent_pid {

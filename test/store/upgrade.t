@@ -1,0 +1,110 @@
+# An upgrade: while events are published every few ms, the module is
+# replaced by another build (a copy whose build id differs) and httpd
+# restarted gracefully.  The relay must be replaced by one of the new
+# build, and a client resuming from the first event must get every event
+# answered 200, in order, once, without being told the history was lost:
+# with the history in memory (handed from the old relay to the new one)
+# and on disk (SSEHistoryPath).  Run by test/store/run.sh.
+use strict;
+use warnings FATAL => 'all';
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use File::Copy ();
+use Test::More;
+use Time::HiRes qw(time sleep);
+use StoreTest;
+
+my $port = store_port() or plan skip_all => 'run by test/store/run.sh';
+my $dir = store_dir();
+my $top = "$FindBin::Bin/../..";
+my $args = store_args();
+my $so = "$dir/mod_sse.so";
+
+# The build id of a module file, and a copy of it with another one (the
+# same length: the file is otherwise the same build).
+sub build_of {
+    open my $fh, '<:raw', shift or return '';
+    local $/;
+    my $b = <$fh>;
+    return $b =~ /mod_sse-build (\d{6,})/ ? $1 : '';
+}
+sub new_build {
+    my $file = shift;
+    open my $fh, '<:raw', $file or die "$file: $!";
+    my $b = do { local $/; <$fh> };
+    close $fh;
+    $b =~ /mod_sse-build (\d{6,})/ or die "no build id in $file";
+    my($old, $at) = ($1, $-[1]);
+    (my $new = $old) =~ tr/0-9/1-90/;       # every digit + 1
+    substr($b, $at, length $old) = $new;
+    open my $out, '>:raw', "$file.new" or die "$file.new: $!";
+    print $out $b;
+    close $out;
+    rename "$file.new", $file or die "rename: $!";   # a new inode: the running one is untouched
+    return $new;
+}
+
+File::Copy::copy("$top/mod_sse.so", $so) or die "copy: $!";
+for my $mode ('memory', 'store') {
+    store_args("$args -DUPGRADE" . ($mode eq 'memory' ? ' -DMEMORY' : ''));
+    ok start(), "$mode: the server starts";
+    my $old_build = build_of($so);
+    my $old_relay = relay_pid();
+    my $chan = "up$mode$$";
+    my $out = "$dir/upgrade-$mode.txt";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open my $fh, '>', $out or exit 1;
+        select((select($fh), $| = 1)[0]);
+        for my $i (1 .. 300) {
+            my($code, $id) = publish($chan, "event $i");
+            print $fh "$code " . ($id // '-') . "\n";
+            sleep 0.002;
+        }
+        exit 0;
+    }
+    my $lines = sub { open my $fh, '<', $out or return 0; my @l = <$fh>; scalar @l };
+    my $t0 = time;
+    sleep 0.05 while $lines->() < 100 && time - $t0 < 20;
+    my $new_build = new_build($so);
+    my $at = $lines->();
+    ok system("/usr/sbin/apache2 " . store_args() . " -k graceful >/dev/null 2>&1") == 0,
+       "$mode: the module replaced by build $new_build (was $old_build) and a graceful restart, after $at publishes";
+    my $deadline = time + 15;
+    sleep 0.1 while time < $deadline
+        && !grep { /SSE00207: relay \d+ .*mod_sse-build $new_build/ } log_lines(qr/SSE00207/);
+    my $new_relay = relay_pid();
+    waitpid $pid, 0;
+    ok $new_relay && $old_relay && $new_relay != $old_relay,
+       "$mode: a relay of the new build runs (pid $new_relay, was $old_relay)";
+    ok scalar(log_lines(qr/SSE00211: .*mod_sse-build $new_build, was mod_sse-build $old_build/)),
+       "$mode: the replacement is logged with both builds (SSE00211)";
+    if ($mode eq 'memory') {
+        my($took) = map { /SSE00224: took over the history of the relay before: (\d+) events/ ? $1 : () }
+                    log_lines(qr/SSE00224/);
+        ok $took && $took >= 80, "$mode: the new relay took over the old one's history (SSE00224: "
+           . ($took // 0) . ' events)';
+    }
+    open my $fh, '<', $out or die;
+    my @answers = map { [split ' '] } <$fh>;
+    my @ok = map { $_->[1] } grep { $_->[0] == 200 } @answers;
+    my $refused = grep { $_->[0] != 200 } @answers;
+    ok @ok >= 250, "$mode: " . scalar(@ok) . " of 300 publishes answered 200, $refused refused while the relay was replaced";
+    my($got) = resume($chan, $ok[0], scalar(@ok) - 1, 15);
+    my %seen;
+    my @dup = grep { $seen{$_}++ } @$got;
+    my @missing = grep { !$seen{$_} } @ok[1 .. $#ok];
+    is scalar(@missing), 0, "$mode: resuming from the first event gives every event answered 200"
+        . (@missing ? " (missing: @missing[0 .. ($#missing < 4 ? $#missing : 4)])" : '');
+    is scalar(@dup), 0, "$mode: ... none twice";
+    is_deeply $got, [sort { $a <=> $b } @$got], "$mode: ... in order";
+    unlike head_of($chan, $ok[0]), qr/SSE-History-Lost/i, "$mode: ... and the history is not called lost";
+    print "# RELIABILITY store_upgrade_$mode publishes=300 answered_200=" . scalar(@ok)
+        . " refused=$refused graceful_after=$at missing=" . scalar(@missing)
+        . " duplicated=" . scalar(@dup) . "\n";
+    ok stop(), "$mode: stop";
+}
+ok !glob("$dir/*.handover"),
+   'no handover directory is left after the stop';
+
+done_testing();
