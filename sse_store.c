@@ -385,7 +385,9 @@ static int copy_chans(MDB_env *env, MDB_dbi chans, entries_t *es)
     size_t i, j, n = 0, g = 0;
     int rc = 0;
 
-    qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
+    if (es->n) {
+        qsort(es->e, es->n, sizeof(*es->e), entry_cmp);
+    }
     for (i = 0; i < es->n && rc == 0; i = j) {
         size_t clen = es->e[i].klen - 9;
         for (j = i + 1; j < es->n && es->e[j].klen == clen + 9
@@ -649,6 +651,10 @@ static int copy_install(const char *dir, const char *to)
     return 0;
 }
 
+/* The check child's exit status: its verdicts (0: read back whole). */
+#define CHECK_DAMAGED 10
+#define CHECK_NOT_COPIED 11
+
 /* Run store_pass in a child and wait for it.  0: read back whole (and,
  * with to, the copy installed); 1: damaged, why set; 2: the copy could
  * not be made (why set; the old file is untouched and read back whole);
@@ -692,7 +698,7 @@ static int check_child(const char *dir, size_t cap, const char *to,
             const char *m = ps.damage ? ps.damage : ps.write;
             (void)!write(fds[1], m, strlen(m));
         }
-        _exit(ps.damage ? 1 : ps.write ? 2 : 0);
+        _exit(ps.damage ? CHECK_DAMAGED : ps.write ? CHECK_NOT_COPIED : 0);
     }
     close(fds[1]);
     n = 0;
@@ -721,8 +727,14 @@ static int check_child(const char *dir, size_t cap, const char *to,
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return 0;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == CHECK_NOT_COPIED) {
         snprintf(why, why_len, "%s", msg);
+        return 2;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) != CHECK_DAMAGED) {
+        /* not a verdict on the file (a sanitizer's exit, say): used as is */
+        snprintf(why, why_len, "the check ended with status %d",
+                 WEXITSTATUS(status));
         return 2;
     }
     if (WIFSIGNALED(status)) {
