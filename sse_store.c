@@ -731,10 +731,15 @@ static int check_child(const char *dir, size_t cap, const char *to,
         snprintf(why, why_len, "%s", msg);
         return 2;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) != CHECK_DAMAGED) {
-        /* not a verdict on the file (a sanitizer's exit, say): used as is */
-        snprintf(why, why_len, "the check ended with status %d",
-                 WEXITSTATUS(status));
+    if ((WIFEXITED(status) && WEXITSTATUS(status) != CHECK_DAMAGED)
+        || (WIFSIGNALED(status) && WTERMSIG(status) != SIGSEGV
+            && WTERMSIG(status) != SIGBUS && WTERMSIG(status) != SIGABRT
+            && WTERMSIG(status) != SIGFPE && WTERMSIG(status) != SIGILL)) {
+        /* not a verdict on the file (a sanitizer's exit, the OOM
+         * killer's SIGKILL): used as is */
+        snprintf(why, why_len, "the check ended with %s %d",
+                 WIFEXITED(status) ? "status" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         return 2;
     }
     if (WIFSIGNALED(status)) {
