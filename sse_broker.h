@@ -52,6 +52,8 @@ typedef struct {
     const char *preamble;       /* first bytes of the body */
     const char *last_id;        /* resume after this id; NULL: live only */
     int keepalive;              /* SSEKeepalive seconds, 0: off */
+    int lost_event;             /* SSEHistoryLostEvent: a lost history is
+                                   also told as an sse-history-lost event */
     int held;                   /* 1: a held (TLS/HTTP/2) stream's pipe,
                                    2: a suspended one's (not counted as
                                    held: it has no thread) */

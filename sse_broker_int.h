@@ -55,6 +55,7 @@ struct sse_sub_t {
     struct sse_replay_t *replaying; /* waiting for its history: live events
                                    before the answer are in the answer */
     int keepalive;              /* seconds */
+    int lost_event;             /* SSEHistoryLostEvent */
     int held;                   /* fd is a held (1) or suspended (2)
                                    stream's socketpair */
     const sse_sink_t *sink;     /* NULL, or its direct writes (sse_broker.h) */
@@ -180,6 +181,10 @@ void sse_sub_start(sse_broker_t *b, sse_sub_t *sub);
  * reference queued; past its backlog limit the stream is ended. */
 void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
                   unsigned nevents);
+/* Tell sub that its history is incomplete: the ": history lost" comment,
+ * and with SSEHistoryLostEvent an "sse-history-lost" event whose data is
+ * the Last-Event-ID it resumed from (empty: none). */
+void sse_sub_send_lost(sse_broker_t *b, sse_sub_t *sub);
 /* Send bytes only this subscriber gets (copied). */
 void sse_sub_send_bytes(sse_broker_t *b, sse_sub_t *sub, const char *data,
                         size_t len);

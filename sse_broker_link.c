@@ -76,7 +76,7 @@ static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
     int rc;
 
     if (!rp) {
-        sse_sub_send(b, sub, b->lost, 1);
+        sse_sub_send_lost(b, sub);
         return;
     }
     rp->token = ++b->next_token;
@@ -109,7 +109,7 @@ static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
 void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
 {
     if (b->relay.io.fd < 0) {
-        sse_sub_send(b, sub, b->lost, 1);
+        sse_sub_send_lost(b, sub);
         return;
     }
     replay_ask(b, sub, 0);
@@ -191,7 +191,7 @@ static int replay_done(sse_broker_t *b, const sse_frame_hdr_t *h,
         sub->replaying = NULL;
         sub->after_seq = after;
         if (lost) {
-            sse_sub_send(b, sub, b->lost, 1);
+            sse_sub_send_lost(b, sub);
             sub->events--;
         }
         if (len && sub->hub) {
@@ -281,7 +281,7 @@ void sse_link_drop(sse_broker_t *b, const char *why)
                 sub->off_since = rp->since;     /* asked again when back */
             }
             else {
-                sse_sub_send(b, sub, b->lost, 1);
+                sse_sub_send_lost(b, sub);
             }
         }
         free(rp);

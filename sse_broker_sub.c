@@ -100,6 +100,7 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     sub->last_id = spec->last_id ? block_copy(&p, spec->last_id) : NULL;
     sub->max_backlog = spec->max_backlog;
     sub->keepalive = spec->keepalive;
+    sub->lost_event = spec->lost_event;
     sub->held = spec->held;
     sub->sink = spec->sink;
     sub->sink_ctx = spec->sink_ctx;
@@ -387,6 +388,30 @@ void sse_sub_send_bytes(sse_broker_t *b, sse_sub_t *sub, const char *data,
     }
     sse_sub_send(b, sub, m, 1);
     sse_msg_unref(m);
+}
+
+void sse_sub_send_lost(sse_broker_t *b, sse_sub_t *sub)
+{
+    static const char head[] = "event: sse-history-lost\ndata: ";
+    size_t idlen = sub->last_id ? strlen(sub->last_id) : 0;
+    char *ev;
+
+    sse_sub_send(b, sub, b->lost, 1);
+    if (!sub->lost_event || sub->dead) {
+        return;
+    }
+    /* the id was checked as a header value (no CR, LF or NUL): one line */
+    if (!(ev = malloc(sizeof(head) - 1 + idlen + 2))) {
+        sse_sub_kill(b, sub, "out of memory");
+        return;
+    }
+    memcpy(ev, head, sizeof(head) - 1);
+    if (idlen) {
+        memcpy(ev + sizeof(head) - 1, sub->last_id, idlen);
+    }
+    memcpy(ev + sizeof(head) - 1 + idlen, "\n\n", 2);
+    sse_sub_send_bytes(b, sub, ev, sizeof(head) - 1 + idlen + 2);
+    free(ev);
 }
 
 /* Watch sub and put it on its channels (its census deltas noted); its

@@ -37,6 +37,7 @@ void *sse_create_dir_config(apr_pool_t *p, char *dir)
     dc->history_age = -1;
     dc->max_channels = -1;
     dc->handover = -1;
+    dc->lost_event = -1;
     dc->protected_ok = -1;
     dc->max_per_client = -1;
     dc->hub_anonymous = -1;
@@ -60,6 +61,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_INT(retry);
     SSE_MERGE_INT(max_channels);
     SSE_MERGE_INT(handover);
+    SSE_MERGE_INT(lost_event);
     SSE_MERGE_INT(protected_ok);
     SSE_MERGE_INT(max_per_client);
     SSE_MERGE_INT(hub_anonymous);
@@ -548,6 +550,11 @@ const command_rec sse_cmds[] = {
                  "On: a response (CGI, FastCGI, proxy, ...) carrying the "
                  "header " SSE_HANDOVER_HEADER " becomes an event stream on "
                  "those channels (default off)"),
+    AP_INIT_FLAG("SSEHistoryLostEvent", set_flag,
+                 (void *)APR_OFFSETOF(sse_dir_conf_t, lost_event), OR_FILEINFO,
+                 "On: a stream whose history could not be replayed whole "
+                 "also gets an 'sse-history-lost' event, which EventSource "
+                 "can see (default off)"),
     AP_INIT_TAKE1("SSENamespace", set_namespace, NULL, RSRC_CONF | ACCESS_CONF,
                   "The namespace of the channels of this server or location "
                   "(default: the virtual host's ServerName)"),

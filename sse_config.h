@@ -42,6 +42,7 @@ typedef struct {
     int history_age;            /* SSEHistory max age, seconds           */
     int max_channels;           /* SSEMaxChannels per request            */
     int handover;               /* SSEHandover on|off                    */
+    int lost_event;             /* SSEHistoryLostEvent on|off, -1 unset  */
     const char *ns;             /* SSENamespace, NULL: the ServerName    */
     int protected_ok;           /* SSEProtectedChannels on|off           */
     apr_array_header_t *origins; /* SSEPublishOrigins (const char *)     */

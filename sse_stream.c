@@ -318,6 +318,7 @@ static void sse_spec_fill(request_rec *r, const sse_dir_conf_t *dc,
                                              : SSE_DEFAULT_MAX_BACKLOG;
     spec->preamble = sse_preamble(r, dc, private);
     spec->keepalive = SSE_OR(dc->keepalive, SSE_DEFAULT_KEEPALIVE);
+    spec->lost_event = dc->lost_event > 0;
 }
 
 int sse_stream_serve(request_rec *r, const sse_dir_conf_t *dc,

@@ -10,7 +10,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use SSETest;
 
-plan tests => 16;
+plan tests => 21;
 
 my $LOST = ": history lost\n\n";
 
@@ -58,6 +58,26 @@ is $s->header('SSE-History-Lost'), 'true', 'an expired id: SSE-History-Lost: tru
 $s->wait_for(sub { length $s->{buf} >= length $LOST }, 3);
 is show(substr $s->{buf}, 0, length $LOST), show($LOST), 'and ": history lost" first';
 is join(',', drain($s, 10)), 'e5,e6,e7,e8,live', 'then the 5 events it still has';
+$s->disconnect;
+
+# 2b. SSEHistoryLostEvent On: the same, plus an event EventSource sees
+$s = open_stream("/lstream?channel=$c", headers => ['Last-Event-ID' => $ids[0]]);
+$s->wait_for(sub { $s->{buf} =~ /\n\n.*\n\n/s }, 3);
+my $want = $LOST . "event: sse-history-lost\ndata: $ids[0]\n\n";
+is show(substr $s->{buf}, 0, length $want), show($want),
+   'SSEHistoryLostEvent On: ": history lost", then an sse-history-lost event naming the id';
+is join(',', drain($s, 10)), "$ids[0],e5,e6,e7,e8,live", '... then the 5 events it still has';
+$s->disconnect;
+$s = open_stream("/lstream?channel=$c", headers => ['Last-Event-ID' => $ids[5]]);
+is join(',', drain($s, 10)), 'e7,e8,live', 'a resume that loses nothing gets no such event';
+$s->disconnect;
+$s = open_stream("/stream?channel=$c", headers => ['Last-Event-ID' => $ids[0]]);
+$s->wait_for(sub { length $s->{buf} > length $LOST }, 3);
+unlike $s->{buf}, qr/sse-history-lost/, 'without it (the default): only the comment';
+$s->disconnect;
+$s = open_stream("/lstream?lastEventId=no-such-id&channel=$c");
+$s->wait_for(sub { $s->{buf} =~ /sse-history-lost\ndata: .*\n\n/ }, 3);
+like $s->{buf}, qr/event: sse-history-lost\ndata: no-such-id\n\n/, 'an unknown id: the event names it';
 $s->disconnect;
 
 # 3. an id never seen: lost, everything held
