@@ -69,7 +69,11 @@ static int sse_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     if (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) {
+        sse_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                  &sse_module);
         sse_check_config_tree(s);
+        sse_check_mpm(s);
+        sse_held_configure(s, sc->max_held);
         sse_suspend_configure(s);
     }
     return OK;
@@ -95,6 +99,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     /* the error log is open now: the warnings configtest gives */
     sse_check_config_tree(s);
+    sse_check_mpm(s);
     /* One stream counter per child process of this generation. */
     ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &children);
     rv = sse_count_init(pconf, children);

@@ -14,6 +14,9 @@
 #include "apr_strings.h"
 #include "apr_file_io.h"
 #include "apr_uri.h"
+#include "ap_mpm.h"
+
+#include <sys/resource.h>
 
 #include "sse_config.h"
 #include "sse_conf.h"
@@ -714,6 +717,80 @@ static void sse_check_open_streams(const ap_directive_t *d, server_rec *s)
                                             NULL));
         }
         sse_check_open_streams(d->first_child, s);
+    }
+}
+
+/* Does the configuration serve streams anywhere (SetHandler sse or
+ * mercure)? */
+static int sse_tree_has_streams(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (!strcasecmp(d->directive, "SetHandler") && d->args) {
+            const char *a = d->args + (*d->args == '"' || *d->args == '\'');
+            if (sse_is_stream_handler(d->args) || !strncasecmp(a, "mercure", 7)) {
+                return 1;
+            }
+        }
+        if (d->first_child && sse_tree_has_streams(d->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sse_check_mpm(server_rec *s)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(s->module_config, &sse_module);
+    int threads = 1, daemons = 1, spare = 0, workers, streams, prefork;
+    struct rlimit rl;
+
+    if (!sse_tree_has_streams(ap_conftree)) {
+        return;
+    }
+    prefork = !strcmp(ap_show_mpm(), "prefork");
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+    threads = threads > 0 ? threads : 1;
+    daemons = daemons > 0 ? daemons : 1;
+    workers = prefork ? daemons : threads * daemons;
+    ap_mpm_query(prefork ? AP_MPMQ_MAX_SPARE_DAEMONS : AP_MPMQ_MAX_SPARE_THREADS,
+                 &spare);
+    if (spare < workers) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00308: %s %d is below MaxRequestWorkers %d: the %s "
+                     "MPM stops %s, and one whose streams are parked or "
+                     "suspended looks idle: its streams end and their clients "
+                     "reconnect (set %s to MaxRequestWorkers)",
+                     prefork ? "MaxSpareServers" : "MaxSpareThreads", spare,
+                     workers, ap_show_mpm(),
+                     prefork ? "idle processes" : "children with idle threads",
+                     prefork ? "MaxSpareServers" : "MaxSpareThreads");
+    }
+    if (prefork && ap_find_linked_module("mod_ssl.c")) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00309: the prefork MPM holds each event stream over "
+                     "TLS in a whole process: MaxRequestWorkers %d for streams "
+                     "and pages together. For streams without a process each, "
+                     "use the event MPM (with PHP: php-fpm through "
+                     "proxy_fcgi instead of mod_php), or plain HTTP behind a "
+                     "TLS proxy", daemons);
+    }
+    /* a child's descriptors: its streams, two per worker thread (its
+     * connection and the relay's), some for logs and listeners */
+    streams = SSE_OR(sc->max_streams, SSE_DEFAULT_MAX_STREAMS);
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+        && streams > 0) {
+        long per = (long)rl.rlim_cur - 2L * threads - 64;
+        long room = (per > 0 ? per : 0) * daemons;
+        if (room < streams) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "SSE00313: %lu descriptors per process (ulimit -n) "
+                         "let %d children hold about %ld streams, below "
+                         "SSEMaxSubscribers %d: raise the limit (Debian: "
+                         "APACHE_ULIMIT_MAX_FILES in /etc/apache2/envvars; "
+                         "systemd: LimitNOFILE=) or lower SSEMaxSubscribers",
+                         (unsigned long)rl.rlim_cur, daemons, room, streams);
+        }
     }
 }
 

@@ -30,4 +30,10 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv);
  * post_config. */
 void sse_check_config_tree(server_rec *s);
 
+/* Where the MPM's settings would cut streams, when the configuration
+ * serves any (at start-up and in configtest): children retired while
+ * their streams look idle (SSE00308), prefork with TLS (SSE00309), too
+ * few descriptors for SSEMaxSubscribers (SSE00313). */
+void sse_check_mpm(server_rec *s);
+
 #endif

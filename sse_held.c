@@ -133,6 +133,16 @@ void sse_held_configure(server_rec *s, int max_held)
                  max_held >= 0 ? "" : ", default: MaxRequestWorkers / 2",
                  caps.tls_max, caps.threads, caps.threads - caps.tls_max,
                  caps.h2_max, caps.h2_workers, free_h2);
+    if (max_held > daemons * (caps.tls_max + caps.h2_max)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "SSE00312: SSEMaxHeldStreams %d is more than the MPM "
+                     "can hold: %d children x (%d over HTTP/1.1 + %d over "
+                     "HTTP/2) = %d; streams past that are refused with 503 "
+                     "all the same (raise ThreadsPerChild, MaxRequestWorkers "
+                     "or H2MaxWorkers, or lower SSEMaxHeldStreams)", max_held,
+                     daemons, caps.tls_max, caps.h2_max,
+                     daemons * (caps.tls_max + caps.h2_max));
+    }
     if (caps.h2_workers && !caps.h2_max) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "SSE00305: H2MaxWorkers %d leaves no room for HTTP/2 "

@@ -139,16 +139,15 @@ static double susp_worker_factor(const ap_directive_t *d)
     return f;
 }
 
-/* The warnings: where the event MPM would refuse suspended streams below
- * SSEMaxSubscribers, or end them by retiring an idle-looking child. */
+/* The warning: where the event MPM would refuse suspended streams below
+ * SSEMaxSubscribers (children retired with their streams: sse_check_mpm). */
 static void susp_check_mpm(server_rec *s, int max_streams)
 {
-    int threads = 1, daemons = 1, spare = 0, workers, room;
+    int threads = 1, daemons = 1, workers, room;
     double factor = susp_worker_factor(ap_conftree);
 
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
-    ap_mpm_query(AP_MPMQ_MAX_SPARE_THREADS, &spare);
     factor = factor < 0 ? 2 : factor;       /* the event MPM's default */
     workers = threads * daemons;
     /* a child takes ThreadsPerChild + idle threads x factor connections */
@@ -162,14 +161,6 @@ static void susp_check_mpm(server_rec *s, int max_streams)
                      "AsyncRequestWorkerFactor (to %d for %d streams)", room,
                      max_streams, threads, factor, daemons,
                      (max_streams + workers - 1) / workers - 1, max_streams);
-    }
-    if (spare < workers) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                     "SSE00308: MaxSpareThreads %d is below MaxRequestWorkers "
-                     "%d: the event MPM stops children with idle threads, and "
-                     "a child serving only suspended streams is idle; its "
-                     "streams end and their clients reconnect (set "
-                     "MaxSpareThreads to MaxRequestWorkers)", spare, workers);
     }
 }
 
@@ -191,8 +182,9 @@ void sse_suspend_configure(server_rec *s)
     if (!susp_mpm_can()) {
         ap_log_error(APLOG_MARK, on ? APLOG_WARNING : APLOG_NOTICE, 0,
                      on ? s : NULL, "SSE00306: event streams over TLS are "
-                     "held, one worker thread each: the %s MPM cannot "
-                     "suspend them%s", ap_show_mpm(),
+                     "held, one %s each: the %s MPM cannot suspend them%s",
+                     strcmp(ap_show_mpm(), "prefork") ? "worker thread"
+                     : "process", ap_show_mpm(),
                      on ? " (SSESuspend on has no effect)" : "");
         return;
     }

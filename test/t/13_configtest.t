@@ -50,11 +50,12 @@ my @warn = (
       'authentication without Require (lets everyone in)' ],
     [ "SetHandler sse", 1, 'SetHandler sse for the whole server' ],
 );
-plan tests => 1 + @cases + 2 * @warn + 1;
+plan tests => 1 + @cases + 2 * @warn + 1 + 9;
 
 my $dir = File::Temp->newdir;
 sub configtest {
-    my $line = shift;
+    my($line, %o) = @_;
+    my $mpm = $o{mpm} // 'event';
     my $conf = "$dir/httpd.conf";
     open my $fh, '>', $conf or die $!;
     print $fh <<"EOC";
@@ -63,14 +64,15 @@ ServerName localhost
 Listen 127.0.0.1:1
 PidFile "$dir/pid"
 ErrorLog "$dir/error.log"
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule mpm_${mpm}_module /usr/lib/apache2/modules/mod_mpm_${mpm}.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
 LoadModule sse_module "$so"
 $line
 EOC
     close $fh;
-    my $out = `"$httpd" -t -f "$conf" 2>&1`;
+    my $sh = $o{shell} // '';
+    my $out = `$sh "$httpd" -t -f "$conf" 2>&1`;
     return ($? >> 8, $out);
 }
 
@@ -111,4 +113,38 @@ for my $w (@warn) {
     my($rc, $out) = configtest("SSENamespace shop\n<VirtualHost *:1>\nSSENamespace other.site\n<Location /s>\nSSENamespace s-1\nSetHandler sse\nSSEChannel \"\@user-%{REMOTE_USER}\"\nSSEProtectedChannels on\nRequire all granted\n</Location>\n</VirtualHost>");
     is $rc, 0, 'SSENamespace at server, virtual host and location level; SSEProtectedChannels in a location'
         or diag $out;
+}
+
+# The MPM settings that would cut streams, named once at start-up (and by
+# configtest) when the configuration serves streams: children retired
+# while their streams look idle, prefork with TLS, too few descriptors.
+{
+    my $streams = "<Location /s>\nSetHandler sse\nRequire all granted\n</Location>\n";
+    my($rc, $out) = configtest("${streams}MaxSpareThreads 75\nMaxRequestWorkers 150");
+    my @w = $out =~ /(SSE00308: .*)/g;
+    ok @w == 1 && $w[0] =~ /MaxSpareThreads 75 is below MaxRequestWorkers 150: the event MPM stops children with idle threads.*set MaxSpareThreads to MaxRequestWorkers/,
+       "event, Debian's MaxSpareThreads 75 below MaxRequestWorkers 150: SSE00308 once" or diag $out;
+    ($rc, $out) = configtest("${streams}MaxSpareThreads 150\nMaxRequestWorkers 150");
+    unlike $out, qr/SSE00308/, '... none with MaxSpareThreads = MaxRequestWorkers';
+    ($rc, $out) = configtest("MaxSpareThreads 75\nMaxRequestWorkers 150");
+    unlike $out, qr/SSE0030[89]|SSE00313/, '... and none at all where no location serves streams';
+    ($rc, $out) = configtest("${streams}MaxSpareServers 10\nMaxRequestWorkers 150", mpm => 'prefork');
+    like $out, qr/SSE00308: MaxSpareServers 10 is below MaxRequestWorkers 150: the prefork MPM stops idle processes/,
+         'prefork: MaxSpareServers below MaxRequestWorkers (SSE00308)';
+    ($rc, $out) = configtest("LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so\n${streams}MaxSpareServers 150\nMaxRequestWorkers 150",
+                             mpm => 'prefork');
+    like $out, qr/SSE00309: the prefork MPM holds each event stream over TLS in a whole process: MaxRequestWorkers 150/,
+         'prefork with mod_ssl: each TLS stream a process (SSE00309)';
+    ($rc, $out) = configtest("${streams}MaxSpareThreads 150\nMaxRequestWorkers 150\nSSEMaxSubscribers 50000",
+                             shell => 'ulimit -n 1024;');
+    like $out, qr/SSE00313: 1024 descriptors per process \(ulimit -n\) let \d+ children hold about \d+ streams, below SSEMaxSubscribers 50000/,
+         'ulimit -n 1024 with SSEMaxSubscribers 50000 (SSE00313)';
+    ($rc, $out) = configtest("${streams}MaxSpareThreads 150\nMaxRequestWorkers 150\nSSEMaxSubscribers 2000",
+                             shell => 'ulimit -n 1024;');
+    unlike $out, qr/SSE00313/, '... none with SSEMaxSubscribers 2000';
+    ($rc, $out) = configtest("ThreadsPerChild 25\nMaxRequestWorkers 150\nSSEMaxHeldStreams 100000");
+    like $out, qr/SSE00312: SSEMaxHeldStreams 100000 is more than the MPM can hold: 6 children x \(\d+ over HTTP\/1\.1 \+ 0 over HTTP\/2\) = \d+/,
+         'SSEMaxHeldStreams past what the MPM can hold (SSE00312)';
+    ($rc, $out) = configtest("ThreadsPerChild 25\nMaxRequestWorkers 150\nSSEMaxHeldStreams 50");
+    unlike $out, qr/SSE00312/, '... none with SSEMaxHeldStreams 50';
 }

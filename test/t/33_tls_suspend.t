@@ -321,7 +321,7 @@ is $crash, 0, 'no child crashed';
 #    many as MaxRequestWorkers, so no warning of idle children retired.
 my($mode) = map { /SSE00306: (.*)/ } @log;
 like $mode // '', $event ? qr/over TLS \(HTTP\/1\.1\) are suspended .* in \d+ of \d+ servers; held in [1-9]/
-                         : qr/are held, one worker thread each: the (worker|prefork) MPM cannot suspend them$/,
+                         : qr/are held, one (worker thread|process) each: the (worker|prefork) MPM cannot suspend them$/,
      'start-up: ' . ($mode // 'no SSE00306 line');
 my($room) = map { /SSE00307: (.*)/ } @log;
 if ($event) {
