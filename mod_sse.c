@@ -137,7 +137,7 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                          SSE_STORE_SYNC_EVERYSEC),
                                   sc->hist_max >= 0 ? sc->hist_max
                                   : SSE_DEFAULT_HISTORY_MAX,
-                                  sc->hist_strict > 0, NULL };
+                                  sc->hist_strict > 0, NULL, 0, 0 };
         if (sc->hist_path && sse_relay_store_dir(pconf, s, sc->hist_path) != OK) {
             cc.store_path = NULL;       /* logged: the history in memory */
         }

@@ -36,6 +36,7 @@ typedef struct {
     sse_cluster_conf_t cc;      /* in pconf, for the next fork */
     char cluster[2048];         /* the running relay's cluster settings */
     char sock[1024];            /* the running relay's socket path */
+    int starts, upgrades;       /* relays forked, replaced by a new build */
 } relay_state_t;
 
 #define SSE_STR2(x) #x
@@ -125,7 +126,11 @@ static apr_status_t relay_kill(void *data)
 
 static int relay_fork(relay_state_t *st)
 {
-    apr_status_t rv = apr_proc_fork(&st->proc, st->pconf);
+    apr_status_t rv;
+
+    st->cc.starts = ++st->starts;
+    st->cc.upgrades = st->upgrades;
+    rv = apr_proc_fork(&st->proc, st->pconf);
 
     if (rv == APR_INCHILD) {
         sse_relayd_main(st->pconf, st->s, sse_relay_path, &st->cc);
@@ -192,6 +197,8 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
         st->cc.handover = dir;
+        st->upgrades += strncmp(cluster, st->cluster, strcspn(st->cluster, "|")
+                                + 1) != 0;
     }
     apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
     if (!st->running && relay_fork(st) != OK) {

@@ -366,6 +366,8 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
         relay_handover_in(d, cc->handover);
     }
     d->stats_channel = cc->stats_channel;
+    d->starts = cc->starts;
+    d->upgrades = cc->upgrades;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
                  "SSE00207: relay %d listening on %s%s%s (%s)", (int)getpid(),
                  path, cc->url ? ", cluster " : "", cc->url ? cc->url : "",

@@ -28,6 +28,9 @@ typedef struct {
     /* the directory where the relay this one replaces left its history
      * (a new build after a graceful restart), or NULL */
     const char *handover;
+    /* relays httpd has started since it started (this one too), and
+     * replaced by a new build: for status and metrics */
+    int starts, upgrades;
 } sse_cluster_conf_t;
 
 /* The build this module is ("mod_sse-build <number>", fixed when it was

@@ -39,6 +39,7 @@ const char *publish_local(sse_relayd_t *d, apr_pool_t *p,
                                         apr_time_from_sec(pub->age),
                                         &err)) != 0) {
         d->next_id--;           /* not published: the seq is not used */
+        d->losses.refused_store++;
         relayd_log(d, RELAYD_LOG_WARNING, rc == -1
                    ? "SSE00220: the history store is full (SSEHistoryMaxSize): "
                      "event on %s refused (503); raise SSEHistoryMaxSize or "
@@ -277,6 +278,7 @@ static int replay_send(relay_conn_t *c, const sse_frame_hdr_t *h,
                                   incomplete >= 0 && (lost || incomplete),
                                   events.data, events.len, max)) {
         conn_queue_out(c);
+        c->d->losses.history_lost += incomplete >= 0 && (lost || incomplete);
         rc = 0;
     }
     sse_buf_free(&events);

@@ -170,6 +170,15 @@ struct sse_relayd_t {
     apr_pool_t *pool;
     relay_conn_t *conns;
     int census_synced;          /* every broker read since the last wait */
+    struct {                    /* what was lost, for status and metrics */
+        uint64_t history_lost;  /* resumes answered "history lost" */
+        uint64_t refused_store; /* publishes refused (503): the store */
+        uint64_t refused_late;  /* ... waited past their requester's time */
+        uint64_t dropped_exit;  /* streams (one per channel) of children
+                                   that went away: restarts, crashes */
+    } losses;
+    int starts, upgrades;       /* relays started by httpd (this one too),
+                                   replaced by a new build: the parent's */
     uint64_t next_id;           /* seq of the next event; also its id */
     sse_hist_t *hist;
     struct sse_store_t *store;  /* the history on disk (SSEHistoryPath), or

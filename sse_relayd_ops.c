@@ -78,6 +78,16 @@ relay_conn_t *sse_relayd_conn_new(sse_relayd_t *d, int fd)
     return c;
 }
 
+/* sse_census_each: a gone broker's streams, one per channel. */
+static void census_count(void *ctx, const char *name, size_t len, long n)
+{
+    (void)name;
+    (void)len;
+    if (n > 0) {
+        *(uint64_t *)ctx += (uint64_t)n;
+    }
+}
+
 void sse_relayd_conn_gone(relay_conn_t *c)
 {
     sse_relayd_t *d = c->d;
@@ -93,6 +103,7 @@ void sse_relayd_conn_gone(relay_conn_t *c)
     }
     c->prev = c->next = NULL;
     if (c->census) {
+        sse_census_each(c->census, census_count, &d->losses.dropped_exit);
         sse_census_clear(c->census);
         apr_pool_destroy(c->cpool);
         c->census = NULL;
@@ -159,6 +170,7 @@ static int request_stale(sse_relayd_t *d, const sse_frame_hdr_t *h)
     if (age < RELAY_TAKE_MS) {
         return 0;
     }
+    d->losses.refused_late += h->type == SSE_OP_PUBLISH;
     relayd_log(d, RELAYD_LOG_WARNING,
                "SSE00217: a request (type %u) waited %ld ms for the relay; "
                "its requester gives up at %d s: refused, nothing done",
@@ -170,15 +182,22 @@ static int request_stale(sse_relayd_t *d, const sse_frame_hdr_t *h)
 static char *relay_counters(sse_relayd_t *d)
 {
     size_t ev, by;
-    char *id = malloc(320);
+    char *id = malloc(640);
 
     sse_hist_stats(d->hist, &ev, &by);
     if (id) {
-        apr_snprintf(id, 320, "relay_pid %d\nhistory_events %" APR_SIZE_T_FMT
+        apr_snprintf(id, 640, "relay_pid %d\nhistory_events %" APR_SIZE_T_FMT
                      "\nhistory_bytes %" APR_SIZE_T_FMT "\nbrokers %d\n"
-                     "next_id %" APR_UINT64_T_FMT "\ncluster %s\n",
+                     "next_id %" APR_UINT64_T_FMT "\ncluster %s\n"
+                     "history_lost %" APR_UINT64_T_FMT "\n"
+                     "refused_store %" APR_UINT64_T_FMT "\n"
+                     "refused_late %" APR_UINT64_T_FMT "\n"
+                     "dropped_exit %" APR_UINT64_T_FMT "\n"
+                     "relay_starts %d\nrelay_upgrades %d\n",
                      (int)getpid(), ev, by, relay_brokers(d), d->next_id,
-                     cluster_state(d));
+                     cluster_state(d), d->losses.history_lost,
+                     d->losses.refused_store, d->losses.refused_late,
+                     d->losses.dropped_exit, d->starts, d->upgrades);
     }
     return id;
 }

@@ -72,6 +72,41 @@ static const sse_status_field_t sse_status_fields[SSE_F_N] = {
       "(a burst): streams not yet written got them in the same write" },
 };
 
+/* The relay's counters of what was lost (since it started; its starts
+ * and upgrades since httpd started), named as the fields above. */
+enum {
+    SSE_R_HISTORY_LOST, SSE_R_REFUSED_STORE, SSE_R_REFUSED_LATE,
+    SSE_R_DROPPED_EXIT, SSE_R_STARTS, SSE_R_UPGRADES, SSE_R_N
+};
+
+static const sse_status_field_t sse_status_relay_fields[SSE_R_N] = {
+    [SSE_R_HISTORY_LOST] = { "history_lost", "Resumes: history lost",
+      "ResumesHistoryLost", "resumes_history_lost_total", 1,
+      "Streams that resumed with a Last-Event-ID the history could not "
+      "cover whole (told SSE-History-Lost), since the relay started" },
+    [SSE_R_REFUSED_STORE] = { "refused_store", "Publishes refused: store",
+      "PublishRefusedStore", "publish_refused_store_total", 1,
+      "Publishes refused with 503 because the history store was full or "
+      "failing (SSE00220), since the relay started" },
+    [SSE_R_REFUSED_LATE] = { "refused_late", "Publishes refused: late",
+      "PublishRefusedLate", "publish_refused_late_total", 1,
+      "Publishes refused with 503 because they waited for the relay past "
+      "their requester's time (SSE00217), since the relay started" },
+    [SSE_R_DROPPED_EXIT] = { "dropped_exit", "Streams ended with their child",
+      "StreamsDroppedExit", "streams_dropped_exit_total", 1,
+      "Streams (one per channel) of child processes that went away while "
+      "holding them (graceful restarts, retired or crashed children), "
+      "since the relay started" },
+    [SSE_R_STARTS] = { "relay_starts", "Relay starts", "RelayStarts",
+      "relay_starts_total", 1,
+      "Relays httpd started since it started (1, plus one per crash or "
+      "replacement)" },
+    [SSE_R_UPGRADES] = { "relay_upgrades", "Relay upgrades", "RelayUpgrades",
+      "relay_upgrades_total", 1,
+      "Relays replaced by one of a new build at a graceful restart, since "
+      "httpd started" },
+};
+
 typedef struct {
     long pid;
     apr_uint64_t v[SSE_F_N];
@@ -84,6 +119,7 @@ typedef struct {
     long brokers;                   /* child processes connected to it */
     apr_uint64_t history_events;
     apr_uint64_t history_bytes;
+    apr_uint64_t relay[SSE_R_N];    /* sse_status_relay_fields */
     const char *cluster;            /* "off", "up" or "down" */
     apr_array_header_t *children;   /* sse_status_child_t, by pid */
     apr_uint64_t total[SSE_F_N];
@@ -169,6 +205,9 @@ static void sse_status_gather(request_rec *r, sse_status_t *st)
     st->brokers = (long)sse_status_num(relay, "brokers");
     st->history_events = sse_status_num(relay, "history_events");
     st->history_bytes = sse_status_num(relay, "history_bytes");
+    for (f = 0; f < SSE_R_N; f++) {
+        st->relay[f] = sse_status_num(relay, sse_status_relay_fields[f].key);
+    }
     if (apr_table_get(relay, "cluster")) {
         st->cluster = apr_table_get(relay, "cluster");
     }
@@ -215,6 +254,10 @@ static void sse_status_auto(request_rec *r, const sse_status_t *st)
     for (f = 0; f < SSE_F_N; f++) {
         ap_rprintf(r, "SSE%s: %" APR_UINT64_T_FMT "\n",
                    sse_status_fields[f].auto_key, st->total[f]);
+    }
+    for (f = 0; f < SSE_R_N; f++) {
+        ap_rprintf(r, "SSE%s: %" APR_UINT64_T_FMT "\n",
+                   sse_status_relay_fields[f].auto_key, st->relay[f]);
     }
     ap_rprintf(r, "SSEClientRefused: %" APR_UINT64_T_FMT "\n"
                "SSEClientsAtCap: %u\n", st->client_refused,
@@ -299,6 +342,15 @@ static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
                st->total[SSE_F_STREAMS], st->total[SSE_F_CHANNELS],
                st->subscriptions, st->total[SSE_F_OPENED],
                st->total[SSE_F_CLOSED], st->total[SSE_F_DROPPED]);
+    ap_rprintf(r, "<dt>Losses: %" APR_UINT64_T_FMT " resumes told the history "
+               "was lost; %" APR_UINT64_T_FMT " publishes refused by the "
+               "history store, %" APR_UINT64_T_FMT " as late; %"
+               APR_UINT64_T_FMT " streams ended with their child; relay "
+               "started %" APR_UINT64_T_FMT " times, %" APR_UINT64_T_FMT
+               " for an upgrade</dt>\n",
+               st->relay[SSE_R_HISTORY_LOST], st->relay[SSE_R_REFUSED_STORE],
+               st->relay[SSE_R_REFUSED_LATE], st->relay[SSE_R_DROPPED_EXIT],
+               st->relay[SSE_R_STARTS], st->relay[SSE_R_UPGRADES]);
     ap_rprintf(r, "<dt>Clients: %" APR_UINT64_T_FMT " streams refused with "
                "429 (SSEMaxStreamsPerClient) since the last restart; %u "
                "client addresses refused in the last minute</dt>\n",
@@ -368,6 +420,12 @@ static void sse_status_metrics(request_rec *r, const sse_status_t *st)
                       "Bytes of the events kept in the relay's history");
     ap_rprintf(r, "mod_sse_history_bytes %" APR_UINT64_T_FMT "\n",
                st->history_bytes);
+    for (f = 0; f < SSE_R_N; f++) {
+        const sse_status_field_t *fd = &sse_status_relay_fields[f];
+        sse_status_family(r, fd->metric, "counter", fd->help);
+        ap_rprintf(r, "mod_sse_%s %" APR_UINT64_T_FMT "\n", fd->metric,
+                   st->relay[f]);
+    }
     sse_status_family(r, "subscriptions", "gauge",
                       "Open streams per channel, summed over channels (in a "
                       "cluster: every server's)");

@@ -10,6 +10,7 @@ use warnings FATAL => 'all';
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use File::Copy ();
+use HTTP::Tiny ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use StoreTest;
@@ -79,6 +80,10 @@ for my $mode ('memory', 'store') {
        "$mode: a relay of the new build runs (pid $new_relay, was $old_relay)";
     ok scalar(log_lines(qr/SSE00211: .*mod_sse-build $new_build, was mod_sse-build $old_build/)),
        "$mode: the replacement is logged with both builds (SSE00211)";
+    my $m = HTTP::Tiny->new(timeout => 5)->get("http://127.0.0.1:$port/metrics")->{content} // '';
+    my %v = $m =~ /^mod_sse_(relay_\w+_total) (\d+)$/mg;
+    ok(($v{relay_starts_total} // 0) == 2 && ($v{relay_upgrades_total} // 0) == 1,
+       "$mode: the metrics count 2 relay starts, 1 for an upgrade");
     if ($mode eq 'memory') {
         my($took) = map { /SSE00224: took over the history of the relay before: (\d+) events/ ? $1 : () }
                     log_lines(qr/SSE00224/);

@@ -16,7 +16,7 @@ use Apache::TestRequest ();
 use HTTP::Request ();
 use SSETest;
 
-plan tests => 27;
+plan tests => 31;
 
 # Scrape and parse: (response, { name => value } for unlabelled samples,
 # { name => { pid => value } } for samples labelled by pid, [problems],
@@ -87,6 +87,12 @@ my %want = (
     mod_sse_events_joined_total => 'counter',
     mod_sse_child_streams => 'gauge',
     mod_sse_child_events_delivered_total => 'counter',
+    mod_sse_resumes_history_lost_total => 'counter',
+    mod_sse_publish_refused_store_total => 'counter',
+    mod_sse_publish_refused_late_total => 'counter',
+    mod_sse_streams_dropped_exit_total => 'counter',
+    mod_sse_relay_starts_total => 'counter',
+    mod_sse_relay_upgrades_total => 'counter',
 );
 my @wrong = grep { ($type->{$_} // 'none') ne $want{$_} } sort keys %want;
 ok !@wrong, 'the expected families with the right types'
@@ -158,6 +164,35 @@ wait_until(5, sub {
 is $v3->{mod_sse_streams}, $v0->{mod_sse_streams}, 'the gauge falls back when they close';
 is $v3->{mod_sse_streams_closed_total} - $v2->{mod_sse_streams_closed_total}, $n,
    "mod_sse_streams_closed_total grew by $n";
+
+# losses: a resume the history cannot cover is counted once, one it
+# covers is not
+{
+    my $lc = uniq_chan('mlost');
+    my(@ids);
+    for my $i (1 .. 7) {
+        my(undef, $j) = publish($lc, data => "l$i", url => '/hpub');
+        push @ids, $j->{id};
+    }
+    my(undef, $a) = scrape();
+    my $s = open_stream("/stream?channel=$lc", headers => ['Last-Event-ID' => $ids[0]]);
+    $s->wait_for(sub { $s->{buf} =~ /history lost/ }, 3);
+    $s->disconnect;
+    $s = open_stream("/stream?channel=$lc", headers => ['Last-Event-ID' => $ids[5]]);
+    $s->next_event(3);
+    $s->disconnect;
+    my(undef, $b) = scrape();
+    is $b->{mod_sse_resumes_history_lost_total} - $a->{mod_sse_resumes_history_lost_total}, 1,
+       'mod_sse_resumes_history_lost_total: +1 for a resume past the history, +0 for one inside it';
+    ok $b->{mod_sse_relay_starts_total} >= 1 && defined $b->{mod_sse_relay_upgrades_total},
+       "mod_sse_relay_starts_total $b->{mod_sse_relay_starts_total}, upgrades $b->{mod_sse_relay_upgrades_total}";
+    my $st = Apache::TestRequest::GET('/server-status?auto')->content;
+    like $st, qr/^SSEResumesHistoryLost: $b->{mod_sse_resumes_history_lost_total}$/m,
+         'server-status?auto says the same (SSEResumesHistoryLost)';
+    like Apache::TestRequest::GET('/server-status')->content,
+         qr/Losses: $b->{mod_sse_resumes_history_lost_total} resumes told the history was lost/,
+         'and the status page (Losses)';
+}
 
 # methods
 {
