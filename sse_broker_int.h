@@ -68,6 +68,8 @@ struct sse_sub_t {
                                    at this sse_clock_us(): what went out
                                    since then is asked for when the broker
                                    is back on the same relay; else 0 */
+    int resume_pending;         /* its resume (last_id) waits for the
+                                   broker to be on a relay: asked then */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */
     const char *preamble;       /* in this block */
     const char *last_id;        /* in this block, or NULL */

@@ -104,12 +104,14 @@ static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
     sub->replaying = rp;
 }
 
-/* Ask the relay for what sub missed after its last id.  Without the
- * relay, say history is lost. */
+/* Ask the relay for what sub missed after its last id.  Off the relay
+ * (a child started before it, or reconnecting), asked once on it: the
+ * relay's history (in memory, on disk, in Redis) answers by the id, and
+ * publishes meanwhile are refused, so nothing is missed. */
 void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
 {
     if (b->relay.io.fd < 0) {
-        sse_sub_send_lost(b, sub);
+        sub->resume_pending = 1;
         return;
     }
     replay_ask(b, sub, 0);
@@ -281,7 +283,7 @@ void sse_link_drop(sse_broker_t *b, const char *why)
                 sub->off_since = rp->since;     /* asked again when back */
             }
             else {
-                sse_sub_send_lost(b, sub);
+                sub->resume_pending = 1;        /* the same, by its id */
             }
         }
         free(rp);
@@ -317,8 +319,8 @@ static int relay_same_check(sse_broker_t *b)
     }
     same = pid && pid == b->relay_pid;
     for (sub = b->all; sub; sub = sub->next) {
-        if (sub->dead) {
-            continue;
+        if (sub->dead || sub->resume_pending) {
+            continue;           /* (asked for by its id: sse_link_attach) */
         }
         if (!same) {
             sub->off_since = 0;
@@ -356,6 +358,24 @@ static void link_catch_up(sse_broker_t *b)
         }
     }
     if (sse_peer_flush_wait(&b->relay)) {
+        sse_link_drop(b, "write failed");
+    }
+}
+
+/* On a relay: the resumes that waited for it. */
+static void link_resume_pending(sse_broker_t *b)
+{
+    sse_sub_t *sub;
+    int n = 0;
+
+    for (sub = b->all; sub && b->relay.io.fd >= 0; sub = sub->next) {
+        if (!sub->dead && sub->resume_pending) {
+            sub->resume_pending = 0;
+            replay_ask(b, sub, 0);
+            n++;
+        }
+    }
+    if (n && b->relay.io.fd >= 0 && sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "write failed");
     }
 }
@@ -443,6 +463,7 @@ int sse_link_attach(sse_broker_t *b, int fd)
     if (same) {
         link_catch_up(b);
     }
+    link_resume_pending(b);
     return b->relay.io.fd < 0 ? -1 : 0;
 }
 
