@@ -40,9 +40,10 @@ my $pid = fork // die "fork: $!";
 if (!$pid) {
     open my $fh, '>', $out or exit 1;
     select((select($fh), $| = 1)[0]);
-    for my $i (1 .. 600) {
+    for my $i (1 .. 600) {      # 5 ms apart: the kill comes in the middle
         my($code, $id) = publish($cb, "burst $i");
         print $fh "$code " . ($id // '-') . "\n";
+        sleep 0.005;
     }
     exit 0;
 }
