@@ -3,7 +3,8 @@ package StoreTest;
 # What the history store's tests (test/store/*.t) share: the private
 # server test/store/run.sh set up (STORE_PORT, STORE_DIR, STORE_ARGS: how
 # to start and stop it), started and stopped as apachectl does, its error
-# log, publishing and resuming with Last-Event-ID.
+# log, publishing, resuming with Last-Event-ID, and the "# RELIABILITY"
+# line that test/fault/report.pl reads.
 
 use strict;
 use warnings FATAL => 'all';
@@ -15,7 +16,7 @@ use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(store_port store_dir start stop up down parent_pid log_lines relay_pid
-                 publish resume head_of);
+                 publish resume head_of missing_and_dups reliability);
 
 my $port = $ENV{STORE_PORT};
 my $dir = $ENV{STORE_DIR};
@@ -128,14 +129,14 @@ sub exchange {
     }
 }
 # Resume $chan after $last: (the ids and datas got until $n events came
-# or $secs passed).
+# or $secs passed, 1 when the stream said ": history lost").
 sub resume {
     my($chan, $last, $n, $secs) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Proto => 'tcp', Timeout => 10) or return;
     print $s "GET /stream?channel=$chan HTTP/1.1\r\nHost: localhost\r\n"
         . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
-    my($buf, @ids, @data) = ('');
+    my($buf, $lost, @ids, @data) = ('', 0);
     my $sel = IO::Select->new($s);
     my $deadline = time + ($secs // 10);
     my $grace;                  # once $n came: 0.3 s more, for extras
@@ -149,13 +150,14 @@ sub resume {
         last unless $got;
         while ($buf =~ s/\A(?:HTTP\/.*?\r\n\r\n)?((?:[^\n]*\n)*?)\n//s) {
             my $block = $1;
+            $lost = 1 if $block =~ /^: history lost$/m;
             my($id) = $block =~ /^id: (.*)$/m or next;
             push @ids, $id;
             push @data, join "\n", $block =~ /^data: (.*)$/mg;
         }
     }
     close $s;
-    return (\@ids, \@data);
+    return (\@ids, \@data, $lost);
 }
 # The response head to a resume of $chan after $last.
 sub head_of {
@@ -171,6 +173,20 @@ sub head_of {
     }
     close $s;
     return $buf;
+}
+# (the ids of @$want not in @$got, the ids @$got has more than once)
+sub missing_and_dups {
+    my($got, $want) = @_;
+    my %seen;
+    my @dup = grep { $seen{$_}++ == 1 } @$got;
+    return ([ grep { !$seen{$_} } @$want ], \@dup);
+}
+# "# RELIABILITY store_<name> key=value ...": a row of test/RELIABILITY.md
+# (test/fault/report.pl); printed after the checks of its part
+sub reliability {
+    my($name, %f) = @_;
+    printf "# RELIABILITY store_%s %s\n", $name,
+        join ' ', map { "$_=" . ($f{$_} // -1) } sort keys %f;
 }
 
 1;
