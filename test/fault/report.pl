@@ -201,7 +201,7 @@ my @store = (
      sub { my $f = shift;
            sprintf('%d events, %d publishes (%d refused or cut off while the server was away, retried); '
                    . 'the connection reset %d times; lost %d, duplicated %d, out of order %d, numbers missing %d; '
-                   . '%d numbers under two ids (taken, the answer cut off by the stop, published again); '
+                   . 'numbers under two ids (taken, the answer cut off by the stop, published again): %d; '
                    . 'told the history was lost %d times; stop %.2f s, start %.2f s, events again %.2f s after '
                    . 'the stop began; %.1f s in all',
                    $f->{events}, $f->{publishes}, $f->{refused}, $f->{kills}, $f->{lost}, $f->{duplicated},
