@@ -6,9 +6,13 @@
 #                         2,000 streams for capacity, stop and graceful,
 #                         every hostile input, the relay socket from another user,
 #                         one address trying 3,000 streams beside 300 clients
-#                         (SSEMaxStreamsPerClient; full run: 20,000 beside 1,000)
+#                         (SSEMaxStreamsPerClient; full run: 20,000 beside 1,000),
+#                         and the history store's torture (test/store/torture.t,
+#                         event MPM; make test runs store.t under every MPM)
 #   make reliability      the full run: 100,000 churn cycles, 10,000 streams,
-#                         plus t/40-44 under every MPM; rewrites test/RELIABILITY.md
+#                         plus t/40-44, store.t and torture.t under every MPM;
+#                         rewrites test/RELIABILITY.md
+#   make fault-store      only store.t, upgrade.t and torture.t under every MPM (results/store.log)
 #   make fault-build      only build the client (build/fault/ssefault)
 #   FAULT_TLS_ONLY=1 make test-fault   only the TLS section (event MPM, mod_ssl,
 #                         SSESuspend on: churn, fan-out, slow readers, graceful, stop)
@@ -48,7 +52,12 @@ FAULT_ENV = FAULT_OUT='$(FAULT_OUT)' FAULT_PORT='$(FAULT_PORT)' FAULT_MODULE='$(
 
 FAULT_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-.PHONY: test-fault reliability fault-build fault-debs
+# the history on disk (test/store/run.sh): its checks' "# RELIABILITY"
+# lines are in the log, for report.pl
+FAULT_STORE = STORE_VERBOSE=1 bash $(FAULT_TOP)/test/store/run.sh
+FAULT_STORE_LOG = $(FAULT_OUT)/results/store.log
+
+.PHONY: test-fault reliability fault-build fault-debs fault-store
 
 fault-build: $(FAULT_OUT)/ssefault
 
@@ -62,8 +71,24 @@ $(FAULT_OUT)/ssefault: $(FAULT_SRC)/ssefault.c
 fault-debs:
 	@sh $(FAULT_TOP)/tools/need-debs gdb libssl-dev
 
+# The store's torture after the private servers' run, even when that failed
+# (not with FAULT_TLS_ONLY=1); its log in results/store-quick.log.
 test-fault: $(FAULT_DEPS) fault-build
-	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh quick
+	@mkdir -p $(FAULT_OUT)/results
+	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh quick; rc1=$$?; rc2=0; \
+	if [ "$(FAULT_TLS_ONLY)" != 1 ]; then \
+	    echo "test-fault: test/store/torture.t (event; log: $(FAULT_OUT)/results/store-quick.log)"; \
+	    MPMS=event STORE_TESTS=torture.t $(FAULT_STORE) >$(FAULT_OUT)/results/store-quick.log 2>&1; rc2=$$?; \
+	    grep -E '^(# RELIABILITY|store: )' $(FAULT_OUT)/results/store-quick.log; \
+	    [ $$rc2 = 0 ] || tail -n 60 $(FAULT_OUT)/results/store-quick.log; \
+	fi; \
+	[ $$rc1 = 0 ] && [ $$rc2 = 0 ]
+
+fault-store: $(FAULT_DEPS)
+	@mkdir -p $(FAULT_OUT)/results
+	@echo "fault-store: store.t, upgrade.t and torture.t under $(FAULT_MPMS) (log: $(FAULT_STORE_LOG))"
+	@MPMS='$(FAULT_MPMS)' STORE_TESTS='store.t upgrade.t torture.t' $(FAULT_STORE) >$(FAULT_STORE_LOG) 2>&1; rc=$$?; \
+	grep -E '^store: ' $(FAULT_STORE_LOG); exit $$rc
 
 # Every part runs even when an earlier one failed, the report is always
 # rewritten, and the target fails if any check did.
@@ -74,8 +99,11 @@ reliability: $(FAULT_DEPS) fault-build
 	    >$(FAULT_OUT)/results/apache-test.log 2>&1; rc1=$$?; \
 	grep -E '^mpm .*: (PASS|FAIL)' $(FAULT_OUT)/results/apache-test.log; \
 	$(FAULT_ENV) bash $(FAULT_SRC)/run.sh full; rc2=$$?; \
+	echo "reliability: store.t, upgrade.t and torture.t under $(FAULT_MPMS) (log: $(FAULT_STORE_LOG))"; \
+	MPMS='$(FAULT_MPMS)' STORE_TESTS='store.t upgrade.t torture.t' $(FAULT_STORE) >$(FAULT_STORE_LOG) 2>&1; rc4=$$?; \
+	grep -E '^store: ' $(FAULT_STORE_LOG); \
 	perl $(FAULT_SRC)/report.pl --mode full --out $(FAULT_TOP)/test/RELIABILITY.md $(FAULT_OUT)/results; rc3=$$?; \
 	echo "reliability: test/RELIABILITY.md written"; \
-	[ $$rc1 = 0 ] && [ $$rc2 = 0 ] && [ $$rc3 = 0 ]
+	[ $$rc1 = 0 ] && [ $$rc2 = 0 ] && [ $$rc3 = 0 ] && [ $$rc4 = 0 ]
 
 .DEFAULT_GOAL := $(FAULT_SAVED_GOAL)

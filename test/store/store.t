@@ -14,6 +14,7 @@ use StoreTest;
 my $port = store_port() or plan skip_all => 'run by test/store/run.sh';
 my $dir = store_dir();
 my $run = $$;
+$| = 1;         # the RELIABILITY lines among the test's own, in order
 
 my $args = $ENV{STORE_ARGS};
 sub parent_pid_alive { sleep 1; my $p = parent_pid(); $p && kill 0, $p }
@@ -28,12 +29,18 @@ my @ids = map { (publish($ca, "event $_"))[1] } 1 .. 30;
 is scalar(grep { defined } @ids), 30, '30 events published';
 ok stop(), 'apachectl stop';
 ok start(), 'start again';
-my($got, $data) = resume($ca, $ids[9], 20);
-is "@$got", "@ids[10 .. 29]", 'resuming after the 10th id gives the 20 events after it, in order, once';
+my($got, $data, $lost) = resume($ca, $ids[9], 20);
+is "@$got", "@ids[10 .. 29]", 'resuming after the 10th id gives the 20 events after it, in order, once'
+    . ($lost ? ' (the stream said ": history lost")' : '');
 is $data->[0], 'event 11', '... byte for byte';
-unlike head_of($ca, $ids[9]), qr/SSE-History-Lost/i, '... and the history is not called lost';
+my $lost_told = $lost || head_of($ca, $ids[9]) =~ /SSE-History-Lost/i ? 1 : 0;
+ok !$lost_told, '... and the history is not called lost (no SSE-History-Lost header, no ": history lost")';
 my(undef, $next) = publish($ca, 'after the restart');
-ok defined $next && $next > $ids[-1], "ids go on rising ($next after $ids[-1])";
+ok defined $next && $next > $ids[-1], "ids go on rising (" . ($next // 'none') . " after $ids[-1])";
+my($missing, $dup) = missing_and_dups($got, [ @ids[10 .. 29] ]);
+reliability(stop_start => events => 30, resumed_after => 10, got => scalar(@$got),
+            missed => scalar(@$missing), duplicated => scalar(@$dup),
+            history_lost_told => $lost_told, ids_rise => defined $next && $next > $ids[-1] ? 1 : 0);
 
 # --- kill -9 of the relay in a burst ----------------------------------------
 my $cb = "b$run";
@@ -42,9 +49,10 @@ my $pid = fork // die "fork: $!";
 if (!$pid) {
     open my $fh, '>', $out or exit 1;
     select((select($fh), $| = 1)[0]);
-    for my $i (1 .. 600) {
+    for my $i (1 .. 600) {      # 5 ms apart: the kill comes in the middle
         my($code, $id) = publish($cb, "burst $i");
         print $fh "$code " . ($id // '-') . "\n";
+        sleep 0.005;
     }
     exit 0;
 }
@@ -65,13 +73,16 @@ ok $at_kill >= 100 && $at_kill < 600 && @ok >= 100,
 my $deadline = time + 10;
 sleep 0.2 while time < $deadline && (relay_pid() // 0) == $relay;
 ($got) = resume($cb, $ok[0], scalar(@ok) - 1, 10);
-my %seen;
-my @dup = grep { $seen{$_}++ } @$got;
-my @missing = grep { !$seen{$_} } @ok[1 .. $#ok];
-is scalar(@missing), 0, 'every event answered 200 is in the history after the relay\'s crash'
-    . (@missing ? " (missing: @missing[0 .. ($#missing < 4 ? $#missing : 4)])" : '');
-is scalar(@dup), 0, '... none twice';
+my $new_relay = relay_pid() // 0;
+($missing, $dup) = missing_and_dups($got, [ @ok[1 .. $#ok] ]);
+is scalar(@$missing), 0, 'every event answered 200 is in the history after the relay\'s crash'
+    . (@$missing ? " (missing: @$missing[0 .. ($#$missing < 4 ? $#$missing : 4)])" : '');
+is scalar(@$dup), 0, '... none twice';
+my $ordered = "@$got" eq join ' ', sort { $a <=> $b } @$got;
 is_deeply $got, [sort { $a <=> $b } @$got], '... in order';
+reliability(kill_relay => publishes => scalar(@answers), at_kill => $at_kill, answered_200 => scalar(@ok),
+            refused => $refused, missing => scalar(@$missing), duplicated => scalar(@$dup),
+            in_order => $ordered ? 1 : 0, new_relay => $new_relay != $relay ? 1 : 0);
 
 # --- kill -9 of every process ------------------------------------------------
 my $pp = parent_pid();
@@ -79,8 +90,12 @@ my @all = ($pp, split ' ', `pgrep -P $pp` // '');
 ok kill('KILL', @all), 'kill -9 the parent, the children and the relay';
 down($_) for @all;
 ok start(), 'start again';
-($got) = resume($ca, $ids[0], 30);
-is "@$got", "@ids[1 .. 29] $next", 'everything is still there after a kill of every process';
+($got, undef, $lost) = resume($ca, $ids[0], 30);
+is "@$got", "@ids[1 .. 29] $next", 'everything is still there after a kill of every process'
+    . ($lost ? ' (the stream said ": history lost")' : '');
+($missing, $dup) = missing_and_dups($got, [ @ids[1 .. 29], $next ]);
+reliability(kill_all => processes => scalar(@all), events => 30, got => scalar(@$got),
+            missing => scalar(@$missing), duplicated => scalar(@$dup), history_lost_told => $lost);
 
 # --- a damaged store ------------------------------------------------------------
 ok stop(), 'stop';
@@ -89,21 +104,28 @@ my $size = -s $file;
 ok $size && truncate($file, int($size / 3)), "truncate the store's data file ($size bytes) to a third";
 # SSEHistoryStrict On: the start fails, before httpd detaches
 my $strict = system("/usr/sbin/apache2 $args -C 'SSEHistoryStrict On' -k start >/dev/null 2>&1");
-ok $strict != 0 && !parent_pid_alive(), 'with SSEHistoryStrict On, apachectl start fails';
-ok scalar(log_lines(qr/SSE00015: SSEHistoryStrict On: history store \S*data\.mdb is truncated.*remove/)),
-   '... saying why, naming the file and the fix (SSE00015)';
+my $strict_refused = $strict != 0 && !parent_pid_alive();
+ok $strict_refused, 'with SSEHistoryStrict On, apachectl start fails';
+my $strict_lines = log_lines(qr/SSE00015: SSEHistoryStrict On: history store \S*data\.mdb is truncated.*remove/);
+ok $strict_lines, '... saying why, naming the file and the fix (SSE00015)';
 is -s $file, int($size / 3), '... and the file is left as it was';
 ok start(), 'without it, the server starts all the same';
-ok scalar(log_lines(qr/SSE00223: history store \S*data\.mdb is truncated.*moved to \S*data\.mdb\.damaged-\d+/)),
-   'one clear error naming the file and where it was moved (SSE00223)';
-like head_of($ca, $ids[20]), qr/SSE-History-Lost: true/i, 'a resuming client is told the history was lost';
+my $errors = log_lines(qr/SSE00223: history store \S*data\.mdb is truncated.*moved to \S*data\.mdb\.damaged-\d+/);
+ok $errors, 'one clear error naming the file and where it was moved (SSE00223)';
+$lost_told = head_of($ca, $ids[20]) =~ /SSE-History-Lost: true/i ? 1 : 0;
+ok $lost_told, 'a resuming client is told the history was lost';
 my($code, $a1) = publish($ca, 'after the damage');
 my(undef, $a2) = publish($ca, 'after the damage, 2');
 is $code, 200, 'publishing goes on';
 ok stop() && start(), 'stop and start';
 ($got) = resume($ca, $a1, 1);
-is "@$got", ($a2 // '?'), '... the history is on disk again: what was published after the damage is there';
-ok scalar(() = glob("$dir/history/data.mdb.damaged-*")), '... and the damaged file is kept beside it';
+my $on_disk = "@$got" eq ($a2 // '?') ? 1 : 0;
+ok $on_disk, '... the history is on disk again: what was published after the damage is there';
+my $kept = () = glob("$dir/history/data.mdb.damaged-*");
+ok $kept, '... and the damaged file is kept beside it';
+reliability(truncated => bytes => $size, truncated_to => int($size / 3), strict_refused => $strict_refused ? 1 : 0,
+            code => 'SSE00223', code_lines => $errors, history_lost_told => $lost_told,
+            publish_after => $code, on_disk_again => $on_disk, moved_aside => $kept);
 
 # --- a full store ------------------------------------------------------------------
 ok stop(), 'stop';
@@ -119,13 +141,21 @@ for my $i (1 .. 60) {
 }
 is $full_code, 503, 'past SSEHistoryMaxSize a publish is answered 503 (after ' . scalar(@full_ok) . ' of 200 KB)';
 ok scalar(log_lines(qr/SSE00220: the history store is full/)), '... and logged (SSE00220)';
-ok -s $file <= 4 * 1024 * 1024 + 65536, 'the store stays within its size (' . (-s $file) . ' bytes)';
+my $fsize = -s $file;
+ok $fsize <= 4 * 1024 * 1024 + 65536, "the store stays within its size ($fsize bytes)";
 ($got) = resume($cc, $full_ok[0], scalar(@full_ok) - 1);
 is "@$got", "@full_ok[1 .. $#full_ok]", 'every event accepted before it is kept';
+($missing, $dup) = missing_and_dups($got, [ @full_ok[1 .. $#full_ok] ]);
+reliability(full => event_bytes => 200_000, accepted => scalar(@full_ok), code => $full_code,
+            logged => scalar(log_lines(qr/SSE00220/)) ? 1 : 0, file_bytes => $fsize,
+            cap_bytes => 4 * 1024 * 1024, missing => scalar(@$missing), duplicated => scalar(@$dup));
 
 # --- a full disk (root only: a 1 MB tmpfs as the store's directory) ----------------
 SKIP: {
-    skip 'a full disk needs root (a tmpfs mount)', 5 if $> != 0;
+    if ($> != 0) {
+        reliability(full_disk => skipped => 1);
+        skip 'a full disk needs root (a tmpfs mount)', 5;
+    }
     ok stop(), 'stop';
     unlink glob "$dir/history/*";
     my $uid = (getpwnam 'nobody')[2];
@@ -141,8 +171,11 @@ SKIP: {
     is $disk_code, 503, 'a full disk answers the publish 503 (after ' . scalar(@disk_ok) . ' of 100 KB)';
     ($got) = resume($cd, $disk_ok[0], scalar(@disk_ok) - 1);
     is "@$got", "@disk_ok[1 .. $#disk_ok]", 'every event accepted before it is there';
+    ($missing, $dup) = missing_and_dups($got, [ @disk_ok[1 .. $#disk_ok] ]);
     stop();
     ok system("umount $dir/history") == 0, 'unmount';
+    reliability(full_disk => fs_bytes => 1024 * 1024, event_bytes => 100_000, accepted => scalar(@disk_ok),
+                code => $disk_code, missing => scalar(@$missing), duplicated => scalar(@$dup));
 }
 
 done_testing();

@@ -3,7 +3,8 @@ package StoreTest;
 # What the history store's tests (test/store/*.t) share: the private
 # server test/store/run.sh set up (STORE_PORT, STORE_DIR, STORE_ARGS: how
 # to start and stop it), started and stopped as apachectl does, its error
-# log, publishing and resuming with Last-Event-ID.
+# log, publishing, resuming with Last-Event-ID, and the "# RELIABILITY"
+# line that test/fault/report.pl reads.
 
 use strict;
 use warnings FATAL => 'all';
@@ -15,7 +16,7 @@ use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(store_port store_dir store_args apache start stop up down parent_pid
-                 log_lines relay_pid publish resume head_of);
+                 log_lines relay_pid publish resume head_of missing_and_dups reliability);
 
 my $port = $ENV{STORE_PORT};
 my $dir = $ENV{STORE_DIR};
@@ -66,23 +67,78 @@ sub relay_pid {
     my @p = map { /SSE00207: relay (\d+) listening/ ? $1 : () } log_lines(qr/SSE00207/);
     return $p[-1];
 }
-# (the status, the id when 200); 599 when the server could not be reached
+# Publish $data on $chan: (the status, the id when 200); 599 when the
+# server could not be reached or the answer did not come.  The request
+# goes in one write on a connection kept open (HTTP::Tiny writes the head
+# and the body apart, and the body then waits for the server's delayed
+# ACK: 44 ms a publish on loopback).
+my($pub_sock, $pub_pid);
 sub publish {
     my($chan, $data) = @_;
-    my $r = $http->post_form("http://127.0.0.1:$port/pub",
-                             { channel => $chan, data => $data });
-    my $o = $r->{status} == 200 ? eval { $json->decode($r->{content}) } : undef;
-    return ($r->{status}, $o ? $o->{id} : undef);
+    local $SIG{PIPE} = 'IGNORE';
+    # not a connection of the parent's, nor one the server has closed
+    if ($pub_sock && ($pub_pid != $$ || IO::Select->new($pub_sock)->can_read(0))) {
+        close $pub_sock;
+        undef $pub_sock;
+    }
+    $pub_sock //= IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                        Proto => 'tcp', Timeout => 10) or return (599, undef);
+    $pub_pid = $$;
+    my $body = $http->www_form_urlencode({ channel => $chan, data => $data });
+    my $req = "POST /pub HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: application/x-www-form-urlencoded\r\n"
+            . 'Content-Length: ' . length($body) . "\r\n\r\n$body";
+    my($status, $content, $close) = exchange($pub_sock, $req);
+    if (!$status || $close) {
+        close $pub_sock;
+        undef $pub_sock;
+    }
+    return (599, undef) unless $status;
+    my $o = $status == 200 ? eval { $json->decode($content) } : undef;
+    return ($status, $o ? $o->{id} : undef);
+}
+# Write $req on $s and read the answer (Content-Length, else to the end):
+# (status, body, 1 when the server closes the connection), () on failure.
+sub exchange {
+    my($s, $req) = @_;
+    my $sel = IO::Select->new($s);
+    while (length $req) {
+        return () unless $sel->can_write(10);
+        my $n = syswrite $s, $req;
+        return () unless $n;
+        substr $req, 0, $n, '';
+    }
+    my($buf, $head, $len) = ('');
+    my $deadline = time + 10;
+    while (1) {
+        if (!defined $head && (my $i = index $buf, "\r\n\r\n") >= 0) {
+            $head = substr $buf, 0, $i + 4, '';
+            ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+        }
+        return () if defined $head && $head !~ m{\AHTTP/1\.\d (\d{3})};
+        if (defined $len && length $buf >= $len) {
+            my($status) = $head =~ m{\AHTTP/1\.\d (\d{3})};
+            return ($status, substr($buf, 0, $len), $head =~ /^Connection:\s*close/mi ? 1 : 0);
+        }
+        my $left = $deadline - time;
+        return () if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread $s, $buf, 65536, length $buf;
+        if (!$n) {          # the end: the answer if it had no length
+            return () unless defined $n && defined $head && !defined $len;
+            my($status) = $head =~ m{\AHTTP/1\.\d (\d{3})};
+            return ($status, $buf, 1);
+        }
+    }
 }
 # Resume $chan after $last: (the ids and datas got until $n events came
-# or $secs passed).
+# or $secs passed, 1 when the stream said ": history lost").
 sub resume {
     my($chan, $last, $n, $secs) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                   Proto => 'tcp', Timeout => 10) or return;
     print $s "GET /stream?channel=$chan HTTP/1.1\r\nHost: localhost\r\n"
         . (defined $last ? "Last-Event-ID: $last\r\n" : '') . "\r\n";
-    my($buf, @ids, @data) = ('');
+    my($buf, $lost, @ids, @data) = ('', 0);
     my $sel = IO::Select->new($s);
     my $deadline = time + ($secs // 10);
     my $grace;                  # once $n came: 0.3 s more, for extras
@@ -96,13 +152,14 @@ sub resume {
         last unless $got;
         while ($buf =~ s/\A(?:HTTP\/.*?\r\n\r\n)?((?:[^\n]*\n)*?)\n//s) {
             my $block = $1;
+            $lost = 1 if $block =~ /^: history lost$/m;
             my($id) = $block =~ /^id: (.*)$/m or next;
             push @ids, $id;
             push @data, join "\n", $block =~ /^data: (.*)$/mg;
         }
     }
     close $s;
-    return (\@ids, \@data);
+    return (\@ids, \@data, $lost);
 }
 # The response head to a resume of $chan after $last.
 sub head_of {
@@ -118,6 +175,20 @@ sub head_of {
     }
     close $s;
     return $buf;
+}
+# (the ids of @$want not in @$got, the ids @$got has more than once)
+sub missing_and_dups {
+    my($got, $want) = @_;
+    my %seen;
+    my @dup = grep { $seen{$_}++ == 1 } @$got;
+    return ([ grep { !$seen{$_} } @$want ], \@dup);
+}
+# "# RELIABILITY store_<name> key=value ...": a row of test/RELIABILITY.md
+# (test/fault/report.pl); printed after the checks of its part
+sub reliability {
+    my($name, %f) = @_;
+    printf "# RELIABILITY store_%s %s\n", $name,
+        join ' ', map { "$_=" . ($f{$_} // -1) } sort keys %f;
 }
 
 1;
