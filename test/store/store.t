@@ -21,6 +21,9 @@ sub parent_pid_alive { sleep 1; my $p = parent_pid(); $p && kill 0, $p }
 ok start(), 'the server starts with SSEHistoryPath';
 ok -d "$dir/history" && ((stat "$dir/history")[2] & 0777) == 0700,
    'the history directory is made, mode 0700';
+# (the relay loads it while the children already answer: wait for its line)
+my $t_load = time + 5;
+sleep 0.1 while time < $t_load && !log_lines(qr/SSE00221: history store: \d+ events loaded/);
 ok log_lines(qr/SSE00221: history store: \d+ events loaded/), 'the relay loaded the store';
 
 # --- a stop and a start ------------------------------------------------------
