@@ -295,7 +295,7 @@ $md .= <<'EOT';
   at a time (refused ones closed with a RST), while an event is published every 20 ms. Each event
   carries its publish time: the latency is from the start of the publish request to the normal
   client's read, measured before the attack (the baseline) and during it.
-- **History on disk** (`test/store/run.sh`: `store.t`, `torture.t`) runs once per MPM, each test
+- **History on disk** (`test/store/run.sh`: `store.t`, `upgrade.t`, `torture.t`) runs once per MPM, each test
   against a private httpd of its own (2 children of 10 threads, prefork 2-20 processes) with
   `SSEHistoryPath` a new directory, `SSEHistoryMaxSize 4M`, `SSEHistorySync` at its default
   (`everysec`) and `SSEHistory 10000`, stopped and started with `apache2 -k stop` and `-k start` as
@@ -442,14 +442,12 @@ $md .= <<'EOT';
 - *TLS, busy workers*: while thousands of TLS streams open (200 handshakes at a time) nearly every
   worker thread is busy, with handshakes and first rounds; once open, the streams take none between
   events and at most a few while an event goes out to all of them.
-- *History on disk, a resume right after a start*: the relay loads the store before it listens, a
-  few ms after the children have started, and a child's broker tries to connect every 50 ms until it
-  is on. A stream that resumes with `Last-Event-ID` in a child whose broker is not on the relay yet
-  is sent `: history lost` and none of what it missed, though the relay has it (and no
-  `SSE-History-Lost` header: the worker asked the relay itself). `store.t` resumes within about
-  60 ms of a start (after the stop and start, and after the kill of every process) and met it under
-  prefork in 7 of 28 runs on this machine, none under event or worker, none in 18 runs of the
-  torture; a run that meets it fails its row.
+- *History on disk, a resume right after a start*: the relay loads the store while the children
+  already serve, and a child's broker tries to connect every 50 ms until it is on. Until 82bafd8 a
+  stream that resumed with `Last-Event-ID` in a child whose broker was not on the relay yet was sent
+  `: history lost` and none of what it missed (`store.t` met it under prefork in 7 of 28 runs); now
+  its resume waits until the broker is on the relay and is asked by its id (8 prefork runs of
+  `store.t` since, all passed).
 
 ## Reproduce
 
