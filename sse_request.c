@@ -1,7 +1,8 @@
 /*
  * sse_request.c: what the stream and publish handlers share (see
  * sse_request.h), run in a child's worker threads: refusing a request, the
- * fields of its query or form, its channels, their namespace and keys.
+ * fields of its query or form, its channels, their namespace and keys,
+ * its origin and CORS headers.
  * What they return is allocated in the pool they are given (the request's),
  * and lives as long as the request.
  */
@@ -276,4 +277,37 @@ const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
         }
     }
     return origin;
+}
+
+/* The request headers a preflight allows: a token, a form, resuming. */
+#define SSE_CORS_ALLOW_HEADERS \
+    "Authorization, Content-Type, Last-Event-ID, Cache-Control"
+
+int sse_cors(request_rec *r, const apr_array_header_t *origins)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    int i;
+
+    apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+    for (i = 0; origin && origins && i < origins->nelts; i++) {
+        if (!strcasecmp(origin, APR_ARRAY_IDX(origins, i, const char *))) {
+            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin",
+                           origin);
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Allow-Credentials", "true");
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Expose-Headers", "Last-Event-ID");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sse_cors_preflight(request_rec *r, const char *methods)
+{
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Methods",
+                   methods);
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Headers",
+                   SSE_CORS_ALLOW_HEADERS);
+    apr_table_setn(r->err_headers_out, "Access-Control-Max-Age", "3600");
 }
