@@ -359,11 +359,11 @@ int sse_stream_serve(request_rec *r, const sse_dir_conf_t *dc,
 
 /* SSESubscriberJWT: r's token must be good and its mercure.subscribe
  * claim must allow every channel of chans (the private one, a fresh name
- * of the server's, needs none).  OK, or what the handler returns (401,
- * 403). */
-static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
-                            const apr_array_header_t *chans,
-                            const char *private)
+ * of the server's, needs none).  0, or 1 when r was refused (401, 403:
+ * its answer is made, and the handler returns OK). */
+static int sse_stream_token_refused(request_rec *r, const sse_dir_conf_t *dc,
+                                    const apr_array_header_t *chans,
+                                    const char *private)
 {
     sse_token_claims_t claims;
     const char *err;
@@ -372,17 +372,18 @@ static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
     sse_auth_mask_request(r);
     if ((err = sse_auth_check(r, dc->stream_key, &claims, &none, &cookie))
         || none) {
-        return sse_auth_refuse(r, err ? err : "this stream takes a token "
-                               "(SSESubscriberJWT) and none was given");
+        sse_auth_refuse(r, err ? err : "this stream takes a token "
+                        "(SSESubscriberJWT) and none was given");
+        return 1;
     }
     if ((i = sse_auth_first_denied(r->pool, claims.subscribe, chans,
                                    private)) >= 0) {
-        return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
-                          "the token's mercure.subscribe claim does not "
-                          "allow channel '%s'",
-                          APR_ARRAY_IDX(chans, i, const char *)));
+        sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+                   "the token's mercure.subscribe claim does not allow "
+                   "channel '%s'", APR_ARRAY_IDX(chans, i, const char *)));
+        return 1;
     }
-    return OK;
+    return 0;
 }
 
 int sse_stream_handler(request_rec *r)
@@ -391,7 +392,6 @@ int sse_stream_handler(request_rec *r)
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
-    int rc;
 
     if (r->method_number != M_GET) {
         return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
@@ -405,8 +405,10 @@ int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
-    if (dc->stream_key && (rc = sse_stream_token(r, dc, chans, private)) != OK) {
-        return rc;
+    /* sse_refuse returns OK: a refusal is told by the flag, never by a
+     * status (else a held stream would be served after the answer) */
+    if (dc->stream_key && sse_stream_token_refused(r, dc, chans, private)) {
+        return OK;
     }
     if ((err = sse_protected_refused(dc->channel && dc->protected_ok == 1,
                                      chans)) != NULL) {
