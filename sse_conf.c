@@ -75,6 +75,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_PTR(hub_pub_key);
     SSE_MERGE_PTR(hub_sub_key);
     SSE_MERGE_PTR(hub_cors);
+    SSE_MERGE_PTR(stream_cors);
     SSE_MERGE_PTR(hub_link);
     SSE_MERGE_PTR(stream_key);
 #undef SSE_MERGE_PTR
@@ -436,32 +437,40 @@ static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
-/* SSEPublishOrigins and MercureCORSOrigins (the array at cmd->info): each
- * an origin as a browser sends it (scheme://host[:port], no path), lower
- * case. */
+/* SSEPublishOrigins, SSECORSOrigins and MercureCORSOrigins (the array at
+ * cmd->info): each an origin as a browser sends it (scheme://host[:port],
+ * no path), lower case; SSECORSOrigins also takes "*" (any origin, without
+ * credentials: sse_cors). */
 static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
 {
     apr_array_header_t **list = (apr_array_header_t **)
                                 ((char *)dcv + (apr_size_t)cmd->info);
+    int star = !strcmp(cmd->cmd->name, "SSECORSOrigins");
+    const char *o = "*";
     apr_uri_t u;
-    char *o;
 
-    if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
-        || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
-        || u.fragment || u.user || (strcasecmp(u.scheme, "http")
-                                    && strcasecmp(u.scheme, "https"))) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such as "
-                            "https://app.example.com or http://localhost:8080 "
-                            "(scheme, host and port, no path; no *)",
-                            cmd->directive->directive, arg);
+    if (!star || strcmp(arg, "*")) {
+        char *lc;
+        if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
+            || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
+            || u.fragment || u.user || (strcasecmp(u.scheme, "http")
+                                        && strcasecmp(u.scheme, "https"))) {
+            return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such "
+                                "as https://app.example.com or "
+                                "http://localhost:8080 (scheme, host and "
+                                "port, no path; %s)",
+                                cmd->directive->directive, arg,
+                                star ? "or * for any origin" : "no *");
+        }
+        /* as a browser sends it: no default port, no trailing slash */
+        lc = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                            | APR_URI_UNP_OMITUSERINFO);
+        ap_str_tolower(lc);
+        o = lc;
     }
     if (!*list) {
         *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
-    /* as a browser sends it: no default port, no trailing slash */
-    o = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
-                                       | APR_URI_UNP_OMITUSERINFO);
-    ap_str_tolower(o);
     APR_ARRAY_PUSH(*list, const char *) = o;
     return NULL;
 }
@@ -561,6 +570,12 @@ const command_rec sse_cmds[] = {
                     RSRC_CONF | ACCESS_CONF,
                     "Origins (scheme://host[:port]) besides the server's own "
                     "from which a browser with credentials may publish here"),
+    AP_INIT_ITERATE("SSECORSOrigins", set_origins,
+                    (void *)APR_OFFSETOF(sse_dir_conf_t, stream_cors),
+                    RSRC_CONF | ACCESS_CONF,
+                    "Origins (scheme://host[:port]) whose pages may read this "
+                    "location's streams with credentials (CORS); * for any "
+                    "origin without credentials"),
     AP_INIT_TAKE12("MercurePublisherJWT", set_hub_key,
                    (void *)APR_OFFSETOF(sse_dir_conf_t, hub_pub_key),
                    RSRC_CONF | ACCESS_CONF,

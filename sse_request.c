@@ -279,28 +279,42 @@ const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
     return origin;
 }
 
-/* The request headers a preflight allows: a token, a form, resuming. */
+/* The request headers a preflight allows (a token, a form, resuming) and
+ * the answer's headers a page may read (the hub's reconciliation id, a
+ * lost history, when to come back after a 429 or a 503). */
 #define SSE_CORS_ALLOW_HEADERS \
     "Authorization, Content-Type, Last-Event-ID, Cache-Control"
+#define SSE_CORS_EXPOSE_HEADERS "Last-Event-ID, SSE-History-Lost, Retry-After"
 
 int sse_cors(request_rec *r, const apr_array_header_t *origins)
 {
     const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *allow = NULL;
     int i;
 
     apr_table_mergen(r->err_headers_out, "Vary", "Origin");
     for (i = 0; origin && origins && i < origins->nelts; i++) {
-        if (!strcasecmp(origin, APR_ARRAY_IDX(origins, i, const char *))) {
-            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin",
-                           origin);
+        const char *o = APR_ARRAY_IDX(origins, i, const char *);
+        if (!strcmp(o, "*")) {
+            allow = "*";        /* unless the origin is listed too */
+        }
+        else if (!strcasecmp(origin, o)) {
+            allow = origin;
             apr_table_setn(r->err_headers_out,
                            "Access-Control-Allow-Credentials", "true");
-            apr_table_setn(r->err_headers_out,
-                           "Access-Control-Expose-Headers", "Last-Event-ID");
-            return 1;
+            break;
         }
     }
-    return 0;
+    if (!allow) {
+        return 0;
+    }
+    /* "*": any page may read it, but without the visitor's cookies and
+     * credentials (no Allow-Credentials; a browser refuses * to a request
+     * that sent them) */
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", allow);
+    apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
+                   SSE_CORS_EXPOSE_HEADERS);
+    return 1;
 }
 
 void sse_cors_preflight(request_rec *r, const char *methods)

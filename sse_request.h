@@ -67,12 +67,13 @@ const char *sse_request_origin(request_rec *r);
 const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc);
 
 /* CORS, for a handler whose location lists the origins whose pages may
- * read its answers with credentials (MercureCORSOrigins; lower case):
- * an Origin in origins gets, in err_headers_out (so that an error answer
- * carries them too), Access-Control-Allow-Origin: that origin (never *),
- * Access-Control-Allow-Credentials: true and the headers its page may
- * read; any other gets none.  Always Vary: Origin.  Returns 1 when r's
- * origin got the headers, else 0. */
+ * read its answers (SSECORSOrigins, MercureCORSOrigins; lower case, "*"
+ * for any other): an Origin in origins gets, in err_headers_out (so that
+ * an error answer carries them too), Access-Control-Allow-Origin: that
+ * origin, Access-Control-Allow-Credentials: true and the headers its page
+ * may read; any other Origin, where "*" is listed, the same with
+ * Access-Control-Allow-Origin: * and no credentials; else none.  Always
+ * Vary: Origin.  Returns 1 when r's origin got the headers, else 0. */
 int sse_cors(request_rec *r, const apr_array_header_t *origins);
 
 /* The answer to an OPTIONS preflight that sse_cors allowed: the methods

@@ -392,10 +392,26 @@ int sse_stream_handler(request_rec *r)
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
+    int cors;
 
+    /* SSECORSOrigins: the page of a listed origin may read the stream, and
+     * every refusal below, whose status it then sees */
+    cors = dc->stream_cors ? sse_cors(r, dc->stream_cors) : 0;
+    if (r->method_number == M_OPTIONS && dc->stream_cors) {
+        if (cors) {
+            sse_cors_preflight(r, "GET");
+        }
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, OPTIONS");
+        r->status = HTTP_NO_CONTENT;
+        return OK;
+    }
     if (r->method_number != M_GET) {
-        return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
-                          "an event stream answers GET and HEAD only");
+        return dc->stream_cors
+               ? sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS",
+                            "an event stream answers GET and HEAD (and "
+                            "OPTIONS, a CORS preflight) only")
+               : sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
+                            "an event stream answers GET and HEAD only");
     }
     memset(&spec, 0, sizeof(spec));
     if ((err = sse_channels(r, dc, NULL, &chans, &private)) != NULL
