@@ -8,6 +8,8 @@
  * httpd merges a request's sections.  Everything is allocated in the pool
  * httpd gives: the configuration pool, or the request's for a merge.
  */
+#include <stdlib.h>
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
@@ -451,8 +453,18 @@ static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
 
     if (!star || strcmp(arg, "*")) {
         char *lc;
+        /* a host name or address (a wildcard such as *.example.com would
+         * never match what a browser sends) and a port in 1-65535 (APR
+         * takes 99999 as 34463) */
         if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
-            || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
+            || !u.hostname || !*u.hostname
+            || u.hostname[strspn(u.hostname, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")]
+            || (u.port_str && (!*u.port_str || strlen(u.port_str) > 5
+                               || u.port_str[strspn(u.port_str, "0123456789")]
+                               || atoi(u.port_str) < 1
+                               || atoi(u.port_str) > 65535))
+            || (u.path && strcmp(u.path, "")) || u.query
             || u.fragment || u.user || (strcasecmp(u.scheme, "http")
                                         && strcasecmp(u.scheme, "https"))) {
             return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such "

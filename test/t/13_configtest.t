@@ -31,6 +31,10 @@ my @cases = (
     [ "<Location /x>\nSSECORSOrigins https://a.example null\n</Location>", qr/SSECORSOrigins: 'null' is not an origin/ ],
     [ "<Location /x>\nSSECORSOrigins a.example\n</Location>", qr/SSECORSOrigins: 'a.example' is not an origin/ ],
     [ "<Location /x>\nSSECORSOrigins\n</Location>", qr/SSECORSOrigins requires at least one argument/ ],
+    [ "<Location /x>\nSSECORSOrigins https://*.example.com\n</Location>", qr/SSECORSOrigins: 'https:\/\/\*.example.com' is not an origin/ ],
+    [ "<Location /x>\nSSECORSOrigins http://a.example:99999\n</Location>", qr/SSECORSOrigins: 'http:\/\/a.example:99999' is not an origin/ ],
+    [ "<Location /x>\nMercureCORSOrigins https://*.example.com\n</Location>", qr/MercureCORSOrigins: 'https:\/\/\*.example.com' is not an origin/ ],
+    [ "<Location /x>\nSSEPublishOrigins http://a.example:0\n</Location>", qr/SSEPublishOrigins: 'http:\/\/a.example:0' is not an origin/ ],
     [ "<Location /x>\nMercureCORSOrigins *\n</Location>", qr/MercureCORSOrigins: '\*' is not an origin .*no \*/ ],
     [ "<Location /x>\nSSEPublishOrigins *\n</Location>", qr/SSEPublishOrigins: '\*' is not an origin .*no \*/ ],
     [ 'SSEMaxStreamsPerClient -1', qr/SSEMaxStreamsPerClient: '-1' is not a whole number from 0 to 1000000/ ],
@@ -87,7 +91,7 @@ SetHandler sse
 SSEChannel "a, b %{REMOTE_USER}"
 SSEHistory 10 60
 SSEMaxStreamsPerClient 0
-SSECORSOrigins https://App.Example.com:443 http://localhost:8080 *
+SSECORSOrigins https://App.Example.com:443 http://localhost:8080 http://[::1]:8080 *
 </Location>');
 is $rc, 0, 'a good configuration passes' or diag $out;
 for my $c (@cases) {
