@@ -8,6 +8,8 @@
  * httpd merges a request's sections.  Everything is allocated in the pool
  * httpd gives: the configuration pool, or the request's for a merge.
  */
+#include <stdlib.h>
+
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
@@ -80,6 +82,7 @@ void *sse_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     SSE_MERGE_PTR(hub_pub_key);
     SSE_MERGE_PTR(hub_sub_key);
     SSE_MERGE_PTR(hub_cors);
+    SSE_MERGE_PTR(stream_cors);
     SSE_MERGE_PTR(hub_link);
     SSE_MERGE_PTR(stream_key);
 #undef SSE_MERGE_PTR
@@ -441,32 +444,50 @@ static const char *set_namespace(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
-/* SSEPublishOrigins and MercureCORSOrigins (the array at cmd->info): each
- * an origin as a browser sends it (scheme://host[:port], no path), lower
- * case. */
+/* SSEPublishOrigins, SSECORSOrigins and MercureCORSOrigins (the array at
+ * cmd->info): each an origin as a browser sends it (scheme://host[:port],
+ * no path), lower case; SSECORSOrigins also takes "*" (any origin, without
+ * credentials: sse_cors). */
 static const char *set_origins(cmd_parms *cmd, void *dcv, const char *arg)
 {
     apr_array_header_t **list = (apr_array_header_t **)
                                 ((char *)dcv + (apr_size_t)cmd->info);
+    int star = !strcmp(cmd->cmd->name, "SSECORSOrigins");
+    const char *o = "*";
     apr_uri_t u;
-    char *o;
 
-    if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
-        || !u.hostname || (u.path && strcmp(u.path, "")) || u.query
-        || u.fragment || u.user || (strcasecmp(u.scheme, "http")
-                                    && strcasecmp(u.scheme, "https"))) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such as "
-                            "https://app.example.com or http://localhost:8080 "
-                            "(scheme, host and port, no path; no *)",
-                            cmd->directive->directive, arg);
+    if (!star || strcmp(arg, "*")) {
+        char *lc;
+        /* a host name or address (a wildcard such as *.example.com would
+         * never match what a browser sends) and a port in 1-65535 (APR
+         * takes 99999 as 34463) */
+        if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme
+            || !u.hostname || !*u.hostname
+            || u.hostname[strspn(u.hostname, "abcdefghijklmnopqrstuvwxyz"
+                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")]
+            || (u.port_str && (!*u.port_str || strlen(u.port_str) > 5
+                               || u.port_str[strspn(u.port_str, "0123456789")]
+                               || atoi(u.port_str) < 1
+                               || atoi(u.port_str) > 65535))
+            || (u.path && strcmp(u.path, "")) || u.query
+            || u.fragment || u.user || (strcasecmp(u.scheme, "http")
+                                        && strcasecmp(u.scheme, "https"))) {
+            return apr_psprintf(cmd->pool, "%s: '%s' is not an origin such "
+                                "as https://app.example.com or "
+                                "http://localhost:8080 (scheme, host and "
+                                "port, no path; %s)",
+                                cmd->directive->directive, arg,
+                                star ? "or * for any origin" : "no *");
+        }
+        /* as a browser sends it: no default port, no trailing slash */
+        lc = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
+                                            | APR_URI_UNP_OMITUSERINFO);
+        ap_str_tolower(lc);
+        o = lc;
     }
     if (!*list) {
         *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
-    /* as a browser sends it: no default port, no trailing slash */
-    o = apr_uri_unparse(cmd->pool, &u, APR_URI_UNP_OMITPATHINFO
-                                       | APR_URI_UNP_OMITUSERINFO);
-    ap_str_tolower(o);
     APR_ARRAY_PUSH(*list, const char *) = o;
     return NULL;
 }
@@ -571,6 +592,12 @@ const command_rec sse_cmds[] = {
                     RSRC_CONF | ACCESS_CONF,
                     "Origins (scheme://host[:port]) besides the server's own "
                     "from which a browser with credentials may publish here"),
+    AP_INIT_ITERATE("SSECORSOrigins", set_origins,
+                    (void *)APR_OFFSETOF(sse_dir_conf_t, stream_cors),
+                    RSRC_CONF | ACCESS_CONF,
+                    "Origins (scheme://host[:port]) whose pages may read this "
+                    "location's streams with credentials (CORS); * for any "
+                    "origin without credentials"),
     AP_INIT_TAKE12("MercurePublisherJWT", set_hub_key,
                    (void *)APR_OFFSETOF(sse_dir_conf_t, hub_pub_key),
                    RSRC_CONF | ACCESS_CONF,

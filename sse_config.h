@@ -46,6 +46,7 @@ typedef struct {
     const char *ns;             /* SSENamespace, NULL: the ServerName    */
     int protected_ok;           /* SSEProtectedChannels on|off           */
     apr_array_header_t *origins; /* SSEPublishOrigins (const char *)     */
+    apr_array_header_t *stream_cors; /* SSECORSOrigins (const char *, "*" too) */
     int max_per_client;         /* SSEMaxStreamsPerClient, 0: no cap     */
     /* a Mercure hub (SetHandler mercure, sse_hub.c) */
     const struct sse_token_key_t *hub_pub_key;  /* MercurePublisherJWT  */

@@ -30,29 +30,7 @@
 #define HUB_MAX_CLAIMS   SSE_AUTH_MAX_CLAIMS
 #define HUB_ALLOW        "GET, HEAD, POST, OPTIONS"
 
-/* --- CORS and discovery ------------------------------------------------------- */
-
-/* An Origin in MercureCORSOrigins gets the CORS headers (credentials
- * allowed, so the origin itself, never *).  1 when it did. */
-static int hub_cors(request_rec *r, const sse_dir_conf_t *dc)
-{
-    const char *origin = apr_table_get(r->headers_in, "Origin");
-    int i;
-
-    apr_table_mergen(r->err_headers_out, "Vary", "Origin");
-    for (i = 0; origin && dc->hub_cors && i < dc->hub_cors->nelts; i++) {
-        if (!strcasecmp(origin, APR_ARRAY_IDX(dc->hub_cors, i, const char *))) {
-            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin",
-                           origin);
-            apr_table_setn(r->err_headers_out,
-                           "Access-Control-Allow-Credentials", "true");
-            apr_table_setn(r->err_headers_out,
-                           "Access-Control-Expose-Headers", "Last-Event-ID");
-            return 1;
-        }
-    }
-    return 0;
-}
+/* --- discovery (CORS: sse_cors, sse_request.c) ------------------------------ */
 
 int sse_hub_link_fixup(request_rec *r)
 {
@@ -333,7 +311,7 @@ static int hub_subscribe(request_rec *r, const sse_dir_conf_t *dc)
 int sse_hub_handler(request_rec *r)
 {
     sse_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &sse_module);
-    int cors = hub_cors(r, dc);
+    int cors = sse_cors(r, dc->hub_cors);
 
     sse_auth_mask_request(r);
 
@@ -344,13 +322,7 @@ int sse_hub_handler(request_rec *r)
         return hub_publish(r, dc);
     case M_OPTIONS:
         if (cors) {
-            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Methods",
-                           "GET, POST");
-            apr_table_setn(r->err_headers_out, "Access-Control-Allow-Headers",
-                           "Authorization, Content-Type, Last-Event-ID, "
-                           "Cache-Control");
-            apr_table_setn(r->err_headers_out, "Access-Control-Max-Age",
-                           "3600");
+            sse_cors_preflight(r, "GET, POST");
         }
         apr_table_setn(r->headers_out, "Allow", HUB_ALLOW);
         r->status = HTTP_NO_CONTENT;

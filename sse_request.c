@@ -1,7 +1,8 @@
 /*
  * sse_request.c: what the stream and publish handlers share (see
  * sse_request.h), run in a child's worker threads: refusing a request, the
- * fields of its query or form, its channels, their namespace and keys.
+ * fields of its query or form, its channels, their namespace and keys,
+ * its origin and CORS headers.
  * What they return is allocated in the pool they are given (the request's),
  * and lives as long as the request.
  */
@@ -276,4 +277,51 @@ const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc)
         }
     }
     return origin;
+}
+
+/* The request headers a preflight allows (a token, a form, resuming) and
+ * the answer's headers a page may read (the hub's reconciliation id, a
+ * lost history, when to come back after a 429 or a 503). */
+#define SSE_CORS_ALLOW_HEADERS \
+    "Authorization, Content-Type, Last-Event-ID, Cache-Control"
+#define SSE_CORS_EXPOSE_HEADERS "Last-Event-ID, SSE-History-Lost, Retry-After"
+
+int sse_cors(request_rec *r, const apr_array_header_t *origins)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *allow = NULL;
+    int i;
+
+    apr_table_mergen(r->err_headers_out, "Vary", "Origin");
+    for (i = 0; origin && origins && i < origins->nelts; i++) {
+        const char *o = APR_ARRAY_IDX(origins, i, const char *);
+        if (!strcmp(o, "*")) {
+            allow = "*";        /* unless the origin is listed too */
+        }
+        else if (!strcasecmp(origin, o)) {
+            allow = origin;
+            apr_table_setn(r->err_headers_out,
+                           "Access-Control-Allow-Credentials", "true");
+            break;
+        }
+    }
+    if (!allow) {
+        return 0;
+    }
+    /* "*": any page may read it, but without the visitor's cookies and
+     * credentials (no Allow-Credentials; a browser refuses * to a request
+     * that sent them) */
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Origin", allow);
+    apr_table_setn(r->err_headers_out, "Access-Control-Expose-Headers",
+                   SSE_CORS_EXPOSE_HEADERS);
+    return 1;
+}
+
+void sse_cors_preflight(request_rec *r, const char *methods)
+{
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Methods",
+                   methods);
+    apr_table_setn(r->err_headers_out, "Access-Control-Allow-Headers",
+                   SSE_CORS_ALLOW_HEADERS);
+    apr_table_setn(r->err_headers_out, "Access-Control-Max-Age", "3600");
 }

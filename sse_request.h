@@ -1,9 +1,9 @@
 /*
  * sse_request.h: what the stream and publish handlers share (sse_request.c):
  * refusing a request, its query fields, its channels, their namespace and
- * keys.  Called in a child's worker threads by sse_stream.c and
- * sse_publish.c (sse_namespace also by mod_sse.c's post_config, in the
- * parent).  Results are allocated in the pool given (r->pool for r).
+ * keys, its origin and CORS headers.  Called in a child's worker threads
+ * by sse_stream.c, sse_publish.c and sse_hub.c (sse_namespace also by
+ * mod_sse.c's post_config, in the parent).  Results are allocated in the pool given (r->pool for r).
  */
 #ifndef SSE_REQUEST_H
 #define SSE_REQUEST_H
@@ -65,5 +65,19 @@ const char *sse_request_origin(request_rec *r);
  * origin or one listed in SSEPublishOrigins.  NULL, or the origin
  * refused. */
 const char *sse_origin_refused(request_rec *r, const sse_dir_conf_t *dc);
+
+/* CORS, for a handler whose location lists the origins whose pages may
+ * read its answers (SSECORSOrigins, MercureCORSOrigins; lower case, "*"
+ * for any other): an Origin in origins gets, in err_headers_out (so that
+ * an error answer carries them too), Access-Control-Allow-Origin: that
+ * origin, Access-Control-Allow-Credentials: true and the headers its page
+ * may read; any other Origin, where "*" is listed, the same with
+ * Access-Control-Allow-Origin: * and no credentials; else none.  Always
+ * Vary: Origin.  Returns 1 when r's origin got the headers, else 0. */
+int sse_cors(request_rec *r, const apr_array_header_t *origins);
+
+/* The answer to an OPTIONS preflight that sse_cors allowed: the methods
+ * (e.g. "GET") and the request headers a page may send, for an hour. */
+void sse_cors_preflight(request_rec *r, const char *methods);
 
 #endif

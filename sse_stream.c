@@ -360,11 +360,11 @@ int sse_stream_serve(request_rec *r, const sse_dir_conf_t *dc,
 
 /* SSESubscriberJWT: r's token must be good and its mercure.subscribe
  * claim must allow every channel of chans (the private one, a fresh name
- * of the server's, needs none).  OK, or what the handler returns (401,
- * 403). */
-static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
-                            const apr_array_header_t *chans,
-                            const char *private)
+ * of the server's, needs none).  0, or 1 when r was refused (401, 403:
+ * its answer is made, and the handler returns OK). */
+static int sse_stream_token_refused(request_rec *r, const sse_dir_conf_t *dc,
+                                    const apr_array_header_t *chans,
+                                    const char *private)
 {
     sse_token_claims_t claims;
     const char *err;
@@ -373,17 +373,18 @@ static int sse_stream_token(request_rec *r, const sse_dir_conf_t *dc,
     sse_auth_mask_request(r);
     if ((err = sse_auth_check(r, dc->stream_key, &claims, &none, &cookie))
         || none) {
-        return sse_auth_refuse(r, err ? err : "this stream takes a token "
-                               "(SSESubscriberJWT) and none was given");
+        sse_auth_refuse(r, err ? err : "this stream takes a token "
+                        "(SSESubscriberJWT) and none was given");
+        return 1;
     }
     if ((i = sse_auth_first_denied(r->pool, claims.subscribe, chans,
                                    private)) >= 0) {
-        return sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
-                          "the token's mercure.subscribe claim does not "
-                          "allow channel '%s'",
-                          APR_ARRAY_IDX(chans, i, const char *)));
+        sse_refuse(r, HTTP_FORBIDDEN, NULL, apr_psprintf(r->pool,
+                   "the token's mercure.subscribe claim does not allow "
+                   "channel '%s'", APR_ARRAY_IDX(chans, i, const char *)));
+        return 1;
     }
-    return OK;
+    return 0;
 }
 
 int sse_stream_handler(request_rec *r)
@@ -392,11 +393,26 @@ int sse_stream_handler(request_rec *r)
     apr_array_header_t *chans;
     const char *err, *private = NULL;
     sse_sub_spec_t spec;
-    int rc;
+    int cors;
 
+    /* SSECORSOrigins: the page of a listed origin may read the stream, and
+     * every refusal below, whose status it then sees */
+    cors = dc->stream_cors ? sse_cors(r, dc->stream_cors) : 0;
+    if (r->method_number == M_OPTIONS && dc->stream_cors) {
+        if (cors) {
+            sse_cors_preflight(r, "GET");
+        }
+        apr_table_setn(r->headers_out, "Allow", "GET, HEAD, OPTIONS");
+        r->status = HTTP_NO_CONTENT;
+        return OK;
+    }
     if (r->method_number != M_GET) {
-        return sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
-                          "an event stream answers GET and HEAD only");
+        return dc->stream_cors
+               ? sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD, OPTIONS",
+                            "an event stream answers GET and HEAD (and "
+                            "OPTIONS, a CORS preflight) only")
+               : sse_refuse(r, HTTP_METHOD_NOT_ALLOWED, "GET, HEAD",
+                            "an event stream answers GET and HEAD only");
     }
     memset(&spec, 0, sizeof(spec));
     if ((err = sse_channels(r, dc, NULL, &chans, &private)) != NULL
@@ -406,8 +422,10 @@ int sse_stream_handler(request_rec *r)
     if (!chans->nelts) {
         return sse_refuse(r, HTTP_BAD_REQUEST, NULL, "no channel given");
     }
-    if (dc->stream_key && (rc = sse_stream_token(r, dc, chans, private)) != OK) {
-        return rc;
+    /* sse_refuse returns OK: a refusal is told by the flag, never by a
+     * status (else a held stream would be served after the answer) */
+    if (dc->stream_key && sse_stream_token_refused(r, dc, chans, private)) {
+        return OK;
     }
     if ((err = sse_protected_refused(dc->channel && dc->protected_ok == 1,
                                      chans)) != NULL) {

@@ -27,6 +27,16 @@ my @cases = (
     [ 'SSEProtectedChannels on', qr/SSEProtectedChannels not allowed here|not allowed/ ],
     [ "<Location /x>\nSSEPublishOrigins https://a.example/path\n</Location>", qr/SSEPublishOrigins: 'https:\/\/a.example\/path' is not an origin/ ],
     [ "<Location /x>\nSSEPublishOrigins ftp://a.example\n</Location>", qr/SSEPublishOrigins: 'ftp:\/\/a.example' is not an origin/ ],
+    [ "<Location /x>\nSSECORSOrigins https://a.example/events\n</Location>", qr/SSECORSOrigins: 'https:\/\/a.example\/events' is not an origin .*or \* for any origin/ ],
+    [ "<Location /x>\nSSECORSOrigins https://a.example null\n</Location>", qr/SSECORSOrigins: 'null' is not an origin/ ],
+    [ "<Location /x>\nSSECORSOrigins a.example\n</Location>", qr/SSECORSOrigins: 'a.example' is not an origin/ ],
+    [ "<Location /x>\nSSECORSOrigins\n</Location>", qr/SSECORSOrigins requires at least one argument/ ],
+    [ "<Location /x>\nSSECORSOrigins https://*.example.com\n</Location>", qr/SSECORSOrigins: 'https:\/\/\*.example.com' is not an origin/ ],
+    [ "<Location /x>\nSSECORSOrigins http://a.example:99999\n</Location>", qr/SSECORSOrigins: 'http:\/\/a.example:99999' is not an origin/ ],
+    [ "<Location /x>\nMercureCORSOrigins https://*.example.com\n</Location>", qr/MercureCORSOrigins: 'https:\/\/\*.example.com' is not an origin/ ],
+    [ "<Location /x>\nSSEPublishOrigins http://a.example:0\n</Location>", qr/SSEPublishOrigins: 'http:\/\/a.example:0' is not an origin/ ],
+    [ "<Location /x>\nMercureCORSOrigins *\n</Location>", qr/MercureCORSOrigins: '\*' is not an origin .*no \*/ ],
+    [ "<Location /x>\nSSEPublishOrigins *\n</Location>", qr/SSEPublishOrigins: '\*' is not an origin .*no \*/ ],
     [ 'SSEMaxStreamsPerClient -1', qr/SSEMaxStreamsPerClient: '-1' is not a whole number from 0 to 1000000/ ],
     [ "<Location /x>\nSSEMaxStreamsPerClient ten\n</Location>", qr/SSEMaxStreamsPerClient: 'ten' is not a whole number/ ],
     [ 'SSEClientIPv6Prefix 65', qr/SSEClientIPv6Prefix: '65' is not a whole number from 1 to 64/ ],
@@ -83,6 +93,7 @@ SetHandler sse
 SSEChannel "a, b %{REMOTE_USER}"
 SSEHistory 10 60
 SSEMaxStreamsPerClient 0
+SSECORSOrigins https://App.Example.com:443 http://localhost:8080 http://[::1]:8080 *
 </Location>');
 is $rc, 0, 'a good configuration passes' or diag $out;
 for my $c (@cases) {

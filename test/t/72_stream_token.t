@@ -2,7 +2,8 @@
 # location that takes only a token whose mercure.subscribe claim allows
 # each of its channels -- the hub's token, in the cookie, the query field or
 # the Authorization header -- so an application authorizes a browser
-# without the hand-over round trip.
+# without the hand-over round trip.  Over TLS (a held stream) too: a
+# refused request gets its answer and nothing of the channel after it.
 use strict;
 use warnings FATAL => 'all';
 use FindBin;
@@ -10,9 +11,10 @@ use lib "$FindBin::Bin/lib";
 
 use Apache::Test qw(-withtestmore);
 use File::Spec ();
+use IO::Socket::SSL ();
 use SSETest;
 
-plan tests => 15;
+plan tests => 21;
 
 my $SECRET = '!ChangeThisMercureHubJWTSecretKey!';
 sub jwt { hs256_jwt($_[0], $_[1] // $SECRET) }
@@ -69,3 +71,34 @@ $s->disconnect;
 
 $r = raw_http('GET', '/stream?channel=' . $u2);
 is $r->code, 200, 'a location without SSESubscriberJWT is unchanged';
+
+# Over TLS the stream is held (its worker serves it): a 401 or 403 is the
+# whole answer, never followed by the channel's events.
+{
+    my $port = Apache::Test::config()->{vhosts}{sse_tls}{port};
+    my $tls = sub {
+        my($p, @h) = @_;
+        my $sock = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+            SSL_verify_mode => 0, SSL_alpn_protocols => ['http/1.1'], Timeout => 10)
+            or return undef;
+        my $req = "GET $p HTTP/1.1\r\nHost: localhost:$port\r\nConnection: close\r\n";
+        while (my($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
+        print $sock "$req\r\n";
+        my $s = bless { sock => $sock, buf => '', eof => 0, path => $p,
+                        method => 'GET' }, 'SSETest::Stream';
+        $s->read_head(5);
+        return $s;
+    };
+    my $chan = uniq_chan('tlstok');
+    my $no = $tls->($path->($chan));
+    my $other = $tls->($path->($chan), Authorization => 'Bearer ' . tok([$u1]));
+    is $no && $no->status, 401, 'over TLS, no token: 401';
+    is $other && $other->status, 403, 'over TLS, a token for another channel: 403';
+    my(undef, $o) = publish($chan, data => 'not for them');
+    for ([$no, 'no token'], [$other, 'another channel']) {
+        my($s, $what) = @$_;
+        ok $s && $s->wait_eof(5), "... $what: the connection ends after the answer";
+        ok $s && index($s->{buf}, 'not for them') < 0 && index($s->{buf}, ': ok') < 0,
+           "... $what: no stream, no event" or diag show($s && $s->{buf});
+    }
+}
