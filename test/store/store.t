@@ -47,27 +47,13 @@ reliability(stop_start => events => 30, resumed_after => 10, got => scalar(@$got
 
 # --- kill -9 of the relay in a burst ----------------------------------------
 my $cb = "b$run";
-my $out = "$dir/burst.txt";
-my $pid = fork // die "fork: $!";
-if (!$pid) {
-    open my $fh, '>', $out or exit 1;
-    select((select($fh), $| = 1)[0]);
-    for my $i (1 .. 600) {      # 5 ms apart: the kill comes in the middle
-        my($code, $id) = publish($cb, "burst $i");
-        print $fh "$code " . ($id // '-') . "\n";
-        sleep 0.005;
-    }
-    exit 0;
-}
-my $lines = sub { open my $fh, '<', $out or return 0; my @l = <$fh>; scalar @l };
-my $t0 = time;
-sleep 0.05 while $lines->() < 100 && time - $t0 < 10;
+# 5 ms apart: the kill comes in the middle
+my $pub = publisher($cb, 600, 0.005, "$dir/burst.txt", 'burst');
+$pub->wait_for(100, 10);
 my $relay = relay_pid();
 ok $relay && kill('KILL', $relay), "kill -9 the relay (pid " . ($relay // '?') . ") in the middle of a burst";
-my $at_kill = $lines->();
-waitpid $pid, 0;
-open my $bf, '<', $out;
-my @answers = map { [split ' '] } <$bf>;
+my $at_kill = $pub->answered;
+my @answers = $pub->finish;
 my @ok = map { $_->[1] } grep { $_->[0] == 200 } @answers;
 my $refused = grep { $_->[0] != 200 } @answers;
 ok $at_kill >= 100 && $at_kill < 600 && @ok >= 100,

@@ -52,30 +52,17 @@ for my $mode ('memory', 'store') {
     my $old_build = build_of($so);
     my $old_relay = relay_pid();
     my $chan = "up$mode$$";
-    my $out = "$dir/upgrade-$mode.txt";
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        open my $fh, '>', $out or exit 1;
-        select((select($fh), $| = 1)[0]);
-        for my $i (1 .. 300) {
-            my($code, $id) = publish($chan, "event $i");
-            print $fh "$code " . ($id // '-') . "\n";
-            sleep 0.002;
-        }
-        exit 0;
-    }
-    my $lines = sub { open my $fh, '<', $out or return 0; my @l = <$fh>; scalar @l };
-    my $t0 = time;
-    sleep 0.05 while $lines->() < 100 && time - $t0 < 20;
+    my $pub = publisher($chan, 300, 0.002, "$dir/upgrade-$mode.txt");
+    $pub->wait_for(100, 20);
     my $new_build = new_build($so);
-    my $at = $lines->();
+    my $at = $pub->answered;
     ok system("/usr/sbin/apache2 " . store_args() . " -k graceful >/dev/null 2>&1") == 0,
        "$mode: the module replaced by build $new_build (was $old_build) and a graceful restart, after $at publishes";
     my $deadline = time + 15;
     sleep 0.1 while time < $deadline
         && !grep { /SSE00207: relay \d+ .*mod_sse-build $new_build/ } log_lines(qr/SSE00207/);
     my $new_relay = relay_pid();
-    waitpid $pid, 0;
+    my @answers = $pub->finish;
     ok $new_relay && $old_relay && $new_relay != $old_relay,
        "$mode: a relay of the new build runs (pid $new_relay, was $old_relay)";
     ok scalar(log_lines(qr/SSE00211: .*mod_sse-build $new_build, was mod_sse-build $old_build/)),
@@ -90,8 +77,6 @@ for my $mode ('memory', 'store') {
         ok $took && $took >= 80, "$mode: the new relay took over the old one's history (SSE00224: "
            . ($took // 0) . ' events)';
     }
-    open my $fh, '<', $out or die;
-    my @answers = map { [split ' '] } <$fh>;
     my @ok = map { $_->[1] } grep { $_->[0] == 200 } @answers;
     my $refused = grep { $_->[0] != 200 } @answers;
     ok @ok >= 250, "$mode: " . scalar(@ok) . " of 300 publishes answered 200, $refused refused while the relay was replaced";

@@ -14,9 +14,11 @@ use IO::Select ();
 use HTTP::Tiny ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
+use POSIX ();
 
 our @EXPORT = qw(store_port store_dir store_args apache start stop up down parent_pid
-                 log_lines relay_pid publish resume head_of missing_and_dups reliability);
+                 log_lines relay_pid publish resume head_of missing_and_dups reliability
+                 publisher);
 
 my $port = $ENV{STORE_PORT};
 my $dir = $ENV{STORE_DIR};
@@ -190,5 +192,44 @@ sub reliability {
     printf "# RELIABILITY store_%s %s\n", $name,
         join ' ', map { "$_=" . ($f{$_} // -1) } sort keys %f;
 }
+
+# A publisher in the background: $n events "$tag $i" on $chan, $gap s
+# apart, each answer written to $file as "code id".  Returns an object:
+# ->answered (how many so far), ->wait_for($count, $secs), ->finish (waits
+# for it, then returns the [code, id] of every publish).
+sub publisher {
+    my($chan, $n, $gap, $file, $tag) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open my $fh, '>', $file or POSIX::_exit(1);
+        select((select($fh), $| = 1)[0]);
+        for my $i (1 .. $n) {
+            my($code, $id) = publish($chan, ($tag // 'event') . " $i");
+            print $fh "$code " . ($id // '-') . "\n";
+            sleep $gap;
+        }
+        POSIX::_exit(0);
+    }
+    return bless { pid => $pid, file => $file }, 'StoreTest::Publisher';
+}
+
+package StoreTest::Publisher;
+use Time::HiRes qw(time sleep);
+
+sub answered { open my $fh, '<', $_[0]{file} or return 0; my @l = <$fh>; scalar @l }
+sub wait_for {
+    my($self, $count, $secs) = @_;
+    my $t0 = time;
+    sleep 0.05 while $self->answered < $count && time - $t0 < $secs;
+    return $self->answered;
+}
+sub finish {
+    my $self = shift;
+    waitpid $self->{pid}, 0;
+    open my $fh, '<', $self->{file} or return ();
+    return map { [split ' '] } <$fh>;
+}
+
+package StoreTest;
 
 1;
