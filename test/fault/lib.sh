@@ -18,7 +18,10 @@ fault_setup() {
     F_TLS_PORT=$(($2 + 1))
     F_DIR=$F_OUT/$1
     rm -rf "$F_DIR"
-    mkdir -p "$F_DIR/logs" "$F_DIR/run"
+    mkdir -p "$F_DIR/logs" "$F_DIR/run" "$F_DIR/cores"
+    # a crash leaves a core for gdb (CoreDumpDirectory; where the kernel's
+    # core_pattern writes cores in the working directory)
+    chmod 1777 "$F_DIR/cores"
     # the relay socket's folder is open to everyone on purpose: only the
     # socket's own mode and the relay's peer check may keep others out
     chmod 755 "$F_OUT" "$F_DIR" "$F_DIR/run"
@@ -57,7 +60,8 @@ fault_start() {
         fault_log "fault: port $F_PORT is in use (FAULT_PORT=... to pick another)"
         return 1
     fi
-    ( ulimit -n "$F_NOFILE" && exec "$FAULT_HTTPD" -f "$F_DIR/httpd.conf" "${args[@]}" -k start ) \
+    ( ulimit -n "$F_NOFILE" && { ulimit -c unlimited 2>/dev/null || true; } \
+      && exec "$FAULT_HTTPD" -f "$F_DIR/httpd.conf" "${args[@]}" -k start ) \
         || { fault_log "fault: httpd did not start"; cat "$F_DIR/logs/error.log" >&2; return 1; }
     for i in $(seq 1 100); do
         if [ -s "$F_DIR/httpd.pid" ] && [ -n "$(fault_relay)" ] \
