@@ -302,52 +302,54 @@ typedef struct {
     size_t gn, gcap;            /* t the highest seq each dropped */
 } entries_t;
 
+/* One more entry at the end of a growing array, with a key of klen bytes
+ * allocated for the caller to fill; NULL when out of memory. */
+static entry_t *entry_push(entry_t **arr, size_t *n, size_t *cap, size_t klen)
+{
+    entry_t *t;
+
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 256;
+        if (!(t = realloc(*arr, c * sizeof(*t)))) {
+            return NULL;
+        }
+        *arr = t;
+        *cap = c;
+    }
+    t = &(*arr)[*n];
+    if (!(t->key = malloc(klen ? klen : 1))) {
+        return NULL;
+    }
+    t->klen = klen;
+    ++*n;
+    return t;
+}
+
 /* A channel's count record of the old store: what it dropped. */
 static int gone_add(entries_t *es, const MDB_val *k, const MDB_val *v)
 {
-    entry_t *t;
+    entry_t *t = entry_push(&es->g, &es->gn, &es->gcap, k->mv_size);
 
-    if (es->gn == es->gcap) {
-        size_t cap = es->gcap ? 2 * es->gcap : 256;
-        if (!(t = realloc(es->g, cap * sizeof(*t)))) {
-            return ENOMEM;
-        }
-        es->g = t;
-        es->gcap = cap;
-    }
-    t = &es->g[es->gn];
-    if (!(t->key = malloc(k->mv_size ? k->mv_size : 1))) {
+    if (!t) {
         return ENOMEM;
     }
     memcpy(t->key, k->mv_data, k->mv_size);
-    t->klen = k->mv_size;
     t->t = (apr_time_t)be64_get((unsigned char *)v->mv_data + 8);
-    es->gn++;
     return 0;
 }
 
+/* An event of the old store: its channel entry, chan \0 seq. */
 static int entry_add(entries_t *es, const rec_t *r, const void *seq)
 {
-    entry_t *t;
+    entry_t *t = entry_push(&es->e, &es->n, &es->cap, r->clen + 9);
 
-    if (es->n == es->cap) {
-        size_t cap = es->cap ? 2 * es->cap : 1024;
-        if (!(t = realloc(es->e, cap * sizeof(*t)))) {
-            return ENOMEM;
-        }
-        es->e = t;
-        es->cap = cap;
-    }
-    t = &es->e[es->n];
-    if (!(t->key = malloc(r->clen + 9))) {
+    if (!t) {
         return ENOMEM;
     }
     memcpy(t->key, r->chan, r->clen);
     t->key[r->clen] = '\0';
     memcpy(t->key + r->clen + 1, seq, 8);
-    t->klen = r->clen + 9;
     t->t = r->t;
-    es->n++;
     return 0;
 }
 
