@@ -106,6 +106,7 @@ static void lap_join(sse_broker_t *b, size_t *pos)
                 && L->bytes + sse_run_len(&run, 0) <= SSE_RUN_MAX_BYTES
                 && !lap_add(b, &run)) {
                 b->st.joined += run.n;
+                b->relay_seq = run.ev[run.n - 1].seq;
                 *pos += (size_t)used;
                 continue;
             }

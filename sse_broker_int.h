@@ -38,8 +38,10 @@ typedef struct {
 /* A replay request in flight; the relay answers them in order. */
 typedef struct sse_replay_t {
     uint32_t token;
-    uint64_t since;             /* a CATCHUP's (sse_sub_t.off_since), or 0:
-                                   a REPLAY */
+    uint32_t op;                /* SSE_OP_REPLAY (by the stream's last id),
+                                   _CATCHUP or _AFTER */
+    uint64_t since;             /* a CATCHUP's time (sse_sub_t.off_since),
+                                   an AFTER's seq (.resend_after) */
     struct sse_sub_t *sub;      /* NULL once the stream is gone */
     struct sse_replay_t *next;
 } sse_replay_t;
@@ -70,6 +72,9 @@ struct sse_sub_t {
                                    is back on the same relay; else 0 */
     int resume_pending;         /* its resume (last_id) waits for the
                                    broker to be on a relay: asked then */
+    uint64_t resend_after;      /* it was on another relay before the one
+                                   the broker is (re)connecting to: the
+                                   events after this seq are asked for */
     uint64_t events, bytes;     /* sent to it, for the end-of-stream log */
     const char *preamble;       /* in this block */
     const char *last_id;        /* in this block, or NULL */
@@ -138,6 +143,7 @@ typedef struct sse_broker_t {
     sse_peer_t relay;           /* the link to the relay; io.fd -1: none */
     sse_timer_t retry;          /* the next try to connect to it */
     pid_t relay_pid;            /* of the last relay connected to, or 0 */
+    uint64_t relay_seq;         /* the last event's seq from that relay */
     size_t join_budget;         /* bytes a fan-out may still read in this
                                    sse_link_readable */
     sse_buf_t census;           /* deltas not yet sent: (channel, delta)... */

@@ -70,7 +70,8 @@ int sse_synced_put(sse_broker_t *b, uint64_t mark)
  * events that reach this child before the answer are skipped for sub: the
  * relay sends its answer after them, and it holds them too.  The caller
  * flushes relay.out. */
-static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
+static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint32_t op,
+                       uint64_t since)
 {
     sse_replay_t *rp = calloc(1, sizeof(*rp));
     int rc;
@@ -80,14 +81,14 @@ static void replay_ask(sse_broker_t *b, sse_sub_t *sub, uint64_t since)
         return;
     }
     rp->token = ++b->next_token;
+    rp->op = op;
     rp->since = since;
-    rc = since ? sse_wire_catchup_put(&b->relay.out, rp->token, since,
-                                      (const char *const *)sub->names,
-                                      sub->nlinks)
-               : sse_wire_resume_put(&b->relay.out, SSE_OP_REPLAY, rp->token,
-                                     sub->last_id,
-                                     (const char *const *)sub->names,
-                                     sub->nlinks);
+    rc = op != SSE_OP_REPLAY
+        ? sse_wire_catchup_put(&b->relay.out, op, rp->token, since,
+                               (const char *const *)sub->names, sub->nlinks)
+        : sse_wire_resume_put(&b->relay.out, SSE_OP_REPLAY, rp->token,
+                              sub->last_id, (const char *const *)sub->names,
+                              sub->nlinks);
     if (rc) {
         free(rp);
         sse_sub_kill(b, sub, "out of memory");
@@ -114,7 +115,7 @@ void sse_replay_request(sse_broker_t *b, sse_sub_t *sub)
         sub->resume_pending = 1;
         return;
     }
-    replay_ask(b, sub, 0);
+    replay_ask(b, sub, SSE_OP_REPLAY, 0);
     if (sse_peer_flush_wait(&b->relay)) {
         sse_link_drop(b, "write failed");
     }
@@ -279,8 +280,11 @@ void sse_link_drop(sse_broker_t *b, const char *why)
         b->replays = rp->next;
         if ((sub = rp->sub) != NULL) {
             sub->replaying = NULL;
-            if (rp->since) {
+            if (rp->op == SSE_OP_CATCHUP) {
                 sub->off_since = rp->since;     /* asked again when back */
+            }
+            else if (rp->op == SSE_OP_AFTER) {
+                sub->resend_after = rp->since;  /* the same */
             }
             else {
                 sub->resume_pending = 1;        /* the same, by its id */
@@ -304,8 +308,11 @@ void sse_link_drop(sse_broker_t *b, const char *why)
  * reconnect with Last-Event-ID and get it from this relay's history.
  * Those that began meanwhile (off_since) may have no Last-Event-ID to come
  * back with: they stay, and link_catch_up() asks for what went out since
- * they began.  Returns 1 then.  (A new relay has no history of the gap to
- * give: its publishes were refused until it ran, and the streams stay.) */
+ * they began.  Returns 1 then.  A new relay (an upgrade, a restart): its
+ * publishes were refused until it ran, but with a cluster other servers
+ * went on publishing meanwhile: the streams that were on the relay before
+ * stay, and each asks the new one for the events after the last the
+ * broker had (resend_after, link_resend()). */
 static int relay_same_check(sse_broker_t *b)
 {
     struct ucred cred;
@@ -324,6 +331,10 @@ static int relay_same_check(sse_broker_t *b)
         }
         if (!same) {
             sub->off_since = 0;
+            if (b->relay_pid && b->relay_seq && !sub->resend_after
+                && !sub->replaying) {
+                sub->resend_after = b->relay_seq;
+            }
         }
         else if (sub->off_since) {
             kept++;
@@ -354,7 +365,7 @@ static void link_catch_up(sse_broker_t *b)
         if (!sub->dead && sub->off_since) {
             uint64_t since = sub->off_since;
             sub->off_since = 0;
-            replay_ask(b, sub, since);
+            replay_ask(b, sub, SSE_OP_CATCHUP, since);
         }
     }
     if (sse_peer_flush_wait(&b->relay)) {
@@ -362,7 +373,8 @@ static void link_catch_up(sse_broker_t *b)
     }
 }
 
-/* On a relay: the resumes that waited for it. */
+/* On a relay: the resumes that waited for it, and the streams that were
+ * on another relay before it (resend_after). */
 static void link_resume_pending(sse_broker_t *b)
 {
     sse_sub_t *sub;
@@ -371,7 +383,13 @@ static void link_resume_pending(sse_broker_t *b)
     for (sub = b->all; sub && b->relay.io.fd >= 0; sub = sub->next) {
         if (!sub->dead && sub->resume_pending) {
             sub->resume_pending = 0;
-            replay_ask(b, sub, 0);
+            replay_ask(b, sub, SSE_OP_REPLAY, 0);
+            n++;
+        }
+        else if (!sub->dead && sub->resend_after) {
+            uint64_t after = sub->resend_after;
+            sub->resend_after = 0;
+            replay_ask(b, sub, SSE_OP_AFTER, after);
             n++;
         }
     }
@@ -485,6 +503,7 @@ void sse_link_frames(sse_broker_t *b)
                 sse_link_drop(b, "bad request");
                 return;
             }
+            b->relay_seq = run.ev[run.n - 1].seq;
             pos += (size_t)used;
             if (sse_key_is_hub(run.name, run.nlen)) {
                 sse_hub_fan_out(b, &run);
@@ -503,6 +522,14 @@ void sse_link_frames(sse_broker_t *b)
             return;
         }
         pos += sizeof(h) + h.len;
+    }
+    if (rc == -2) {
+        static char why[96];    /* the broker thread's only */
+        apr_snprintf(why, sizeof(why), "the relay speaks frame format %u, "
+                     "this child %u (another build)",
+                     (unsigned)sse_frame_format(&h), SSE_FRAME_FORMAT);
+        sse_link_drop(b, why);
+        return;
     }
     if (rc < 0) {
         sse_link_drop(b, "bad frame");

@@ -11,7 +11,7 @@ long sse_frame_begin(sse_buf_t *b, uint32_t type, uint32_t seq)
     sse_frame_hdr_t h;
     long off = (long)b->len;
 
-    h.type = type;
+    h.type = (type & SSE_FRAME_OP_MASK) | SSE_FRAME_FORMAT << 16;
     h.seq = seq;
     h.len = 0;
     return sse_buf_put(b, &h, sizeof(h)) ? -1 : off;
@@ -35,15 +35,26 @@ void sse_frame_stamp(sse_buf_t *req)
     memcpy(req->data, &h, sizeof(h));
 }
 
+int sse_frame_hdr_read(const char *in, sse_frame_hdr_t *h)
+{
+    memcpy(h, in, sizeof(*h));
+    if (sse_frame_format(h) != SSE_FRAME_FORMAT) {
+        return -2;
+    }
+    h->type &= SSE_FRAME_OP_MASK;
+    return h->len > SSE_PROTO_MAX_FRAME ? -1 : 0;
+}
+
 int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
                    const char **payload)
 {
+    int rc;
+
     if (len < sizeof(*h)) {
         return 0;
     }
-    memcpy(h, in, sizeof(*h));
-    if (h->len > SSE_PROTO_MAX_FRAME) {
-        return -1;
+    if ((rc = sse_frame_hdr_read(in, h)) < 0) {
+        return rc;
     }
     if (len - sizeof(*h) < h->len) {
         return 0;

@@ -20,9 +20,15 @@
 
 #define SSE_PROTO_MAX_FRAME SSE_BUF_MAX_STR
 
-/* Change it with any change to the frames below: a relay kept running
- * across a graceful restart is replaced when the new module's differs. */
-#define SSE_PROTO_VERSION "7"
+/* The frames' format: every frame carries it (the high 16 bits of its
+ * header's type word, the op in the low 16), and a frame of another
+ * format is refused, never read (sse_frame_peek answers -2).  Raise it
+ * with any change to the frames below; a relay kept running across a
+ * graceful restart is replaced when the new module's differs, and an
+ * old child or an old sse-publish that meets the new relay is told off in
+ * one log line.  Frames before formats were numbered carry 0 there. */
+#define SSE_FRAME_FORMAT 8u
+#define SSE_FRAME_OP_MASK 0xffffu
 
 /* Frame types.  Requests travel publisher -> relay -> every broker; each
  * broker answers with one REPLY (in request order); the relay gathers them
@@ -63,14 +69,19 @@ enum {
                            answered by SYNCED once every frame before it
                            has been handled (flow control)                  */
     SSE_OP_SYNCED,      /* broker -> relay: the SYNC's mark, echoed         */
-    SSE_OP_CATCHUP      /* broker -> relay, seq = the broker's token: u64
+    SSE_OP_CATCHUP,     /* broker -> relay, seq = the broker's token: u64
                            since (sse_clock_us), u32 n, n channels: the events of a stream that began
                            while the broker was off this relay; answered
                            by REPLAYED, as a REPLAY                          */
+    SSE_OP_AFTER        /* broker -> relay, seq = the broker's token: u64
+                           seq, u32 n, n channels: the events after that
+                           seq (the last the broker had from the relay
+                           before this one: what other servers published
+                           while no relay listened); answered by REPLAYED */
 };
 
 typedef struct {
-    uint32_t type;
+    uint32_t type;      /* the op; on the wire | SSE_FRAME_FORMAT << 16 */
     uint32_t seq;
     uint32_t len;       /* payload bytes after the header */
 } sse_frame_hdr_t;
@@ -84,9 +95,15 @@ void sse_frame_end(sse_buf_t *b, long off);
  * too long for it to be answered before its requester gives up. */
 void sse_frame_stamp(sse_buf_t *req);
 
+/* Read a frame header from in (sizeof(*h) bytes there): 0 with h->type
+ * the op; -1 when impossible (oversized frame); -2 when the frame is of
+ * another format, *h then as sent (its format: sse_frame_format(h)). */
+int sse_frame_hdr_read(const char *in, sse_frame_hdr_t *h);
+#define sse_frame_format(h) ((h)->type >> 16)
+
 /* Look for a whole frame at the front of in[0..len).  Returns 1 and fills
  * *h and *payload (pointing into in) when one is there, 0 when more bytes
- * are needed, -1 when the header is impossible (oversized frame). */
+ * are needed, -1 or -2 as sse_frame_hdr_read. */
 int sse_frame_peek(const char *in, size_t len, sse_frame_hdr_t *h,
                    const char **payload);
 

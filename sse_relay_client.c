@@ -74,9 +74,8 @@ static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
         }
         have += (size_t)n;
     }
-    memcpy(h, buf, sizeof(*h));
     got = have - sizeof(*h);
-    if (h->type != SSE_OP_RESULT || h->len > SSE_PROTO_MAX_FRAME
+    if (sse_frame_hdr_read(buf, h) || h->type != SSE_OP_RESULT
         || got > h->len) {
         return -1;
     }

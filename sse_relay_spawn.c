@@ -172,7 +172,8 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
     /* A relay started with other cluster settings must make way. */
     /* The protocol is part of it: a relay kept across a graceful restart
      * must speak the protocol of the module that was just loaded. */
-    cluster = apr_pstrcat(pconf, sse_build_id, "|proto " SSE_PROTO_VERSION "|",
+    cluster = apr_pstrcat(pconf, sse_build_id,
+                          apr_psprintf(pconf, "|frames %u|", SSE_FRAME_FORMAT),
                           cc->url ? cc->url : "", "|",
                           cc->prefix ? cc->prefix : "", "|",
                           cc->password ? cc->password : "", "|",

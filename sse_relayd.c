@@ -248,9 +248,12 @@ static void relay_before_wait(sse_loop_t *loop, void *data)
 static void relay_loop(sse_relayd_t *d)
 {
     d->listener.fn = relay_accept;
-    sse_loop_add(d->loop, &d->listener, SSE_IO_IN);
     sse_loop_before_wait(d->loop, relay_before_wait, d);
-    sse_timer_at(d->loop, &d->tick, apr_time_now(), relay_tick, d);
+    /* The first tick before the first broker is taken: a cluster's relay
+     * is then on Redis (when it can be), which answers the brokers'
+     * questions about the history (a replacement's brokers ask at once). */
+    relay_tick(d->loop, &d->tick);
+    sse_loop_add(d->loop, &d->listener, SSE_IO_IN);
     sse_loop_run(d->loop);
 }
 

@@ -390,6 +390,27 @@ int catchup_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
     return rc;
 }
 
+/* A broker that was on another relay before this one asks, for a stream
+ * that stayed open, for the events after the last it had from that relay
+ * (with a cluster, other servers published while no relay of this server
+ * listened); answered as a REPLAY, lost when the history no longer has
+ * them all. */
+int after_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)
+{
+    apr_pool_t *p;
+    const char **chans;
+    uint32_t n;
+    uint64_t after;
+    int rc = -1;
+
+    apr_pool_create(&p, c->d->pool);
+    if (!sse_wire_catchup_get(p, rd, &after, &chans, &n)) {
+        rc = replay_send(c, h, chans, n, 1, after, 0);
+    }
+    apr_pool_destroy(p);
+    return rc;
+}
+
 /* A publisher-side check before a resumed stream's headers: would its
  * replay be incomplete?  Answered at once, from the history alone. */
 int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd)

@@ -177,6 +177,8 @@ struct sse_relayd_t {
         uint64_t dropped_exit;  /* streams (one per channel) of children
                                    that went away: restarts, crashes */
     } losses;
+    unsigned foreign_format;    /* the last other frame format refused
+                                   (+1; 0: none yet): logged once each */
     int starts, upgrades;       /* relays started by httpd (this one too),
                                    replaced by a new build: the parent's */
     uint64_t next_id;           /* seq of the next event; also its id */
@@ -346,6 +348,7 @@ void relay_clock_note(sse_relayd_t *d, uint64_t seq);
 /* The REPLAY, CATCHUP and CHECK ops (relay_op_fn). */
 int replay_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 int catchup_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
+int after_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 
 /* --- Redis and the stats channel (sse_relayd_cluster.c) ------------------ */

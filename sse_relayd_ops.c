@@ -359,6 +359,7 @@ static const struct {
     [SSE_OP_REPLY]   = { op_reply,      FROM_BROKER },
     [SSE_OP_REPLAY]  = { replay_answer, FROM_BROKER },
     [SSE_OP_CATCHUP] = { catchup_answer, FROM_BROKER },
+    [SSE_OP_AFTER]   = { after_answer,   FROM_BROKER },
     [SSE_OP_COUNT]   = { census_frame,  FROM_BROKER },
     [SSE_OP_SYNCED]  = { synced_frame,  FROM_BROKER },
     [SSE_OP_CHECK]   = { check_answer,  FROM_REQUESTER },
@@ -412,6 +413,15 @@ int sse_relayd_frames(relay_conn_t *c)
         pos += sizeof(h) + h.len;
     }
     c->busy = 0;
+    if (rc == -2 && c->d->foreign_format != sse_frame_format(&h) + 1) {
+        c->d->foreign_format = sse_frame_format(&h) + 1;
+        relayd_log(c->d, RELAYD_LOG_WARNING,
+                   "SSE00230: a peer on the relay socket speaks frame "
+                   "format %u, this relay format %u: refused (an old "
+                   "child after an upgrade, or an sse-publish of another "
+                   "build); logged once per format",
+                   (unsigned)sse_frame_format(&h), SSE_FRAME_FORMAT);
+    }
     if (rc < 0) {
         conn_close(c);
         return -1;

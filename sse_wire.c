@@ -225,10 +225,10 @@ int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
     return sse_rd_str(rd, last_id, &len) ? -1 : rd_keys(p, rd, keys, n);
 }
 
-int sse_wire_catchup_put(sse_buf_t *b, uint32_t seq, uint64_t since,
-                         const char *const *keys, int n)
+int sse_wire_catchup_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                         uint64_t since, const char *const *keys, int n)
 {
-    long off = sse_frame_begin(b, SSE_OP_CATCHUP, seq);
+    long off = sse_frame_begin(b, op, seq);
     int i, ok = off >= 0 && !sse_buf_put_u64(b, since)
                 && !sse_buf_put_u32(b, (uint32_t)n);
 

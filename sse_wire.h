@@ -104,12 +104,13 @@ int sse_wire_resume_put(sse_buf_t *b, uint32_t op, uint32_t seq,
 int sse_wire_resume_get(apr_pool_t *p, sse_rd_t *rd, const char **last_id,
                         const char ***keys, uint32_t *n);
 
-/* CATCHUP (broker -> relay, seq: the broker's token): the time (the
- * sse_clock_us() clock) a stream began off the relay and its n channel
- * keys; the get refuses more than SSE_WIRE_MAX_RESUME keys, keys as
+/* CATCHUP and AFTER (op; broker -> relay, seq: the broker's token): the
+ * time (the sse_clock_us() clock) a stream began off the relay, or the
+ * event seq after which it wants the events, and its n channel keys; the
+ * get refuses more than SSE_WIRE_MAX_RESUME keys, keys as
  * sse_wire_resume_get's. */
-int sse_wire_catchup_put(sse_buf_t *b, uint32_t seq, uint64_t since,
-                         const char *const *keys, int n);
+int sse_wire_catchup_put(sse_buf_t *b, uint32_t op, uint32_t seq,
+                         uint64_t since, const char *const *keys, int n);
 int sse_wire_catchup_get(apr_pool_t *p, sse_rd_t *rd, uint64_t *since,
                          const char ***keys, uint32_t *n);
 

@@ -207,10 +207,20 @@ static int relay_exchange(apr_pool_t *p, int fd, const char *path,
     sse_rd_t rd;
     char *payload = NULL;
 
+    char raw[sizeof(h)];
+
     sse_frame_stamp(req);       /* as sse_relay_call does */
     if (sse_sock_write_all(fd, req->data, req->len)
-        || sse_sock_read_all(fd, (char *)&h, sizeof(h), IO_TIMEOUT * 1000)
-        || h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
+        || sse_sock_read_all(fd, raw, sizeof(raw), IO_TIMEOUT * 1000)) {
+        return relay_no_answer(path, errno);
+    }
+    if (sse_frame_hdr_read(raw, &h) == -2) {
+        say("the relay at %s speaks frame format %u, this sse-publish %u: "
+            "use the sse-publish of the module's build", path,
+            (unsigned)sse_frame_format(&h), SSE_FRAME_FORMAT);
+        return EXIT_REFUSED;
+    }
+    if (h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
         || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
                              IO_TIMEOUT * 1000)) {
         return relay_no_answer(path, errno);

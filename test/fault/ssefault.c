@@ -2444,11 +2444,15 @@ static void put_str(char **p, const char *s)
 }
 
 /* One frame: header {type, seq, len} in native order, then the payload.
- * A request's seq is the time of sending, CLOCK_MONOTONIC in ms (the relay
- * refuses one that waited too long). */
+ * The type word is the op with the frames' format in its high 16 bits
+ * (SSE_FRAME_FORMAT, sse_proto.h).  A request's seq is the time of
+ * sending, CLOCK_MONOTONIC in ms (the relay refuses one that waited too
+ * long). */
+#define FRAME_FORMAT 8u
 static size_t frame(char *out, uint32_t type, const char *payload, size_t plen)
 {
-    uint32_t h[3] = { type, (uint32_t)(uint64_t)(now() * 1000.0),
+    uint32_t h[3] = { type | FRAME_FORMAT << 16,
+                      (uint32_t)(uint64_t)(now() * 1000.0),
                       (uint32_t)plen };
 
     memcpy(out, h, sizeof(h));
@@ -2524,7 +2528,7 @@ static void probe_one(const char *sock, const char *what, const char *req,
     if (got >= 12) {
         uint32_t h[3];
         memcpy(h, buf, sizeof(h));
-        printf("%s_answer=frame-type-%u\n", what, h[0]);
+        printf("%s_answer=frame-type-%u\n", what, h[0] & 0xffffu);
     }
     else {
         printf("%s_answer=%s\n", what, n == 0 || n < 0 ? "closed-without-answer" : "timeout");

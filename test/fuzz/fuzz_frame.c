@@ -352,7 +352,18 @@ static int drain(apr_pool_t *p, sse_buf_t *in)
     size_t pos = 0;
     int rc;
 
-    while ((rc = sse_frame_peek(in->data + pos, in->len - pos, &h, &payload)) == 1) {
+    while ((rc = sse_frame_peek(in->data + pos, in->len - pos, &h, &payload)) == 1
+           || rc == -2) {
+        if (rc == -2) {
+            /* another format: refused before anything of it is read; read
+             * it as ours too, so the fuzzer reaches the decoders */
+            uint32_t t;
+            memcpy(&t, in->data + pos, sizeof(t));
+            FZ_ASSERT((t >> 16) != SSE_FRAME_FORMAT);
+            t = (t & SSE_FRAME_OP_MASK) | SSE_FRAME_FORMAT << 16;
+            memcpy(in->data + pos, &t, sizeof(t));
+            continue;
+        }
         FZ_ASSERT(payload == in->data + pos + sizeof(h));
         FZ_ASSERT(h.len <= SSE_PROTO_MAX_FRAME);
         FZ_ASSERT(h.len <= in->len - pos - sizeof(h));

@@ -64,8 +64,10 @@ static int relay_end = -1;      /* the test's end of the relay link */
 /* The next frame the broker sent: 0, or -1 when none came within 1 s. */
 static int frame_read(sse_frame_hdr_t *h, char *payload, size_t cap)
 {
-    if (sse_sock_read_all(relay_end, (char *)h, sizeof(*h), 1000)
-        || h->len > cap
+    char raw[sizeof(*h)];
+
+    if (sse_sock_read_all(relay_end, raw, sizeof(raw), 1000)
+        || sse_frame_hdr_read(raw, h) || h->len > cap
         || sse_sock_read_all(relay_end, payload, h->len, 1000)) {
         return -1;
     }

@@ -211,7 +211,19 @@ static void test_proto(void)
     rd.p = payload;
     rd.left = h.len;
     CHECK(sse_rd_str(&rd, &s, &n) == -1);
+    /* A frame of another format (the op alone: before formats were
+     * numbered; a newer one) is refused from its header on, before any
+     * of its payload is awaited or read; its format is told. */
+    h.type = SSE_OP_PUBLISH;
+    memcpy(b.data, &h, sizeof(h));
+    CHECK(sse_frame_peek(b.data, sizeof(h), &h, &payload) == -2);
+    CHECK(sse_frame_format(&h) == 0);
+    h.type = SSE_OP_PUBLISH | (SSE_FRAME_FORMAT + 1) << 16;
+    memcpy(b.data, &h, sizeof(h));
+    CHECK(sse_frame_peek(b.data, b.len, &h, &payload) == -2);
+    CHECK(sse_frame_format(&h) == SSE_FRAME_FORMAT + 1);
     /* An impossible length is refused before any byte is awaited. */
+    h.type = SSE_OP_PUBLISH | SSE_FRAME_FORMAT << 16;
     h.len = SSE_PROTO_MAX_FRAME + 1;
     memcpy(b.data, &h, sizeof(h));
     CHECK(sse_frame_peek(b.data, sizeof(h), &h, &payload) == -1);

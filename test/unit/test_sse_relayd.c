@@ -626,6 +626,44 @@ static void test_stale_request(apr_pool_t *p)
     relayd_done(&d);
 }
 
+/* A frame of another format (an old child's HELLO: the op alone, as
+ * before formats were numbered; a newer build's PUBLISH) is refused: the
+ * connection closed, nothing done, one log line per format. */
+static void test_other_format(apr_pool_t *p)
+{
+    sse_relayd_t d;
+    relay_conn_t *b, *old, *old2, *newer;
+    sse_buf_t f = { 0 };
+    uint32_t h[3] = { SSE_OP_HELLO, 0, 4 }, pid = 91;
+    const char *first;
+
+    relayd_start(&d, p);
+    b = broker(&d, 90, "ns/news", 1);
+    old = sse_relayd_conn_new(&d, -1);
+    sse_buf_put(&f, h, sizeof(h));
+    sse_buf_put(&f, &pid, sizeof(pid));
+    CHECK(feed(old, &f) == -1);
+    CHECK(old->closed && relay_brokers(&d) == 1);
+    CHECK(was_logged("SSE00230: a peer on the relay socket speaks frame "
+                     "format 0, this relay format 8: refused"));
+    first = strstr(logged.data, "SSE00230");
+    /* the same again: refused, not logged twice */
+    old2 = sse_relayd_conn_new(&d, -1);
+    sse_buf_put(&f, h, sizeof(h));
+    sse_buf_put(&f, &pid, sizeof(pid));
+    CHECK(feed(old2, &f) == -1);
+    CHECK(old2->closed && !strstr(first + 1, "SSE00230"));
+    /* a newer format's publish: refused, nothing published, logged */
+    newer = sse_relayd_conn_new(&d, -1);
+    h[0] = SSE_OP_PUBLISH | (SSE_FRAME_FORMAT + 1) << 16;
+    h[2] = 0;
+    sse_buf_put(&f, h, sizeof(h));
+    CHECK(feed(newer, &f) == -1);
+    CHECK(newer->closed && b->peer.out.len == 0 && d.next_id == FIRST_ID);
+    CHECK(was_logged("speaks frame format 9, this relay format 8"));
+    relayd_done(&d);
+}
+
 /* LIST is answered from the census alone: every child's counts summed. */
 static void test_list(apr_pool_t *p)
 {
@@ -655,7 +693,7 @@ static int catchup(relay_conn_t *b, uint32_t token, uint64_t since,
     sse_buf_t f = { 0 };
     const char *keys[1] = { chan };
 
-    CHECK(sse_wire_catchup_put(&f, token, since, keys, 1) == 0);
+    CHECK(sse_wire_catchup_put(&f, SSE_OP_CATCHUP, token, since, keys, 1) == 0);
     return feed(b, &f);
 }
 
@@ -719,6 +757,48 @@ static void test_catchup(apr_pool_t *p)
     relayd_done(&d);
 }
 
+
+/* A broker that was on another relay asks (AFTER) for the events of its
+ * streams' channels after the last seq it had: those after it, on those
+ * channels; lost when the history has dropped some of them. */
+static void test_after(apr_pool_t *p)
+{
+    sse_relayd_t d;
+    relay_conn_t *b, *r;
+    sse_buf_t f = { 0 };
+    const char *keys[1] = { "ns/aft" };
+    char events[512];
+    uint32_t lost = 9;
+    uint64_t upto = 9;
+    int i;
+
+    relayd_start(&d, p);
+    b = broker(&d, 41, NULL, 0);
+    r = sse_relayd_conn_new(&d, -1);
+    CHECK(publish(r, "ns/aft", "one", 0) == 1);
+    CHECK(publish(r, "ns/else", "elsewhere", 0) == 1);
+    CHECK(publish(r, "ns/aft", "two", 0) == 1);
+    CHECK(sse_wire_catchup_put(&f, SSE_OP_AFTER, 5, FIRST_ID, keys, 1) == 0);
+    CHECK(feed(b, &f) == 1);
+    CHECK(replayed(b, 5, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0);
+    CHECK_STR(events, "id: 1002\ndata: two\n\n");
+    CHECK(upto == FIRST_ID + 2);
+    /* after the newest: nothing, nothing lost */
+    CHECK(sse_wire_catchup_put(&f, SSE_OP_AFTER, 6, FIRST_ID + 2, keys, 1) == 0);
+    CHECK(feed(b, &f) == 1);
+    CHECK(replayed(b, 6, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 0 && events[0] == '\0');
+    /* the history keeps 10: after 12 more, the first ones are gone */
+    for (i = 0; i < 12; i++) {
+        CHECK(publish(r, "ns/aft", "more", 0) == 1);
+    }
+    CHECK(sse_wire_catchup_put(&f, SSE_OP_AFTER, 7, FIRST_ID, keys, 1) == 0);
+    CHECK(feed(b, &f) == 1);
+    CHECK(replayed(b, 7, &lost, events, sizeof(events), &upto) == 0);
+    CHECK(lost == 1);
+    relayd_done(&d);
+}
 
 /* SSEHistoryPath: what a relay published is in its store; a new relay
  * (whose clock says an earlier id: it was set back) loads it, goes on
@@ -852,8 +932,10 @@ int main(void)
     test_gather_requester_gone(p);
     test_gather_timeout(p);
     test_stale_request(p);
+    test_other_format(p);
     test_list(p);
     test_catchup(p);
+    test_after(p);
     test_store(p);
     test_handover(p);
     apr_pool_destroy(p);

@@ -93,7 +93,7 @@ static void test_publish(void)
         uint32_t before = sse_clock_ms();
         sse_frame_stamp(&f);
         memcpy(&h, f.data, sizeof(h));
-        CHECK(h.type == SSE_OP_PUBLISH);
+        CHECK(h.type == (SSE_OP_PUBLISH | SSE_FRAME_FORMAT << 16));
         CHECK((uint32_t)(h.seq - before) < 1000);
     }
     sse_buf_free(&f);
