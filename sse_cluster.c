@@ -13,6 +13,13 @@
  *   P:ev           the pub/sub channel every relay listens to
  *   P:srv:SID      one server's "channel -> streams" counts, expiring
  *   P:servers      sorted set of server ids by last refresh (ms)
+ *   P:format       the format of all of the above and of the messages
+ *                  (SSE_CLUSTER_FORMAT), set by the first relay to connect
+ * A relay that finds P:format other than its own uses none of it: it does
+ * not connect (and the publish script refuses to write), in one log line;
+ * a message whose first line carries another format ("SEQ vN") is not
+ * delivered, in one log line.  Builds before formats were numbered wrote
+ * format 1 without the tag and ignore it (they read the seq's digits).
  * The hiredis contexts are blocking with short timeouts: Redis runs on the
  * local network, and the relay has nothing else to do while it waits.
  */
@@ -30,6 +37,7 @@
 
 #include "sse_log.h"
 #include "sse_cluster.h"
+#include "sse_relayd.h"      /* sse_build_id */
 #include "sse_event.h"
 #include "sse_wire.h"
 
@@ -47,15 +55,22 @@ struct sse_cluster_t {
     apr_time_t retry_at;
     apr_interval_time_t backoff;
     char sid[33];
+    /* the last other format met in the keys and in a message (0: none),
+     * each logged once */
+    unsigned long other_keys, other_msgs;
 };
 
 /* Publish one event: see the key list above.  ARGV: prefix, channel, id
- * ("" = use the seq), body, history count, now and history age (ms; age 0:
- * no limit).  The history is trimmed to the count, then of entries older
- * than the age (field t, the publishing server's clock). */
+ * ("" = use the seq), body, history count, now, history age (ms; age 0:
+ * no limit) and this build's format.  Nothing is written to keys of
+ * another format.  The history is trimmed to the count, then of entries
+ * older than the age (field t, the publishing server's clock). */
 static const char publish_lua[] =
     "local P, chan, id, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local keep, now, age = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+    "local F = redis.call('GET', P .. ':format')\n"
+    "if F and F ~= ARGV[8] then return redis.error_reply('SSE-FORMAT ' .. F) end\n"
+    "if not F then redis.call('SET', P .. ':format', ARGV[8]) end\n"
     "local seq = redis.call('INCR', P .. ':seq')\n"
     "if id == '' then id = tostring(seq)\n"
     "else redis.call('HSET', P .. ':ids:' .. chan, id, seq) end\n"
@@ -89,8 +104,16 @@ static const char publish_lua[] =
     "  end\n"
     "  if gone then redis.call('SET', P .. ':gone:' .. chan, gone) end\n"
     "else redis.call('SET', P .. ':gone:' .. chan, seq) end\n"
-    "redis.call('PUBLISH', P .. ':ev', seq .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
+    "redis.call('PUBLISH', P .. ':ev', seq .. ' v' .. ARGV[8] .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
     "return seq\n";
+
+/* At a connect: the keys' format, set to ARGV[2] (this build's) when
+ * there is none yet. */
+static const char format_lua[] =
+    "local k = ARGV[1] .. ':format'\n"
+    "local v = redis.call('GET', k)\n"
+    "if not v then redis.call('SET', k, ARGV[2]) return ARGV[2] end\n"
+    "return v\n";
 
 /* After a reconnect: a Redis that lost its data (restarted without
  * persistence) would count from 1 again; raise its sequence to what this
@@ -195,6 +218,24 @@ static void cluster_down(sse_cluster_t *c, const char *why)
     c->retry_at = apr_time_now() + c->backoff;
 }
 
+/* The keys under the prefix are in format v, not this build's: said once
+ * per format met. */
+static void cluster_other_keys(sse_cluster_t *c, const char *v)
+{
+    unsigned long f = strtoul(v, NULL, 10);
+
+    if (f != c->other_keys) {
+        c->other_keys = f;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "SSE00410: the keys under SSEClusterPrefix '%s' in Redis "
+                     "at %s:%d are in format %s; this build (%s) speaks "
+                     "format %d: not using them, publishing answers 503 (a "
+                     "newer build wrote them: upgrade this server, or give "
+                     "it another prefix)", c->prefix, c->host, c->port, v,
+                     sse_build_id, SSE_CLUSTER_FORMAT);
+    }
+}
+
 /* Run one command (argv of NUL-terminated strings, or with lengths);
  * returns the reply (free with freeReplyObject) or NULL, Redis then down. */
 static redisReply *cluster_cmd(sse_cluster_t *c, int argc, const char **argv,
@@ -211,8 +252,13 @@ static redisReply *cluster_cmd(sse_cluster_t *c, int argc, const char **argv,
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
-                     "SSE00402: Redis said: %s", r->str);
+        if (!strncmp(r->str, "SSE-FORMAT ", 11)) {
+            cluster_other_keys(c, r->str + 11);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                         "SSE00402: Redis said: %s", r->str);
+        }
         freeReplyObject(r);
         return NULL;
     }
@@ -257,6 +303,30 @@ static redisContext *cluster_connect(sse_cluster_t *c)
     return ctx;
 }
 
+/* Are the keys in this build's format (set it when none)?  1 yes, 0 no
+ * (said once), -1 Redis failed. */
+static int cluster_format(sse_cluster_t *c)
+{
+    char mine[16];
+    const char *argv[5] = { "EVAL", format_lua, "0", c->prefix, mine };
+    redisReply *r;
+    int ok;
+
+    apr_snprintf(mine, sizeof(mine), "%d", SSE_CLUSTER_FORMAT);
+    if (!(r = cluster_cmd(c, 5, argv, NULL))) {
+        return -1;
+    }
+    ok = r->type == REDIS_REPLY_STRING && !strcmp(r->str, mine);
+    if (!ok) {
+        cluster_other_keys(c, r->type == REDIS_REPLY_STRING ? r->str : "?");
+    }
+    else {
+        c->other_keys = 0;
+    }
+    freeReplyObject(r);
+    return ok;
+}
+
 int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 {
     redisReply *r;
@@ -284,6 +354,18 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
         return 0;
     }
     freeReplyObject(r);
+    if (cluster_format(c) <= 0) {
+        /* another format (said), or Redis failed: try again later */
+        if (c->cmd) {
+            redisFree(c->cmd);
+        }
+        if (c->sub) {
+            redisFree(c->sub);
+        }
+        c->cmd = c->sub = NULL;
+        c->retry_at = apr_time_now() + apr_time_from_sec(2);
+        return 0;
+    }
     apr_snprintf(last, sizeof(last), "%" APR_UINT64_T_FMT, last_seq);
     if ((r = cluster_cmd(c, 5, bump, NULL)) != NULL) {
         if (r->type == REDIS_REPLY_INTEGER && (uint64_t)r->integer < last_seq) {
@@ -309,23 +391,24 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
                         unsigned age, uint64_t *seq)
 {
-    char keepstr[16], nowstr[24], agestr[24];
-    const char *argv[10] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
-                             body, keepstr, nowstr, agestr };
-    size_t lens[10];
+    char keepstr[16], nowstr[24], agestr[24], fmt[16];
+    const char *argv[11] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
+                             body, keepstr, nowstr, agestr, fmt };
+    size_t lens[11];
     redisReply *r;
     int i;
 
+    apr_snprintf(fmt, sizeof(fmt), "%d", SSE_CLUSTER_FORMAT);
     apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
     apr_snprintf(nowstr, sizeof(nowstr), "%" APR_INT64_T_FMT,
                  (apr_int64_t)apr_time_as_msec(apr_time_now()));
     apr_snprintf(agestr, sizeof(agestr), "%" APR_INT64_T_FMT,
                  (apr_int64_t)age * 1000);
-    for (i = 0; i < 10; i++) {
+    for (i = 0; i < 11; i++) {
         lens[i] = strlen(argv[i]);
     }
     lens[6] = len;
-    r = cluster_cmd(c, 10, argv, lens);
+    r = cluster_cmd(c, 11, argv, lens);
     if (!r || r->type != REDIS_REPLY_INTEGER) {
         if (r) {
             freeReplyObject(r);
@@ -337,11 +420,16 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     return 0;
 }
 
-/* One pub/sub message "seq\nid\nchan\nbody" to fn. */
-static void cluster_message(redisReply *r, sse_cluster_event_fn *fn, void *ctx)
+/* One pub/sub message "seq vFORMAT\nid\nchan\nbody" to fn (" vFORMAT"
+ * absent: format 1, from a build before formats were numbered). */
+static void cluster_message(sse_cluster_t *c, redisReply *r,
+                            sse_cluster_event_fn *fn, void *ctx)
 {
     char idbuf[1100], chbuf[SSE_KEY_MAX + 1];
     const char *p, *end, *nl1, *nl2, *nl3;
+    char *after;
+    unsigned long long seq;
+    unsigned long fmt = 1;
     redisReply *m;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3
@@ -360,11 +448,26 @@ static void cluster_message(redisReply *r, sse_cluster_event_fn *fn, void *ctx)
         || (size_t)(nl3 - nl2 - 1) >= sizeof(chbuf)) {
         return;
     }
+    seq = strtoull(p, &after, 10);
+    if (after + 2 < nl1 && after[0] == ' ' && after[1] == 'v') {
+        fmt = strtoul(after + 2, NULL, 10);
+    }
+    if (fmt != SSE_CLUSTER_FORMAT) {
+        if (fmt != c->other_msgs) {
+            c->other_msgs = fmt;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                         "SSE00411: a message of format %lu on %s:ev (this "
+                         "build speaks format %d) was not delivered: a newer "
+                         "server shares this SSEClusterPrefix; logged once "
+                         "per format", fmt, c->prefix, SSE_CLUSTER_FORMAT);
+        }
+        return;
+    }
     memcpy(idbuf, nl1 + 1, (size_t)(nl2 - nl1 - 1));
     idbuf[nl2 - nl1 - 1] = '\0';
     memcpy(chbuf, nl2 + 1, (size_t)(nl3 - nl2 - 1));
     chbuf[nl3 - nl2 - 1] = '\0';
-    fn(ctx, strtoull(p, NULL, 10), idbuf, chbuf, nl3 + 1,
+    fn(ctx, seq, idbuf, chbuf, nl3 + 1,
        (size_t)(end - nl3 - 1));
 }
 
@@ -382,7 +485,7 @@ void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
     }
     while (c->sub && redisGetReplyFromReader(c->sub, &reply) == REDIS_OK
            && reply) {
-        cluster_message(reply, fn, ctx);
+        cluster_message(c, reply, fn, ctx);
         freeReplyObject(reply);
     }
 }

@@ -26,6 +26,12 @@ struct server_rec;
 
 typedef struct sse_cluster_t sse_cluster_t;
 
+/* The format of what the relays keep and send in Redis (keys, history
+ * entries, messages; sse_cluster.c lists them).  Raise it with any change
+ * a relay of today could misread; a rolling upgrade then needs the new
+ * build to write the old format until every server has it. */
+#define SSE_CLUSTER_FORMAT 1
+
 /* An event received from Redis. */
 typedef void sse_cluster_event_fn(void *ctx, uint64_t seq, const char *id,
                                   const char *chan, const char *body,
