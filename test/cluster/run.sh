@@ -39,6 +39,7 @@ for mpm in event worker prefork; do
     sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
         -e "s|@TOP@|$top|g" -e "s|@REDIS@|$redis_port|g" -e "s|@PREFIX@|$prefix|g" \
         "$here/httpd.conf.in" > "$dir/httpd.conf"
+    cp "$top/mod_sse.so" "$dir/mod_sse.so"
     root=""
     if [ "$(id -u)" = 0 ]; then root=-DRUN_AS_ROOT; chown nobody "$dir"; fi
     /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k start || { keep=1; exit 2; }
@@ -48,7 +49,8 @@ done
 export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work" \
     CLUSTER_PREFIX="$prefix"
 export PERL5LIB="$top/test/t/lib${PERL5LIB:+:$PERL5LIB}"
-# cluster.t last: it ends by killing server 3 (and restarts Redis midway)
+# cluster.t last: it ends by killing server 3 (and restarts Redis midway);
+# rolling.t before it (it upgrades every server, one at a time)
 # (CLUSTER_TESTS="mercure.t ..." runs only those)
 tests=()
 if [ -n "${CLUSTER_TESTS:-}" ]; then

@@ -14,36 +14,13 @@ use HTTP::Tiny ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use StoreTest;
+use SSEBuild;
 
 my $port = store_port() or plan skip_all => 'run by test/store/run.sh';
 my $dir = store_dir();
 my $top = "$FindBin::Bin/../..";
 my $args = store_args();
 my $so = "$dir/mod_sse.so";
-
-# The build id of a module file, and a copy of it with another one (the
-# same length: the file is otherwise the same build).
-sub build_of {
-    open my $fh, '<:raw', shift or return '';
-    local $/;
-    my $b = <$fh>;
-    return $b =~ /mod_sse-build (\d{6,})/ ? $1 : '';
-}
-sub new_build {
-    my $file = shift;
-    open my $fh, '<:raw', $file or die "$file: $!";
-    my $b = do { local $/; <$fh> };
-    close $fh;
-    $b =~ /mod_sse-build (\d{6,})/ or die "no build id in $file";
-    my($old, $at) = ($1, $-[1]);
-    (my $new = $old) =~ tr/0-9/1-90/;       # every digit + 1
-    substr($b, $at, length $old) = $new;
-    open my $out, '>:raw', "$file.new" or die "$file.new: $!";
-    print $out $b;
-    close $out;
-    rename "$file.new", $file or die "rename: $!";   # a new inode: the running one is untouched
-    return $new;
-}
 
 File::Copy::copy("$top/mod_sse.so", $so) or die "copy: $!";
 for my $mode ('memory', 'store') {
