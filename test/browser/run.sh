@@ -62,6 +62,7 @@ done
 rc=0
 node "$ROOT/test/browser/demo-tabs.mjs" "http://localhost:$PORT/" 2 || rc=1
 node "$ROOT/test/browser/dashboard.mjs" "http://localhost:$PORT/" || rc=1
+node "$ROOT/test/browser/history-lost.mjs" "http://localhost:$PORT/" || rc=1
 node "$ROOT/test/browser/mercure.mjs" "http://localhost:$PORT/" || rc=1
 node "$ROOT/test/browser/cors.mjs" "http://localhost:$PORT/" "$CORS_PORT" "$RUN/logs/access.log" || rc=1
 if [ $rc = 0 ]; then echo "test-browser: PASS"; else echo "test-browser: FAIL (logs in $RUN/logs)"; fi
