@@ -5,7 +5,7 @@
 #   make test     install what is missing, build, run the Apache::Test suite (event, worker, prefork),
 #                 the history store's test and the cluster's
 #   make unit     C unit tests of the pure parts
-#   make test-browser  the demo, the dashboard, the Mercure page and cross-origin streams in Chromium (no console error)
+#   make test-browser  the demo, the dashboard, a page told its history was lost, the Mercure page and cross-origin streams in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links)
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
@@ -82,9 +82,11 @@ test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/store/run.sh
 	bash test/cluster/run.sh
 
-# The demo page, the dashboard, the Mercure page and streams read from another
-# origin (SSECORSOrigins) in Debian's Chromium (not part of make
-# test: it needs chromium and playwright-core from npm).
+# The demo page, the dashboard (with the losses it shows), a page's
+# EventSource told its history was lost (SSEHistoryLostEvent), the Mercure
+# page and streams read from another origin (SSECORSOrigins) in Debian's
+# Chromium (not part of make test: it needs chromium and playwright-core
+# from npm).
 test-browser: deps mod_sse.so
 	bash test/browser/run.sh
 

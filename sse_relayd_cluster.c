@@ -284,8 +284,9 @@ static const char *stats_kids(sse_relayd_t *d, apr_pool_t *p)
     return apr_array_pstrcat(p, kids, ',');
 }
 
-/* SSEStatsChannel: the counters of the children (a STATS gather), then
- * the channels (a LIST gather), published as one JSON event "stats" on
+/* SSEStatsChannel: the counters of the children (a STATS gather), the
+ * relay's (its losses as in relay_counters), then the channels (a LIST
+ * gather), published as one JSON event "stats" on
  * the stats channel.  These events are outside the id sequence: no id,
  * no history, delivered to every stream on the channel. */
 static void stats_publish(sse_relayd_t *d)
@@ -305,13 +306,20 @@ static void stats_publish(sse_relayd_t *d)
     json = apr_psprintf(p, "{\"time\":%" APR_TIME_T_FMT ",\"namespace\":%s,"
         "\"relay\":{"
         "\"pid\":%d,\"brokers\":%d,\"history_events\":%" APR_SIZE_T_FMT
-        ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\"},"
+        ",\"history_bytes\":%" APR_SIZE_T_FMT ",\"cluster\":\"%s\","
+        "\"history_lost\":%" APR_UINT64_T_FMT
+        ",\"refused_store\":%" APR_UINT64_T_FMT
+        ",\"refused_late\":%" APR_UINT64_T_FMT
+        ",\"dropped_exit\":%" APR_UINT64_T_FMT
+        ",\"relay_starts\":%d,\"relay_upgrades\":%d},"
         "\"children\":[%s],\"channels\":[%s],\"private_streams\":%ld,"
         "\"other_namespaces_streams\":%ld}",
         apr_time_now() / 1000,
         sse_json_str(p, apr_pstrmemdup(p, d->stats_channel, nslen - 1)),
         (int)getpid(), relay_brokers(d), ev, by, cluster_state(d),
-        kids, chans, private, other);
+        d->losses.history_lost, d->losses.refused_store,
+        d->losses.refused_late, d->losses.dropped_exit, d->starts,
+        d->upgrades, kids, chans, private, other);
     hlen = strlen(json);
     if (!sse_buf_put(&bytes, "event: stats\ndata: ", 19)
         && !sse_buf_put(&bytes, json, hlen) && !sse_buf_put(&bytes, "\n\n", 2)) {

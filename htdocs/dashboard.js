@@ -98,12 +98,8 @@ function onStats(s) {
   const streams = sum(s.children, 'streams');
   $('streams').textContent = fmtInt(streams);
   $('channels-count').textContent = fmtInt(s.channels.length);
-  $('dropped').textContent = fmtInt(sum(s.children, 'dropped_slow'));
-  // the server's counts, the same in every child's record
-  const most = k => Math.max(0, ...s.children.map(c => c[k] || 0));
-  $('client-refused').textContent = fmtInt(most('client_refused'));
-  $('clients-at-cap').textContent = fmtInt(most('clients_at_cap')) + ' at the cap (last minute)';
   const r = s.relay;
+  renderLosses(s);
   $('relay').textContent = `pid ${r.pid}, ${r.brokers} children, cluster ${r.cluster}; ` +
     `history ${fmtInt(r.history_events)} events, ${fmtBytes(r.history_bytes)}`;
   if (state.prev) {
@@ -150,6 +146,36 @@ function openStats() {
     try { s = JSON.parse(e.data); } catch (err) { return; }
     onStats(s);
   });
+}
+
+// --- losses ----------------------------------------------------------------------
+
+// What clients missed or were refused.  The relay's counters (history lost,
+// publishes refused, streams that ended with their child) count since the
+// relay started, its starts and upgrades since httpd started; dropped as
+// slow adds up the children running now; the per-client refusals are the
+// server's, the same in every child's record.  '–': a server too old to
+// send the number.
+function renderLosses(s) {
+  const r = s.relay;
+  const most = k => Math.max(0, ...s.children.map(c => c[k] || 0));
+  const show = (id, n) => {
+    const e = $(id);
+    e.textContent = n == null || Number.isNaN(n) ? '–' : fmtInt(n);
+    if (e.classList.contains('loss')) e.classList.toggle('nonzero', n > 0);
+  };
+  const relay = k => (r[k] == null ? null : Number(r[k]));
+  show('loss-history-lost', relay('history_lost'));
+  show('loss-refused-store', relay('refused_store'));
+  show('loss-refused-late', relay('refused_late'));
+  show('loss-dropped-slow', sum(s.children, 'dropped_slow'));
+  show('loss-dropped-limit', most('client_refused'));
+  show('loss-dropped-restart', relay('dropped_exit'));
+  show('loss-relay-restarts', r.relay_starts == null ? null : Math.max(0, r.relay_starts - 1));
+  show('loss-relay-upgrades', relay('relay_upgrades'));
+  const cap = most('clients_at_cap');
+  $('clients-at-cap').textContent = `${fmtInt(cap)} client ${cap === 1 ? 'address' : 'addresses'} ` +
+    'at the cap in the last minute';
 }
 
 // --- the chart ----------------------------------------------------------------
@@ -334,15 +360,16 @@ function renderEvents() {
 
 // One text/event-stream over fetch(), parsed as a browser would (WHATWG
 // rules for lines and fields), reconnecting with the last id it saw.  The
-// first connection sends Last-Event-ID "0", an id the server does not
-// know: it answers with the history it keeps, so the latest events show
-// at once.
+// first connection sends Last-Event-ID "earliest": the server answers with
+// the history it keeps, so the latest events show at once, and does not
+// count it as a resume whose history was lost (an unknown id such as "0"
+// would be, and would show among the losses).
 class ChannelReader {
   constructor(key, channel) {
     this.key = key;                 // namespace/name
     this.namespace = key.slice(0, key.length - channel.length - 1);
     this.channel = channel;         // the name, in STREAM_URL's namespace
-    this.lastId = '0';
+    this.lastId = 'earliest';
     this.retry = 2000;
     this.connected = false;
     this.ctrl = new AbortController();

@@ -8,6 +8,14 @@
 // other/stream: a location with SetHandler sse and SSENamespace other): the
 // stats channel only counts other namespaces' streams, so the dashboard
 // must neither name it nor listen to it, and the count must include it.
+// Losses: the page's own channel streams (Last-Event-ID "earliest") must
+// not count as resumes whose history was lost; then the test resumes
+// with an id the history no longer holds (published over by more than
+// SSEHistory keeps) and opens one stream too many at LIMIT_STREAM
+// (default losses-test/capped: SSEMaxStreamsPerClient 1, from
+// test/browser/losses.conf; skipped where it answers 404), and every
+// figure of the losses panel must show the server's own number
+// (/server-status?auto), history lost and the 429 one more than before.
 // The page must log no console error and no request of it may fail
 // (a 404 for the favicon counts).
 // Usage:
@@ -26,6 +34,9 @@ const chans = { [`${tag}-news`]: 4, [`${tag}-alerts`]: 3, [`${tag}-chat`]: 2 };
 // all three: were it watched, it would be first
 const OTHER_STREAM = process.env.OTHER_STREAM || 'other/stream';
 const foreign = { name: `${tag}-news`, n: 5 };
+const LIMIT_STREAM = process.env.LIMIT_STREAM || 'losses-test/capped';
+// more events than SSEHistory keeps by default on a channel (100)
+const HISTORY = Number(process.env.SSE_HISTORY || 100);
 
 let failed = 0;
 const check = (ok, what) => {
@@ -45,6 +56,39 @@ function openStream(channel, path = 'stream') {
     req.on('error', reject);
   });
 }
+
+// A GET's status and headers, its body left unread (the stream closed).
+function headersOf(path, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL(path, base), { headers }, res => {
+      resolve({ status: res.statusCode, headers: res.headers });
+      req.destroy();
+    });
+    req.on('error', reject);
+  });
+}
+
+// The server's own counts: /server-status?auto's "SSE<Name>: <n>" lines.
+async function serverCounts() {
+  const res = await fetch(new URL('server-status?auto', base));
+  if (!res.ok) throw new Error(`server-status?auto: ${res.status}`);
+  const text = await res.text();
+  return Object.fromEntries([...text.matchAll(/^SSE(\w+): (\d+)$/gm)]
+    .map(m => [m[1], Number(m[2])]));
+}
+
+// The losses panel's figure for each ?auto count (relay restarts: the
+// starts after the first).
+const LOSS_FIGURES = {
+  'loss-history-lost': c => c.ResumesHistoryLost,
+  'loss-refused-store': c => c.PublishRefusedStore,
+  'loss-refused-late': c => c.PublishRefusedLate,
+  'loss-dropped-slow': c => c.DroppedSlow,
+  'loss-dropped-limit': c => c.ClientRefused,
+  'loss-dropped-restart': c => c.StreamsDroppedExit,
+  'loss-relay-restarts': c => c.RelayStarts - 1,
+  'loss-relay-upgrades': c => c.RelayUpgrades,
+};
 
 async function publish(channel, event, data) {
   const res = await fetch(new URL('publish', base), {
@@ -75,6 +119,7 @@ try {
   page.on('response', r => {
     if (r.status() >= 400) problems.push(`${r.status()} for ${r.url()}`);
   });
+  const before = await serverCounts();
   await page.goto(new URL('dashboard.html', base).href);
   await page.waitForFunction(() => document.getElementById('status').textContent === 'live',
                              null, { timeout: 10000 }).catch(() => {});
@@ -188,6 +233,53 @@ try {
   const still = await page.evaluate(() => window.sseDashboard.lastStats.other_namespaces_streams);
   check(still === foreign.n, `other namespaces still have ${foreign.n} streams: this page ` +
         `never listened to ${OTHER_STREAM} (${still})`);
+
+  // losses: the page's own streams resumed nothing that was lost
+  const mid = await serverCounts();
+  check(mid.ResumesHistoryLost === before.ResumesHistoryLost,
+        `the page's ${readers.length} channel streams are not resumes whose history was lost ` +
+        `(ResumesHistoryLost ${before.ResumesHistoryLost} -> ${mid.ResumesHistoryLost})`);
+  // a resume after an id the history has dropped
+  const lostChan = `${tag}-lost`;
+  const old = await publish(lostChan, 'old', 'soon dropped from the history');
+  for (let i = 0; i <= HISTORY; i++) await publish(lostChan, 'filler', `filler ${i}`);
+  const resumed = await headersOf(`stream?channel=${lostChan}`, { 'Last-Event-ID': old.id });
+  check(resumed.status === 200 && resumed.headers['sse-history-lost'] === 'true',
+        `a resume after ${old.id}, then ${HISTORY + 1} more events on ${lostChan}: ` +
+        `SSE-History-Lost: true (${resumed.status} ${resumed.headers['sse-history-lost']})`);
+  // one stream over the per-client cap
+  const capped = await headersOf(LIMIT_STREAM);
+  if (capped.status === 404) {
+    console.log(`# skip: ${LIMIT_STREAM} is not configured (test/browser/losses.conf): no 429 caused`);
+  } else {
+    check(capped.status === 429, `${LIMIT_STREAM} (SSEMaxStreamsPerClient 1) refuses ` +
+          `one more stream from here with 429 (${capped.status})`);
+  }
+  const after = await serverCounts();
+  check(after.ResumesHistoryLost === mid.ResumesHistoryLost + 1,
+        `the server counts that resume: ResumesHistoryLost ${mid.ResumesHistoryLost} -> ` +
+        `${after.ResumesHistoryLost}`);
+  if (capped.status !== 404) {
+    check(after.ClientRefused === mid.ClientRefused + 1,
+          `the server counts the 429: ClientRefused ${mid.ClientRefused} -> ${after.ClientRefused}`);
+  }
+  const want = Object.fromEntries(Object.entries(LOSS_FIGURES).map(([id, f]) => [id, f(after)]));
+  const shown = await page.waitForFunction(want => {
+    const got = Object.fromEntries(Object.keys(want).map(id =>
+      [id, Number(document.getElementById(id).textContent.replace(/,/g, ''))]));
+    return Object.keys(want).every(id => got[id] === want[id]) && got;
+  }, want, { timeout: 5000 }).then(h => h.jsonValue())
+    .catch(() => page.evaluate(ids => Object.fromEntries(ids.map(id =>
+      [id, document.getElementById(id).textContent])), Object.keys(want)));
+  check(Object.keys(want).every(id => shown[id] === want[id]),
+        `the losses panel shows the server's numbers: ${JSON.stringify(shown)} ` +
+        `(server: ${JSON.stringify(want)})`);
+  const red = await page.$eval('#loss-history-lost', e => e.classList.contains('nonzero'));
+  check(red, 'a history lost figure above 0 is marked (red)');
+  const zero = await page.$$eval('#losses dd.loss', dds => dds
+    .filter(d => d.textContent === '0' && d.classList.contains('nonzero')).map(d => d.id));
+  check(zero.length === 0, `no figure of 0 is marked (${zero.join(', ')})`);
+
   if (shot) {
     // a steady flow for a few seconds, so the picture shows live rates
     const names = Object.keys(chans);

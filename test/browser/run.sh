@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # make test-browser: the demo page (two tabs, a broadcast), the live
-# dashboard, the Mercure demo page (tabs with and without a token) and
-# streams read by the pages of other origins (cors.mjs: SSECORSOrigins) in
-# a real Chromium, against the same private httpd as `make run` (its
-# config, on BROWSER_PORT, in the background; plus cors.conf.in and a
-# second port, BROWSER_PORT + 2, for the other origins): each fails
+# dashboard (with the losses it causes: losses.conf), the demo page told
+# its history was lost (history-lost.mjs: SSEHistoryLostEvent), the
+# Mercure demo page (tabs with and without a token) and streams read by
+# the pages of other origins (cors.mjs: SSECORSOrigins) in a real
+# Chromium, against the same private httpd as `make run` (its config, on
+# BROWSER_PORT, in the background; plus cors.conf.in and a second port,
+# BROWSER_PORT + 2, for the other origins, and losses.conf): each fails
 # on a missing event, a console error, an uncaught exception or a failed
 # request.  Chromium is Debian's (package chromium); playwright-core, from
 # the npm registry, only drives it (it downloads no browser).
@@ -42,6 +44,7 @@ sed -e "s|@ROOT@|$ROOT|g" -e "s|@RUNDIR@|$RUN|g" -e "s|@PORT@|$PORT|g" \
 CORS_PORT=$((PORT + 2))
 sed -e "s|@ROOT@|$ROOT|g" -e "s|@PORT@|$PORT|g" -e "s|@CORS_PORT@|$CORS_PORT|g" \
     "$ROOT/test/browser/cors.conf.in" >>"$RUN/httpd.conf"
+cat "$ROOT/test/browser/losses.conf" >>"$RUN/httpd.conf"
 defs=()
 [ "$(id -u)" = 0 ] && defs+=(-DRUN_AS_ROOT)
 rm -f "$RUN/httpd.pid"
@@ -59,6 +62,7 @@ done
 rc=0
 node "$ROOT/test/browser/demo-tabs.mjs" "http://localhost:$PORT/" 2 || rc=1
 node "$ROOT/test/browser/dashboard.mjs" "http://localhost:$PORT/" || rc=1
+node "$ROOT/test/browser/history-lost.mjs" "http://localhost:$PORT/" || rc=1
 node "$ROOT/test/browser/mercure.mjs" "http://localhost:$PORT/" || rc=1
 node "$ROOT/test/browser/cors.mjs" "http://localhost:$PORT/" "$CORS_PORT" "$RUN/logs/access.log" || rc=1
 if [ $rc = 0 ]; then echo "test-browser: PASS"; else echo "test-browser: FAIL (logs in $RUN/logs)"; fi

@@ -16,7 +16,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 use SSETest;
 
-plan tests => 20;
+plan tests => 22;
 
 my $json = JSON::PP->new->utf8;
 my $stats = open_stream('/stream?channel=sse-stats');
@@ -63,6 +63,19 @@ my $relay = ref $first->{relay} eq 'HASH' ? $first->{relay} : {};
 ok(($relay->{pid} // '') =~ /^[1-9]\d*\z/ && ($relay->{cluster} // '') eq 'off'
    && defined $relay->{history_events} && defined $relay->{history_bytes},
    'relay: pid, cluster "off", history_events, history_bytes');
+my @losses = qw(history_lost refused_store refused_late dropped_exit
+                relay_starts relay_upgrades);
+ok !(grep { ($relay->{$_} // '') !~ /^\d+\z/ } @losses) && $relay->{relay_starts} >= 1,
+   "relay: the losses as on the status page, numbers (@losses), relay_starts >= 1";
+{
+    my %auto = Apache::TestRequest::GET('/server-status?auto')->content =~ /^SSE(\w+): (\d+)$/mg;
+    my %name = (history_lost => 'ResumesHistoryLost', refused_store => 'PublishRefusedStore',
+                refused_late => 'PublishRefusedLate', dropped_exit => 'StreamsDroppedExit',
+                relay_starts => 'RelayStarts', relay_upgrades => 'RelayUpgrades');
+    my @differ = grep { ($relay->{$_} // -1) != ($auto{$name{$_}} // -2) } @losses;
+    ok !@differ, 'and the same numbers as /server-status?auto'
+        or diag join ', ', map { "$_ $relay->{$_} vs $auto{$name{$_}}" } @differ;
+}
 my @kids = ref $first->{children} eq 'ARRAY' ? @{ $first->{children} } : ();
 is scalar(@kids), $relay->{brokers} // -1, 'one children entry per broker';
 my @keys = sort qw(pid streams held channels published delivered bytes
