@@ -51,7 +51,7 @@ export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work" 
 export PERL5LIB="$top/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 # cluster.t last: it ends by killing server 3 (and restarts Redis midway);
 # rolling.t before it (it upgrades every server, one at a time)
-# (CLUSTER_TESTS="mercure.t ..." runs only those)
+# (CLUSTER_TESTS="mercure.t ..." runs only those; CLUSTER_VERBOSE=1: prove -v)
 tests=()
 if [ -n "${CLUSTER_TESTS:-}" ]; then
     for t in $CLUSTER_TESTS; do tests+=("$here/$t"); done
@@ -59,7 +59,7 @@ else
     for t in "$here"/*.t; do [ "$(basename "$t")" = cluster.t ] || tests+=("$t"); done
     tests+=("$here/cluster.t")
 fi
-prove "${tests[@]}"
+prove ${CLUSTER_VERBOSE:+-v} "${tests[@]}"
 rc=$?
 if [ "$rc" != 0 ]; then
     keep=1

@@ -102,8 +102,11 @@ reliability: $(FAULT_DEPS) fault-build
 	echo "reliability: store.t, upgrade.t and torture.t under $(FAULT_MPMS) (log: $(FAULT_STORE_LOG))"; \
 	MPMS='$(FAULT_MPMS)' STORE_TESTS='store.t upgrade.t torture.t' $(FAULT_STORE) >$(FAULT_STORE_LOG) 2>&1; rc4=$$?; \
 	grep -E '^store: ' $(FAULT_STORE_LOG); \
+	echo "reliability: a rolling upgrade of a cluster (log: $(FAULT_OUT)/results/cluster.log)"; \
+	CLUSTER_VERBOSE=1 CLUSTER_TESTS=rolling.t bash $(FAULT_TOP)/test/cluster/run.sh >$(FAULT_OUT)/results/cluster.log 2>&1; rc5=$$?; \
+	grep -E '^Result: ' $(FAULT_OUT)/results/cluster.log; \
 	perl $(FAULT_SRC)/report.pl --mode full --out $(FAULT_TOP)/test/RELIABILITY.md $(FAULT_OUT)/results; rc3=$$?; \
 	echo "reliability: test/RELIABILITY.md written"; \
-	[ $$rc1 = 0 ] && [ $$rc2 = 0 ] && [ $$rc3 = 0 ] && [ $$rc4 = 0 ]
+	[ $$rc1 = 0 ] && [ $$rc2 = 0 ] && [ $$rc3 = 0 ] && [ $$rc4 = 0 ] && [ $$rc5 = 0 ]
 
 .DEFAULT_GOAL := $(FAULT_SAVED_GOAL)

@@ -156,6 +156,18 @@ if (open my $fh, '<', "$dir/$store_log") {
         $bad = 1 if /^not ok/;
     }
 }
+# --- a rolling upgrade of a cluster (test/cluster/rolling.t) ----------------------------
+# One row: its figures from the "# RELIABILITY cluster_rolling" line, PASS
+# when that line is there and the whole test file passed.
+my(%cfig, $cverdict);
+if ($o{mode} eq 'full' && open my $fh, '<', "$dir/cluster.log") {
+    my $result = '';
+    while (<$fh>) {
+        %cfig = map { split /=/, $_, 2 } split ' ', $1 if /^# RELIABILITY cluster_rolling (.*)$/;
+        $result = $1 if /^Result: (PASS|FAIL)/;
+    }
+    $cverdict = %cfig && $result eq 'PASS' ? 'PASS' : 'FAIL';
+}
 # PASS, SKIP or FAIL (a row missing: its test ended before it)
 sub store_verdict { my($name, $m) = @_; $sfig{$name}{$m} ? $sverdict{$name}{$m} // 'FAIL' : 'FAIL' }
 my $yes = sub { $_[0] ? 'yes' : 'no' };
@@ -248,6 +260,8 @@ for my $a (@store) {
         $v eq 'PASS' ? $npass++ : $v eq 'SKIP' ? $nskip++ : $nfail++;
     }
 }
+
+$cverdict eq 'PASS' ? $npass++ : $nfail++ if $cverdict;
 
 sub cell { my $s = shift // ''; $s =~ s/\|/\\|/g; $s =~ s/\n/ /g; return $s }
 
@@ -382,13 +396,28 @@ if (@smpms) {
     $md .= "\n";
 }
 
+if ($cverdict) {
+    $md .= "## Rolling upgrade of a cluster (`test/cluster/rolling.t`: three private httpd, event, worker "
+         . "and prefork, on one Redis)\n\n";
+    $md .= "| check | how often | measured | verdict |\n|---|---|---|---|\n";
+    $md .= '| ' . join(' | ', 'each server in turn gets a new build (a copy whose build id differs) and a graceful '
+                            . 'restart, while events are published round robin through all three and every '
+                            . 'subscriber whose stream a restart ends comes back with Last-Event-ID',
+                       'once per run',
+                       cell(%cfig ? "$cfig{publishes} publishes, $cfig{answered_200} answered 200 ($cfig{refused} refused); "
+                                  . "$cfig{streams} streams on $cfig{servers} servers, $cfig{reconnects} reconnects; "
+                                  . "missing $cfig{missing}, duplicated $cfig{duplicated}, out of order $cfig{disorder}, "
+                                  . "told lost $cfig{lost}" : 'did not run'),
+                       $cverdict eq 'PASS' ? 'PASS' : '**FAIL**') . " |\n\n";
+}
+
 my @fails = grep { $_->[4] ne 'PASS' && $_->[4] ne 'SKIP' } @rows;
 $md .= "## Failed checks\n\n";
 my @store_fails;
 for my $a (@store) {
     push @store_fails, map { [$a, $_] } grep { store_verdict($a->[0], $_) eq 'FAIL' } @smpms;
 }
-if (!@fails && !@store_fails
+if (!@fails && !@store_fails && ($cverdict // 'PASS') eq 'PASS'
     && !grep { my $n = $_; grep { ($verdict{$n}{$_} // 'PASS') ne 'PASS' } @mpms } map { $_->[0] } @at, @iso) {
     $md .= "None.\n\n";
 }
@@ -400,6 +429,8 @@ else {
                 if $fig{ $a->[0] }{$m} && ($verdict{ $a->[0] }{$m} // 'FAIL') ne 'PASS';
         }
     }
+    $md .= "- **Rolling upgrade of a cluster** failed; see `build/fault/results/cluster.log`.\n"
+        if ($cverdict // 'PASS') ne 'PASS';
     for my $x (@store_fails) {
         $md .= "- **$x->[0][2]** (`test/store/$x->[0][1]`, $x->[1]) failed; see `build/fault/results/$store_log`.\n";
     }
