@@ -55,7 +55,7 @@ my @at = (
      sub { my $f = shift;
            sprintf('new relay after %.3f s; %d publishes in the gap: %d answered 503 + Retry-After, %d other, '
                    . 'slowest %.3f s; publishing again after %.3f s, all %d streams reached after %.3f s, '
-                   . '%d closed; %d events answered 200 before every child had reconnected',
+                   . '%d closed; %d events answered 200 before every child had reconnected (each reached all streams)',
                    $f->{new_relay_secs}, $f->{publishes_in_gap}, $f->{answered_503}, $f->{answered_other},
                    $f->{slowest_publish_secs}, $f->{publish_ok_secs}, $f->{streams},
                    $f->{all_streams_reached_secs}, $f->{streams_ended}, $f->{partial_200}) }],
@@ -442,9 +442,9 @@ $md .= <<'EOT';
 
 - *Kill of the relay*: events published after the new relay starts but before a child's broker has
   reconnected to it (a broker retries at most once a second) are answered 200 with a `subscribers`
-  count that leaves that child's streams out; those open streams never get the event and are not told
-  (the new relay's history has it: a client that reconnects later gets it, after the history-lost
-  notice). The row counts such answers; the test checks that each count was true.
+  count that leaves that child's streams out. Those open streams still get the event: once on the
+  new relay, the broker asks it for what came after the last event it had from the old one. The row
+  counts such answers; the test checks that every stream got each of them.
 - *Frozen child*: the relay waits for every child's broker before it answers a publish; a child that
   does not answer (stopped, swapped out, stuck) makes every publish wait for the 5 s relay timeout.
   The answer is then 503 although the event was given an id, kept in the history and delivered by the
