@@ -10,6 +10,8 @@
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
+# mod_sse's version: the VERSION file is its one place (sse_version.h).
+SSE_VERSION := $(shell cat $(dir $(lastword $(MAKEFILE_LIST)))VERSION)
 HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
 TLS_PORT ?= 8443
@@ -22,7 +24,7 @@ MERCURE_KEY = $(MERCURE_DEMO_KEY)
 endif
 export MERCURE_KEY
 SRCS      = mod_sse.c sse_conf.c sse_request.c sse_stream.c sse_publish.c sse_broker.c sse_broker_sub.c sse_broker_fanout.c sse_broker_link.c sse_loop.c sse_peer.c sse_chan.c sse_relay_client.c sse_relayd.c sse_relayd_ops.c sse_relayd_gather.c sse_relayd_flow.c sse_relayd_hist.c sse_relayd_cluster.c sse_relay_spawn.c sse_wire.c sse_proto.c sse_buf.c sse_sock.c sse_event.c sse_hist.c sse_held.c sse_suspend.c sse_cluster.c sse_count.c sse_client.c sse_status.c sse_census.c sse_trim.c sse_hub.c sse_auth.c sse_broker_hub.c sse_update.c sse_topic.c sse_token.c sse_store.c
-HDRS      = sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
+HDRS      = sse_version.h sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 # The sse-publish command: the module's own event checks and relay framing.
@@ -43,13 +45,15 @@ all: mod_sse.so tools/sse-publish
 # its history, at a graceful restart.  A package may set it.
 BUILD_STAMP ?= $(shell date +%s%3N)
 
-mod_sse.so: $(SRCS) $(HDRS) Makefile
+mod_sse.so: $(SRCS) $(HDRS) Makefile VERSION
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
-	$(APXS) -c -o mod_sse.la $(WARN) -DSSE_BUILD_STAMP=$(BUILD_STAMP) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
+	$(APXS) -c -o mod_sse.la $(WARN) -DSSE_BUILD_STAMP=$(BUILD_STAMP) -DSSE_VERSION=$(SSE_VERSION) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
 	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
 
-tools/sse-publish: $(CLI_SRCS) sse_wire.h sse_event.h sse_proto.h sse_buf.h sse_sock.h Makefile
-	$(CC) -std=gnu99 -Wall -Wextra -O2 -I. -I$(APR_INC) -o $@ $(CLI_SRCS) -lapr-1
+# CFLAGS, CPPFLAGS and LDFLAGS: the package's (dpkg-buildflags), else none.
+tools/sse-publish: $(CLI_SRCS) sse_wire.h sse_event.h sse_proto.h sse_buf.h sse_sock.h sse_version.h Makefile VERSION
+	$(CC) -std=gnu99 -Wall -Wextra -O2 $(CFLAGS) $(CPPFLAGS) -DSSE_VERSION=$(SSE_VERSION) -I. -I$(APR_INC) \
+	    $(LDFLAGS) -o $@ $(CLI_SRCS) -lapr-1
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.
 deps:
