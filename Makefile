@@ -6,7 +6,8 @@
 #                 the history store's test and the cluster's
 #   make unit     C unit tests of the pure parts
 #   make test-browser  the demo, the dashboard, the Mercure page and cross-origin streams in Chromium (no console error)
-#   make docs-check  the docs against the code (directives, message codes, links)
+#   make docs-check  the docs against the code (directives, message codes, links, man pages)
+#   make man      build/man/mod_sse.5, generated from docs/directives.md
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
@@ -37,7 +38,7 @@ DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ss
 # Only the tests need these (t/71_mercure_symfony.t: Symfony's Mercure client).
 TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
-.PHONY: all deps install run test test-cluster test-browser unit clean docs-check
+.PHONY: all deps install run test test-cluster test-browser unit clean docs-check man
 
 all: mod_sse.so tools/sse-publish
 
@@ -105,6 +106,14 @@ test/t/conf/tls/localhost.key:
 
 unit:
 	$(MAKE) -C test/unit
+
+# The manual pages: sse-publish(1) is man/sse-publish.1; mod_sse(5) is made
+# from docs/directives.md (written once, there).
+man: build/man/mod_sse.5
+
+build/man/mod_sse.5: docs/directives.md tools/md2man VERSION
+	@mkdir -p $(@D)
+	perl tools/md2man $(SSE_VERSION) < docs/directives.md > $@.tmp && mv -f $@.tmp $@
 
 # The docs against the code: every directive and SSE0xxxx code documented,
 # every link and anchor alive, the README a front door.
