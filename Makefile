@@ -8,6 +8,8 @@
 #   make test-browser  the demo, the dashboard, the Mercure page and cross-origin streams in Chromium (no console error)
 #   make docs-check  the docs against the code (directives, message codes, links, man pages)
 #   make man      build/man/mod_sse.5, generated from docs/directives.md
+#   make deb      the Debian packages libapache2-mod-sse and sse-publish, into build/deb/
+#   make test-deb as root: install them, enable, stream, publish, graceful, purge
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
@@ -35,10 +37,13 @@ BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev zlib1g-dev redis-server curl openssl make gcc
+# make deb needs these besides debian/control's Build-Depends (which it
+# installs too).
+DEB_BUILD_PKGS = dpkg-dev debhelper lintian
 # Only the tests need these (t/71_mercure_symfony.t: Symfony's Mercure client).
 TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
-.PHONY: all deps install run test test-cluster test-browser unit clean docs-check man
+.PHONY: all deps install run test test-cluster test-browser unit clean clean-build docs-check man deb test-deb
 
 all: mod_sse.so tools/sse-publish
 
@@ -120,9 +125,28 @@ build/man/mod_sse.5: docs/directives.md tools/md2man VERSION
 docs-check:
 	bash test/docs-check.sh
 
-clean:
-	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so tools/sse-publish build
+clean: clean-build
+	rm -rf build
 	-$(MAKE) -C test/unit clean
+
+# What make (all, man) builds; the package's clean (debian/rules) runs it.
+clean-build:
+	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so mod_sse.so.tmp tools/sse-publish build/man
+
+# The Debian packages, libapache2-mod-sse and sse-publish, into build/deb/
+# (dpkg-buildpackage on a copy of the tree's files that git knows, so that
+# nothing generated is packaged), then lintian on them.  Installs what the
+# build lacks (as root), or says what to run.
+deb:
+	@sh tools/need-debs $(DEB_BUILD_PKGS)
+	bash tools/make-deb
+
+# The packages on this machine, as root: build, install, a2enmod sse, the
+# system's apache2 (port 80: nothing else may use it), a stream, a publish
+# by sse-publish and one through /sse/publish, a graceful restart, purge,
+# and nothing of them is left; apache2 is stopped at the end.
+test-deb: deb
+	bash test/deb/run.sh
 
 # Fuzzing (make fuzz, make fuzz-smoke), the sanitizer runs (make test-asan,
 # make test-asan-churn: TLS stream churn on the event MPM),

@@ -14,6 +14,7 @@
 #      "sse-publish --help" (tools/sse-publish.c) and no other; and the
 #      mod_sse(5) page generated from docs/directives.md (tools/md2man)
 #      has every directive.
+#   6. debian/changelog's newest entry is the VERSION file's version.
 #
 # Run from anywhere: test/docs-check.sh.  No network.  Exit 0 when all
 # hold, 1 with one line per problem otherwise.
@@ -147,6 +148,13 @@ for d in $directives; do
         || problem "directive $d is not a section of the generated mod_sse(5)"
 done
 
+# 6. one version
+version=$(cat VERSION)
+changelog=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
+if [ "$version" != "$changelog" ]; then
+    problem "VERSION says $version, debian/changelog $changelog: add a changelog entry (dch -v $version)"
+fi
+
 if [ "$fail" -ne 0 ]; then
     echo "docs-check: FAILED" >&2
     exit 1
@@ -154,4 +162,5 @@ fi
 echo "docs-check: ok ($(echo "$directives" | wc -w) directives," \
      "$(echo "$codes" | wc -w) message codes, links and anchors of" \
      "README.md and $(ls docs/*.md | wc -l) docs pages, README $n lines," \
-     "$(echo "$help_opts" | wc -w) sse-publish options in its man page)"
+     "$(echo "$help_opts" | wc -w) sse-publish options in its man page," \
+     "version $version)"
