@@ -6,10 +6,15 @@
 #                 the history store's test and the cluster's
 #   make unit     C unit tests of the pure parts
 #   make test-browser  the demo, the dashboard, a page told its history was lost, the Mercure page and cross-origin streams in Chromium (no console error)
-#   make docs-check  the docs against the code (directives, message codes, links)
+#   make docs-check  the docs against the code (directives, message codes, links, man pages)
+#   make man      build/man/mod_sse.5, generated from docs/directives.md
+#   make deb      the Debian packages libapache2-mod-sse and sse-publish, into build/deb/
+#   make test-deb as root: install them, enable, stream, publish, graceful, purge
 #   make install  apxs -i plus conf/sse.load and conf/sse.conf into mods-available, sse-publish into $(BINDIR)
 
 APXS     ?= apxs
+# mod_sse's version: the VERSION file is its one place (sse_version.h).
+SSE_VERSION := $(shell cat $(dir $(lastword $(MAKEFILE_LIST)))VERSION)
 HTTPD    ?= /usr/sbin/apache2
 PORT     ?= 8080
 TLS_PORT ?= 8443
@@ -22,7 +27,7 @@ MERCURE_KEY = $(MERCURE_DEMO_KEY)
 endif
 export MERCURE_KEY
 SRCS      = mod_sse.c sse_conf.c sse_request.c sse_stream.c sse_publish.c sse_broker.c sse_broker_sub.c sse_broker_fanout.c sse_broker_link.c sse_loop.c sse_peer.c sse_chan.c sse_relay_client.c sse_relayd.c sse_relayd_ops.c sse_relayd_gather.c sse_relayd_flow.c sse_relayd_hist.c sse_relayd_cluster.c sse_relay_spawn.c sse_wire.c sse_proto.c sse_buf.c sse_sock.c sse_event.c sse_hist.c sse_held.c sse_suspend.c sse_cluster.c sse_count.c sse_client.c sse_status.c sse_census.c sse_trim.c sse_hub.c sse_auth.c sse_broker_hub.c sse_update.c sse_topic.c sse_token.c sse_store.c
-HDRS      = sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
+HDRS      = sse_version.h sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 # The sse-publish command: the module's own event checks and relay framing.
@@ -32,10 +37,13 @@ BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
 DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev zlib1g-dev redis-server curl openssl make gcc
+# make deb needs these besides debian/control's Build-Depends (which it
+# installs too).
+DEB_BUILD_PKGS = dpkg-dev debhelper lintian
 # Only the tests need these (t/71_mercure_symfony.t: Symfony's Mercure client).
 TEST_DEB_PKGS = php-cli php-curl php-symfony-mercure
 
-.PHONY: all deps install run test test-cluster test-browser unit clean docs-check
+.PHONY: all deps install run test test-cluster test-browser unit clean clean-build docs-check man deb test-deb
 
 all: mod_sse.so tools/sse-publish
 
@@ -43,13 +51,15 @@ all: mod_sse.so tools/sse-publish
 # its history, at a graceful restart.  A package may set it.
 BUILD_STAMP ?= $(shell date +%s%3N)
 
-mod_sse.so: $(SRCS) $(HDRS) Makefile
+mod_sse.so: $(SRCS) $(HDRS) Makefile VERSION
 	@command -v $(APXS) >/dev/null || { echo "apxs not found: run 'make deps' (as root) or: sudo apt-get install -y $(DEB_PKGS)"; exit 1; }
-	$(APXS) -c -o mod_sse.la $(WARN) -DSSE_BUILD_STAMP=$(BUILD_STAMP) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
+	$(APXS) -c -o mod_sse.la $(WARN) -DSSE_BUILD_STAMP=$(BUILD_STAMP) -DSSE_VERSION=$(SSE_VERSION) $(EXTRA_CFLAGS) $(SRCS) $(MOD_LIBS)
 	cp .libs/mod_sse.so mod_sse.so.tmp && mv -f mod_sse.so.tmp mod_sse.so
 
-tools/sse-publish: $(CLI_SRCS) sse_wire.h sse_event.h sse_proto.h sse_buf.h sse_sock.h Makefile
-	$(CC) -std=gnu99 -Wall -Wextra -O2 -I. -I$(APR_INC) -o $@ $(CLI_SRCS) -lapr-1
+# CFLAGS, CPPFLAGS and LDFLAGS: the package's (dpkg-buildflags), else none.
+tools/sse-publish: $(CLI_SRCS) sse_wire.h sse_event.h sse_proto.h sse_buf.h sse_sock.h sse_version.h Makefile VERSION
+	$(CC) -std=gnu99 -Wall -Wextra -O2 $(CFLAGS) $(CPPFLAGS) -DSSE_VERSION=$(SSE_VERSION) -I. -I$(APR_INC) \
+	    $(LDFLAGS) -o $@ $(CLI_SRCS) -lapr-1
 
 # Install what a fresh Debian machine lacks (as root), or say what to run.
 deps:
@@ -104,14 +114,41 @@ test/t/conf/tls/localhost.key:
 unit:
 	$(MAKE) -C test/unit
 
+# The manual pages: sse-publish(1) is man/sse-publish.1; mod_sse(5) is made
+# from docs/directives.md (written once, there).
+man: build/man/mod_sse.5
+
+build/man/mod_sse.5: docs/directives.md tools/md2man VERSION
+	@mkdir -p $(@D)
+	perl tools/md2man $(SSE_VERSION) < docs/directives.md > $@.tmp && mv -f $@.tmp $@
+
 # The docs against the code: every directive and SSE0xxxx code documented,
 # every link and anchor alive, the README a front door.
 docs-check:
 	bash test/docs-check.sh
 
-clean:
-	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so tools/sse-publish build
+clean: clean-build
+	rm -rf build
 	-$(MAKE) -C test/unit clean
+
+# What make (all, man) builds; the package's clean (debian/rules) runs it.
+clean-build:
+	rm -rf .libs *.la *.lo *.slo *.o mod_sse.so mod_sse.so.tmp tools/sse-publish build/man
+
+# The Debian packages, libapache2-mod-sse and sse-publish, into build/deb/
+# (dpkg-buildpackage on a copy of the tree's files that git knows, so that
+# nothing generated is packaged), then lintian on them.  Installs what the
+# build lacks (as root), or says what to run.
+deb:
+	@sh tools/need-debs $(DEB_BUILD_PKGS)
+	bash tools/make-deb
+
+# The packages on this machine, as root: build, install, a2enmod sse, the
+# system's apache2 (port 80: nothing else may use it), a stream, a publish
+# by sse-publish and one through /sse/publish, a graceful restart, purge,
+# and nothing of them is left; apache2 is stopped at the end.
+test-deb: deb
+	bash test/deb/run.sh
 
 # Fuzzing (make fuzz, make fuzz-smoke), the sanitizer runs (make test-asan,
 # make test-asan-churn: TLS stream churn on the event MPM),

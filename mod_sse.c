@@ -41,6 +41,7 @@
 #include "sse_client.h"
 #include "sse_status.h"
 #include "sse_trim.h"
+#include "sse_version.h"
 
 /* --- hooks ------------------------------------------------------------------ */
 
@@ -98,6 +99,9 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return OK;
     }
     /* the error log is open now: the warnings configtest gives */
+    ap_add_version_component(pconf, "mod_sse/" SSE_VERSION_STRING);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "SSE00016: mod_sse/" SSE_VERSION_STRING " configured");
     sse_check_config_tree(s);
     sse_check_mpm(s);
     /* One stream counter per child process of this generation. */

@@ -25,6 +25,7 @@
 #include "sse_status.h"
 #include "sse_client.h"
 #include "sse_wire.h"
+#include "sse_version.h"
 
 /* One per-child counter as the broker names it in its STATS reply, with
  * what it is called on the status page, in ?auto and in the metrics. */
@@ -241,6 +242,7 @@ static void sse_status_auto(request_rec *r, const sse_status_t *st)
     int i;
     size_t f;
 
+    ap_rputs("SSEVersion: " SSE_VERSION_STRING "\n", r);
     ap_rprintf(r, "SSERelay: %s\n", st->up ? "up" : "down");
     if (!st->up) {
         return;
@@ -323,7 +325,8 @@ static void sse_status_html(request_rec *r, const sse_status_t *st, int flags)
 {
     char since[32];
 
-    ap_rputs("<hr />\n<h1>Server-Sent Events (mod_sse)</h1>\n<dl>\n", r);
+    ap_rputs("<hr />\n<h1>Server-Sent Events (mod_sse)</h1>\n<dl>\n"
+             "<dt>Version: mod_sse/" SSE_VERSION_STRING "</dt>\n", r);
     if (!st->up) {
         ap_rputs("<dt>Relay: <b>not reachable</b> (publishing answers 503; "
                  "see the error log)</dt>\n</dl>\n", r);

@@ -10,6 +10,11 @@
 #      (GitHub's slugs);
 #   4. README.md is at most 260 lines (the front door; the reference is in
 #      docs/).
+#   5. sse-publish(1) (man/sse-publish.1) names every --option of
+#      "sse-publish --help" (tools/sse-publish.c) and no other; and the
+#      mod_sse(5) page generated from docs/directives.md (tools/md2man)
+#      has every directive.
+#   6. debian/changelog's newest entry is the VERSION file's version.
 #
 # Run from anywhere: test/docs-check.sh.  No network.  Exit 0 when all
 # hold, 1 with one line per problem otherwise.
@@ -122,10 +127,40 @@ if [ "$n" -gt "$README_MAX" ]; then
     problem "README.md has $n lines, more than $README_MAX: move reference text to docs/"
 fi
 
+# 5. the manual pages
+help_opts=$(sed -n '/usage_text\[\]/,/^;/p' tools/sse-publish.c \
+            | grep -o -- '--[a-z][a-z-]*' | sort -u)
+man_opts=$(grep -o -- '\\-\\-[a-z][a-z\\-]*' man/sse-publish.1 | sed 's/\\//g' | sort -u)
+if [ -z "$help_opts" ]; then
+    problem "no --option found in tools/sse-publish.c's usage_text"
+fi
+for o in $(comm -3 <(echo "$help_opts") <(echo "$man_opts") | tr -d '\t'); do
+    if echo "$help_opts" | grep -qx -- "$o"; then
+        problem "sse-publish $o (--help) is not in man/sse-publish.1"
+    else
+        problem "man/sse-publish.1 names $o, which sse-publish --help does not"
+    fi
+done
+page=$(perl tools/md2man check < "$DIRECTIVES" 2>&1) \
+    || problem "tools/md2man failed on $DIRECTIVES: $page"
+for d in $directives; do
+    grep -q "^\.SS \"$d\"" <<< "$page" \
+        || problem "directive $d is not a section of the generated mod_sse(5)"
+done
+
+# 6. one version
+version=$(cat VERSION)
+changelog=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)
+if [ "$version" != "$changelog" ]; then
+    problem "VERSION says $version, debian/changelog $changelog: add a changelog entry (dch -v $version)"
+fi
+
 if [ "$fail" -ne 0 ]; then
     echo "docs-check: FAILED" >&2
     exit 1
 fi
 echo "docs-check: ok ($(echo "$directives" | wc -w) directives," \
      "$(echo "$codes" | wc -w) message codes, links and anchors of" \
-     "README.md and $(ls docs/*.md | wc -l) docs pages, README $n lines)"
+     "README.md and $(ls docs/*.md | wc -l) docs pages, README $n lines," \
+     "$(echo "$help_opts" | wc -w) sse-publish options in its man page," \
+     "version $version)"

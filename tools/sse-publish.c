@@ -35,6 +35,7 @@
 #include "sse_proto.h"
 #include "sse_sock.h"
 #include "sse_wire.h"
+#include "sse_version.h"
 
 enum {
     EXIT_OK = 0,
@@ -71,6 +72,7 @@ static const char usage_text[] =
 "  --url URL      an http:// URL of a 'SetHandler sse-publish' location:\n"
 "                 the event is POSTed there as a form (for other users;\n"
 "                 the location decides the namespace)\n"
+"  --help         this text; --version: mod_sse's version\n"
 "\n"
 "Through the socket the event is kept in the history as SSEHistory's\n"
 "default does (100 events per channel, one hour).\n"
@@ -544,12 +546,13 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, request_t *rq)
         { "socket", required_argument, NULL, 's' },
         { "url", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
     int c;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+e:i:r:n:s:u:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+e:i:r:n:s:u:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'e': rq->ev.event = optarg; break;
         case 'i': rq->ev.id = optarg; break;
@@ -558,6 +561,7 @@ static int parse_opts(apr_pool_t *p, int argc, char **argv, request_t *rq)
         case 's': rq->socket = optarg; break;
         case 'u': rq->url = optarg; break;
         case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+        case 'V': puts("sse-publish (mod_sse) " SSE_VERSION_STRING); exit(EXIT_OK);
         default:
             return usage_error(apr_psprintf(p, "unknown option or missing "
                                             "value: %s", argv[optind - 1]));

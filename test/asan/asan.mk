@@ -38,7 +38,7 @@ ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lcrypto -llmdb -lz
 # -include stddef.h: apr_general.h picks offsetof for APR_OFFSETOF only when it is
 # already defined, else a NULL->field idiom that UBSan reports in every
 # APR_BRIGADE_INSERT_TAIL (the APR ring macros), which is APR's and not ours.
-ASAN_CFLAGS = -std=gnu99 -Wall -g -O1 -fno-omit-frame-pointer -include stddef.h \
+ASAN_CFLAGS = -DSSE_VERSION=$(shell cat $(ASAN_TOP)/VERSION) -std=gnu99 -Wall -g -O1 -fno-omit-frame-pointer -include stddef.h \
               -fsanitize=address,undefined -fsanitize-recover=address,undefined
 ASAN_PKGS  = clang-14 libclang-rt-14-dev apache2 apache2-dev libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev
 # what `make test` needs besides mod_sse.so (targets of the top Makefile)

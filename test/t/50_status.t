@@ -15,7 +15,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use SSETest;
 
-plan tests => 31;
+plan tests => 34;
 
 # GET /server-status?auto: every "Key: value" line as a hash.
 sub status_auto {
@@ -38,6 +38,23 @@ sub per_child {
 my($res, $base) = status_auto();
 is $res->code, 200, '/server-status?auto: 200';
 is $base->{SSERelay}, 'up', 'SSERelay: up';
+# The version: the VERSION file's, in ?auto, the HTML section and the
+# start-up log line (SSE00016).
+my $version = do {
+    open my $fh, '<', "$FindBin::Bin/../../VERSION" or die "VERSION: $!";
+    my $v = <$fh>;
+    chomp $v;
+    $v;
+};
+is $base->{SSEVersion}, $version, "SSEVersion: $version (the VERSION file)";
+like Apache::TestRequest::GET('/server-status')->content,
+     qr{<dt>Version: mod_sse/\Q$version\E</dt>}, 'HTML: the version';
+{
+    open my $fh, '<', Apache::Test::vars('t_logs') . '/error_log' or die $!;
+    my $log = do { local $/; <$fh> };
+    like $log, qr{SSE00016: mod_sse/\Q$version\E configured},
+         "error_log: mod_sse/$version configured";
+}
 is $base->{SSECluster}, 'off', 'SSECluster: off';
 my @pids = split ' ', $base->{SSEChildPids} // '';
 ok @pids && $base->{SSEChildren} == @pids,
