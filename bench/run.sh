@@ -1214,7 +1214,7 @@ if wanted W7 && has_target modsse; then
             echo "PidFile \"$W7D/httpd.pid\""
             echo "DefaultRuntimeDir \"$W7D\""
             echo "ErrorLog \"$W7D/logs/error.log\""
-            echo "LogLevel warn sse:info"
+            echo "LogLevel warn"
             echo "LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so"
             echo "LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so"
             echo "LoadModule sse_module \"$ROOT/mod_sse.so\""
