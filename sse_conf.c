@@ -696,7 +696,7 @@ const command_rec sse_cmds[] = {
                   "At a graceful restart, tell each stream to reconnect at "
                   "a random time within this window and close the streams "
                   "over it: 5s, 500ms, a number of seconds, or off "
-                  "(default 5s)"),
+                  "(default off)"),
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),

@@ -23,7 +23,7 @@
 #define SSE_DEFAULT_V6_PREFIX      64
 #define SSE_DEFAULT_HISTORY_MAX    (256 * 1024 * 1024)  /* SSEHistoryMaxSize */
 /* SSERestartSpread: a graceful restart closes streams over this window */
-#define SSE_DEFAULT_RESTART_SPREAD apr_time_from_sec(5)
+#define SSE_DEFAULT_RESTART_SPREAD 0
 #define SSE_MAX_RESTART_SPREAD     apr_time_from_sec(300)
 #define SSE_PRIVATE_WORD           "*private*"
 #define SSE_HANDOVER_HEADER        "X-SSE-Channel"
