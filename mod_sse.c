@@ -42,6 +42,7 @@
 #include "sse_status.h"
 #include "sse_trim.h"
 #include "sse_version.h"
+#include "sse_spread.h"
 
 /* --- hooks ------------------------------------------------------------------ */
 
@@ -147,6 +148,8 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         sse_held_configure(s, sc->max_held);
         sse_suspend_configure(s);
+        sse_spread_configure(sc->restart_spread >= 0 ? sc->restart_spread
+                             : SSE_DEFAULT_RESTART_SPREAD);
         return sse_relay_spawn(pconf, s, &cc);
     }
 }
@@ -186,10 +189,16 @@ static void sse_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* The child stops: its held and suspended streams end now, so that it can
+ * exit (its parked ones when it does: sse_broker.c), unless a graceful
+ * restart spreads them (SSERestartSpread, sse_spread.h): the broker closes
+ * them then, a slice at a time. */
 static void sse_child_stopping(apr_pool_t *pchild, int graceful)
 {
     (void)pchild;
-    (void)graceful;
+    if (sse_spread_stopping(graceful)) {
+        return;
+    }
     sse_held_stop();
     sse_suspend_stop();
 }

@@ -102,6 +102,7 @@ static void before_wait(sse_loop_t *loop, void *data)
 
     (void)loop;
     queue_drain(b);
+    sse_broker_spread_poll(b);
     sse_subs_reap(b);
     sse_link_census_flush(b);
 }
@@ -120,6 +121,147 @@ static void keepalive_tick(sse_loop_t *loop, sse_timer_t *t)
             && now - sub->last_write >= apr_time_from_sec(sub->keepalive)) {
             sse_sub_send(b, sub, b->keepalive, 0);
         }
+    }
+}
+
+/* --- a graceful restart's spread (SSERestartSpread) ----------------------- */
+
+/* A draw uniform over 0..max (xorshift32: no lock, no libc state). */
+static unsigned spread_draw(sse_broker_t *b, unsigned max)
+{
+    unsigned x = b->spread_seed;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    b->spread_seed = x;
+    return (unsigned)(((apr_uint64_t)x * ((apr_uint64_t)max + 1)) >> 32);
+}
+
+/* Every slice: each stream not told yet gets its "retry: R" and its time
+ * (R after now, not past the window's end); the ones due are closed.  A
+ * stream is closed R after the start and its EventSource waits R more, so
+ * those reconnect over twice the window, evenly; a client that ignores
+ * retry: reconnects when it is closed, evenly over the window.  Cut: every
+ * stream now. */
+static void spread_tick(sse_loop_t *loop, sse_timer_t *t)
+{
+    sse_broker_t *b = sse_loop_owner(loop);
+    apr_time_t now = apr_time_now();
+    unsigned max_ms = (unsigned)apr_time_as_msec(b->spread_window);
+    int cut = __atomic_load_n(&b->spread_cut, __ATOMIC_ACQUIRE);
+    sse_sub_t *sub;
+    unsigned open = 0, closed = 0;
+
+    for (sub = b->all; sub; sub = sub->next) {
+        if (sub->dead) {
+            continue;
+        }
+        if (!sub->spread_at && !cut) {
+            char line[32];
+            unsigned r = spread_draw(b, max_ms);
+            int n = apr_snprintf(line, sizeof(line), "retry: %u\n\n", r);
+
+            sub->spread_at = now + apr_time_from_msec(r);
+            if (sub->spread_at > b->spread_end) {
+                sub->spread_at = b->spread_end;
+            }
+            sse_sub_send_bytes(b, sub, line, (size_t)n);
+            if (sub->dead) {
+                continue;
+            }
+        }
+        if (cut || sub->spread_at <= now) {
+            sse_sub_kill(b, sub, cut ? "stop during a graceful restart's "
+                                       "spread (child exiting)"
+                                     : "graceful restart (SSERestartSpread)");
+            closed++;
+        }
+        else {
+            open++;
+        }
+    }
+    if (cut && !b->spread_cut_seen) {
+        b->spread_cut_seen = 1;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, b->s,
+                     "SSE00111: stopped during a graceful restart's spread: "
+                     "the %u streams left closed at once", closed);
+    }
+    __atomic_store_n(&b->spread_done, !open, __ATOMIC_RELEASE);
+    sse_timer_at(loop, t, now + SSE_SPREAD_SLICE, spread_tick, b);
+}
+
+void sse_broker_spread_poll(sse_broker_t *b)
+{
+    apr_interval_time_t w = __atomic_load_n(&b->spread_req, __ATOMIC_ACQUIRE);
+    int cut = __atomic_load_n(&b->spread_cut, __ATOMIC_ACQUIRE);
+
+    if (w <= 0 || (b->spread_window && (!cut || b->spread_cut_seen))) {
+        return;                 /* none asked for, or under way as asked */
+    }
+    if (!b->spread_window) {
+        sse_sub_t *sub;
+        unsigned n = 0;
+
+        for (sub = b->all; sub; sub = sub->next) {
+            n += !sub->dead;
+        }
+        b->spread_window = w;
+        b->spread_start = apr_time_now();
+        b->spread_end = b->spread_start + w;
+        b->spread_seed = (unsigned)(b->spread_start ^ ((apr_time_t)b->pid << 16))
+                         | 1u;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, b->s,
+                     "SSE00110: graceful restart: %u streams of this child "
+                     "told to reconnect at random within %" APR_TIME_T_FMT
+                     " ms, and closed over that time (SSERestartSpread)",
+                     n, apr_time_as_msec(w));
+    }
+    /* the first slice now; after a cut, the one that closes the rest */
+    sse_timer_at(b->loop, &b->spread_tick, apr_time_now(), spread_tick, b);
+}
+
+void sse_broker_spread(apr_interval_time_t window)
+{
+    uint64_t one = 1;
+
+    if (!B.running || window <= 0) {
+        return;
+    }
+    __atomic_store_n(&B.spread_req_at, apr_time_now(), __ATOMIC_RELAXED);
+    __atomic_store_n(&B.spread_req, window, __ATOMIC_RELEASE);
+    if (write(B.wake.fd, &one, sizeof(one)) < 0) {
+        /* the loop also looks every second */
+    }
+}
+
+void sse_broker_spread_cut(void)
+{
+    uint64_t one = 1;
+
+    __atomic_store_n(&B.spread_cut, 1, __ATOMIC_RELEASE);
+    if (B.running && write(B.wake.fd, &one, sizeof(one)) < 0) {
+        /* the loop also looks every second */
+    }
+}
+
+/* The child is exiting: let the spread run its course first (the streams
+ * still open are closed at their time), unless it is cut or none is left;
+ * at most the window (and a second) after it was asked for. */
+static void broker_spread_wait(sse_broker_t *b)
+{
+    apr_interval_time_t w = __atomic_load_n(&b->spread_req, __ATOMIC_ACQUIRE);
+    apr_time_t until;
+
+    if (w <= 0) {
+        return;
+    }
+    until = __atomic_load_n(&b->spread_req_at, __ATOMIC_RELAXED) + w
+            + apr_time_from_sec(1);
+    while (!__atomic_load_n(&b->spread_cut, __ATOMIC_ACQUIRE)
+           && !__atomic_load_n(&b->spread_done, __ATOMIC_ACQUIRE)
+           && apr_time_now() < until) {
+        apr_sleep(apr_time_from_msec(20));     /* a signal cuts it short */
     }
 }
 
@@ -184,6 +326,7 @@ static apr_status_t broker_stop(void *data)
     if (!b->thread) {
         return APR_SUCCESS;
     }
+    broker_spread_wait(b);
     sse_loop_stop(b->loop);
     if (write(b->wake.fd, &one, sizeof(one)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, b->s,

@@ -85,6 +85,17 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec);
  * sse_sub_free(). */
 apr_status_t sse_broker_park(sse_sub_t *sub);
 
+/* A graceful restart (SSERestartSpread): over the next window, tell each
+ * stream of this child to reconnect after a delay of its own ("retry: R",
+ * R at random over the window, then a blank line) and close it R after
+ * now, a slice at a time; streams that arrive meanwhile get the same, cut
+ * at the window's end.  The broker's stop (the child's exit) waits for
+ * the spread to be over, at most the window.  Any thread. */
+void sse_broker_spread(apr_interval_time_t window);
+/* Cut the spread short: the streams left are closed at once and the stop
+ * no longer waits.  Async-signal-safe (the SIGTERM of a stop calls it). */
+void sse_broker_spread_cut(void);
+
 /* Free a subscriber that was never parked; closes its fd. */
 void sse_sub_free(sse_sub_t *sub);
 

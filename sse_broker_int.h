@@ -93,6 +93,8 @@ struct sse_sub_t {
     char remote[64];
     struct sse_sub_t *next, *prev;  /* the broker's list of all, or queue */
     struct sse_sub_t *next_dead;
+    apr_time_t spread_at;       /* a graceful restart's spread: when it is
+                                   closed (its retry: sent), 0: not yet */
 };
 
 /* A fan-out in progress (sse_broker_fanout.c): the messages that joined
@@ -153,6 +155,22 @@ typedef struct sse_broker_t {
     sse_lap_t lap;
     int burst;                  /* the fan-out under way has more than one
                                    event: no direct writes (sse_sub_send) */
+    /* A graceful restart's spread (SSERestartSpread, sse_broker_spread):
+     * each stream is sent "retry: R" (R uniform over the window) and is
+     * closed R after the start, in slices of SSE_SPREAD_SLICE.
+     * spread_req, spread_cut and spread_done are shared with other
+     * threads (atomics); the rest is the broker thread's. */
+    apr_interval_time_t spread_req; /* the window asked for, 0: none */
+    volatile int spread_cut;    /* stop now: close every stream at once
+                                   (a signal handler may set it) */
+    int spread_done;            /* over (or cut): every stream closed and
+                                   no stream of this child left open */
+    apr_interval_time_t spread_window;  /* the spread under way, 0: none */
+    apr_time_t spread_start, spread_end;
+    apr_time_t spread_req_at;   /* when it was asked for (any thread) */
+    int spread_cut_seen;        /* the cut was logged */
+    unsigned spread_seed;       /* its random draws */
+    sse_timer_t spread_tick;
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
         apr_uint64_t joined;    /* events that joined a fan-out under way */
@@ -171,6 +189,12 @@ apr_status_t sse_broker_init(sse_broker_t *b, apr_pool_t *p, server_rec *s);
 /* Its thread has stopped: end every stream (queued ones too), close the
  * link, free what b holds (not b itself). */
 void sse_broker_fini(sse_broker_t *b);
+/* The spread's slice: how often streams due are closed. */
+#define SSE_SPREAD_SLICE apr_time_from_msec(100)
+/* Broker thread: start the spread b->spread_req asks for, cut it short
+ * when b->spread_cut is set (each once); the loop's before-wait hook calls
+ * it, the unit tests too. */
+void sse_broker_spread_poll(sse_broker_t *b);
 
 /* --- sse_broker_sub.c ---------------------------------------------------- */
 

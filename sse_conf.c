@@ -13,6 +13,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "http_log.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
 #include "apr_uri.h"
@@ -109,6 +110,7 @@ void *sse_create_srv_config(apr_pool_t *p, server_rec *s)
     sc->hist_sync = -1;
     sc->hist_max = -1;
     sc->hist_strict = -1;
+    sc->restart_spread = -1;
     return sc;
 }
 
@@ -138,6 +140,7 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->hist_sync = base->hist_sync;
     sc->hist_max = base->hist_max;
     sc->hist_strict = base->hist_strict;
+    sc->restart_spread = base->restart_spread;
     return sc;
 }
 
@@ -317,6 +320,34 @@ static const char *set_store_strict(cmd_parms *cmd, void *dummy, int on)
         return err;
     }
     sc->hist_strict = on;
+    return NULL;
+}
+
+/* SSERestartSpread 5s | 500ms | 5 (seconds) | off: main server only. */
+static const char *set_restart_spread(cmd_parms *cmd, void *dummy,
+                                      const char *arg)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        sc->restart_spread = 0;
+        return NULL;
+    }
+    if (!apr_isdigit(*arg)
+        || ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < 0 || t > SSE_MAX_RESTART_SPREAD) {
+        return apr_psprintf(cmd->pool, "SSERestartSpread: '%s' is not a "
+                            "duration from 0 to 300s (a number of seconds, "
+                            "or with ms, s or m after it; off: none)", arg);
+    }
+    sc->restart_spread = t;
     return NULL;
 }
 
@@ -661,6 +692,11 @@ const command_rec sse_cmds[] = {
                  "On: a damaged history store stops httpd from starting; "
                  "Off: it is moved aside and the history starts empty "
                  "(default Off)"),
+    AP_INIT_TAKE1("SSERestartSpread", set_restart_spread, NULL, RSRC_CONF,
+                  "At a graceful restart, tell each stream to reconnect at "
+                  "a random time within this window and close the streams "
+                  "over it: 5s, 500ms, a number of seconds, or off "
+                  "(default off)"),
     AP_INIT_TAKE1("SSECluster", set_cluster, NULL, RSRC_CONF,
                   "Share channels, ids, history and counts with other servers "
                   "through Redis: redis://host:port[/db]"),

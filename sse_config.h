@@ -22,6 +22,9 @@
 #define SSE_DEFAULT_MAX_PER_CLIENT 0
 #define SSE_DEFAULT_V6_PREFIX      64
 #define SSE_DEFAULT_HISTORY_MAX    (256 * 1024 * 1024)  /* SSEHistoryMaxSize */
+/* SSERestartSpread: a graceful restart closes streams over this window */
+#define SSE_DEFAULT_RESTART_SPREAD 0
+#define SSE_MAX_RESTART_SPREAD     apr_time_from_sec(300)
 #define SSE_PRIVATE_WORD           "*private*"
 #define SSE_HANDOVER_HEADER        "X-SSE-Channel"
 
@@ -70,6 +73,7 @@ typedef struct {
     int hist_sync;              /* SSEHistorySync, -1 unset (everysec)   */
     apr_off_t hist_max;         /* SSEHistoryMaxSize bytes, -1 unset     */
     int hist_strict;            /* SSEHistoryStrict: 1 on, 0 off, -1 unset */
+    apr_interval_time_t restart_spread; /* SSERestartSpread, -1 unset    */
 } sse_srv_conf_t;
 
 #endif

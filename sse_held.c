@@ -44,6 +44,7 @@
 #include "sse_count.h"
 #include "sse_client.h"
 #include "sse_suspend.h"
+#include "sse_spread.h"
 
 /* The caps, set by the parent in post_config (sse_held_configure) and
  * inherited by the children it forks after. */
@@ -337,7 +338,8 @@ static const char *held_wait(request_rec *r, int pair)
     nfds = client >= 0 ? 2 : 1;
     for (;;) {
         int n = poll(pfd, (nfds_t)nfds, 1000);
-        if (held_stopping || held_old_generation()) {
+        /* a graceful restart's spread: the broker closes it at its time */
+        if (held_stopping || (held_old_generation() && !sse_spread_held())) {
             return "child stopping";
         }
         if (c->aborted) {
