@@ -192,6 +192,9 @@ sub collect {
     my $take = sub {
         my $s = shift;
         while (defined(my $b = $s->take_block)) {
+            # a block of retry: alone (SSERestartSpread) is no event: an
+            # EventSource takes the delay and dispatches nothing
+            next if $b =~ /\A(?:retry: \d+\n)+\n?\z/;
             my($id) = $b =~ /^id: (.*)$/m;
             push @{ $s->{ids} }, $id // '?';
             $s->{seen}{ $id // '?' } = 1;
