@@ -166,6 +166,29 @@ ok wait_until(5, sub { my($x) = admin('GET', $ports[0], $c);
    'GET counts and lists the 3 new streams';
 close $_->{sock} for @n;
 
+# --- a question of a format this build does not know is not taken ----------
+{
+    my $f = "fmt$$";
+    my @fs = map { stream_open($_, $f) } @ports;
+    ok pump(\@fs, 5, sub { !grep { !$_->{ok} } @fs }), 'a stream on each server';
+    my $fake = "v9 close 1 00000000000000000000000000000000\nlocalhost/$f";
+    for (1, 2) {
+        system('redis-cli', '-p', $ENV{REDIS_PORT}, 'PUBLISH', "$ENV{CLUSTER_PREFIX}:ctl", $fake) == 0
+            or die 'redis-cli';
+    }
+    pump(\@fs, 1, sub { 0 });
+    ok !grep({ $_->{eof} } @fs), 'two "close" questions of format 9 close nothing';
+    my $logged = sub {
+        my $i = shift;
+        open my $fh, '<', "$work/s$i/error.log" or return -1;
+        return scalar grep { /SSE00420: a control message of format 9/ } <$fh>;
+    };
+    is join(',', map { $logged->($_) } 1 .. 3), '1,1,1', 'each server said so once (SSE00420)';
+    my($x) = admin('GET', $ports[2], $f);
+    is $x && $x->{subscribers}, 3, 'and still counts the 3 streams';
+    close $_->{sock} for @fs;
+}
+
 # --- a channel nobody is on: the answers keep their fields -------------------
 my($e) = admin('GET', $ports[0], "none$$");
 is $e && $e->{subscribers}, 0, 'GET on an unused channel: 0';
