@@ -10,7 +10,9 @@
  * to its children.  Ids and history are therefore cluster-wide, and a
  * client may resume on any server.  Each relay also writes its per-channel
  * stream counts to a hash that expires when the server stops refreshing it,
- * so counts cover every live server.
+ * so counts cover every live server.  GET and DELETE on a channel ask the
+ * other relays through control messages (sse_cluster_ctl_send, answered
+ * through the ctl callback of sse_cluster_readable).
  *
  * Used by the relay's single thread only.
  */
