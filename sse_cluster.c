@@ -11,19 +11,26 @@
  *   P:ids:CHAN     publisher-given id -> seq on that channel, for
  *                  Last-Event-ID (a publisher may reuse ids per channel)
  *   P:ev           the pub/sub channel every relay listens to
+ *   P:ctl          pub/sub: questions to every relay, "vF OP REQ SID\nBODY"
+ *                  (F the format, OP "conns" or "close", REQ the asker's
+ *                  number for it, SID the asker's server id, BODY a
+ *                  channel's key); relays before it existed do not listen
+ *   P:ctl:SID      pub/sub: answers to server SID, "vF ans REQ SID\nBODY"
+ *                  (SID the answering server's)
  *   P:srv:SID      one server's "channel -> streams" counts, expiring
  *   P:servers      sorted set of server ids by last refresh (ms)
  *   P:format       the format of all of the above and of the messages
  *                  (SSE_CLUSTER_FORMAT), set by the first relay to connect
  * A relay that finds P:format other than its own uses none of it: it does
  * not connect (and the publish script refuses to write), in one log line;
- * a message whose first line carries another format ("SEQ vN") is not
- * delivered, in one log line.  Builds before formats were numbered wrote
+ * a message whose first line carries another format ("SEQ vN", or "vN" on
+ * P:ctl) is not delivered, in one log line.  Builds before formats were numbered wrote
  * format 1 without the tag and ignore it (they read the seq's digits).
  * The hiredis contexts are blocking with short timeouts: Redis runs on the
  * local network, and the relay has nothing else to do while it waits.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -57,7 +64,7 @@ struct sse_cluster_t {
     char sid[33];
     /* the last other format met in the keys and in a message (0: none),
      * each logged once */
-    unsigned long other_keys, other_msgs;
+    unsigned long other_keys, other_msgs, other_ctl;
 };
 
 /* Publish one event: see the key list above.  ARGV: prefix, channel, id
@@ -338,7 +345,10 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
     }
     c->cmd = cluster_connect(c);
     c->sub = c->cmd ? cluster_connect(c) : NULL;
-    r = c->sub ? redisCommand(c->sub, "SUBSCRIBE %s:ev", c->prefix) : NULL;
+    /* one reply per channel: the first read here, the others skipped by
+     * sse_cluster_readable (they are not messages) */
+    r = c->sub ? redisCommand(c->sub, "SUBSCRIBE %s:ev %s:ctl %s:ctl:%s",
+                              c->prefix, c->prefix, c->prefix, c->sid) : NULL;
     if (!r) {
         if (c->cmd) {
             redisFree(c->cmd);
@@ -420,10 +430,48 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     return 0;
 }
 
+/* One control message "vFORMAT OP REQ SID\nbody" (P:ctl, P:ctl:SID) to
+ * fn; this server's own questions (on P:ctl) are skipped. */
+static void cluster_ctl(sse_cluster_t *c, const redisReply *m,
+                        sse_cluster_ctl_fn *fn, void *ctx)
+{
+    char head[128], op[16], from[40];
+    const char *nl = memchr(m->str, '\n', m->len);
+    unsigned long fmt;
+    unsigned long long req;
+    size_t hl;
+
+    if (!nl || (hl = (size_t)(nl - m->str)) >= sizeof(head) || m->str[0] != 'v') {
+        return;
+    }
+    memcpy(head, m->str, hl);
+    head[hl] = '\0';
+    fmt = strtoul(head + 1, NULL, 10);
+    if (fmt != SSE_CLUSTER_FORMAT) {
+        if (fmt != c->other_ctl) {
+            c->other_ctl = fmt;
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                         "SSE00420: a control message of format %lu on "
+                         "%s:ctl (this build speaks format %d) was not "
+                         "taken: a newer server shares this SSEClusterPrefix; "
+                         "logged once per format", fmt, c->prefix,
+                         SSE_CLUSTER_FORMAT);
+        }
+        return;
+    }
+    if (sscanf(head, "v%*u %15s %llu %39s", op, &req, from) != 3
+        || !strcmp(from, c->sid)) {
+        return;
+    }
+    fn(ctx, op, (uint64_t)req, from, nl + 1, m->len - hl - 1);
+}
+
 /* One pub/sub message "seq vFORMAT\nid\nchan\nbody" to fn (" vFORMAT"
- * absent: format 1, from a build before formats were numbered). */
+ * absent: format 1, from a build before formats were numbered), or a
+ * control message to ctl. */
 static void cluster_message(sse_cluster_t *c, redisReply *r,
-                            sse_cluster_event_fn *fn, void *ctx)
+                            sse_cluster_event_fn *fn,
+                            sse_cluster_ctl_fn *ctl, void *ctx)
 {
     char idbuf[1100], chbuf[SSE_KEY_MAX + 1];
     const char *p, *end, *nl1, *nl2, *nl3;
@@ -439,6 +487,12 @@ static void cluster_message(sse_cluster_t *c, redisReply *r,
         return;
     }
     m = r->element[2];
+    if (r->element[1]->type == REDIS_REPLY_STRING
+        && !strncmp(r->element[1]->str, c->prefix, strlen(c->prefix))
+        && !strncmp(r->element[1]->str + strlen(c->prefix), ":ctl", 4)) {
+        cluster_ctl(c, m, ctl, ctx);
+        return;
+    }
     p = m->str;
     end = m->str + m->len;
     if (!(nl1 = memchr(p, '\n', (size_t)(end - p)))
@@ -472,7 +526,7 @@ static void cluster_message(sse_cluster_t *c, redisReply *r,
 }
 
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
-                          void *ctx, int do_read)
+                          sse_cluster_ctl_fn *ctl, void *ctx, int do_read)
 {
     void *reply;
 
@@ -485,7 +539,7 @@ void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
     }
     while (c->sub && redisGetReplyFromReader(c->sub, &reply) == REDIS_OK
            && reply) {
-        cluster_message(c, reply, fn, ctx);
+        cluster_message(c, reply, fn, ctl, ctx);
         freeReplyObject(reply);
     }
 }
@@ -812,6 +866,87 @@ int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
                       || sse_buf_put(out, "\n", 1);
             }
         }
+        freeReplyObject(r);
+    }
+    freeReplyObject(ids);
+    return rc ? -1 : 0;
+}
+
+const char *sse_cluster_sid(const sse_cluster_t *c)
+{
+    return c->sid;
+}
+
+int sse_cluster_ctl_send(sse_cluster_t *c, const char *to, const char *op,
+                         uint64_t req, const char *body, size_t len,
+                         long *heard)
+{
+    char chan[256], head[128];
+    const char *argv[3] = { "PUBLISH", chan, NULL };
+    size_t lens[3];
+    sse_buf_t msg = { 0 };
+    redisReply *r;
+    int hl, rc = -1;
+
+    if (to) {
+        apr_snprintf(chan, sizeof(chan), "%s:ctl:%s", c->prefix, to);
+    }
+    else {
+        apr_snprintf(chan, sizeof(chan), "%s:ctl", c->prefix);
+    }
+    hl = apr_snprintf(head, sizeof(head), "v%d %s %" APR_UINT64_T_FMT " %s\n",
+                      SSE_CLUSTER_FORMAT, op, req, c->sid);
+    if (sse_buf_put(&msg, head, (size_t)hl) || sse_buf_put(&msg, body, len)) {
+        sse_buf_free(&msg);
+        return -1;
+    }
+    argv[2] = msg.data;
+    lens[0] = 7;
+    lens[1] = strlen(chan);
+    lens[2] = msg.len;
+    if ((r = cluster_cmd(c, 3, argv, lens)) != NULL) {
+        if (r->type == REDIS_REPLY_INTEGER) {
+            rc = 0;
+            if (heard) {
+                *heard = (long)r->integer;
+            }
+        }
+        freeReplyObject(r);
+    }
+    sse_buf_free(&msg);
+    return rc;
+}
+
+int sse_cluster_servers(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+{
+    char zkey[256], min[32], key[256];
+    const char *zr[4] = { "ZRANGEBYSCORE", zkey, min, "+inf" };
+    const char *hget[3] = { "HGET", key, chan };
+    redisReply *ids;
+    size_t i;
+    int rc = 0;
+
+    apr_snprintf(zkey, sizeof(zkey), "%s:servers", c->prefix);
+    apr_snprintf(min, sizeof(min), "%" APR_TIME_T_FMT,
+                 apr_time_now() / 1000 - 3000);
+    if (!(ids = cluster_cmd(c, 4, zr, NULL))) {
+        return -1;
+    }
+    for (i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !rc; i++) {
+        redisReply *r;
+        const char *sid = ids->element[i]->str;
+        if (!strcmp(sid, c->sid)) {
+            continue;
+        }
+        apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, sid);
+        if (!(r = cluster_cmd(c, 3, hget, NULL))) {
+            rc = -1;
+            break;
+        }
+        rc = sse_buf_put(out, sid, strlen(sid)) || sse_buf_put(out, "\t", 1)
+             || (r->type == REDIS_REPLY_STRING
+                 ? sse_buf_put(out, r->str, r->len) : sse_buf_put(out, "0", 1))
+             || sse_buf_put(out, "\n", 1);
         freeReplyObject(r);
     }
     freeReplyObject(ids);

@@ -10,7 +10,9 @@
  * to its children.  Ids and history are therefore cluster-wide, and a
  * client may resume on any server.  Each relay also writes its per-channel
  * stream counts to a hash that expires when the server stops refreshing it,
- * so counts cover every live server.
+ * so counts cover every live server.  GET and DELETE on a channel ask the
+ * other relays through control messages (sse_cluster_ctl_send, answered
+ * through the ctl callback of sse_cluster_readable).
  *
  * Used by the relay's single thread only.
  */
@@ -36,6 +38,13 @@ typedef struct sse_cluster_t sse_cluster_t;
 typedef void sse_cluster_event_fn(void *ctx, uint64_t seq, const char *id,
                                   const char *chan, const char *body,
                                   size_t len);
+
+/* A control message received (P:ctl, or P:ctl:SID for this server, see
+ * sse_cluster.c): op, the asker's request number, the sender's server id
+ * and the body. */
+typedef void sse_cluster_ctl_fn(void *ctx, const char *op, uint64_t req,
+                                const char *from, const char *body,
+                                size_t len);
 
 /* Parse "redis://host:port[/db]"; NULL or an error message (in p). */
 const char *sse_cluster_check_url(apr_pool_t *p, const char *url);
@@ -66,9 +75,25 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         unsigned age, uint64_t *seq);
 
 /* Read what the subscription connection has (do_read 0: only what
- * hiredis already buffered); calls fn for each event. */
+ * hiredis already buffered); calls fn for each event, ctl for each
+ * control message of this format not sent by this server. */
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
-                          void *ctx, int do_read);
+                          sse_cluster_ctl_fn *ctl, void *ctx, int do_read);
+
+/* This relay's server id (32 hex digits, new at each relay start). */
+const char *sse_cluster_sid(const sse_cluster_t *c);
+
+/* Send a control message: to every relay (to NULL: P:ctl) or to one
+ * (P:ctl:TO).  0 with *heard (if not NULL) the number of connections
+ * subscribed to it that got it (this relay's own included), or -1. */
+int sse_cluster_ctl_send(sse_cluster_t *c, const char *to, const char *op,
+                         uint64_t req, const char *body, size_t len,
+                         long *heard);
+
+/* The other live servers with their streams on chan, from their counts in
+ * Redis: "sid\tcount\n" lines (0 when a server has none) appended to out;
+ * 0 or -1. */
+int sse_cluster_servers(sse_cluster_t *c, const char *chan, sse_buf_t *out);
 
 /* The seq of a Last-Event-ID on a stream of the n channels (ids are per
  * channel): 1 and *seq, 0 unknown, -1 Redis down. */

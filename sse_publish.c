@@ -180,40 +180,210 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
     return sse_json_answer(r, items);
 }
 
-/* GET on one channel: its streams across every child. */
+/* With SSECluster, who else answered a GET or DELETE on a channel: the
+ * RESULT id (sse_relayd_cluster.c, remote_done) has a line "self SID",
+ * then "down" (Redis unreachable: this server only) or a line "srv SID
+ * COUNT STATE" per other live server, STATE "ok" (it answered: COUNT its
+ * streams, or those it closed), "late" (no answer within 1 s) or "old" (it
+ * does not take questions: an older build); COUNT of those two is its last
+ * count in Redis.  Without a cluster the id is "" and self stays NULL. */
+typedef struct {
+    const char *sid;
+    long count;
+    const char *state;
+    long listed;                /* GET: its connections in the list */
+} sse_srv_t;
+
+typedef struct {
+    const char *self;
+    int down;
+    apr_array_header_t *srvs;   /* sse_srv_t */
+} sse_wide_t;
+
+static void sse_wide_read(apr_pool_t *p, const char *id, sse_wide_t *w)
+{
+    char *txt = apr_pstrdup(p, id ? id : ""), *f[4];
+    int n;
+
+    w->self = NULL;
+    w->down = 0;
+    w->srvs = apr_array_make(p, 4, sizeof(sse_srv_t));
+    while ((n = sse_wire_line(&txt, '\n', ' ', f, 4)) > 0) {
+        if (n == 2 && !strcmp(f[0], "self")) {
+            w->self = f[1];
+        }
+        else if (n == 1 && !strcmp(f[0], "down")) {
+            w->down = 1;
+        }
+        else if (n == 4 && !strcmp(f[0], "srv")) {
+            sse_srv_t *v = apr_array_push(w->srvs);
+            v->sid = f[1];
+            v->count = atol(f[2]);
+            v->state = strchr(f[3], ' ') ? "late" : f[3];
+            v->listed = 0;
+        }
+    }
+}
+
+/* The reason a server's part is missing (NULL: none is), for GET
+ * (closing 0) or DELETE. */
+static const char *sse_wide_why(const sse_srv_t *v, int closing)
+{
+    if (!strcmp(v->state, "ok")) {
+        return !closing && v->listed < v->count
+               ? "only its first 1000 connections are listed" : NULL;
+    }
+    if (!strcmp(v->state, "old")) {
+        return closing ? "not asked: it does not take questions (an older "
+                         "build), its streams stay open"
+                       : "it does not take questions (an older build): "
+                         "subscribers from its count in Redis, up to a "
+                         "second old";
+    }
+    return closing ? "asked through Redis but no answer within 1 s: it "
+                     "closes them when the question reaches it, if it is up"
+                   : "no answer within 1 s: subscribers from its count in "
+                     "Redis, up to a second old";
+}
+
+/* The "servers" array and "complete" flag of a cluster-wide answer
+ * (w->self set): here is this server's part, each sse_srv_t another's. */
+static const char *sse_wide_json(request_rec *r, const sse_wide_t *w,
+                                 long here, int closing)
+{
+    apr_array_header_t *items = apr_array_make(r->pool, 4, sizeof(char *));
+    int i, complete = !w->down;
+
+    APR_ARRAY_PUSH(items, const char *) = closing
+        ? apr_psprintf(r->pool, "{\"server\":%s,\"here\":true,"
+                       "\"closed\":%ld}", sse_json_str(r->pool, w->self), here)
+        : apr_psprintf(r->pool, "{\"server\":%s,\"here\":true,"
+                       "\"subscribers\":%ld,\"listed\":%ld}",
+                       sse_json_str(r->pool, w->self), here, here);
+    for (i = 0; i < w->srvs->nelts; i++) {
+        const sse_srv_t *v = &APR_ARRAY_IDX(w->srvs, i, sse_srv_t);
+        const char *why = sse_wide_why(v, closing);
+        int ok = !strcmp(v->state, "ok");
+        const char *item = closing
+            ? (ok ? apr_psprintf(r->pool, "{\"server\":%s,\"closed\":%ld",
+                                 sse_json_str(r->pool, v->sid), v->count)
+                  : apr_psprintf(r->pool, "{\"server\":%s,\"closed\":null,"
+                                 "\"subscribers\":%ld",
+                                 sse_json_str(r->pool, v->sid), v->count))
+            : apr_psprintf(r->pool, "{\"server\":%s,\"subscribers\":%ld,"
+                           "\"listed\":%ld", sse_json_str(r->pool, v->sid),
+                           v->count, v->listed);
+        complete &= !why;
+        APR_ARRAY_PUSH(items, const char *) = why
+            ? apr_psprintf(r->pool, "%s,\"reason\":\"%s\"}", item, why)
+            : apr_pstrcat(r->pool, item, "}", NULL);
+    }
+    return apr_psprintf(r->pool, ",\"servers\":[%s],\"complete\":%s%s",
+                        apr_array_pstrcat(r->pool, items, ','),
+                        complete ? "true" : "false",
+                        w->down ? ",\"reason\":\"Redis is not reachable: "
+                                  "this server's streams only\"" : "");
+}
+
+/* GET on one channel: its streams across every child (and, with
+ * SSECluster, every live server: sse_wide_read). */
 static const char *sse_admin_conns(request_rec *r, const char *chan,
                                    const char *key, apr_status_t *rv)
 {
     sse_relay_result_t res;
     apr_array_header_t *conns = apr_array_make(r->pool, 8, sizeof(char *));
+    sse_wide_t w;
+    long here = 0, total;
     int i, n;
 
     if ((*rv = sse_relay_request(r->pool, SSE_OP_CONNS, key, &res))
         != APR_SUCCESS) {
         return NULL;
     }
+    sse_wide_read(r->pool, res.id, &w);
     for (i = 0; i < res.replies->nelts; i++) {
-        /* "remote\tsince\tpid" lines, cut in place in a copy */
+        /* "remote\tsince\tpid[\tserver]" lines, cut in place in a copy */
         char *txt = apr_pstrdup(r->pool, APR_ARRAY_IDX(res.replies, i, char *));
-        char *f[3];             /* remote, since, pid */
-        while ((n = sse_wire_line(&txt, '\n', '\t', f, 3)) > 0) {
+        char *f[4];             /* remote, since, pid, another server's id */
+        while ((n = sse_wire_line(&txt, '\n', '\t', f, 4)) > 0) {
             char stamp[APR_RFC822_DATE_LEN + 8];
+            const char *srv = "";
             apr_time_exp_t tm;
             apr_size_t sl;
+            int k;
             if (n < 3 || !*f[0] || !*f[1] || !*f[2]) {
                 continue;
+            }
+            if (n == 4) {       /* another server's */
+                for (k = 0; k < w.srvs->nelts; k++) {
+                    sse_srv_t *v = &APR_ARRAY_IDX(w.srvs, k, sse_srv_t);
+                    if (!strcmp(v->sid, f[3])) {
+                        v->listed++;
+                    }
+                }
+                srv = apr_psprintf(r->pool, ",\"server\":%s",
+                                   sse_json_str(r->pool, f[3]));
+            }
+            else {
+                here++;
+                if (w.self) {
+                    srv = apr_psprintf(r->pool, ",\"server\":%s",
+                                       sse_json_str(r->pool, w.self));
+                }
             }
             apr_time_exp_gmt(&tm, apr_atoi64(f[1]));
             apr_strftime(stamp, &sl, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
             APR_ARRAY_PUSH(conns, const char *) = apr_psprintf(r->pool,
-                "{\"remote\":%s,\"since\":\"%s\",\"pid\":%d}",
-                sse_json_str(r->pool, f[0]), stamp, atoi(f[2]));
+                "{\"remote\":%s,\"since\":\"%s\",\"pid\":%d%s}",
+                sse_json_str(r->pool, f[0]), stamp, atoi(f[2]), srv);
         }
     }
+    if (!w.self) {
+        return apr_psprintf(r->pool,
+            "{\"channel\":%s,\"subscribers\":%d,\"connections\":[%s]}",
+            sse_json_str(r->pool, chan), conns->nelts,
+            apr_array_pstrcat(r->pool, conns, ','));
+    }
+    total = here;
+    for (i = 0; i < w.srvs->nelts; i++) {
+        total += APR_ARRAY_IDX(w.srvs, i, sse_srv_t).count;
+    }
     return apr_psprintf(r->pool,
-                        "{\"channel\":%s,\"subscribers\":%d,\"connections\":[%s]}",
-                        sse_json_str(r->pool, chan), conns->nelts,
-                        apr_array_pstrcat(r->pool, conns, ','));
+        "{\"channel\":%s,\"subscribers\":%ld,\"connections\":[%s]%s}",
+        sse_json_str(r->pool, chan), total,
+        apr_array_pstrcat(r->pool, conns, ','),
+        sse_wide_json(r, &w, here, 0));
+}
+
+/* DELETE on one channel: its streams closed by every child (and, with
+ * SSECluster, by every live server that takes the question). */
+static const char *sse_admin_close(request_rec *r, const char *chan,
+                                   const char *key, apr_status_t *rv)
+{
+    sse_relay_result_t res;
+    sse_wide_t w;
+    long total, here;
+    int i;
+
+    if ((*rv = sse_relay_request(r->pool, SSE_OP_CLOSE, key, &res))
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    sse_wide_read(r->pool, res.id, &w);
+    total = here = sse_sum(&res);   /* this server's and the others' */
+    if (!w.self) {
+        return apr_psprintf(r->pool, "{\"channel\":%s,\"closed\":%ld}",
+                            sse_json_str(r->pool, chan), total);
+    }
+    for (i = 0; i < w.srvs->nelts; i++) {
+        const sse_srv_t *v = &APR_ARRAY_IDX(w.srvs, i, sse_srv_t);
+        if (!strcmp(v->state, "ok")) {
+            here -= v->count;
+        }
+    }
+    return apr_psprintf(r->pool, "{\"channel\":%s,\"closed\":%ld%s}",
+                        sse_json_str(r->pool, chan), total,
+                        sse_wide_json(r, &w, here, 1));
 }
 
 static int sse_cmp_str(const void *a, const void *b)
@@ -276,11 +446,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
         apr_status_t rv = APR_SUCCESS;
         const char *item;
         if (r->method_number == M_DELETE) {
-            sse_relay_result_t res;
-            rv = sse_relay_request(r->pool, SSE_OP_CLOSE, key, &res);
-            item = rv ? NULL : apr_psprintf(r->pool,
-                "{\"channel\":%s,\"closed\":%ld}",
-                sse_json_str(r->pool, chan), sse_sum(&res));
+            item = sse_admin_close(r, chan, key, &rv);
         }
         else {
             item = sse_admin_conns(r, chan, key, &rv);

@@ -5,6 +5,12 @@
  * subscription, like every other server's events; once a second the link
  * is checked (reconnect, gap fill) and this server's counts refreshed.
  * The loop watches the subscription's descriptor: cluster_tick says when.
+ *
+ * GET and DELETE on a channel ask the other servers too: a question on
+ * P:ctl that every relay of this build hears (remote_ask), each answers
+ * on the asker's P:ctl:SID once its children did (ctl_answer), and the
+ * asker answers its requester when every relay that heard the question
+ * answered, or after RELAY_REMOTE_MS with what came (remote_done).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +125,261 @@ void gather_add_remote(relay_gather_t *g, const char *chan)
     sse_buf_free(&lines);
 }
 
+/* --- questions to the other servers: GET and DELETE on a channel --------- */
+
+/* r is done (every answer in, or its time is up): its answers go into its
+ * gather, with the RESULT id saying who answered, then the gather goes on
+ * without it.  The id: "self SID", then "srv SID COUNT STATE" for each
+ * other server, STATE "ok" (answered: COUNT its streams on the channel,
+ * or those it closed), "late" (no answer in time) or "old" (every relay
+ * that heard the question answered, this one did not: it does not listen,
+ * an older build); COUNT of those is from its last counts in Redis. */
+static void remote_done(sse_relayd_t *d, relay_remote_t *r)
+{
+    relay_remote_t **pp;
+    relay_gather_t *g = r->g;
+    sse_rd_t rd = { r->answers.data, r->answers.len };
+    sse_buf_t meta = { 0 };
+    const char *txt;
+    size_t len;
+    apr_pool_t *p;
+    apr_hash_t *answered;
+    const char *state = r->got >= r->expected ? "old" : "late";
+    char *servers, *f[2];
+
+    for (pp = &d->remotes; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    apr_pool_create(&p, d->pool);
+    answered = apr_hash_make(p);
+    sse_buf_put(&meta, "self ", 5);
+    sse_buf_put(&meta, sse_cluster_sid(d->cluster),
+                strlen(sse_cluster_sid(d->cluster)));
+    sse_buf_put(&meta, "\n", 1);
+    while (!sse_wire_text_get(&rd, &txt, &len)) {
+        /* "sid\ncount\nbody", cut in a copy */
+        char *sid = apr_pstrmemdup(p, txt, len), *count, *body;
+        if (!(count = strchr(sid, '\n')) || !(body = strchr(count + 1, '\n'))) {
+            continue;
+        }
+        *count++ = '\0';
+        *body++ = '\0';
+        apr_hash_set(answered, sid, APR_HASH_KEY_STRING, sid);
+        txt = apr_psprintf(p, "srv %s %s ok\n", sid, count);
+        sse_buf_put(&meta, txt, strlen(txt));
+        if (r->op == SSE_OP_CLOSE) {
+            txt = count;                /* a number: summed by the child */
+        }
+        else {                          /* each line tagged with its server */
+            sse_buf_t lines = { 0 };
+            char *rest = body, *line;
+            while (sse_wire_line(&rest, '\n', '\x1f', &line, 1) > 0) {
+                sse_buf_put(&lines, line, strlen(line));
+                sse_buf_put(&lines, "\t", 1);
+                sse_buf_put(&lines, sid, strlen(sid));
+                sse_buf_put(&lines, "\n", 1);
+            }
+            txt = apr_pstrmemdup(p, lines.data ? lines.data : "", lines.len);
+            sse_buf_free(&lines);
+        }
+        if (!sse_wire_text_add(&g->replies, txt, strlen(txt))) {
+            g->nreplies++;
+        }
+    }
+    servers = apr_pstrdup(p, r->servers ? r->servers : "");
+    while (sse_wire_line(&servers, '\n', '\t', f, 2) > 0) {
+        if (!apr_hash_get(answered, f[0], APR_HASH_KEY_STRING)) {
+            const char *l = apr_psprintf(p, "srv %s %s %s\n", f[0], f[1], state);
+            sse_buf_put(&meta, l, strlen(l));
+        }
+    }
+    if (!sse_buf_put(&meta, "", 1)) {
+        free(g->id);
+        g->id = meta.data;      /* taken over */
+    }
+    else {
+        sse_buf_free(&meta);
+    }
+    free(r->servers);
+    sse_buf_free(&r->answers);
+    free(r);
+    apr_pool_destroy(p);
+    gather_reply(g, NULL, 0);   /* g goes on without r */
+}
+
+void remote_ask(relay_gather_t *g, uint32_t op, const char *chan)
+{
+    sse_relayd_t *d = g->d;
+    relay_remote_t *r;
+    sse_buf_t servers = { 0 };
+    long heard = 0;
+    apr_time_t until = apr_time_now() + apr_time_from_msec(RELAY_REMOTE_MS);
+
+    if (!d->cluster || !(r = calloc(1, sizeof(*r)))) {
+        return;
+    }
+    r->req = ++d->ctl_seq;
+    if (!sse_cluster_up(d->cluster)
+        || sse_cluster_servers(d->cluster, chan, &servers) < 0
+        || sse_cluster_ctl_send(d->cluster, NULL,
+                                op == SSE_OP_CLOSE ? "close" : "conns",
+                                r->req, chan, strlen(chan), &heard) < 0) {
+        char *id = malloc(64);
+        if (id) {               /* this server's answer only */
+            apr_snprintf(id, 64, "self %s\ndown\n",
+                         sse_cluster_sid(d->cluster));
+            free(g->id);
+            g->id = id;
+        }
+        sse_buf_free(&servers);
+        free(r);
+        return;
+    }
+    sse_buf_put(&servers, "", 1);
+    r->servers = servers.data;  /* taken over (NULL out of memory) */
+    r->op = op;
+    r->g = g;
+    r->expected = heard > 1 ? heard - 1 : 0;    /* this relay heard it too */
+    if (g->req && g->deadline - apr_time_from_msec(100) < until) {
+        until = g->deadline - apr_time_from_msec(100);
+    }
+    r->deadline = until;
+    r->next = d->remotes;
+    d->remotes = r;
+    g->remaining++;
+    if (!r->expected) {
+        remote_done(d, r);      /* the caller holds g: not finished here */
+    }
+}
+
+void remote_timeouts(sse_relayd_t *d)
+{
+    apr_time_t now = apr_time_now();
+    relay_remote_t *r, *next;
+
+    for (r = d->remotes; r; r = next) {
+        next = r->next;
+        if (now >= r->deadline) {
+            remote_done(d, r);
+        }
+    }
+}
+
+/* Another server asked (ctl_question) and this one's children answered:
+ * the answer goes to the asker's P:ctl:SID.  CONNS: "COUNT\nlines" (at
+ * most RELAY_REMOTE_CONNS lines); CLOSE: the number closed. */
+static void ctl_answer(relay_gather_t *g)
+{
+    sse_relayd_t *d = g->d;
+    sse_rd_t rd = { g->replies.data, g->replies.len };
+    sse_buf_t lines = { 0 }, body = { 0 };
+    const char *txt;
+    size_t len;
+    uint32_t i;
+    long n = 0;
+    char num[32];
+    int nl;
+
+    for (i = 0; i < g->nreplies && !sse_wire_text_get(&rd, &txt, &len); i++) {
+        if (g->op == SSE_OP_CLOSE) {
+            n += strtol(txt, NULL, 10);
+            continue;
+        }
+        while (len) {           /* "remote\tsince\tpid\n" lines */
+            const char *eol = memchr(txt, '\n', len);
+            size_t ll = eol ? (size_t)(eol - txt) + 1 : len;
+            if (ll > 1 && n++ < RELAY_REMOTE_CONNS) {
+                sse_buf_put(&lines, txt, ll);
+                if (!eol) {
+                    sse_buf_put(&lines, "\n", 1);
+                }
+            }
+            txt += ll;
+            len -= ll;
+        }
+    }
+    nl = apr_snprintf(num, sizeof(num), g->op == SSE_OP_CLOSE ? "%ld" : "%ld\n",
+                      n);
+    if (g->op == SSE_OP_CLOSE) {
+        relayd_log(d, RELAYD_LOG_INFO,
+                   "SSE00421: closed %ld stream(s) on %s as server %s asked "
+                   "(a DELETE there)", n, g->pub_chan, g->ctl_from);
+    }
+    if (!sse_buf_put(&body, num, (size_t)nl)
+        && !sse_buf_put(&body, lines.data ? lines.data : "", lines.len)
+        && sse_cluster_up(d->cluster)) {
+        sse_cluster_ctl_send(d->cluster, g->ctl_from, "ans", g->ctl_req,
+                             body.data, body.len, NULL);
+    }
+    sse_buf_free(&lines);
+    sse_buf_free(&body);
+}
+
+/* A control message from another server: a question (CONNS or CLOSE on a
+ * channel, asked of this server's children) or an answer to one of this
+ * server's questions.  Other ops (a newer build's, of the same format)
+ * are left alone. */
+static void relay_ctl(void *ctx, const char *op, uint64_t req,
+                      const char *from, const char *body, size_t len)
+{
+    sse_relayd_t *d = ctx;
+    relay_gather_t *g;
+    relay_remote_t *r;
+    uint32_t type;
+
+    if (!strcmp(op, "ans")) {
+        const char *nl = memchr(body, '\n', len);
+        size_t cl = nl ? (size_t)(nl - body) : len;
+        sse_buf_t a = { 0 };
+        int bad;
+        for (r = d->remotes; r && r->req != req; r = r->next) {
+        }
+        if (!r || memchr(body, '\0', len)) {
+            return;             /* too late: answered without it */
+        }
+        /* kept as "sid\ncount\nbody" (close: the body is the count) */
+        bad = sse_buf_put(&a, from, strlen(from)) || sse_buf_put(&a, "\n", 1)
+              || sse_buf_put(&a, body, cl) || sse_buf_put(&a, "\n", 1)
+              || (nl && sse_buf_put(&a, nl + 1, len - cl - 1))
+              || sse_buf_put(&a, "", 1)
+              || sse_wire_text_add(&r->answers, a.data, a.len - 1);
+        sse_buf_free(&a);
+        if (bad) {
+            return;
+        }
+        if (++r->got >= r->expected) {
+            remote_done(d, r);
+        }
+        return;
+    }
+    if (!strcmp(op, "conns")) {
+        type = SSE_OP_CONNS;
+    }
+    else if (!strcmp(op, "close")) {
+        type = SSE_OP_CLOSE;
+    }
+    else {
+        return;
+    }
+    if (!len || len >= SSE_KEY_MAX || memchr(body, '\0', len)
+        || !(g = gather_new(d, NULL, 0, NULL))) {
+        return;
+    }
+    g->op = type;
+    g->ctl_req = req;
+    g->ctl_from = strdup(from);
+    g->pub_chan = strndup(body, len);
+    if (!g->ctl_from || !g->pub_chan) {
+        gather_finish(g);       /* out of memory: no answer */
+        return;
+    }
+    g->done = ctl_answer;
+    gather_scatter(g, type, g->pub_chan);
+}
+
 const char *cluster_state(sse_relayd_t *d)
 {
     return !d->cluster ? "off" : sse_cluster_up(d->cluster) ? "up" : "down";
@@ -126,7 +387,7 @@ const char *cluster_state(sse_relayd_t *d)
 
 void sse_relayd_cluster_readable(sse_relayd_t *d)
 {
-    sse_cluster_readable(d->cluster, relay_fanout, d, 1);
+    sse_cluster_readable(d->cluster, relay_fanout, relay_ctl, d, 1);
 }
 
 /* Remember the channels with streams here (for a gap fill) and tell Redis
@@ -192,7 +453,7 @@ static int fill_after_reconnect(sse_relayd_t *d)
     }
     fd = sse_cluster_fd(d->cluster);
     d->cluster_live = 1;
-    sse_cluster_readable(d->cluster, relay_fanout, d, 0);
+    sse_cluster_readable(d->cluster, relay_fanout, relay_ctl, d, 0);
     return fd;
 }
 

@@ -55,6 +55,7 @@ void gather_finish(relay_gather_t *g)
     gather_answer(g);
     sse_buf_free(&g->replies);
     free(g->pub_chan);
+    free(g->ctl_from);
     free(g->id);
     free(g);
 }

@@ -59,11 +59,38 @@ typedef struct relay_gather_t {
     uint32_t seq;
     void (*done)(struct relay_gather_t *g); /* internal gathers: no req */
     uint64_t pub_seq;           /* cluster publish waiting for its echo */
-    char *pub_chan;             /* malloc'ed, with pub_seq */
+    char *pub_chan;             /* malloc'ed, with pub_seq; or the channel
+                                   of another server's question (op) */
     struct relay_gather_t *next_pending;
     apr_time_t deadline;        /* with a requester: answer it by then */
     struct relay_gather_t *wprev, *wnext;   /* d->waiting, while req */
+    uint32_t op;                /* cluster: CONNS or CLOSE asked by another
+                                   server (done answers it through Redis) */
+    uint64_t ctl_req;           /* ... its number for the question */
+    char *ctl_from;             /* ... malloc'ed: its server id */
 } relay_gather_t;
+
+/* Cluster: a CONNS or CLOSE asked of the other servers through Redis for
+ * gather g, which waits for it (one of g->remaining) until every relay
+ * that heard the question answered or RELAY_REMOTE_MS passed. */
+typedef struct relay_remote_t {
+    uint64_t req;               /* its number, in the question and answers */
+    uint32_t op;
+    relay_gather_t *g;
+    apr_time_t deadline;
+    long expected, got;         /* answers: relays that heard it, received */
+    char *servers;              /* malloc'ed: the other live servers'
+                                   "sid\tcount\n" lines when asked */
+    sse_buf_t answers;          /* texts "sid\ncount\nbody", one each */
+    struct relay_remote_t *next;
+} relay_remote_t;
+
+/* How long a server waits for the others' answers (less when its
+ * requester's gather ends sooner), and how many connections of a channel
+ * each server sends (a pub/sub message must stay well within Redis's
+ * output buffer limits). */
+#define RELAY_REMOTE_MS 1000
+#define RELAY_REMOTE_CONNS 1000
 
 typedef struct relay_owed_t {
     relay_gather_t *g;
@@ -194,6 +221,8 @@ struct sse_relayd_t {
     uint64_t last_seq;          /* cluster: the last event fanned out */
     relay_gather_t *pending;    /* cluster publishes awaiting their echo */
     relay_gather_t *waiting;    /* gathers whose requester waits */
+    relay_remote_t *remotes;    /* cluster: questions to the other servers */
+    uint64_t ctl_seq;           /* ... the last one's number */
     char **chans;               /* channels with streams here, last count */
     int nchans;
     apr_time_t next_tick;
@@ -359,6 +388,16 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
 
 /* Add the other servers' streams to g's answer (cluster only). */
 void gather_add_remote(relay_gather_t *g, const char *chan);
+
+/* Cluster only (else nothing): ask the other servers CONNS or CLOSE (op)
+ * on chan for g, which then waits for their answers (at most
+ * RELAY_REMOTE_MS); its RESULT id says who answered ("self SID", then
+ * "srv SID COUNT STATE" lines, or "down": Redis unreachable). */
+void remote_ask(relay_gather_t *g, uint32_t op, const char *chan);
+
+/* Questions to the other servers past their time: answered with what
+ * came. */
+void remote_timeouts(sse_relayd_t *d);
 
 /* "off", "up" or "down": the cluster link, for the counters. */
 const char *cluster_state(sse_relayd_t *d);

@@ -133,7 +133,7 @@ void sse_relayd_conn_gone(relay_conn_t *c)
 
 int sse_relayd_wait_ms(sse_relayd_t *d)
 {
-    return d->waiting ? 200 : 1000;
+    return d->waiting || d->remotes ? 200 : 1000;
 }
 
 int sse_relayd_ticks(sse_relayd_t *d)
@@ -156,6 +156,9 @@ void sse_relayd_after_batch(sse_relayd_t *d)
 {
     if (d->cluster) {
         cluster_check_down(d);
+        if (d->remotes) {
+            remote_timeouts(d);
+        }
     }
     if (d->waiting) {
         gather_timeouts(d);
@@ -294,7 +297,12 @@ static int request_start(relay_conn_t *c, const sse_frame_hdr_t *h,
         event_out(d, g, q.chan, q.body, q.blen, q.seq);
     }
     else {
+        g->remaining++;         /* held while the other servers are asked */
+        if (h->type == SSE_OP_CONNS || h->type == SSE_OP_CLOSE) {
+            remote_ask(g, h->type, q.chan);
+        }
         gather_scatter(g, h->type, q.chan);
+        gather_reply(g, NULL, 0);
     }
     apr_pool_destroy(p);
     return 0;

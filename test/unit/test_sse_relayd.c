@@ -102,10 +102,24 @@ int sse_cluster_publish(sse_cluster_t *c, const char *ch, const char *id,
     return -1;
 }
 void sse_cluster_readable(sse_cluster_t *c, sse_cluster_event_fn *fn,
-                          void *ctx, int r)
+                          sse_cluster_ctl_fn *ctl, void *ctx, int r)
 {
-    (void)c; (void)fn; (void)ctx; (void)r;
+    (void)c; (void)fn; (void)ctl; (void)ctx; (void)r;
     no_redis(__func__);
+}
+const char *sse_cluster_sid(const sse_cluster_t *c) { (void)c; no_redis(__func__); return ""; }
+int sse_cluster_ctl_send(sse_cluster_t *c, const char *to, const char *op,
+                         uint64_t req, const char *b, size_t l, long *h)
+{
+    (void)c; (void)to; (void)op; (void)req; (void)b; (void)l; (void)h;
+    no_redis(__func__);
+    return -1;
+}
+int sse_cluster_servers(sse_cluster_t *c, const char *ch, sse_buf_t *o)
+{
+    (void)c; (void)ch; (void)o;
+    no_redis(__func__);
+    return -1;
 }
 int sse_cluster_lookup(sse_cluster_t *c, const char *id,
                        const char *const *ch, int n, uint64_t *s)
