@@ -37,7 +37,7 @@ FAULT_STREAMS ?=
 FAULT_CONCURRENCY ?= 600
 FAULT_RSS_MARGIN_KB ?= 4096
 FAULT_RSS_GROWTH_KB ?= 1024
-FAULT_TESTS = t/40_kill_child.t t/41_kill_relay.t t/42_graceful_load.t \
+FAULT_TESTS = t/40_kill_child.t t/41_kill_relay.t t/42_graceful_load.t t/35_restart_spread.t \
               t/43_kill_child_limit.t t/44_churn_early_close.t \
               t/09_a2enmod.t t/53_cli.t t/60_namespace.t
 # what the runs need from the top Makefile: packages, the module, the

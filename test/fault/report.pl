@@ -51,6 +51,17 @@ my @at = (
                    . 'counts dropped it after %.3f s; %d publishes, %d not 200, slowest %.3f s',
                    $f->{streams}, $f->{killed_child_streams}, $f->{survivors}, $f->{events}, $f->{lost},
                    $f->{count_drop_secs}, $f->{publishes}, $f->{publish_non200}, $f->{slowest_publish_secs}) }],
+    [restart_spread => 't/35_restart_spread.t', 'a graceful restart with SSERestartSpread 2s while events are '
+       . 'published: plain, held TLS and suspended streams, each client resuming with Last-Event-ID; then stops',
+     sub { my $f = shift;
+           sprintf('%d streams, %d got retry: within %d s; closes from %.2f to %.2f s after the restart '
+                   . '(SSERestartSpread 0: all by %.2f s); %d publishes answered 200, %d clients lost or '
+                   . 'doubled one; stop: httpd gone in %.2f s (%.2f s with a 5 s window), the rest closed in '
+                   . '%.2f s when stopped mid-spread',
+                   $f->{streams}, $f->{retry_in_window}, $f->{window_secs}, $f->{first_close_secs},
+                   $f->{last_close_secs}, $f->{spread0_last_close_secs}, $f->{publishes_200},
+                   $f->{lost_or_dup_clients}, $f->{stop_gone_secs}, $f->{stop_gone_secs_5s},
+                   $f->{stop_mid_spread_close_secs}) }],
     [kill_relay => 't/41_kill_relay.t', 'kill -9 of the relay, publishing every 20 ms',
      sub { my $f = shift;
            sprintf('new relay after %.3f s; %d publishes in the gap: %d answered 503 + Retry-After, %d other, '

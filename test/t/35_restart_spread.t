@@ -309,6 +309,11 @@ my($gonem, $lastm, $retried) = stop_timed($pm, $stm, 1);
 ok $gonem <= $gone0 + 1 && $lastm <= 0.5,
    sprintf('stop 0.5 s into a 5 s spread: the rest closed in %.2f s, httpd gone in %.2f s', $lastm, $gonem);
 is $retried, 20, 'there, every stream had its retry: before the stop';
+printf "# RELIABILITY restart_spread window_secs=%d streams=%d retry_in_window=%d first_close_secs=%.2f "
+     . "last_close_secs=%.2f publishes_200=%d lost_or_dup_clients=%d spread0_last_close_secs=%.2f "
+     . "stop_gone_secs=%.2f stop_gone_secs_5s=%.2f stop_mid_spread_close_secs=%.2f\n",
+     $WINDOW, scalar @s, scalar @r, $at[0], $at[-1], scalar @ok, scalar @lost, $z_at[-1],
+     $gone0, $gone5, $lastm;
 
 END {
     if ($started && alive($started)) { kill 'KILL', $started }
