@@ -235,6 +235,11 @@ void sse_broker_spread(apr_interval_time_t window)
     }
 }
 
+void sse_broker_note_refused(void)
+{
+    __atomic_add_fetch(&B.st.refused_limit, 1, __ATOMIC_RELAXED);
+}
+
 void sse_broker_spread_cut(void)
 {
     uint64_t one = 1;

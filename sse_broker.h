@@ -96,6 +96,11 @@ void sse_broker_spread(apr_interval_time_t window);
  * no longer waits.  Async-signal-safe (the SIGTERM of a stop calls it). */
 void sse_broker_spread_cut(void);
 
+/* A new stream of this child was refused with 503 at a limit
+ * (SSEMaxSubscribers, SSEMaxHeldStreams): counted for the status page.
+ * Any thread. */
+void sse_broker_note_refused(void);
+
 /* Free a subscriber that was never parked; closes its fd. */
 void sse_sub_free(sse_sub_t *sub);
 

@@ -175,6 +175,8 @@ typedef struct sse_broker_t {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
         apr_uint64_t joined;    /* events that joined a fan-out under way */
         apr_uint64_t held;      /* open held streams */
+        apr_uint64_t refused_limit; /* streams refused 503 at a limit
+                                   (worker threads: atomics) */
     } st;                       /* counters for SSE_OP_STATS */
 } sse_broker_t;
 

@@ -229,13 +229,15 @@ static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
         "published %" APR_UINT64_T_FMT "\ndelivered %" APR_UINT64_T_FMT "\n"
         "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
         "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n"
-        "joined %" APR_UINT64_T_FMT "\n"
+        "joined %" APR_UINT64_T_FMT "\nrefused_limit %" APR_UINT64_T_FMT "\n"
         /* the server's, not this child's: the same in every reply */
         "client_refused %" APR_UINT64_T_FMT "\nclients_at_cap %u\n",
         (int)b->pid, b->st.opened - b->st.closed, b->st.held,
         apr_hash_count(b->chans),
         b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
-        b->st.opened, b->st.closed, b->st.joined, refused, at_cap);
+        b->st.opened, b->st.closed, b->st.joined,
+        (apr_uint64_t)__atomic_load_n(&b->st.refused_limit, __ATOMIC_RELAXED),
+        refused, at_cap);
 
     (void)rd;
     return sse_buf_put(txt, line, (size_t)len);

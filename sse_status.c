@@ -41,7 +41,7 @@ typedef struct {
 enum {
     SSE_F_STREAMS, SSE_F_HELD, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
     SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_JOINED,
-    SSE_F_N
+    SSE_F_REFUSED, SSE_F_N
 };
 
 static const sse_status_field_t sse_status_fields[SSE_F_N] = {
@@ -71,6 +71,10 @@ static const sse_status_field_t sse_status_fields[SSE_F_N] = {
       "events_joined_total", 1,
       "Events that joined a fan-out already under way on their channel "
       "(a burst): streams not yet written got them in the same write" },
+    [SSE_F_REFUSED] = { "refused_limit", "Refused (limits)",
+      "StreamsRefusedLimit", "streams_refused_limit_total", 1,
+      "New streams refused with 503 at SSEMaxSubscribers or "
+      "SSEMaxHeldStreams (429s per client address: client_refused)" },
 };
 
 /* The relay's counters of what was lost (since it started; its starts

@@ -192,6 +192,7 @@ static const char *sse_admit(request_rec *r, int held, int *status,
     }
     if (held && (why = sse_held_admit(r->connection)) != NULL) {
         sse_client_release(*client);
+        sse_broker_note_refused();
         return why;
     }
     if (sse_stream_admit(r) < 0) {
@@ -199,6 +200,7 @@ static const char *sse_admit(request_rec *r, int held, int *status,
             sse_held_release(r->connection);
         }
         sse_client_release(*client);
+        sse_broker_note_refused();
         return "too many event streams (SSEMaxSubscribers)";
     }
     return NULL;

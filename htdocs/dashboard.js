@@ -170,6 +170,7 @@ function renderLosses(s) {
   show('loss-refused-late', relay('refused_late'));
   show('loss-dropped-slow', sum(s.children, 'dropped_slow'));
   show('loss-dropped-limit', most('client_refused'));
+  show('loss-refused-limit', sum(s.children, 'refused_limit'));
   show('loss-dropped-restart', relay('dropped_exit'));
   show('loss-relay-restarts', r.relay_starts == null ? null : Math.max(0, r.relay_starts - 1));
   show('loss-relay-upgrades', relay('relay_upgrades'));

@@ -85,6 +85,7 @@ const LOSS_FIGURES = {
   'loss-refused-late': c => c.PublishRefusedLate,
   'loss-dropped-slow': c => c.DroppedSlow,
   'loss-dropped-limit': c => c.ClientRefused,
+  'loss-refused-limit': c => c.StreamsRefusedLimit,
   'loss-dropped-restart': c => c.StreamsDroppedExit,
   'loss-relay-restarts': c => c.RelayStarts - 1,
   'loss-relay-upgrades': c => c.RelayUpgrades,

@@ -9,7 +9,12 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest ();
 use SSETest;
 
-plan tests => 5;
+plan tests => 6;
+
+sub refused_limit {
+    my $r = Apache::TestRequest::GET('/server-status?auto');
+    return $r->is_success && $r->content =~ /^SSEStreamsRefusedLimit: (\d+)$/m ? $1 : -1;
+}
 
 # start from no streams at all (earlier tests' streams are gone within 1 s)
 my $idle = wait_until(5, sub {
@@ -21,9 +26,11 @@ ok $idle, 'no stream open before the test';
 my $chan = uniq_chan('lim');
 my($ok, $fail) = open_streams(2100, "/stream?channel=$chan", batch => 200);
 is scalar(@$ok), 2100, '2100 streams open (the limit)' or diag "@$fail[0..2]";
+my $before = refused_limit();
 my $r = raw_http(GET => "/stream?channel=$chan");
 is $r->code . ' ' . ($r->header('Retry-After') // '-'), '503 1',
    'stream 2101: 503 with Retry-After';
+is refused_limit(), $before + 1, "counted on the status page (SSEStreamsRefusedLimit $before -> " . ($before + 1) . ')';
 (pop @$ok)->disconnect;
 my $again;
 wait_until(3, sub {
