@@ -9,6 +9,8 @@
 # build.  Then the formats: keys in Redis of a format this build does not
 # know are not written to (503, one log line), and a message of an unknown
 # format is not delivered (one log line per server).
+# By hand, from a real older build: CLUSTER_MODULE=old/mod_sse.so
+# ROLLING_NEW=$PWD/mod_sse.so CLUSTER_TESTS=rolling.t test/cluster/run.sh
 use strict;
 use warnings FATAL => 'all';
 use Test::More;
@@ -18,6 +20,7 @@ use HTTP::Tiny ();
 use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
+use File::Copy ();
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use ClusterPump;
@@ -136,7 +139,16 @@ my %new_of;
 for my $i (1 .. 3) {
     my $so = "$work/s$i/mod_sse.so";
     my $old = build_of($so);
-    my $new = new_build($so);
+    my $new;
+    if ($ENV{ROLLING_NEW}) {
+        # a real other build (run.sh started the servers on CLUSTER_MODULE)
+        File::Copy::copy($ENV{ROLLING_NEW}, "$so.new") or die "copy: $!";
+        rename "$so.new", $so or die "rename: $!";
+        $new = build_of($so);
+    }
+    else {
+        $new = new_build($so);
+    }
     $new_of{$i} = $new;
     my $before = () = log_lines($i, qr/SSE00404/);
     ok system("/usr/sbin/apache2 -f $work/s$i/httpd.conf $root -k graceful >/dev/null 2>&1") == 0,

@@ -39,7 +39,7 @@ for mpm in event worker prefork; do
     sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
         -e "s|@TOP@|$top|g" -e "s|@REDIS@|$redis_port|g" -e "s|@PREFIX@|$prefix|g" \
         "$here/httpd.conf.in" > "$dir/httpd.conf"
-    cp "$top/mod_sse.so" "$dir/mod_sse.so"
+    cp "${CLUSTER_MODULE:-$top/mod_sse.so}" "$dir/mod_sse.so"
     root=""
     if [ "$(id -u)" = 0 ]; then root=-DRUN_AS_ROOT; chown nobody "$dir"; fi
     /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k start || { keep=1; exit 2; }
