@@ -817,7 +817,14 @@ int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len)
     return ok ? 0 : -1;
 }
 
-int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+/* The other live servers (refreshed in the last 3 s): fn(c, sid, its
+ * counts' key, ctx) for each, until one returns nonzero.  0, or -1 (Redis
+ * down or fn's error). */
+typedef int cluster_server_fn(sse_cluster_t *c, const char *sid,
+                              const char *key, void *ctx);
+
+static int cluster_each_server(sse_cluster_t *c, cluster_server_fn *fn,
+                               void *ctx)
 {
     char zkey[256], min[32], key[256];
     const char *zr[4] = { "ZRANGEBYSCORE", zkey, min, "+inf" };
@@ -832,44 +839,65 @@ int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
         return -1;
     }
     for (i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !rc; i++) {
-        redisReply *r;
         const char *sid = ids->element[i]->str;
-        if (!strcmp(sid, c->sid)) {
-            continue;
+        if (strcmp(sid, c->sid)) {
+            apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, sid);
+            rc = fn(c, sid, key, ctx);
         }
-        apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, sid);
-        if (chan) {
-            const char *argv[3] = { "HGET", key, chan };
-            if (!(r = cluster_cmd(c, 3, argv, NULL))) {
-                rc = -1;
-                break;
-            }
-            if (r->type == REDIS_REPLY_STRING) {
-                rc = sse_buf_put(out, chan, strlen(chan))
-                     || sse_buf_put(out, "\t", 1)
-                     || sse_buf_put(out, r->str, r->len)
-                     || sse_buf_put(out, "\n", 1);
-            }
-        }
-        else {
-            const char *argv[2] = { "HGETALL", key };
-            size_t k;
-            if (!(r = cluster_cmd(c, 2, argv, NULL))) {
-                rc = -1;
-                break;
-            }
-            for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
-                rc |= sse_buf_put(out, r->element[k]->str, r->element[k]->len)
-                      || sse_buf_put(out, "\t", 1)
-                      || sse_buf_put(out, r->element[k + 1]->str,
-                                     r->element[k + 1]->len)
-                      || sse_buf_put(out, "\n", 1);
-            }
-        }
-        freeReplyObject(r);
     }
     freeReplyObject(ids);
     return rc ? -1 : 0;
+}
+
+typedef struct {
+    const char *chan;           /* one channel, or NULL: all */
+    sse_buf_t *out;
+} counts_ctx_t;
+
+/* sse_cluster_get_counts: one server's "chan\tcount\n" lines. */
+static int counts_of(sse_cluster_t *c, const char *sid, const char *key,
+                     void *ctx)
+{
+    counts_ctx_t *x = ctx;
+    redisReply *r;
+    int rc = 0;
+
+    (void)sid;
+    if (x->chan) {
+        const char *argv[3] = { "HGET", key, x->chan };
+        if (!(r = cluster_cmd(c, 3, argv, NULL))) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            rc = sse_buf_put(x->out, x->chan, strlen(x->chan))
+                 || sse_buf_put(x->out, "\t", 1)
+                 || sse_buf_put(x->out, r->str, r->len)
+                 || sse_buf_put(x->out, "\n", 1);
+        }
+    }
+    else {
+        const char *argv[2] = { "HGETALL", key };
+        size_t k;
+        if (!(r = cluster_cmd(c, 2, argv, NULL))) {
+            return -1;
+        }
+        for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
+            rc |= sse_buf_put(x->out, r->element[k]->str, r->element[k]->len)
+                  || sse_buf_put(x->out, "\t", 1)
+                  || sse_buf_put(x->out, r->element[k + 1]->str,
+                                 r->element[k + 1]->len)
+                  || sse_buf_put(x->out, "\n", 1);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+{
+    counts_ctx_t x = { chan, out };
+
+    return cluster_each_server(c, counts_of, &x);
 }
 
 const char *sse_cluster_sid(const sse_cluster_t *c)
@@ -917,38 +945,30 @@ int sse_cluster_ctl_send(sse_cluster_t *c, const char *to, const char *op,
     return rc;
 }
 
-int sse_cluster_servers(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+/* sse_cluster_servers: one server's "SID\tcount\n" on the channel. */
+static int server_count(sse_cluster_t *c, const char *sid, const char *key,
+                        void *ctx)
 {
-    char zkey[256], min[32], key[256];
-    const char *zr[4] = { "ZRANGEBYSCORE", zkey, min, "+inf" };
-    const char *hget[3] = { "HGET", key, chan };
-    redisReply *ids;
-    size_t i;
-    int rc = 0;
+    counts_ctx_t *x = ctx;
+    const char *hget[3] = { "HGET", key, x->chan };
+    redisReply *r;
+    int rc;
 
-    apr_snprintf(zkey, sizeof(zkey), "%s:servers", c->prefix);
-    apr_snprintf(min, sizeof(min), "%" APR_TIME_T_FMT,
-                 apr_time_now() / 1000 - 3000);
-    if (!(ids = cluster_cmd(c, 4, zr, NULL))) {
+    if (!(r = cluster_cmd(c, 3, hget, NULL))) {
         return -1;
     }
-    for (i = 0; ids->type == REDIS_REPLY_ARRAY && i < ids->elements && !rc; i++) {
-        redisReply *r;
-        const char *sid = ids->element[i]->str;
-        if (!strcmp(sid, c->sid)) {
-            continue;
-        }
-        apr_snprintf(key, sizeof(key), "%s:srv:%s", c->prefix, sid);
-        if (!(r = cluster_cmd(c, 3, hget, NULL))) {
-            rc = -1;
-            break;
-        }
-        rc = sse_buf_put(out, sid, strlen(sid)) || sse_buf_put(out, "\t", 1)
-             || (r->type == REDIS_REPLY_STRING
-                 ? sse_buf_put(out, r->str, r->len) : sse_buf_put(out, "0", 1))
-             || sse_buf_put(out, "\n", 1);
-        freeReplyObject(r);
-    }
-    freeReplyObject(ids);
-    return rc ? -1 : 0;
+    rc = sse_buf_put(x->out, sid, strlen(sid)) || sse_buf_put(x->out, "\t", 1)
+         || (r->type == REDIS_REPLY_STRING
+             ? sse_buf_put(x->out, r->str, r->len)
+             : sse_buf_put(x->out, "0", 1))
+         || sse_buf_put(x->out, "\n", 1);
+    freeReplyObject(r);
+    return rc;
+}
+
+int sse_cluster_servers(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+{
+    counts_ctx_t x = { chan, out };
+
+    return cluster_each_server(c, server_count, &x);
 }
