@@ -40,7 +40,7 @@ redis() {   # redis PORT NAME [ARGS...]: one private redis-server
     local port=$1 n=$2; shift 2
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize yes --pidfile "$work/$n.pid" --logfile "$work/$n.log" \
-        --dir "$work" --dbfilename "$n.rdb" "$@"
+        --dir "$work" --dbfilename "$n.rdb" --repl-diskless-sync-delay 0 "$@"
 }
 redis "$master" master || exit 2
 redis "$replica" replica --replicaof 127.0.0.1 "$master" || exit 2
@@ -65,16 +65,18 @@ EOF
     urls="$urls,127.0.0.1:$p"
 done
 
-# the sentinels know the replica and each other (hello messages every 2 s)
+# the replica has synced, and the sentinels know it and each other (hello
+# messages every 2 s)
 ok=0
 for _ in $(seq 1 100); do
-    if redis-cli -p "${sentinels%% *}" sentinel ckquorum "$name" 2>/dev/null | grep -q '^OK 3 ' \
+    if redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' \
+       && redis-cli -p "${sentinels%% *}" sentinel ckquorum "$name" 2>/dev/null | grep -q '^OK 3 ' \
        && [ "$(redis-cli -p "${sentinels%% *}" sentinel replicas "$name" 2>/dev/null | grep -c '^ip$')" = 1 ]; then
         ok=1; break
     fi
     sleep 0.1
 done
-[ "$ok" = 1 ] || { echo "sentinel: the sentinels did not see each other and the replica in 10 s"; keep=1; exit 2; }
+[ "$ok" = 1 ] || { echo "sentinel: the replica did not sync, or the sentinels did not see each other and it, in 10 s"; keep=1; exit 2; }
 
 ports=""
 i=0
