@@ -36,7 +36,7 @@ APR_INC  ?= /usr/include/apr-1.0
 BINDIR   ?= /usr/local/bin
 RUNDIR    = $(CURDIR)/build/run
 # Debian packages that the build, the demo and the tests need.
-DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev zlib1g-dev redis-server curl openssl make gcc
+DEB_PKGS  = apache2 apache2-dev libapache2-mod-perl2 libwww-perl libio-socket-ssl-perl libprotocol-http2-perl libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev zlib1g-dev redis-server redis-sentinel curl openssl make gcc
 # make deb needs these besides debian/control's Build-Depends (which it
 # installs too).
 DEB_BUILD_PKGS = dpkg-dev debhelper lintian
@@ -91,6 +91,7 @@ test: deps mod_sse.so test/t/conf/tls/localhost.key
 	bash test/run-tests.sh
 	bash test/store/run.sh
 	bash test/cluster/run.sh
+	bash test/cluster/sentinel.sh
 
 # The demo page, the dashboard (with the losses it shows), a page's
 # EventSource told its history was lost (SSEHistoryLostEvent), the Mercure
@@ -100,9 +101,11 @@ test: deps mod_sse.so test/t/conf/tls/localhost.key
 test-browser: deps mod_sse.so
 	bash test/browser/run.sh
 
-# Several servers over Redis only (also part of make test).
+# Several servers over Redis only (also part of make test), then over a
+# Redis master, a replica and three sentinels, through a failover.
 test-cluster: deps mod_sse.so
 	bash test/cluster/run.sh
+	bash test/cluster/sentinel.sh
 
 # A throw-away certificate for the TLS and HTTP/2 tests.
 test/t/conf/tls/localhost.key:

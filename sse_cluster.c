@@ -28,6 +28,10 @@
  * format 1 without the tag and ignore it (they read the seq's digits).
  * The hiredis contexts are blocking with short timeouts: Redis runs on the
  * local network, and the relay has nothing else to do while it waits.
+ * With Sentinel (redis-sentinel://) a third context asks a sentinel, once
+ * a tick, where the master is: the relay connects there (checking ROLE)
+ * and leaves as soon as the answer changes, or a command is refused with
+ * READONLY (a master demoted under it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,11 +56,22 @@
  * name such as ":gone:", and a channel's key. */
 #define CLUSTER_KEY_MAX (64 + 8 + SSE_KEY_MAX + 1)
 
+/* At most this many sentinels in a redis-sentinel:// URL. */
+#define CLUSTER_SENTINELS_MAX 16
+
 struct sse_cluster_t {
     server_rec *s;
     apr_pool_t *pool;
-    char *host;
+    char host[256];             /* Redis, or the master Sentinel named */
     int port, db;
+    /* redis-sentinel://: the sentinels (host:port), the master's name,
+     * the sentinel asked first (the one that answered last) and its
+     * connection, kept between ticks; none answered: said once */
+    int nsent, sent_at, sent_silent;
+    char *sent_host[CLUSTER_SENTINELS_MAX];
+    int sent_port[CLUSTER_SENTINELS_MAX];
+    char *master;
+    redisContext *sent;
     char *prefix, *password;
     redisContext *cmd, *sub;
     apr_time_t retry_at;
@@ -134,44 +149,139 @@ static const char bump_lua[] =
     "end\n"
     "return v\n";
 
-const char *sse_cluster_check_url(apr_pool_t *p, const char *url)
+/* host[:port] of len bytes at hp, port defport when absent: NULL, or
+ * what is wrong (in p).  host (a copy, in p) and port are set when given. */
+static const char *parse_hostport(apr_pool_t *p, const char *url,
+                                  const char *hp, size_t len, int defport,
+                                  char **host, int *port)
 {
-    const char *hp;
+    const char *stop = hp + len;
+    const char *close = *hp == '[' ? memchr(hp, ']', len) : NULL;
+    const char *colon = memchr(close ? close : hp, ':',
+                               len - (size_t)((close ? close : hp) - hp));
+    size_t hlen = colon ? (size_t)(colon - hp) : len;
+    long v = defport;
     char *end;
-    long port;
 
-    if (strncmp(url, "redis://", 8)) {
-        return apr_psprintf(p, "'%s' does not start with redis://", url);
+    if (*hp == '[') {           /* [IPv6]: the address without brackets */
+        if (!close || (close + 1 != stop && close + 1 != colon)) {
+            return apr_psprintf(p, "'%s' has a bad [address]", url);
+        }
+        hp++;
+        hlen = (size_t)(close - hp);
     }
-    hp = url + 8;
-    if (!*hp || *hp == ':' || *hp == '/') {
+    if (!hlen) {
         return apr_psprintf(p, "'%s' has no host", url);
     }
-    end = strchr(hp, ':');
-    if (end) {
-        port = strtol(end + 1, &end, 10);
-        if (port < 1 || port > 65535 || (*end && *end != '/')) {
+    if (hlen > 255) {
+        return apr_psprintf(p, "'%s' has a host over 255 bytes", url);
+    }
+    if (colon) {
+        v = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || v < 1 || v > 65535 || end != stop) {
             return apr_psprintf(p, "'%s' has a bad port", url);
+        }
+    }
+    if (host) {
+        *host = apr_pstrmemdup(p, hp, hlen);
+        *port = (int)v;
+    }
+    return NULL;
+}
+
+/* The URL's parts into c (NULL: only check); NULL or what is wrong.
+ *   redis://HOST[:PORT][/DB]
+ *   redis-sentinel://HOST[:PORT][,HOST[:PORT]...]/MASTERNAME[/DB]
+ * (ports 6379 and 26379 by default). */
+static const char *cluster_parse_url(apr_pool_t *p, const char *url,
+                                     sse_cluster_t *c)
+{
+    const char *hp, *slash, *err, *db = NULL;
+    char *h = NULL, *end;
+    int port, n = 0;
+
+    if (!strncmp(url, "redis://", 8)) {
+        hp = url + 8;
+        slash = strchr(hp, '/');
+        if ((err = parse_hostport(p, url, hp, slash ? (size_t)(slash - hp)
+                                  : strlen(hp), 6379, &h, &port)) != NULL) {
+            return err;
+        }
+        if (c) {
+            apr_cpystrn(c->host, h, sizeof(c->host));
+            c->port = port;
+        }
+        db = slash ? slash + 1 : NULL;
+    }
+    else if (!strncmp(url, "redis-sentinel://", 17)) {
+        const char *name;
+        hp = url + 17;
+        if (!(slash = strchr(hp, '/'))) {
+            return apr_psprintf(p, "'%s' has no /MASTERNAME after the "
+                                "sentinels", url);
+        }
+        while (hp < slash) {
+            const char *comma = memchr(hp, ',', (size_t)(slash - hp));
+            const char *e = comma ? comma : slash;
+            if (n == CLUSTER_SENTINELS_MAX) {
+                return apr_psprintf(p, "'%s' names over %d sentinels", url,
+                                    CLUSTER_SENTINELS_MAX);
+            }
+            if ((err = parse_hostport(p, url, hp, (size_t)(e - hp), 26379,
+                                      &h, &port)) != NULL) {
+                return err;
+            }
+            if (c) {
+                c->sent_host[n] = h;
+                c->sent_port[n] = port;
+            }
+            n++;
+            hp = comma ? comma + 1 : slash;
+            if (comma && hp == slash) {
+                return apr_psprintf(p, "'%s' has no host", url);
+            }
+        }
+        if (!n) {
+            return apr_psprintf(p, "'%s' has no host", url);
+        }
+        name = slash + 1;
+        slash = strchr(name, '/');
+        if (slash == name || !*name) {
+            return apr_psprintf(p, "'%s' has no master name", url);
+        }
+        if ((slash ? (size_t)(slash - name) : strlen(name)) > 128
+            || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                            "QRSTUVWXYZ0123456789_-.")
+               != (slash ? (size_t)(slash - name) : strlen(name))) {
+            return apr_psprintf(p, "'%s': the master name is 1-128 "
+                                "characters of A-Z a-z 0-9 _ - .", url);
+        }
+        if (c) {
+            c->nsent = n;
+            c->master = slash ? apr_pstrmemdup(p, name, (size_t)(slash - name))
+                              : apr_pstrdup(p, name);
+        }
+        db = slash ? slash + 1 : NULL;
+    }
+    else {
+        return apr_psprintf(p, "'%s' does not start with redis:// or "
+                            "redis-sentinel://", url);
+    }
+    if (db && *db) {
+        long v = strtol(db, &end, 10);
+        if (*end || v < 0 || v > 65535) {
+            return apr_psprintf(p, "'%s' has a bad database number", url);
+        }
+        if (c) {
+            c->db = (int)v;
         }
     }
     return NULL;
 }
 
-static void cluster_parse_url(sse_cluster_t *c, const char *url)
+const char *sse_cluster_check_url(apr_pool_t *p, const char *url)
 {
-    char *hp = apr_pstrdup(c->pool, url + 8), *slash, *colon;
-
-    c->port = 6379;
-    c->db = 0;
-    if ((slash = strchr(hp, '/')) != NULL) {
-        *slash = '\0';
-        c->db = atoi(slash + 1);
-    }
-    if ((colon = strchr(hp, ':')) != NULL) {
-        *colon = '\0';
-        c->port = atoi(colon + 1);
-    }
-    c->host = hp;
+    return cluster_parse_url(p, url, NULL);
 }
 
 sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
@@ -186,7 +296,7 @@ sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
     c = apr_pcalloc(p, sizeof(*c));
     c->pool = p;
     c->s = s;
-    cluster_parse_url(c, url);
+    cluster_parse_url(p, url, c);       /* checked by the configuration */
     c->prefix = apr_pstrdup(p, prefix ? prefix : "sse");
     c->password = password ? apr_pstrdup(p, password) : NULL;
     c->backoff = apr_time_from_msec(200);
@@ -262,6 +372,12 @@ static redisReply *cluster_cmd(sse_cluster_t *c, int argc, const char **argv,
         if (!strncmp(r->str, "SSE-FORMAT ", 11)) {
             cluster_other_keys(c, r->str + 11);
         }
+        else if (!strncmp(r->str, "READONLY", 8)) {
+            /* a master demoted to replica under us (Sentinel failover) */
+            freeReplyObject(r);
+            cluster_down(c, "it is a read-only replica now");
+            return NULL;
+        }
         else {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
                          "SSE00402: Redis said: %s", r->str);
@@ -334,30 +450,168 @@ static int cluster_format(sse_cluster_t *c)
     return ok;
 }
 
+/* Drop both connections; try again at retry_at. */
+static void cluster_drop(sse_cluster_t *c, apr_time_t retry_at)
+{
+    if (c->cmd) {
+        redisFree(c->cmd);
+    }
+    if (c->sub) {
+        redisFree(c->sub);
+    }
+    c->cmd = c->sub = NULL;
+    c->retry_at = retry_at;
+}
+
+/* Ask the sentinels in turn, from the one that answered last, where the
+ * master is: 0 and host (256 bytes) and *port, or -1 (none answered:
+ * said once until one does).  The connection to the sentinel that
+ * answered is kept for the next question. */
+static int sentinel_master(sse_cluster_t *c, char *host, int *port)
+{
+    struct timeval tv = { 0, 500000 };
+    int k;
+
+    for (k = 0; k < c->nsent; k++) {
+        int i = (c->sent_at + k) % c->nsent;
+        redisReply *r;
+        if (i != c->sent_at && c->sent) {
+            redisFree(c->sent);
+            c->sent = NULL;
+        }
+        if (!c->sent) {
+            c->sent = redisConnectWithTimeout(c->sent_host[i],
+                                              c->sent_port[i], tv);
+            if (!c->sent || c->sent->err) {
+                if (c->sent) {
+                    redisFree(c->sent);
+                }
+                c->sent = NULL;
+                continue;
+            }
+            redisSetTimeout(c->sent, tv);
+        }
+        c->sent_at = i;
+        r = redisCommand(c->sent, "SENTINEL get-master-addr-by-name %s",
+                         c->master);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+            && r->element[0]->type == REDIS_REPLY_STRING
+            && r->element[1]->type == REDIS_REPLY_STRING
+            && r->element[0]->len < 256) {
+            memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+            *port = atoi(r->element[1]->str);
+            freeReplyObject(r);
+            c->sent_silent = 0;
+            return 0;
+        }
+        /* no answer, an error or a nil (this sentinel does not know the
+         * master): the next one */
+        if (r) {
+            freeReplyObject(r);
+        }
+        redisFree(c->sent);
+        c->sent = NULL;
+    }
+    if (!c->sent_silent) {
+        c->sent_silent = 1;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "SSE00432: none of the %d sentinels of SSECluster "
+                     "answered where master '%s' is; %s", c->nsent,
+                     c->master, sse_cluster_up(c)
+                     ? "staying on the one connected to"
+                     : "publishing answers 503 until one does");
+    }
+    return -1;
+}
+
+/* Is what cmd is connected to a master (ROLE)?  1 yes, 0 no (said). */
+static int sentinel_role_master(sse_cluster_t *c)
+{
+    redisReply *r = redisCommand(c->cmd, "ROLE");
+    int ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+             && r->element[0]->type == REDIS_REPLY_STRING
+             && !strcmp(r->element[0]->str, "master");
+
+    if (!ok) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
+                     "SSE00431: Redis at %s:%d, named master '%s' by the "
+                     "sentinel at %s:%d, is not a master (its role: %s): "
+                     "left, asking again in a second", c->host, c->port,
+                     c->master, c->sent_host[c->sent_at],
+                     c->sent_port[c->sent_at],
+                     r && r->type == REDIS_REPLY_ARRAY && r->elements > 0
+                     && r->element[0]->type == REDIS_REPLY_STRING
+                     ? r->element[0]->str : "no answer");
+    }
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
+/* With Sentinel: where is the master now?  Connected: when it moved, the
+ * connections are dropped (said) and 1 returned, to connect at once.
+ * Down: host and port become the master's; 1 when it is a new address
+ * (connect now, whatever the backoff), 0 the same, -1 no sentinel. */
+static int sentinel_follow(sse_cluster_t *c)
+{
+    char host[256];
+    int port;
+
+    if (sentinel_master(c, host, &port) < 0) {
+        return -1;
+    }
+    if (!strcmp(host, c->host) && port == c->port) {
+        return 0;
+    }
+    if (sse_cluster_up(c)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
+                     "SSE00433: the sentinel at %s:%d says master '%s' moved "
+                     "from %s:%d to %s:%d: following (publishing answers 503 "
+                     "until connected there)", c->sent_host[c->sent_at],
+                     c->sent_port[c->sent_at], c->master, c->host, c->port,
+                     host, port);
+        cluster_drop(c, 0);
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
+                 "SSE00430: the sentinel at %s:%d says master '%s' is at "
+                 "%s:%d", c->sent_host[c->sent_at], c->sent_port[c->sent_at],
+                 c->master, host, port);
+    apr_cpystrn(c->host, host, sizeof(c->host));
+    c->port = port;
+    return 1;
+}
+
 int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 {
     redisReply *r;
     char last[24];
     const char *bump[5] = { "EVAL", bump_lua, "0", c->prefix, last };
 
-    if (sse_cluster_up(c) || apr_time_now() < c->retry_at) {
+    if (c->nsent) {
+        /* Sentinel: asked once a tick, connected or not; a new address
+         * is tried at once, the same one after the backoff */
+        int moved = sentinel_follow(c);
+        if (sse_cluster_up(c) || moved < 0
+            || (!moved && apr_time_now() < c->retry_at)) {
+            return 0;
+        }
+    }
+    else if (sse_cluster_up(c) || apr_time_now() < c->retry_at) {
         return 0;
     }
     c->cmd = cluster_connect(c);
+    if (c->cmd && c->nsent && !sentinel_role_master(c)) {
+        cluster_drop(c, apr_time_now() + apr_time_from_sec(1));
+        return 0;
+    }
     c->sub = c->cmd ? cluster_connect(c) : NULL;
     /* one reply per channel: the first read here, the others skipped by
      * sse_cluster_readable (they are not messages) */
     r = c->sub ? redisCommand(c->sub, "SUBSCRIBE %s:ev %s:ctl %s:ctl:%s",
                               c->prefix, c->prefix, c->prefix, c->sid) : NULL;
     if (!r) {
-        if (c->cmd) {
-            redisFree(c->cmd);
-        }
-        if (c->sub) {
-            redisFree(c->sub);
-        }
-        c->cmd = c->sub = NULL;
-        c->retry_at = apr_time_now() + c->backoff;
+        cluster_drop(c, apr_time_now() + c->backoff);
         if (c->backoff < apr_time_from_sec(2)) {
             c->backoff *= 2;
         }
@@ -366,14 +620,7 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
     freeReplyObject(r);
     if (cluster_format(c) <= 0) {
         /* another format (said), or Redis failed: try again later */
-        if (c->cmd) {
-            redisFree(c->cmd);
-        }
-        if (c->sub) {
-            redisFree(c->sub);
-        }
-        c->cmd = c->sub = NULL;
-        c->retry_at = apr_time_now() + apr_time_from_sec(2);
+        cluster_drop(c, apr_time_now() + apr_time_from_sec(2));
         return 0;
     }
     apr_snprintf(last, sizeof(last), "%" APR_UINT64_T_FMT, last_seq);

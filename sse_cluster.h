@@ -46,7 +46,9 @@ typedef void sse_cluster_ctl_fn(void *ctx, const char *op, uint64_t req,
                                 const char *from, const char *body,
                                 size_t len);
 
-/* Parse "redis://host:port[/db]"; NULL or an error message (in p). */
+/* Check "redis://HOST[:PORT][/DB]" or
+ * "redis-sentinel://HOST[:PORT][,HOST[:PORT]...]/MASTERNAME[/DB]";
+ * NULL or an error message (in p). */
 const char *sse_cluster_check_url(apr_pool_t *p, const char *url);
 
 /* A cluster client, not yet connected (sse_cluster_tick connects). */
@@ -57,7 +59,9 @@ sse_cluster_t *sse_cluster_create(struct server_rec *s, const char *url,
 /* The subscribed connection's fd to watch for reading, or -1 (down). */
 int sse_cluster_fd(const sse_cluster_t *c);
 
-/* Call once a second or so: (re)connects with backoff; last_seq is the
+/* Call once a second or so: (re)connects with backoff (with Sentinel:
+ * asks a sentinel where the master is, connects there when it moved,
+ * connected or not); last_seq is the
  * last event this relay saw (a Redis that lost its data is raised to it).
  * Returns 1 when a connection was just made (the caller then fills the
  * gap), else 0. */

@@ -56,7 +56,10 @@ tests=()
 if [ -n "${CLUSTER_TESTS:-}" ]; then
     for t in $CLUSTER_TESTS; do tests+=("$here/$t"); done
 else
-    for t in "$here"/*.t; do [ "$(basename "$t")" = cluster.t ] || tests+=("$t"); done
+    # (sentinel.t has its own Redis, test/cluster/sentinel.sh)
+    for t in "$here"/*.t; do
+        case "$(basename "$t")" in cluster.t|sentinel.t) ;; *) tests+=("$t") ;; esac
+    done
     tests+=("$here/cluster.t")
 fi
 prove ${CLUSTER_VERBOSE:+-v} "${tests[@]}"

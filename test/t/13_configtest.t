@@ -20,6 +20,12 @@ my @cases = (
     [ "<Location /x>\nSSEMaxSubscribers 10\n</Location>", qr/not allowed in <Location>/ ],
     [ 'SSECluster http://127.0.0.1:6379', qr/does not start with redis:/ ],
     [ 'SSECluster redis://127.0.0.1:99999', qr/bad port/ ],
+    [ 'SSECluster redis://127.0.0.1:6379/one', qr/SSECluster: .* bad database number/ ],
+    [ 'SSECluster redis-sentinel://127.0.0.1:26379', qr/SSECluster: .* no \/MASTERNAME/ ],
+    [ 'SSECluster redis-sentinel://127.0.0.1:26379,:26380/mymaster', qr/SSECluster: .* no host/ ],
+    [ 'SSECluster redis-sentinel://127.0.0.1:26379,127.0.0.1:0/mymaster', qr/SSECluster: .* bad port/ ],
+    [ 'SSECluster redis-sentinel://127.0.0.1:26379/my*master', qr/SSECluster: .* master name is 1-128/ ],
+    [ 'SSECluster redis-sentinel://127.0.0.1:26379/mymaster/x', qr/SSECluster: .* bad database number/ ],
     [ 'SSEClusterPrefix "a b"', qr/SSEClusterPrefix: 1-64 characters/ ],
     [ 'SSEClusterPasswordFile /nonexistent/pass', qr/cannot read/ ],
     [ 'SSENamespace "a/b"', qr{SSENamespace: 'a/b' is not a valid namespace} ],
@@ -88,6 +94,7 @@ EOC
 
 my($rc, $out) = configtest('SSEMaxStreamsPerClient 100
 SSEClientIPv6Prefix 56
+SSECluster redis-sentinel://127.0.0.1:26379,[::1]:26380,sentinel-3/my-master.1/2
 <Location /x>
 SetHandler sse
 SSEChannel "a, b %{REMOTE_USER}"
