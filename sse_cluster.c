@@ -64,6 +64,8 @@ struct sse_cluster_t {
     apr_pool_t *pool;
     char host[256];             /* Redis, or the master Sentinel named */
     int port, db;
+    char was_host[256];         /* the master last connected to ("": none) */
+    int was_port;
     /* redis-sentinel://: the sentinels (host:port), the master's name,
      * the sentinel asked first (the one that answered last) and its
      * connection, kept between ticks; none answered: said once */
@@ -138,14 +140,25 @@ static const char format_lua[] =
     "return v\n";
 
 /* After a reconnect: a Redis that lost its data (restarted without
- * persistence) would count from 1 again; raise its sequence to what this
- * relay has seen and remember that history before it is gone (P:floor). */
+ * persistence, a replica promoted before it had the last events) counts
+ * from below what was handed out.  Another relay may have seen more than
+ * this one, so the sequence jumps SEQ_JUMP past what this relay saw, and
+ * the history before is remembered as gone (P:floor).  After a failover
+ * (switched: another master than last time) the sequence jumps too, even
+ * when this relay saw nothing lost: it may have seen less than another;
+ * unless it is already far past what this relay saw (another relay made
+ * the jump).  So no id is given to two events.  ARGV: prefix, last seen,
+ * jump, switched (0/1). */
+#define SEQ_JUMP "1000000"
 static const char bump_lua[] =
     "local P, last = ARGV[1], tonumber(ARGV[2])\n"
+    "local jump, switched = tonumber(ARGV[3]), ARGV[4] == '1'\n"
     "local v = tonumber(redis.call('GET', P .. ':seq') or '0')\n"
     "if v < last then\n"
-    "  redis.call('SET', P .. ':seq', ARGV[2])\n"
-    "  redis.call('SET', P .. ':floor', ARGV[2])\n"
+    "  redis.call('SET', P .. ':seq', last + jump)\n"
+    "  redis.call('SET', P .. ':floor', last + jump)\n"
+    "elseif switched and last > 0 and v < last + jump / 2 then\n"
+    "  redis.call('SET', P .. ':seq', v + jump)\n"
     "end\n"
     "return v\n";
 
@@ -586,7 +599,8 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 {
     redisReply *r;
     char last[24];
-    const char *bump[5] = { "EVAL", bump_lua, "0", c->prefix, last };
+    const char *bump[7] = { "EVAL", bump_lua, "0", c->prefix, last, SEQ_JUMP,
+                            "0" };
 
     if (c->nsent) {
         /* Sentinel: asked once a tick, connected or not; a new address
@@ -624,7 +638,11 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
         return 0;
     }
     apr_snprintf(last, sizeof(last), "%" APR_UINT64_T_FMT, last_seq);
-    if ((r = cluster_cmd(c, 5, bump, NULL)) != NULL) {
+    if (c->was_host[0] && (strcmp(c->was_host, c->host)
+                           || c->was_port != c->port)) {
+        bump[6] = "1";          /* a failover: another master */
+    }
+    if ((r = cluster_cmd(c, 7, bump, NULL)) != NULL) {
         if (r->type == REDIS_REPLY_INTEGER && (uint64_t)r->integer < last_seq) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
                          "SSE00405: Redis lost its data (its sequence was at "
@@ -638,6 +656,8 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
         return 0;
     }
     c->backoff = apr_time_from_msec(200);
+    apr_cpystrn(c->was_host, c->host, sizeof(c->was_host));
+    c->was_port = c->port;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
                  "SSE00404: connected to Redis at %s:%d (server id %s)",
                  c->host, c->port, c->sid);
