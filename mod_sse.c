@@ -137,7 +137,9 @@ static int sse_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             sse_namespace(pconf, dc, s),
             sc->stats_channel) : NULL;
         sse_cluster_conf_t cc = { sc->cluster_url, sc->cluster_prefix,
-                                  sc->cluster_password, stats, sc->hist_path,
+                                  sc->cluster_password, stats,
+                                  sc->cluster_wait, sc->cluster_wait_ms,
+                                  sc->hist_path,
                                   SSE_OR(sc->hist_sync,
                                          SSE_STORE_SYNC_EVERYSEC),
                                   sc->hist_max >= 0 ? sc->hist_max

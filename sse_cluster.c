@@ -66,6 +66,10 @@ struct sse_cluster_t {
     int port, db;
     char was_host[256];         /* the master last connected to ("": none) */
     int was_port;
+    int wait_n, wait_ms;        /* SSEClusterWait */
+    apr_time_t wait_failed;     /* the last publish not confirmed in time,
+                                   or 0: the next ones are refused for a
+                                   second before one tries again */
     /* redis-sentinel://: the sentinels (host:port), the master's name,
      * the sentinel asked first (the one that answered last) and its
      * connection, kept between ticks; none answered: said once */
@@ -664,6 +668,49 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
     return 1;
 }
 
+void sse_cluster_set_wait(sse_cluster_t *c, int n, int ms)
+{
+    c->wait_n = n;
+    c->wait_ms = ms;
+}
+
+/* SSEClusterWait: did wait_n replicas get what this connection wrote,
+ * within wait_ms?  1 yes; 0 no (said when it starts failing). */
+static int cluster_confirmed(sse_cluster_t *c)
+{
+    char n[16], ms[16];
+    const char *argv[3] = { "WAIT", n, ms };
+    redisReply *r;
+    long long got = -1;
+
+    apr_snprintf(n, sizeof(n), "%d", c->wait_n);
+    apr_snprintf(ms, sizeof(ms), "%d", c->wait_ms);
+    if ((r = cluster_cmd(c, 3, argv, NULL)) != NULL) {
+        got = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+        freeReplyObject(r);
+    }
+    if (got >= c->wait_n) {
+        if (c->wait_failed) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
+                         "SSE00435: %d Redis replica(s) confirm publishes "
+                         "again (SSEClusterWait)", c->wait_n);
+        }
+        c->wait_failed = 0;
+        return 1;
+    }
+    if (!c->wait_failed) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "SSE00434: a publish reached %" APR_INT64_T_FMT " of "
+                     "the %d Redis replica(s) SSEClusterWait asks for "
+                     "within %d ms: answered 503 (it may still reach "
+                     "streams), and the next ones are refused until "
+                     "replicas confirm again",
+                     (apr_int64_t)(got < 0 ? 0 : got), c->wait_n, c->wait_ms);
+    }
+    c->wait_failed = apr_time_now();
+    return 0;
+}
+
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
                         unsigned age, uint64_t *seq)
@@ -675,6 +722,10 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     redisReply *r;
     int i;
 
+    if (c->wait_n && c->wait_failed
+        && apr_time_now() - c->wait_failed < apr_time_from_sec(1)) {
+        return -1;              /* replicas failing: refused, not written */
+    }
     apr_snprintf(fmt, sizeof(fmt), "%d", SSE_CLUSTER_FORMAT);
     apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
     apr_snprintf(nowstr, sizeof(nowstr), "%" APR_INT64_T_FMT,
@@ -694,7 +745,7 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     }
     *seq = (uint64_t)r->integer;
     freeReplyObject(r);
-    return 0;
+    return c->wait_n && !cluster_confirmed(c) ? -1 : 0;
 }
 
 /* One control message "vFORMAT OP REQ SID\nbody" (P:ctl, P:ctl:SID) to

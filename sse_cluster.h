@@ -56,6 +56,10 @@ sse_cluster_t *sse_cluster_create(struct server_rec *s, const char *url,
                                   const char *prefix,
                                   const char *password);
 
+/* SSEClusterWait: a publish is confirmed (sse_cluster_publish answers 0)
+ * once n replicas have it (WAIT), within ms; n 0: not waited for. */
+void sse_cluster_set_wait(sse_cluster_t *c, int n, int ms);
+
 /* The subscribed connection's fd to watch for reading, or -1 (down). */
 int sse_cluster_fd(const sse_cluster_t *c);
 
@@ -73,7 +77,9 @@ int sse_cluster_up(const sse_cluster_t *c);
 /* Publish: body is the serialized event without its id line; id "" asks
  * for the sequence number as id; the channel's history keeps at most keep
  * events no older than age seconds (0: any age).  Returns 0 with *seq set,
- * or -1 (Redis unreachable: the caller answers 503). */
+ * or -1 (Redis unreachable, or with SSEClusterWait not confirmed by the
+ * replicas in time, or refused for a second after such a failure: the
+ * caller answers 503; only a publish not confirmed was written). */
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
                         unsigned age, uint64_t *seq);

@@ -134,6 +134,8 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->cluster_url = base->cluster_url;
     sc->cluster_prefix = base->cluster_prefix;
     sc->cluster_password = base->cluster_password;
+    sc->cluster_wait = base->cluster_wait;
+    sc->cluster_wait_ms = base->cluster_wait_ms;
     sc->stats_channel = base->stats_channel;
     sc->v6prefix = base->v6prefix;
     sc->hist_path = base->hist_path;
@@ -348,6 +350,41 @@ static const char *set_restart_spread(cmd_parms *cmd, void *dummy,
                             "or with ms, s or m after it; off: none)", arg);
     }
     sc->restart_spread = t;
+    return NULL;
+}
+
+/* SSEClusterWait replicas [timeout]: a publish through Redis is answered
+ * 200 once that many replicas have it (WAIT), within timeout (default
+ * 500ms); main server only. */
+static const char *set_cluster_wait(cmd_parms *cmd, void *dummy,
+                                    const char *n, const char *timeout)
+{
+    sse_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config,
+                                              &sse_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_interval_time_t t = apr_time_from_msec(500);
+    char *end;
+    long v;
+
+    (void)dummy;
+    if (err) {
+        return err;
+    }
+    v = strtol(n, &end, 10);
+    if (!apr_isdigit(*n) || *end || v < 0 || v > 16) {
+        return apr_psprintf(cmd->pool, "SSEClusterWait: '%s' is not a number "
+                            "of replicas from 0 to 16", n);
+    }
+    if (timeout && (!apr_isdigit(*timeout)
+                    || ap_timeout_parameter_parse(timeout, &t, "ms")
+                       != APR_SUCCESS
+                    || t < apr_time_from_msec(1) || t > apr_time_from_sec(5))) {
+        return apr_psprintf(cmd->pool, "SSEClusterWait: '%s' is not a "
+                            "duration from 1ms to 5s (a number of "
+                            "milliseconds, or with ms or s after it)", timeout);
+    }
+    sc->cluster_wait = (int)v;
+    sc->cluster_wait_ms = (int)apr_time_as_msec(t);
     return NULL;
 }
 
@@ -692,6 +729,10 @@ const command_rec sse_cmds[] = {
                  "On: a damaged history store stops httpd from starting; "
                  "Off: it is moved aside and the history starts empty "
                  "(default Off)"),
+    AP_INIT_TAKE12("SSEClusterWait", set_cluster_wait, NULL, RSRC_CONF,
+                   "With SSECluster: answer a publish 200 once this many "
+                   "Redis replicas have it, waiting at most the second "
+                   "argument (default 500ms); 0: do not wait"),
     AP_INIT_TAKE1("SSERestartSpread", set_restart_spread, NULL, RSRC_CONF,
                   "At a graceful restart, tell each stream to reconnect at "
                   "a random time within this window and close the streams "

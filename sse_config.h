@@ -67,6 +67,8 @@ typedef struct {
     const char *cluster_url;    /* SSECluster, NULL: this server alone   */
     const char *cluster_prefix; /* SSEClusterPrefix                      */
     const char *cluster_password; /* read from SSEClusterPasswordFile    */
+    int cluster_wait;           /* SSEClusterWait replicas (0: none)     */
+    int cluster_wait_ms;        /* ... and how long a publish waits      */
     const char *stats_channel;  /* SSEStatsChannel, NULL: none           */
     int v6prefix;               /* SSEClientIPv6Prefix, -1 unset (64)    */
     const char *hist_path;      /* SSEHistoryPath, NULL: in memory       */

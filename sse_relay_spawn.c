@@ -179,9 +179,10 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                           cc->password ? cc->password : "", "|",
                           cc->stats_channel ? cc->stats_channel : "", "|",
                           cc->store_path ? cc->store_path : "",
-                          apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT "|%d",
+                          apr_psprintf(pconf, "|%d|%" APR_OFF_T_FMT "|%d|%d %d",
                                        cc->store_sync, cc->store_max,
-                                       cc->store_strict), NULL);
+                                       cc->store_strict, cc->wait_replicas,
+                                       cc->wait_ms), NULL);
     st->cc.handover = NULL;
     if (st->running && strcmp(cluster, st->cluster)) {
         /* Only a history in memory needs handing over: a store or Redis

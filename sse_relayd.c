@@ -345,6 +345,7 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
     }
     if (cc->url) {
         d->cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
+        sse_cluster_set_wait(d->cluster, cc->wait_replicas, cc->wait_ms);
     }
     else if (cc->store_path) {
         const char *err;

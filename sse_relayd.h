@@ -19,6 +19,7 @@ typedef struct {
     const char *prefix;
     const char *password;
     const char *stats_channel;
+    int wait_replicas, wait_ms; /* SSEClusterWait */
     /* the history on disk (SSEHistoryPath; NULL: in memory), its sync
      * mode (sse_store.h) and its largest size */
     const char *store_path;

@@ -283,5 +283,38 @@ diag 'FAILOVER events answered 200 during the switches, before every server was 
 diag "FAILOVER a new master lacked events the old one had: $_" for map { /(SSE00405: .*)/ } do {
     map { open my $fh, '<', "$work/s$_/error.log" or (); <$fh> } 1 .. 3 };
 diag sprintf 'FAILOVER SENTINEL FAILOVER -> every server 200: %.1f s', $switched // -1;
+
+# --- SSEClusterWait: a publish is answered 200 once a replica has it ----------
+# (the old master is the master again, the other Redis its replica)
+for my $i (1 .. 3) {
+    open my $f, '>', "$work/s$i/extra-wait.conf" or die $!;
+    print $f "SSEClusterWait 1 300ms\n";
+    close $f;
+}
+my $c0 = log_count(qr/SSE00404:/);
+my $root = $> == 0 ? '-DRUN_AS_ROOT' : '';
+system("/usr/sbin/apache2 -f $work/s$_/httpd.conf $root -k graceful") for 1 .. 3;
+ok wait_until(15, sub { log_count(qr/SSE00404:/) >= $c0 + 3 }),
+   'SSEClusterWait 1 300ms: the three relays replaced (new settings) and on the master';
+# (the replica may still be syncing after the switch back: 503 until then)
+ok wait_until(20, sub { publish($ports[0], 'w0')->[0] == 200 }),
+   'a publish answered 200: the replica confirmed it (WAIT)';
+my($n434, $n435) = (log_count(qr/SSE00434:/), log_count(qr/SSE00435:/));
+my $rpid = do { open my $f, '<', "$work/replica.pid" or die $!; local $/; <$f> + 0 };
+kill 'STOP', $rpid;
+my $w1 = publish($ports[0], 'w1');
+my $w2 = publish($ports[0], 'w2');
+ok $w1->[0] == 503 && $w1->[1] >= 0.25 && $w1->[1] < 2,
+   sprintf('the replica stopped: a publish waits the 300 ms and is answered 503 (%d in %.2f s)', @$w1[0, 1]);
+ok $w2->[0] == 503 && $w2->[1] < 0.25,
+   sprintf('the next one is refused at once, not written (%d in %.2f s)', @$w2[0, 1]);
+is log_count(qr/SSE00434:/) - $n434, 1, 'said once (SSE00434)';
+ok log_count(qr/SSE00434: a publish reached 0 of the 1 Redis replica\(s\) SSEClusterWait asks for within 300 ms/),
+   '... naming what was asked for';
+kill 'CONT', $rpid;
+my $tback = time;
+ok wait_until(10, sub { publish($ports[0], 'w3')->[0] == 200 }),
+   sprintf('the replica back: publishes answered 200 again (%.1f s)', time - $tback);
+is log_count(qr/SSE00435:/) - $n435, 1, 'said once (SSE00435)';
 diag sprintf 'FAILOVER whole test: %.1f s', $elapsed;
 done_testing;
