@@ -86,9 +86,12 @@ run: deps mod_sse.so
 	$(HTTPD) -f $(RUNDIR)/httpd.conf -DFOREGROUND $$([ "$$(id -u)" = 0 ] && echo -DRUN_AS_ROOT) \
 	    $$([ -n "$(TLS)" ] && echo -DTLS)
 
+# SUITE_MPMS: the MPMs of the Apache::Test suite (CI gives "worker
+# prefork": it runs the suite on event under ASan already)
+SUITE_MPMS ?= event worker prefork
 test: deps mod_sse.so test/t/conf/tls/localhost.key
 	@sh tools/need-debs $(TEST_DEB_PKGS)
-	bash test/run-tests.sh
+	MPMS="$(SUITE_MPMS)" bash test/run-tests.sh
 	bash test/store/run.sh
 	bash test/cluster/run.sh
 	bash test/cluster/sentinel.sh
