@@ -3,8 +3,6 @@
 use strict;
 use warnings FATAL => 'all';
 use Test::More;
-use IO::Socket::INET ();
-use IO::Select ();
 use HTTP::Tiny ();
 use JSON::PP ();
 use POSIX ();
@@ -22,36 +20,7 @@ $SIG{PIPE} = 'IGNORE';
 my $json = JSON::PP->new->utf8;
 my $http = HTTP::Tiny->new(timeout => 10);
 
-# --- a minimal raw stream client --------------------------------------------
-sub stream_open {
-    my($port, $path, @h) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 5) or return;
-    binmode $s;
-    my $req = "GET $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n";
-    while (my($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
-    syswrite $s, "$req\r\n";
-    return { sock => $s, buf => '', head => undef, events => [], port => $port };
-}
 
-# read what is there; parse head and complete event blocks
-sub stream_read {
-    my $st = shift;
-    my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
-    $st->{eof} = 1 if !$n;
-    if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
-        $st->{head} = substr $st->{buf}, 0, $i + 4, '';
-    }
-    return unless defined $st->{head};
-    while ((my $i = index $st->{buf}, "\n\n") >= 0) {
-        my $blk = substr $st->{buf}, 0, $i + 2, '';
-        $st->{ok} = 1 if $blk eq ": ok\n\n";
-        next unless $blk =~ /^id: (.*)$/m;
-        my $id = $1;
-        my($d) = $blk =~ /^data: (.*)$/m;
-        push @{ $st->{events} }, [$id, $d];
-    }
-}
 
 # read every stream until $done->() or timeout
 sub pump { pump_with(\&stream_read, @_) }

@@ -15,7 +15,7 @@ use Digest::SHA qw(hmac_sha256);
 use Time::HiRes qw(time sleep);
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use ClusterPump;
+use ClusterPump qw(pump_with wait_until);   # its own Mercure reader
 
 my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
 plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $ENV{REDIS_PORT};

@@ -13,7 +13,6 @@
 use strict;
 use warnings FATAL => 'all';
 use Test::More;
-use IO::Socket::INET ();
 use HTTP::Tiny ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
@@ -32,32 +31,7 @@ my $http = HTTP::Tiny->new(timeout => 10);
 my $nsubs = $ENV{SENTINEL_SUBS} || 300;
 my $chan = "fo$$";
 
-sub stream_open {
-    my($port, $path) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 5) or return;
-    binmode $s;
-    syswrite $s, "GET $path HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n\r\n";
-    return { sock => $s, buf => '', head => undef, events => [], port => $port };
-}
 
-sub stream_read {
-    my $st = shift;
-    my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
-    $st->{eof} = 1 if !$n;
-    if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
-        $st->{head} = substr $st->{buf}, 0, $i + 4, '';
-    }
-    return unless defined $st->{head};
-    while ((my $i = index $st->{buf}, "\n\n") >= 0) {
-        my $blk = substr $st->{buf}, 0, $i + 2, '';
-        $st->{ok} = 1 if $blk eq ": ok\n\n";
-        next unless $blk =~ /^id: (.*)$/m;
-        my $id = $1;
-        my($d) = $blk =~ /^data: (.*)$/m;
-        push @{ $st->{events} }, [$id, $d];
-    }
-}
 
 my @subs;
 sub pump { pump_with(\&stream_read, \@subs, @_) }

@@ -10,7 +10,6 @@
 use strict;
 use warnings FATAL => 'all';
 use Test::More;
-use IO::Socket::INET ();
 use HTTP::Tiny ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
@@ -26,29 +25,7 @@ $SIG{PIPE} = 'IGNORE';
 my $json = JSON::PP->new->utf8->canonical;
 my $http = HTTP::Tiny->new(timeout => 10);
 
-sub stream_open {
-    my($port, $chan) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 5) or return;
-    binmode $s;
-    syswrite $s, "GET /stream?channel=$chan HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n\r\n";
-    return { sock => $s, buf => '', head => undef, data => [], port => $port };
-}
 
-sub stream_read {
-    my $st = shift;
-    my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
-    $st->{eof} = 1 if !$n;
-    if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
-        $st->{head} = substr $st->{buf}, 0, $i + 4, '';
-    }
-    return unless defined $st->{head};
-    while ((my $i = index $st->{buf}, "\n\n") >= 0) {
-        my $blk = substr $st->{buf}, 0, $i + 2, '';
-        $st->{ok} = 1 if $blk eq ": ok\n\n";
-        push @{ $st->{data} }, $1 if $blk =~ /^data: (.*)$/m;
-    }
-}
 
 sub pump { pump_with(\&stream_read, @_) }
 
@@ -87,7 +64,7 @@ ok wait_until(15, sub { !grep { !publish($_, 'warmup', 'x') } @ports }),
 # --- streams: 2 on server 1, 1 on server 2, 3 on server 3 --------------------
 my $c = "wide$$";
 my @per = (2, 1, 3);
-my @s = map { my $i = $_; map { stream_open($ports[$i], $c) } 1 .. $per[$i] } 0 .. 2;
+my @s = map { my $i = $_; map { stream_open($ports[$i], "/stream?channel=$c") } 1 .. $per[$i] } 0 .. 2;
 ok pump(\@s, 10, sub { !grep { !$_->{ok} } @s }), '6 streams open over the three servers';
 
 # the other servers' counts reach Redis within a second
@@ -155,12 +132,12 @@ ok pump(\@s, 5, sub { !grep { !$_->{eof} } @s }), 'each of the 6 streams sees it
 close $_->{sock} for @s;
 
 # --- afterwards a new stream works -------------------------------------------
-my @n = map { stream_open($_, $c) } @ports;
+my @n = map { stream_open($_, "/stream?channel=$c") } @ports;
 ok pump(\@n, 5, sub { !grep { !$_->{ok} } @n }), 'a new stream on each server opens';
 my $p = publish($ports[1], $c, 'after');
 ok $p, 'a publish on the channel';
-ok pump(\@n, 5, sub { !grep { !@{ $_->{data} } } @n }), 'reaches the three new streams';
-is join(',', map { @{ $_->{data} } } @n), 'after,after,after', 'once each';
+ok pump(\@n, 5, sub { !grep { !@{ $_->{events} } } @n }), 'reaches the three new streams';
+is join(',', map { map { $_->[1] } @{ $_->{events} } } @n), 'after,after,after', 'once each';
 ok wait_until(5, sub { my($x) = admin('GET', $ports[0], $c);
                        $x && $x->{subscribers} == 3 && @{ $x->{connections} } == 3 }),
    'GET counts and lists the 3 new streams';
@@ -169,7 +146,7 @@ close $_->{sock} for @n;
 # --- a question of a format this build does not know is not taken ----------
 {
     my $f = "fmt$$";
-    my @fs = map { stream_open($_, $f) } @ports;
+    my @fs = map { stream_open($_, "/stream?channel=$f") } @ports;
     ok pump(\@fs, 5, sub { !grep { !$_->{ok} } @fs }), 'a stream on each server';
     my $fake = "v9 close 1 00000000000000000000000000000000\nlocalhost/$f";
     for (1, 2) {
