@@ -1172,6 +1172,14 @@ typedef struct {
     sse_buf_t *out;
 } counts_ctx_t;
 
+/* One "key\tvalue\n" line onto out; 0 or -1. */
+static int put_pair(sse_buf_t *out, const char *k, size_t klen,
+                    const char *v, size_t vlen)
+{
+    return sse_buf_put(out, k, klen) || sse_buf_put(out, "\t", 1)
+           || sse_buf_put(out, v, vlen) || sse_buf_put(out, "\n", 1) ? -1 : 0;
+}
+
 /* sse_cluster_get_counts: one server's "chan\tcount\n" lines. */
 static int counts_of(sse_cluster_t *c, const char *sid, const char *key,
                      void *ctx)
@@ -1187,10 +1195,7 @@ static int counts_of(sse_cluster_t *c, const char *sid, const char *key,
             return -1;
         }
         if (r->type == REDIS_REPLY_STRING) {
-            rc = sse_buf_put(x->out, x->chan, strlen(x->chan))
-                 || sse_buf_put(x->out, "\t", 1)
-                 || sse_buf_put(x->out, r->str, r->len)
-                 || sse_buf_put(x->out, "\n", 1);
+            rc = put_pair(x->out, x->chan, strlen(x->chan), r->str, r->len);
         }
     }
     else {
@@ -1200,11 +1205,8 @@ static int counts_of(sse_cluster_t *c, const char *sid, const char *key,
             return -1;
         }
         for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
-            rc |= sse_buf_put(x->out, r->element[k]->str, r->element[k]->len)
-                  || sse_buf_put(x->out, "\t", 1)
-                  || sse_buf_put(x->out, r->element[k + 1]->str,
-                                 r->element[k + 1]->len)
-                  || sse_buf_put(x->out, "\n", 1);
+            rc |= put_pair(x->out, r->element[k]->str, r->element[k]->len,
+                           r->element[k + 1]->str, r->element[k + 1]->len);
         }
     }
     freeReplyObject(r);
@@ -1275,11 +1277,9 @@ static int server_count(sse_cluster_t *c, const char *sid, const char *key,
     if (!(r = cluster_cmd(c, 3, hget, NULL))) {
         return -1;
     }
-    rc = sse_buf_put(x->out, sid, strlen(sid)) || sse_buf_put(x->out, "\t", 1)
-         || (r->type == REDIS_REPLY_STRING
-             ? sse_buf_put(x->out, r->str, r->len)
-             : sse_buf_put(x->out, "0", 1))
-         || sse_buf_put(x->out, "\n", 1);
+    rc = r->type == REDIS_REPLY_STRING
+         ? put_pair(x->out, sid, strlen(sid), r->str, r->len)
+         : put_pair(x->out, sid, strlen(sid), "0", 1);
     freeReplyObject(r);
     return rc;
 }
