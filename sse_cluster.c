@@ -748,6 +748,27 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     return c->wait_n && !cluster_confirmed(c) ? -1 : 0;
 }
 
+/* A pub/sub message of format fmt on P:chan: 1 when it is this build's;
+ * else 0, said once per format met (*seen, the last one said) as "what
+ * ... was not done". */
+static int msg_format_ok(sse_cluster_t *c, unsigned long fmt,
+                         unsigned long *seen, const char *what,
+                         const char *chan, const char *done)
+{
+    if (fmt == SSE_CLUSTER_FORMAT) {
+        return 1;
+    }
+    if (fmt != *seen) {
+        *seen = fmt;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "%s of format %lu on %s:%s (this build speaks format %d) "
+                     "was not %s: a newer server shares this "
+                     "SSEClusterPrefix; logged once per format", what, fmt,
+                     c->prefix, chan, SSE_CLUSTER_FORMAT, done);
+    }
+    return 0;
+}
+
 /* One control message "vFORMAT OP REQ SID\nbody" (P:ctl, P:ctl:SID) to
  * fn; this server's own questions (on P:ctl) are skipped. */
 static void cluster_ctl(sse_cluster_t *c, const redisReply *m,
@@ -765,16 +786,8 @@ static void cluster_ctl(sse_cluster_t *c, const redisReply *m,
     memcpy(head, m->str, hl);
     head[hl] = '\0';
     fmt = strtoul(head + 1, NULL, 10);
-    if (fmt != SSE_CLUSTER_FORMAT) {
-        if (fmt != c->other_ctl) {
-            c->other_ctl = fmt;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
-                         "SSE00420: a control message of format %lu on "
-                         "%s:ctl (this build speaks format %d) was not "
-                         "taken: a newer server shares this SSEClusterPrefix; "
-                         "logged once per format", fmt, c->prefix,
-                         SSE_CLUSTER_FORMAT);
-        }
+    if (!msg_format_ok(c, fmt, &c->other_ctl,
+                       "SSE00420: a control message", "ctl", "taken")) {
         return;
     }
     if (sscanf(head, "v%*u %15s %llu %39s", op, &req, from) != 3
@@ -824,15 +837,8 @@ static void cluster_message(sse_cluster_t *c, redisReply *r,
     if (after + 2 < nl1 && after[0] == ' ' && after[1] == 'v') {
         fmt = strtoul(after + 2, NULL, 10);
     }
-    if (fmt != SSE_CLUSTER_FORMAT) {
-        if (fmt != c->other_msgs) {
-            c->other_msgs = fmt;
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
-                         "SSE00411: a message of format %lu on %s:ev (this "
-                         "build speaks format %d) was not delivered: a newer "
-                         "server shares this SSEClusterPrefix; logged once "
-                         "per format", fmt, c->prefix, SSE_CLUSTER_FORMAT);
-        }
+    if (!msg_format_ok(c, fmt, &c->other_msgs, "SSE00411: a message", "ev",
+                       "delivered")) {
         return;
     }
     memcpy(idbuf, nl1 + 1, (size_t)(nl2 - nl1 - 1));
