@@ -29,22 +29,8 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --daemonize yes --pidfile "$work/redis.pid" --logfile "$work/redis.log" \
     --dir "$work" || exit 2
 
-ports=""
-i=0
-for mpm in event worker prefork; do
-    i=$((i + 1))
-    port=$((base + i))
-    dir="$work/s$i"
-    mkdir -p "$dir"
-    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
-        -e "s|@TOP@|$top|g" -e "s|@REDIS@|$redis_port|g" -e "s|@PREFIX@|$prefix|g" \
-        "$here/httpd.conf.in" > "$dir/httpd.conf"
-    cp "${CLUSTER_MODULE:-$top/mod_sse.so}" "$dir/mod_sse.so"
-    root=""
-    if [ "$(id -u)" = 0 ]; then root=-DRUN_AS_ROOT; chown nobody "$dir"; fi
-    /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k start || { keep=1; exit 2; }
-    ports="$ports $port"
-done
+. "$here/servers.sh"
+start_servers "redis://127.0.0.1:$redis_port"
 
 export CLUSTER_PORTS="${ports# }" REDIS_PORT="$redis_port" CLUSTER_WORK="$work" \
     CLUSTER_PREFIX="$prefix"

@@ -78,23 +78,8 @@ for _ in $(seq 1 100); do
 done
 [ "$ok" = 1 ] || { echo "sentinel: the replica did not sync, or the sentinels did not see each other and it, in 10 s"; keep=1; exit 2; }
 
-ports=""
-i=0
-for mpm in event worker prefork; do
-    i=$((i + 1))
-    port=$((base + i))
-    dir="$work/s$i"
-    mkdir -p "$dir"
-    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
-        -e "s|@TOP@|$top|g" -e "s|@PREFIX@|$prefix|g" \
-        -e "s|^SSECluster .*|SSECluster redis-sentinel://${urls#,}/$name|" \
-        "$here/httpd.conf.in" > "$dir/httpd.conf"
-    cp "$top/mod_sse.so" "$dir/mod_sse.so"
-    root=""
-    if [ "$(id -u)" = 0 ]; then root=-DRUN_AS_ROOT; chown nobody "$dir"; fi
-    /usr/sbin/apache2 -f "$dir/httpd.conf" $root -k start || { keep=1; exit 2; }
-    ports="$ports $port"
-done
+. "$here/servers.sh"
+start_servers "redis-sentinel://${urls#,}/$name"
 
 export CLUSTER_PORTS="${ports# }" SENTINEL_PORTS="$sentinels" MASTER_PORT="$master" \
     REPLICA_PORT="$replica" SENTINEL_NAME="$name" CLUSTER_PREFIX="$prefix" CLUSTER_WORK="$work"
