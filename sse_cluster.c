@@ -151,8 +151,13 @@ static const char format_lua[] =
  * (switched: another master than last time) the sequence jumps too, even
  * when this relay saw nothing lost: it may have seen less than another;
  * unless it is already far past what this relay saw (another relay made
- * the jump).  So no id is given to two events.  ARGV: prefix, last seen,
- * jump, switched (0/1). */
+ * the jump).  So no id is given to two events.  With SSEClusterWait, after
+ * a failover what the new master lacks was never answered 200 (a replica
+ * had to confirm each 200, and the sentinels promote the most advanced):
+ * only ids past what it has are unknown, remembered as the range P:gap
+ * ("lo hi": a resume after an id in lo < id < hi reports lost history),
+ * and a resume from before keeps its history.  ARGV: prefix, last seen,
+ * jump, switched (0/1), waited (0/1). */
 #define SEQ_JUMP "1000000"
 static const char bump_lua[] =
     "local P, last = ARGV[1], tonumber(ARGV[2])\n"
@@ -160,7 +165,11 @@ static const char bump_lua[] =
     "local v = tonumber(redis.call('GET', P .. ':seq') or '0')\n"
     "if v < last then\n"
     "  redis.call('SET', P .. ':seq', last + jump)\n"
-    "  redis.call('SET', P .. ':floor', last + jump)\n"
+    "  if switched and ARGV[5] == '1' then\n"
+    "    redis.call('SET', P .. ':gap', v .. ' ' .. (last + jump))\n"
+    "  else\n"
+    "    redis.call('SET', P .. ':floor', last + jump)\n"
+    "  end\n"
     "elseif switched and last > 0 and v < last + jump / 2 then\n"
     "  redis.call('SET', P .. ':seq', v + jump)\n"
     "end\n"
@@ -603,8 +612,9 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
 {
     redisReply *r;
     char last[24];
-    const char *bump[7] = { "EVAL", bump_lua, "0", c->prefix, last, SEQ_JUMP,
-                            "0" };
+    const char *bump[8] = { "EVAL", bump_lua, "0", c->prefix, last, SEQ_JUMP,
+                            "0", c->wait_n ? "1" : "0" };
+    int switched = 0;
 
     if (c->nsent) {
         /* Sentinel: asked once a tick, connected or not; a new address
@@ -645,14 +655,26 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t last_seq)
     if (c->was_host[0] && (strcmp(c->was_host, c->host)
                            || c->was_port != c->port)) {
         bump[6] = "1";          /* a failover: another master */
+        switched = 1;
     }
-    if ((r = cluster_cmd(c, 7, bump, NULL)) != NULL) {
+    if ((r = cluster_cmd(c, 8, bump, NULL)) != NULL) {
         if (r->type == REDIS_REPLY_INTEGER && (uint64_t)r->integer < last_seq) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
-                         "SSE00405: Redis lost its data (its sequence was at "
-                         "%" APR_INT64_T_FMT ", this server had seen %s); "
-                         "resumes from before now report lost history",
-                         (apr_int64_t)r->integer, last);
+            if (switched && c->wait_n) {
+                ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s,
+                             "SSE00407: the new Redis master's sequence is at "
+                             "%" APR_INT64_T_FMT ", this server had seen %s: "
+                             "the events between were not confirmed by a "
+                             "replica (SSEClusterWait), so none was answered "
+                             "200; resumes from their ids report lost history",
+                             (apr_int64_t)r->integer, last);
+            }
+            else {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s,
+                             "SSE00405: Redis lost its data (its sequence was at "
+                             "%" APR_INT64_T_FMT ", this server had seen %s); "
+                             "resumes from before now report lost history",
+                             (apr_int64_t)r->integer, last);
+            }
         }
         freeReplyObject(r);
     }
@@ -1069,6 +1091,22 @@ int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
         }
         if (r->type == REDIS_REPLY_STRING && strtoull(r->str, NULL, 10) > after) {
             *lost = 1;
+        }
+        freeReplyObject(r);
+    }
+    apr_snprintf(key, sizeof(key), "%s:gap", c->prefix);
+    {
+        redisReply *r = cluster_cmd(c, 2, argv, NULL);
+        char *end;
+        if (!r) {
+            return -1;
+        }
+        if (r->type == REDIS_REPLY_STRING) {
+            uint64_t lo = strtoull(r->str, &end, 10);
+            uint64_t hi = strtoull(end, NULL, 10);
+            if (after > lo && after < hi) {
+                *lost = 1;      /* an id the new master never had */
+            }
         }
         freeReplyObject(r);
     }

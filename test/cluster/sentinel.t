@@ -237,7 +237,6 @@ is $bad, 0, sprintf 'all %d events answered 200 after the kill reached each of t
 ok kill(0, map { do { open my $f, '<', "$work/s$_/httpd.pid" or die $!; <$f> + 0 } } 1 .. 3) == 3,
    'the three httpd are still running';
 
-my $elapsed = time - $t0;
 diag sprintf 'FAILOVER kill -> first 200: %.1f s; kill -> every server 200: %.1f s; '
     . 'refused (503) meanwhile: %d publishes', $first200 // -1, $all200 // -1, scalar keys %refused;
 diag 'FAILOVER events answered 200 before the kill missed per stream (missed => streams): '
@@ -251,7 +250,7 @@ is join(' | ', sort keys %win), '0 missed, 0 twice',
    . scalar(@window) . ') reached every stream once';
 diag 'FAILOVER SENTINEL FAILOVER: events answered 200 before every server left the old (live) master ('
     . scalar(@window_switch) . '), per stream: ' . join(', ', map { "$_ => $win_switch{$_}" } sort keys %win_switch)
-    . ' (writes the demoted master took after the promotion are lost: no WAIT setting yet)';
+    . ' (without SSEClusterWait, writes the demoted master took after the promotion are lost)';
 diag 'FAILOVER events answered 200 during the switches, before every server was on the new master ('
     . scalar(@window) . '), per stream: ' . join(', ', map { "$_ => $win{$_}" } sort keys %win);
 diag "FAILOVER a new master lacked events the old one had: $_" for map { /(SSE00405: .*)/ } do {
@@ -290,5 +289,154 @@ my $tback = time;
 ok wait_until(10, sub { publish($ports[0], 'w3')->[0] == 200 }),
    sprintf('the replica back: publishes answered 200 again (%.1f s)', time - $tback);
 is log_count(qr/SSE00435:/) - $n435, 1, 'said once (SSE00435)';
-diag sprintf 'FAILOVER whole test: %.1f s', $elapsed;
+
+# --- the master killed with SSEClusterWait 1: nothing answered 200 is lost ---
+# A second replica joins (so that one is left to confirm writes once the
+# other is promoted).  Fresh streams (the graceful restart closed the
+# others): some stay open throughout, some leave before the kill and come
+# back after the failover with Last-Event-ID, to be answered from the new
+# master's history.  Every event answered 200, before, during and after
+# the failover, must reach every stream once and in order.
+close $_->{sock}, $_->{eof} = 1 for @subs;
+my $replica2 = $master + 5;
+system('redis-server', '--port', $replica2, '--bind', '127.0.0.1', '--save', '',
+       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/replica2.pid",
+       '--logfile', "$work/replica2.log", '--dir', $work, '--dbfilename', 'replica2.rdb',
+       '--repl-diskless-sync-delay', '0', '--replicaof', '127.0.0.1', $master) == 0
+    or die "cannot start a second replica";
+ok wait_until(30, sub {
+        `redis-cli -p $replica2 info replication` =~ /^master_link_status:up/m
+        && (() = `redis-cli -p $sentinels[0] sentinel replicas $name 2>/dev/null` =~ /^ip$/mg) == 2 }),
+   'a second replica synced, and the sentinels know it';
+my $wchan = "wait$$";
+my(@live, @leave);
+for my $i (0 .. $nsubs - 1) {
+    push @live, stream_open($ports[$i % 3], "/stream?channel=$wchan") or last;
+}
+for my $i (0 .. 29) {
+    push @leave, stream_open($ports[$i % 3], "/stream?channel=$wchan") or last;
+}
+ok @live == $nsubs && @leave == 30 && pump_with(\&stream_read, [@live, @leave], 15,
+                                                sub { !grep { !$_->{ok} } @live, @leave }),
+   "$nsubs streams that stay and 30 that will leave, open on the three servers";
+my(@acked, %wstatus, %wsent);
+my $wpub = sub {
+    my($phase) = @_;
+    my $d = "w" . ++$k;
+    my $port = $ports[$rr++ % 3];
+    my $t = time;
+    my $res = $http->post_form("http://127.0.0.1:$port/pub?channel=$wchan", { data => $d });
+    $wstatus{$phase}{ $res->{status} }++;
+    push @{ $wsent{$phase} }, $d;
+    push @acked, $d if $res->{status} == 200;
+    $slowest = time - $t if time - $t > $slowest;
+    pump_with(\&stream_read, [@live, @leave], 0.01, sub { 0 });
+    return [$res->{status}, $port];
+};
+$wpub->('before') for 1 .. 40;
+is $wstatus{before}{200} // 0, 40, '40 events answered 200 (each confirmed by a replica)';
+pump_with(\&stream_read, [@leave], 10, sub { !grep { @{ $_->{events} } < 40 } @leave });
+my %left_at;            # the last id each leaving stream saw, and its event
+for my $s (@leave) {
+    $left_at{$s} = $s->{events}[-1];
+    close $s->{sock};
+    $s->{eof} = 1;
+}
+ok !grep({ !defined $left_at{$_} || $_->{events}[-1][1] ne $acked[-1] } @leave),
+   'the 30 leaving streams had the 40 events when they left';
+$wpub->('before') for 1 .. 10;          # events they will have to catch up on
+
+# The replicas fall behind: for half a second (less than the sentinels'
+# down-after) they follow a master that is not there (REPLICAOF port 1).
+# What the master takes meanwhile reaches no replica, so it must not be
+# answered 200; then the master dies and the replicas are pointed back at
+# it (as the sentinels knew them).  Without the waiting setting these
+# would be answered 200 and be missing from the new master's history: the
+# streams that left would never get them (checked by hand: the test then
+# fails).
+my %pidfile = ($master => 'master', $replica => 'replica', $replica2 => 'replica2');
+my $wmaster = sentinel_master();
+my @rports = grep { $_ != $wmaster } keys %pidfile;
+`redis-cli -p $_ replicaof 127.0.0.1 1` for @rports;
+my($n405, $n407) = (log_count(qr/SSE00405:/), log_count(qr/SSE00407:/));
+my $tb = time;
+$wpub->('behind') for 1 .. 3;
+my $tk = time;
+kill 'KILL', do { open my $f, '<', "$work/$pidfile{$wmaster}.pid" or die $!; local $/; <$f> + 0 };
+`redis-cli -p $_ replicaof 127.0.0.1 $wmaster` for @rports;
+is $wstatus{behind}{200} // 0, 0, sprintf 'the replicas behind: none of 3 publishes answered 200 (%.2f s)', $tk - $tb;
+my $c1 = log_count(qr/SSE00404:/);
+my(%wrun, $wfirst, $wall);
+while (time - $tk < 40) {
+    my $r = $wpub->('failover');
+    my $all_in = log_count(qr/SSE00404:/) >= $c1 + 3;
+    if ($r->[0] == 200) { $wfirst //= time - $tk; $wrun{ $r->[1] }++ if $all_in }
+    else { $wrun{ $r->[1] } = 0 }
+    if (!grep { ($wrun{$_} // 0) < 3 } @ports) { $wall = time - $tk; last }
+}
+$codes = join ', ', map { "$_: $wstatus{failover}{$_}" } sort keys %{ $wstatus{failover} };
+ok defined $wall, 'with SSEClusterWait 1, every server answers 200 again after the master is killed'
+    . (defined $wall ? sprintf(' (first 200 after %.1f s, every server after %.1f s)', $wfirst, $wall) : '');
+ok !grep({ $_ != 200 && $_ != 503 } keys %{ $wstatus{failover} }), "only 200 and 503 meanwhile ($codes)";
+$wpub->('after') for 1 .. 30;
+ok log_count(qr/SSE00407: the new Redis master's sequence is at \d+, this server had seen \d+/) > $n407,
+   'a server said the new master lacks only events no replica confirmed (SSE00407)';
+is log_count(qr/SSE00405:/), $n405, '... and none said Redis lost data (SSE00405)';
+is $wstatus{after}{200} // 0, 30, '30 more events answered 200 on the new master';
+
+# an event answered 503 but seen live (the old master published it before
+# WAIT failed): a resume from its id, which the new master never had, is
+# told the history is lost, and goes on with what came after
+my %behind = map { $_ => 1 } @{ $wsent{behind} };
+my($seen) = grep { $behind{ $_->[1] } } @{ $live[0]{events} };
+my @after_kill = grep { my $d = $_; grep { $_ eq $d } @{ $wsent{failover} }, @{ $wsent{after} } } @acked;
+my $gapped = $seen && stream_open($ports[2], "/stream?channel=$wchan", 'Last-Event-ID' => $seen->[0]);
+ok $gapped && pump_with(\&stream_read, [$gapped], 10, sub { @{ $gapped->{events} } >= @after_kill })
+   && ($gapped->{head} // '') =~ /^SSE-History-Lost: true/mi
+   && join(' ', map { $_->[1] } @{ $gapped->{events} }) eq "@after_kill",
+   'a resume from the id of an event answered 503 that the new master never had is told SSE-History-Lost, '
+   . 'then gets the ' . scalar(@after_kill) . ' events answered 200 after the kill';
+close $gapped->{sock} if $gapped;
+
+# the leaving streams come back, each to another server than it left
+my @back;
+for my $i (0 .. $#leave) {
+    my $s = $leave[$i];
+    push @back, stream_open($ports[($i + 1) % 3], "/stream?channel=$wchan",
+                            'Last-Event-ID' => $left_at{$s}[0]);
+    $back[-1]{after} = $left_at{$s}[1];
+}
+pump_with(\&stream_read, [@live, @back], 20,
+          sub { !grep { my $s = $_; !@{ $s->{events} } || $s->{events}[-1][1] ne $acked[-1] } @live, @back });
+pump_with(\&stream_read, [@live, @back], 0.5, sub { 0 });
+my %is_acked = map { $_ => 1 } @acked;
+my($wbad, $bbad, $lost_hdr) = (0, 0, 0);
+for my $s (@live) {
+    my @got = grep { $is_acked{$_} } map { $_->[1] } @{ $s->{events} };
+    next if "@got" eq "@acked";
+    $wbad++;
+    diag "a stream on port $s->{port} got " . scalar(@got) . ' of ' . scalar(@acked)
+        . ' events answered 200, not once each in order' if $wbad <= 3;
+}
+for my $s (@back) {
+    my($i) = grep { $acked[$_] eq $s->{after} } 0 .. $#acked;
+    my @want = @acked[$i + 1 .. $#acked];
+    my @got = grep { $is_acked{$_} } map { $_->[1] } @{ $s->{events} };
+    $lost_hdr++ if ($s->{head} // '') =~ /^SSE-History-Lost:/mi;
+    next if "@got" eq "@want";
+    $bbad++;
+    diag "a resumed stream on port $s->{port} got " . scalar(@got) . ' of the ' . scalar(@want)
+        . ' events answered 200 after its Last-Event-ID' if $bbad <= 3;
+}
+is $wbad, 0, sprintf 'all %d events answered 200 (%d before the kill) reached each of the %d streams that stayed, once, in order',
+    scalar @acked, 50, scalar @live;
+is $bbad, 0, sprintf 'the 30 streams that left before the kill resumed on another server with every event answered 200 after their id (%d), once, in order',
+    scalar(@acked) - 40;
+is $lost_hdr, 0, 'none of them was told SSE-History-Lost';
+is scalar(grep { $_->{eof} } @live), 0, 'every stream that stayed is still open';
+ok kill(0, map { do { open my $f, '<', "$work/s$_/httpd.pid" or die $!; <$f> + 0 } } 1 .. 3) == 3,
+   'the three httpd are still running';
+diag sprintf 'FAILOVER with SSEClusterWait 1 (two replicas): kill -> first 200: %.1f s; kill -> every server 200: %.1f s; '
+    . 'refused (503) meanwhile: %d', $wfirst // -1, $wall // -1, $wstatus{failover}{503} // 0;
+diag sprintf 'FAILOVER whole test: %.1f s', time - $t0;
 done_testing;
