@@ -72,8 +72,10 @@ struct sse_cluster_t {
                                    second before one tries again */
     /* redis-sentinel://: the sentinels (host:port), the master's name,
      * the sentinel asked first (the one that answered last) and its
-     * connection, kept between ticks; none answered: said once */
-    int nsent, sent_at, sent_silent;
+     * connection, kept between ticks; none answered: said once; their
+     * password (SSEClusterSentinelPasswordFile), a refusal said once */
+    int nsent, sent_at, sent_silent, sent_refused;
+    char *sent_password;
     char *sent_host[CLUSTER_SENTINELS_MAX];
     int sent_port[CLUSTER_SENTINELS_MAX];
     char *master;
@@ -311,7 +313,8 @@ const char *sse_cluster_check_url(apr_pool_t *p, const char *url)
 }
 
 sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
-                                  const char *prefix, const char *password)
+                                  const char *prefix, const char *password,
+                                  const char *sent_password)
 {
     apr_pool_t *p;
     sse_cluster_t *c;
@@ -325,6 +328,7 @@ sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
     cluster_parse_url(p, url, c);       /* checked by the configuration */
     c->prefix = apr_pstrdup(p, prefix ? prefix : "sse");
     c->password = password ? apr_pstrdup(p, password) : NULL;
+    c->sent_password = sent_password ? apr_pstrdup(p, sent_password) : NULL;
     c->backoff = apr_time_from_msec(200);
     apr_generate_random_bytes(rnd, sizeof(rnd));
     for (i = 0; i < 16; i++) {
@@ -489,6 +493,27 @@ static void cluster_drop(sse_cluster_t *c, apr_time_t retry_at)
     c->retry_at = retry_at;
 }
 
+/* AUTH on the new connection to sentinel i: 1, or 0 (refused: said once
+ * until one takes it). */
+static int sentinel_auth(sse_cluster_t *c, int i)
+{
+    redisReply *r = redisCommand(c->sent, "AUTH %s", c->sent_password);
+    int ok = r && r->type == REDIS_REPLY_STATUS;
+
+    if (!ok && !c->sent_refused) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s,
+                     "SSE00436: the sentinel at %s:%d refused the password "
+                     "from SSEClusterSentinelPasswordFile: %s",
+                     c->sent_host[i], c->sent_port[i],
+                     r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+    }
+    c->sent_refused = !ok;
+    if (r) {
+        freeReplyObject(r);
+    }
+    return ok;
+}
+
 /* Ask the sentinels in turn, from the one that answered last, where the
  * master is: 0 and host (256 bytes) and *port, or -1 (none answered:
  * said once until one does).  The connection to the sentinel that
@@ -516,6 +541,11 @@ static int sentinel_master(sse_cluster_t *c, char *host, int *port)
                 continue;
             }
             redisSetTimeout(c->sent, tv);
+            if (c->sent_password && !sentinel_auth(c, i)) {
+                redisFree(c->sent);
+                c->sent = NULL;
+                continue;
+            }
         }
         c->sent_at = i;
         r = redisCommand(c->sent, "SENTINEL get-master-addr-by-name %s",

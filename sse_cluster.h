@@ -51,10 +51,11 @@ typedef void sse_cluster_ctl_fn(void *ctx, const char *op, uint64_t req,
  * NULL or an error message (in p). */
 const char *sse_cluster_check_url(apr_pool_t *p, const char *url);
 
-/* A cluster client, not yet connected (sse_cluster_tick connects). */
+/* A cluster client, not yet connected (sse_cluster_tick connects).
+ * password: Redis's (or NULL); sent_password: the sentinels' (or NULL). */
 sse_cluster_t *sse_cluster_create(struct server_rec *s, const char *url,
-                                  const char *prefix,
-                                  const char *password);
+                                  const char *prefix, const char *password,
+                                  const char *sent_password);
 
 /* SSEClusterWait: a publish is confirmed (sse_cluster_publish answers 0)
  * once n replicas have it (WAIT), within ms; n 0: not waited for. */

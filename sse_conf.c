@@ -134,6 +134,7 @@ void *sse_merge_srv_config(apr_pool_t *p, void *basev, void *addv)
     sc->cluster_url = base->cluster_url;
     sc->cluster_prefix = base->cluster_prefix;
     sc->cluster_password = base->cluster_password;
+    sc->cluster_sent_password = base->cluster_sent_password;
     sc->cluster_wait = base->cluster_wait;
     sc->cluster_wait_ms = base->cluster_wait_ms;
     sc->stats_channel = base->stats_channel;
@@ -483,13 +484,18 @@ static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
             || apr_file_info_get(&fi, APR_FINFO_SIZE, f)
             || fi.size > 4096 || !(buf = apr_palloc(cmd->pool, (apr_size_t)fi.size + 1))
             || apr_file_read_full(f, buf, (apr_size_t)fi.size, &n)) {
-            return apr_psprintf(cmd->pool, "SSEClusterPasswordFile: cannot "
-                                "read '%s' (at most 4096 bytes)", arg);
+            return apr_psprintf(cmd->pool, "%s: cannot read '%s' (at most "
+                                "4096 bytes)", name, arg);
         }
         apr_file_close(f);
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';   /* the first line is the password */
-        sc->cluster_password = buf;
+        if (!strcmp(name, "SSEClusterSentinelPasswordFile")) {
+            sc->cluster_sent_password = buf;
+        }
+        else {
+            sc->cluster_password = buf;
+        }
     }
     return NULL;
 }
@@ -749,6 +755,10 @@ const command_rec sse_cmds[] = {
     AP_INIT_TAKE1("SSEClusterPasswordFile", set_cluster, NULL, RSRC_CONF,
                   "File whose first line is the Redis password (read at "
                   "start-up, as root)"),
+    AP_INIT_TAKE1("SSEClusterSentinelPasswordFile", set_cluster, NULL,
+                  RSRC_CONF,
+                  "File whose first line is the sentinels' password, for "
+                  "SSECluster redis-sentinel:// (read at start-up, as root)"),
     { NULL }
 };
 

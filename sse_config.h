@@ -67,6 +67,7 @@ typedef struct {
     const char *cluster_url;    /* SSECluster, NULL: this server alone   */
     const char *cluster_prefix; /* SSEClusterPrefix                      */
     const char *cluster_password; /* read from SSEClusterPasswordFile    */
+    const char *cluster_sent_password; /* SSEClusterSentinelPasswordFile */
     int cluster_wait;           /* SSEClusterWait replicas (0: none)     */
     int cluster_wait_ms;        /* ... and how long a publish waits      */
     const char *stats_channel;  /* SSEStatsChannel, NULL: none           */

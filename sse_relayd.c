@@ -344,7 +344,8 @@ void sse_relayd_main(apr_pool_t *pool, server_rec *s, const char *path,
         _exit(1);
     }
     if (cc->url) {
-        d->cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password);
+        d->cluster = sse_cluster_create(s, cc->url, cc->prefix, cc->password,
+                                         cc->sent_password);
         sse_cluster_set_wait(d->cluster, cc->wait_replicas, cc->wait_ms);
     }
     else if (cc->store_path) {

@@ -18,6 +18,7 @@ typedef struct {
     const char *url;
     const char *prefix;
     const char *password;
+    const char *sent_password;  /* the sentinels' (redis-sentinel://) */
     const char *stats_channel;
     int wait_replicas, wait_ms; /* SSEClusterWait */
     /* the history on disk (SSEHistoryPath; NULL: in memory), its sync

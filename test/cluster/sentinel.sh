@@ -4,8 +4,10 @@
 # ports, three private httpd (event, worker, prefork) joined through
 # SSECluster redis-sentinel://..., then test/cluster/sentinel.t (it kills
 # the master, waits for the failover, restarts the old master), then stops
-# everything.  The environment of the .t: CLUSTER_PORTS, SENTINEL_PORTS,
-# MASTER_PORT, REPLICA_PORT, SENTINEL_NAME, CLUSTER_PREFIX, CLUSTER_WORK.
+# everything.  The sentinels ask for a password (requirepass), which the
+# servers have from SSEClusterSentinelPasswordFile.  The environment of
+# the .t: CLUSTER_PORTS, SENTINEL_PORTS, MASTER_PORT, REPLICA_PORT,
+# SENTINEL_NAME, SENTINEL_PASSWORD, CLUSTER_PREFIX, CLUSTER_WORK.
 # `make test-cluster` (and so `make test`) runs it; root or a user.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +20,9 @@ name=ssemaster
 work=$(mktemp -d "${TMPDIR:-/tmp}/mod_sse-sentinel.XXXXXX")
 chmod 755 "$work"
 prefix="ssesent$$"
+spw="sentpw$$"
+( umask 077; echo "$spw" > "$work/sentinel.pass" )
+scli() { redis-cli --no-auth-warning -a "$spw" "$@"; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 started=$(date +%s)
 
@@ -56,6 +61,7 @@ daemonize yes
 pidfile "$work/sentinel$i.pid"
 logfile "$work/sentinel$i.log"
 dir "$work"
+requirepass $spw
 sentinel monitor $name 127.0.0.1 $master 2
 sentinel down-after-milliseconds $name 1000
 sentinel failover-timeout $name 4000
@@ -70,8 +76,8 @@ done
 ok=0
 for _ in $(seq 1 100); do
     if redis-cli -p "$replica" info replication | grep -q '^master_link_status:up' \
-       && redis-cli -p "${sentinels%% *}" sentinel ckquorum "$name" 2>/dev/null | grep -q '^OK 3 ' \
-       && [ "$(redis-cli -p "${sentinels%% *}" sentinel replicas "$name" 2>/dev/null | grep -c '^ip$')" = 1 ]; then
+       && scli -p "${sentinels%% *}" sentinel ckquorum "$name" 2>/dev/null | grep -q '^OK 3 ' \
+       && [ "$(scli -p "${sentinels%% *}" sentinel replicas "$name" 2>/dev/null | grep -c '^ip$')" = 1 ]; then
         ok=1; break
     fi
     sleep 0.1
@@ -79,10 +85,10 @@ done
 [ "$ok" = 1 ] || { echo "sentinel: the replica did not sync, or the sentinels did not see each other and it, in 10 s"; keep=1; exit 2; }
 
 . "$here/servers.sh"
-start_servers "redis-sentinel://${urls#,}/$name"
+start_servers "redis-sentinel://${urls#,}/$name" "SSEClusterSentinelPasswordFile $work/sentinel.pass"
 
 export CLUSTER_PORTS="${ports# }" SENTINEL_PORTS="$sentinels" MASTER_PORT="$master" \
-    REPLICA_PORT="$replica" SENTINEL_NAME="$name" CLUSTER_PREFIX="$prefix" CLUSTER_WORK="$work"
+    REPLICA_PORT="$replica" SENTINEL_NAME="$name" SENTINEL_PASSWORD="$spw" CLUSTER_PREFIX="$prefix" CLUSTER_WORK="$work"
 export PERL5LIB="$top/test/t/lib${PERL5LIB:+:$PERL5LIB}"
 prove ${CLUSTER_VERBOSE:+-v} "$here/sentinel.t"
 rc=$?

@@ -45,7 +45,8 @@ sub publish {
 }
 
 sub role { my $r = `redis-cli -p $_[0] role 2>/dev/null`; ($r =~ /^(\w+)/)[0] // '' }
-sub sentinel_master { (split ' ', `redis-cli -p $sentinels[$_[0] // 0] sentinel get-master-addr-by-name $name 2>/dev/null`)[1] // '' }
+my $scli = "redis-cli --no-auth-warning -a $ENV{SENTINEL_PASSWORD}";     # the sentinels'
+sub sentinel_master { (split ' ', `$scli -p $sentinels[$_[0] // 0] sentinel get-master-addr-by-name $name 2>/dev/null`)[1] // '' }
 sub log_count {     # lines matching $re in the three servers' error logs
     my $re = shift;
     my $n = 0;
@@ -57,6 +58,8 @@ sub log_count {     # lines matching $re in the three servers' error logs
 }
 
 # --- the three servers connected to the master through the sentinels -------
+like `redis-cli -p $sentinels[0] sentinel get-master-addr-by-name $name 2>&1`, qr/NOAUTH/,
+   'the sentinels ask for a password (the servers have it from SSEClusterSentinelPasswordFile)';
 ok wait_until(15, sub { !grep { publish($_, 'warm')->[0] != 200 } @ports }),
    'the three servers publish through the master the sentinels name';
 is log_count(qr/SSE00430: the sentinel at 127\.0\.0\.1:\d+ says master '$name' is at 127\.0\.0\.1:$master/), 3,
@@ -170,7 +173,7 @@ is log_count(qr/SSE00433:/), 0, 'no server followed a switch it did not need (SS
 # switch are not checked (a write the demoted master took after the
 # promotion is lost: asynchronous replication); those after it are.
 my $old_new = sentinel_master();
-ok wait_until(10, sub { `redis-cli -p $sentinels[0] sentinel failover $name 2>&1` =~ /^OK/ }),
+ok wait_until(10, sub { `$scli -p $sentinels[0] sentinel failover $name 2>&1` =~ /^OK/ }),
    'SENTINEL FAILOVER accepted';
 my $tswitch = time;
 my $connects1 = log_count(qr/SSE00404:/);
@@ -306,7 +309,7 @@ system('redis-server', '--port', $replica2, '--bind', '127.0.0.1', '--save', '',
     or die "cannot start a second replica";
 ok wait_until(30, sub {
         `redis-cli -p $replica2 info replication` =~ /^master_link_status:up/m
-        && (() = `redis-cli -p $sentinels[0] sentinel replicas $name 2>/dev/null` =~ /^ip$/mg) == 2 }),
+        && (() = `$scli -p $sentinels[0] sentinel replicas $name 2>/dev/null` =~ /^ip$/mg) == 2 }),
    'a second replica synced, and the sentinels know it';
 my $wchan = "wait$$";
 my(@live, @leave);
@@ -438,5 +441,26 @@ ok kill(0, map { do { open my $f, '<', "$work/s$_/httpd.pid" or die $!; <$f> + 0
    'the three httpd are still running';
 diag sprintf 'FAILOVER with SSEClusterWait 1 (two replicas): kill -> first 200: %.1f s; kill -> every server 200: %.1f s; '
     . 'refused (503) meanwhile: %d', $wfirst // -1, $wall // -1, $wstatus{failover}{503} // 0;
+# --- a wrong password for the sentinels: said once, that server refuses ------
+{
+    open my $f, '>', "$work/wrong.pass" or die $!;
+    print $f "not-$ENV{SENTINEL_PASSWORD}\n";
+    close $f;
+    open $f, '>', "$work/s3/extra-spw.conf" or die $!;
+    print $f "SSEClusterSentinelPasswordFile $work/wrong.pass\n";
+    close $f;
+}
+my $n436 = log_count(qr/SSE00436:/);
+system("/usr/sbin/apache2 -f $work/s3/httpd.conf $root -k graceful");
+ok wait_until(15, sub { log_count(qr/SSE00436: the sentinel at 127\.0\.0\.1:\d+ refused the password from SSEClusterSentinelPasswordFile: WRONGPASS/) > $n436 }),
+   'a wrong SSEClusterSentinelPasswordFile: the sentinel refused it (SSE00436)';
+sleep 2.5;
+is log_count(qr/SSE00436:/), $n436 + 1, '... said once, though the relay asks every second';
+is publish($ports[2], 'x1')->[0], 503, 'that server refuses publishes (it cannot learn where the master is)';
+is publish($ports[0], 'x2')->[0], 200, 'the others publish';
+unlink "$work/s3/extra-spw.conf";
+system("/usr/sbin/apache2 -f $work/s3/httpd.conf $root -k graceful");
+ok wait_until(15, sub { publish($ports[2], 'x3')->[0] == 200 }), 'the right password back: it publishes again';
+
 diag sprintf 'FAILOVER whole test: %.1f s', time - $t0;
 done_testing;

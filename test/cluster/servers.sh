@@ -1,10 +1,11 @@
-# Sourced by test/cluster/run.sh and sentinel.sh: start_servers URL starts
-# the three private httpd (event, worker, prefork) on $base+1..3, each in
+# Sourced by test/cluster/run.sh and sentinel.sh: start_servers URL [LINE]
+# starts the three private httpd (event, worker, prefork) on $base+1..3, each in
 # $work/sN with its own copy of the module (CLUSTER_MODULE, default the
-# tree's), from httpd.conf.in with SSECluster URL; sets $ports.  On a
+# tree's), from httpd.conf.in with SSECluster URL (and LINE after it);
+# sets $ports.  On a
 # failure it keeps the logs (keep=1) and exits 2.
 start_servers() {
-    local url=$1 i=0 mpm port dir root
+    local url=$1 line=${2:-} i=0 mpm port dir root
     ports=""
     for mpm in event worker prefork; do
         i=$((i + 1))
@@ -13,7 +14,7 @@ start_servers() {
         mkdir -p "$dir"
         sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@MPM@|$mpm|g" \
             -e "s|@TOP@|$top|g" -e "s|@PREFIX@|$prefix|g" \
-            -e "s|^SSECluster .*|SSECluster $url|" \
+            -e "s|^SSECluster .*|SSECluster $url${line:+\\n$line}|" \
             "$here/httpd.conf.in" > "$dir/httpd.conf"
         cp "${CLUSTER_MODULE:-$top/mod_sse.so}" "$dir/mod_sse.so"
         root=""
