@@ -167,7 +167,10 @@ cl_run() {
     local name=$1; shift
     local kvf=$RUN/kv/$name.kv log=$RUN/kv/$name.log rc mem0="" mem1="" redis=()
     quiet_wait
-    if [ -n "$CL_RPID" ]; then redis=(--redis-pid "$CL_RPID"); mem0=$(redis_mem "$CL_REDIS"); fi
+    if [ -n "$CL_RPID" ]; then
+        redis=(--redis-pid "$CL_RPID"); mem0=$(redis_mem "$CL_REDIS")
+        redis-cli -p "$CL_REDIS" config resetstat >/dev/null 2>&1 || true
+    fi
     say "$name: ssebench $*"
     set +e
     "$BIN/ssebench" -t modsse --server-pid "$CL_SPIDS" "${redis[@]}" --kv "$kvf" \
@@ -178,6 +181,14 @@ cl_run() {
     echo "other_busy=$OTHER_BUSY" >>"$kvf"
     if [ -n "$mem0" ]; then echo "redis_mem_before=$mem0" >>"$kvf"; fi
     if [ -n "$mem1" ]; then echo "redis_mem_after=$mem1" >>"$kvf"; fi
+    if [ -n "$CL_RPID" ]; then
+        # Redis's own count of the commands it ran in the run (connects and
+        # count refreshes included) and of the time they took, in total and
+        # per command (cmdstat_NAME=calls,usec)
+        redis-cli -p "$CL_REDIS" info commandstats 2>/dev/null | tr -d '\r' | awk -F'[:,=]' '
+            /^cmdstat_/ { calls += $3; usec += $5; printf "redis_%s=%s,%s\n", $1, $3, $5 }
+            END { printf "redis_calls=%d\nredis_cmd_usec=%d\n", calls, usec }' >>"$kvf" || true
+    fi
     sed 's/^/   /' "$log" >&2
     [ $rc = 0 ] || say "$name: ssebench exit status $rc (see $log)"
 }
@@ -293,6 +304,10 @@ if wanted_c && has_target modsse; then
         b=$(sed -n "s/^$3=//p" "$RUN/kv/$2.kv" 2>/dev/null | tail -1)
         awk -v a="$a" -v b="$b" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) printf "-"; else printf "%.2f", a / b }'
     }
+    cper() {    # cper RUN KEY DECIMALS: KEY per event answered 200
+        awk -F= -v k="$2" -v d="$3" '$1 == k { v = $2 } $1 == "published" { n = $2 }
+            END { if (v == "" || !n) printf "-"; else printf "%." d "f", v / n }' "$RUN/kv/$1.kv" 2>/dev/null || printf -- '-'
+    }
     cmem() {    # cmem RUN: Redis's used_memory after the run (MiB) and its growth in it
         local f=$RUN/kv/$1.kv
         [ -f "$f" ] || { printf -- '-'; return; }
@@ -309,6 +324,8 @@ if wanted_c && has_target modsse; then
             echo "| C1 publish answer p99 (ms) | $(ck C1-single pub_p99_ms 2) | $(ck C1-one pub_p99_ms 2) | $(ck C1-rr pub_p99_ms 2) | $(cratio C1-one C1-single pub_p99_ms) / $(cratio C1-rr C1-single pub_p99_ms) |"
             echo "| C1 CPU of all httpd per publish (us) | $(ck C1-single cpu_us_per_publish 1) | $(ck C1-one cpu_us_per_publish 1) | $(ck C1-rr cpu_us_per_publish 1) | $(cratio C1-one C1-single cpu_us_per_publish) / $(cratio C1-rr C1-single cpu_us_per_publish) |"
             echo "| C1 Redis CPU per publish (us) | - | $(ck C1-one redis_cpu_us_per_publish 1) | $(ck C1-rr redis_cpu_us_per_publish 1) | - |"
+            echo "| C1 Redis commands per publish (its INFO commandstats, whole run) | - | $(cper C1-one redis_calls 2) | $(cper C1-rr redis_calls 2) | - |"
+            echo "| C1 Redis time inside its commands per publish (us) | - | $(cper C1-one redis_cmd_usec 1) | $(cper C1-rr redis_cmd_usec 1) | - |"
             echo "| C1 Redis used_memory after the run, MiB (growth in it) | - | $(cmem C1-one) | $(cmem C1-rr) | - |"
         fi
         if wanted C2; then

@@ -1597,8 +1597,11 @@ static void rsub_io(void);
 static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
 {
     struct epoll_event evs[64];
-    uint64_t kill_at = t_pub_first + (uint64_t)(O.kill_after_s * 1e9);
+    uint64_t kill_at = 0;
     for (;;) {
+        /* --kill: kill_after_s after the first event was sent */
+        if (O.kill_pid && t_pub_first && !kill_at)
+            kill_at = t_pub_first + (uint64_t)(O.kill_after_s * 1e9);
         if (O.kill_pid && t_pub_first && !t_kill && now_ns() >= kill_at) {
             if (kill(O.kill_pid, SIGKILL) < 0)
                 printf("kill: process %d: %s\n", O.kill_pid, strerror(errno));
@@ -1623,7 +1626,7 @@ static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
                 else if (pubs[i].state == P_DOWN) at = pubs[i].retry_at;
                 if (at > t && at < first) first = at;
             }
-            if (O.kill_pid && t_pub_first && !t_kill && kill_at > t && kill_at < first)
+            if (O.kill_pid && kill_at && !t_kill && kill_at > t && kill_at < first)
                 first = kill_at;
             wait_ms = first > t ? (int)((first - t + 999999) / 1000000) : 0;
         }
