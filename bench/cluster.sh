@@ -126,6 +126,7 @@ cl_ready() {
 
 cl_redis() {    # port name [args...]: a private redis-server, no persistence
     local port=$1 n=$2; shift 2
+    port_open "$port" && fail "port $port is in use (set BENCH_PORT)"
     redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize yes --pidfile "$CL/$n.pid" --logfile "$CL/$n.log" \
         --dir "$CL" --dbfilename "$n.rdb" --repl-diskless-sync-delay 0 "$@" >/dev/null \
@@ -207,6 +208,7 @@ cl_failover() {
     i=0
     for p in $sent; do
         i=$((i + 1))
+        port_open "$p" && fail "port $p is in use (set BENCH_PORT)"
         cat >"$CL/sentinel$i.conf" <<EOF
 port $p
 bind 127.0.0.1
