@@ -7,6 +7,12 @@
 #   make bench-tls     the TLS rows only (T1-T4, N=10,000): results-tls.md
 #   make bench-tools   only build the tools in build/bench/bin (ssebench, limit,
 #                      wakeup)
+#   make bench BENCH_ONLY=C   the cluster part only (C1-C5, bench/cluster.sh, about
+#                      2 minutes): three httpd (event, worker, prefork) on one Redis
+#                      beside one httpd without it: publishes/s, fan-out, latency
+#                      across servers, Redis's CPU per publish, then a Redis failover
+#                      (sentinels) with SSEClusterWait 1 and 0: results-cluster.md.
+#                      Part of "make bench"; not of bench-smoke (CI) unless named
 # Any BENCH_* variable of bench/run.sh may be given on the command line,
 # e.g. make bench BENCH_N=50000 or make bench BENCH_ONLY="W2 W4".
 

@@ -43,7 +43,18 @@
 #                      S4 (or S4-no, S4-everysec, S4-always): W4 with the history
 #                      on disk, each SSEHistorySync setting, mod_sse only, beside
 #                      W4; R10K: a stream resuming 10,000 events from the store
-#                      while 1,000 others get lone events every 10 ms)
+#                      while 1,000 others get lone events every 10 ms;
+#                      W7: a graceful restart under N streams (bench/reload.c);
+#                      C1-C5, or C for all five: the cluster part, three httpd
+#                      (event, worker, prefork) on one Redis, mod_sse only, one
+#                      run each (bench/cluster.sh): C1 publishes/s through one
+#                      server and round robin through three, Redis's CPU per
+#                      publish; C2 fan-out over the three; C3 latency of lone
+#                      events and of a burst, streams on another server than the
+#                      publisher's; C4/C5 a Redis failover (SIGKILL of the master,
+#                      sentinels) with SSEClusterWait 1 and 0.  Not in the smoke
+#                      run unless named.  Ports BENCH_PORT+11..13 (httpd), +20..25
+#                      (Redis, its replicas and sentinels))
 #   BENCH_TLS_N=10000  TLS streams in T1-T4 (quick: 1000, smoke: 50)
 #   BENCH_TLS_FACTOR=500 AsyncRequestWorkerFactor of the TLS httpd (event MPM)
 #   BENCH_W4_CHANS=1   W4 on this many channels (default: one per subscriber;
@@ -68,10 +79,13 @@ PORT=${BENCH_PORT:-18400}
 P_MODSSE=$((PORT + 1)) P_NCHAN=$((PORT + 2)) P_LIMIT=$((PORT + 3))
 P_MODSSE_TLS=$((PORT + 4)) P_NCHAN_TLS=$((PORT + 5))
 TARGETS=${BENCH_TARGETS:-modsse nchan limit}
-ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4 H2 H3 H3T S4 R10K W7"
-ONLY=${BENCH_ONLY:-$ALL_W}
+ALL_W="W1 W2 W3 W4 W5 F T1 T2 T3 T4 H2 H3 H3T S4 R10K W7 C1 C2 C3 C4 C5"
 QUICK=${BENCH_QUICK:-0}
 SMOKE=${BENCH_SMOKE:-0}
+# The smoke run (CI) leaves the cluster part (C1-C5) out unless asked for.
+if [ "$SMOKE" = 1 ]; then ONLY=${BENCH_ONLY:-${ALL_W% C1 C2 C3 C4 C5}}; else ONLY=${BENCH_ONLY:-$ALL_W}; fi
+# "C" is the whole cluster part
+ONLY=$(echo " $ONLY " | sed 's/ C / C1 C2 C3 C4 C5 /; s/^ //; s/ $//')
 
 say() { printf '== %s\n' "$*" >&2; }
 fail() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -144,6 +158,10 @@ need_pkgs() {
     command -v ab >/dev/null || missing+=(apache2-utils)
     command -v openssl >/dev/null || missing+=(openssl)
     [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+    case " $ONLY " in *" C"[1-5]" "*)
+        command -v redis-server >/dev/null || missing+=(redis-server)
+        command -v redis-sentinel >/dev/null || missing+=(redis-sentinel) ;;
+    esac
     for p in "${missing[@]}"; do echo "$p"; done
 }
 missing=$(need_pkgs | tr '\n' ' ')
@@ -1278,4 +1296,6 @@ if wanted W7 && has_target modsse; then
         say "wrote $RES/ (results-reload.md, raw-reload/)"
     fi
 fi
+# C1-C5: several servers on one Redis (bench/cluster.sh)
+. "$BDIR/cluster.sh"
 [ $nfail_all = 0 ] || exit 1

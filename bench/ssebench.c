@@ -77,6 +77,7 @@
 
 #define MAX_PROCS    64
 #define MAX_SRC      64
+#define MAX_PORTS    16     /* --sub-ports, --pub-ports, --server-pid lists */
 #define LINE_CAP     512    /* a stream line longer than this is truncated */
 #define DATA_CAP     128    /* data bytes kept per event (the prefix we parse) */
 #define HDR_CAP      4096   /* response header block */
@@ -196,7 +197,14 @@ static struct {
     long interval_us;
     char *srcs[MAX_SRC];
     int nsrc;
-    int server_pid;
+    int server_pids[MAX_PORTS];     /* --server-pid: roots of the server trees */
+    int nserver_pids;
+    int redis_pid;                  /* --redis-pid: its CPU is given apart */
+    int sub_ports[MAX_PORTS], nsub_ports;   /* --sub-ports: subscribers spread */
+    int pub_ports[MAX_PORTS], npub_ports;   /* --pub-ports: publisher i on [i % n] */
+    long retry_ms;                  /* --retry-ms: a refused publish is sent again */
+    int kill_pid;                   /* --kill: SIGKILL it --kill-after s into publishing */
+    double kill_after_s;
     const char *kv_path;
     const char *prefix;
     unsigned seed;
@@ -238,11 +246,12 @@ static char *proc_stat_fields(int pid, char *buf, size_t size)
     return strrchr(buf, ')');
 }
 
-/* Sums RSS, threads and utime+stime over pid and all its descendants. */
-static int srv_sample(int root, srvstat_t *st)
+/* Sums RSS, threads and utime+stime over the nroots pids and all their
+ * descendants. */
+static int srv_sample(const int *roots, int nroots, srvstat_t *st)
 {
     memset(st, 0, sizeof(*st));
-    if (root <= 0)
+    if (nroots <= 0 || roots[0] <= 0)
         return -1;
     DIR *d = opendir("/proc");
     if (!d)
@@ -272,7 +281,8 @@ static int srv_sample(int root, srvstat_t *st)
     /* Mark the tree: repeat until no new member (trees here are shallow). */
     char *in = calloc(n, 1);
     for (int i = 0; i < n; i++)
-        if (pid[i] == root) in[i] = 1;
+        for (int r = 0; r < nroots; r++)
+            if (pid[i] == roots[r]) in[i] = 1;
     for (int changed = 1; changed;) {
         changed = 0;
         for (int i = 0; i < n; i++) {
@@ -314,10 +324,13 @@ static int srv_sample(int root, srvstat_t *st)
 
 static struct sockaddr_in dst_addr;
 
-/* Starts a non-blocking connect from src (NULL: any).  Returns the fd or -1
- * with errno set. */
-static int tcp_connect(const char *src)
+/* Starts a non-blocking connect from src (NULL: any) to port (0: -p's).
+ * Returns the fd or -1 with errno set. */
+static int tcp_connect(const char *src, int port)
 {
+    struct sockaddr_in dst = dst_addr;
+    if (port > 0)
+        dst.sin_port = htons((uint16_t)port);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -336,7 +349,7 @@ static int tcp_connect(const char *src)
             return -1;
         }
     }
-    if (connect(fd, (struct sockaddr *)&dst_addr, sizeof(dst_addr)) < 0
+    if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0
         && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
@@ -965,11 +978,18 @@ static void sub_feed(sub_t *s, const char *p, int n)
 
 static char sub_req_fmt[2048];
 
+/* The port of subscriber g: with --sub-ports, the subscribers of each
+ * channel are spread evenly over the ports (g / C in turn). */
+static int sub_port(int g)
+{
+    return O.nsub_ports ? O.sub_ports[(g / O.nchans) % O.nsub_ports] : O.port;
+}
+
 static int sub_start(int ep, sub_t *s, const char *src)
 {
     s->t_start = now_ns();
     if (!SS.t_first_start) SS.t_first_start = s->t_start;
-    s->fd = tcp_connect(src);
+    s->fd = tcp_connect(src, s == &rsub ? O.port : sub_port(sub_base + (int)(s - subs)));
     if (s->fd < 0) {
         if (!SS.first_err) SS.first_err = errno;
         SS.n_fail++;
@@ -1269,7 +1289,7 @@ static void sub_main(int ctl, int idx, int base, int count)
 
 /* ============================================================ publishers */
 
-enum { P_CONNECTING, P_TLS, P_IDLE, P_SENDING, P_WAIT };
+enum { P_CONNECTING, P_TLS, P_IDLE, P_SENDING, P_WAIT, P_DOWN };
 
 typedef struct {
     int fd, state, idx;
@@ -1284,6 +1304,11 @@ typedef struct {
     uint64_t t_sent;
     int cur;                /* event index in flight, -1: info request */
     int info_chan;
+    int port;               /* this connection's server (--pub-ports) */
+    int retry;              /* --retry-ms: event cur is sent again at retry_at */
+    uint64_t retry_at;      /* (P_DOWN: the connection is opened again then) */
+    uint64_t n_ok, n_refused;
+    uint64_t t_ok_after_kill;   /* first 2xx to a request sent after --kill's */
 } pub_t;
 
 static pub_t *pubs;
@@ -1298,12 +1323,16 @@ static uint64_t t_pub_first, t_pub_last;
 static int pub_first_status;
 static uint32_t *chan_expect;   /* subscribers expected per channel */
 static int info_result;         /* subscribers from the last info answer, -1: none */
+/* --retry-ms: publishes refused (any status but 2xx, or the connection
+ * lost: status 0) and sent again; --kill: when, and the refusals after it */
+static uint64_t pubs_refused, pubs_connlost;
+static uint64_t t_kill, kill_refused, t_kill_first_refused, t_kill_last_refused;
 
 static char payload_pad[65536];
 
 static int pub_open(pub_t *p)
 {
-    p->fd = tcp_connect(NULL);
+    p->fd = tcp_connect(NULL, p->port);
     if (p->fd < 0)
         return -1;
     p->state = P_CONNECTING;
@@ -1322,6 +1351,7 @@ static void pub_want(pub_t *p, uint32_t events)
 /* Sends what is in p->out; returns -1 on error. */
 static int pub_flush(pub_t *p)
 {
+    p->state = P_SENDING;
     while (p->ooff < p->olen) {
         ssize_t w = conn_write(p->fd, p->ssl, p->out + p->ooff, (size_t)(p->olen - p->ooff));
         if (w < 0) {
@@ -1422,6 +1452,41 @@ static long find_subscribers(const char *body)
     return isdigit((unsigned char)*k) ? atol(k) : -1;
 }
 
+/* --retry-ms: event p->cur was refused with status st (0: the connection
+ * was lost) at t; it is sent again retry_ms later, with the same data. */
+static void pub_refused(pub_t *p, uint64_t t, int st)
+{
+    pubs_refused++;
+    p->n_refused++;
+    if (!pub_first_status) pub_first_status = st;
+    if (t_kill && p->t_sent > t_kill) {
+        kill_refused++;
+        if (!t_kill_first_refused) t_kill_first_refused = t;
+        t_kill_last_refused = t;
+    }
+    p->retry = 1;
+    p->retry_at = t + (uint64_t)O.retry_ms * 1000000ull;
+}
+
+/* The connection of p broke (or could not be made).  Without --retry-ms the
+ * run stops; with it, the event in flight counts as refused and the
+ * connection is opened again when it is due. */
+static void pub_broken(pub_t *p, const char *what)
+{
+    if (!O.retry_ms)
+        die("%s: %s", what, errno ? strerror(errno) : "closed by the server");
+    uint64_t t = now_ns();
+    epoll_ctl(ep_main, EPOLL_CTL_DEL, p->fd, NULL);
+    if (p->ssl) { SSL_free(p->ssl); p->ssl = NULL; }
+    close_rst(p->fd);
+    p->fd = -1;
+    pubs_connlost++;
+    if (p->cur >= 0 && (p->state == P_SENDING || p->state == P_WAIT))
+        pub_refused(p, t, 0);
+    if (!p->retry) p->retry_at = t + (uint64_t)O.retry_ms * 1000000ull;
+    p->state = P_DOWN;
+}
+
 /* A whole answer has arrived on p. */
 static void pub_answer(pub_t *p)
 {
@@ -1456,8 +1521,12 @@ static void pub_answer(pub_t *p)
             if (!pub_first_status) pub_first_status = st;
         } else if (st >= 200 && st < 300) {
             pubs_ok++;
+            p->n_ok++;
+            if (t_kill && p->t_sent > t_kill && !p->t_ok_after_kill) p->t_ok_after_kill = t;
             pub_ok[c] = pub_seq[c];
             if (subsn >= 0 && (uint32_t)subsn < chan_expect[c]) pub_sub_short++;
+        } else if (O.retry_ms) {
+            pub_refused(p, t, st);
         } else {
             pubs_fail++;
             if (!pub_first_status) pub_first_status = st;
@@ -1528,18 +1597,37 @@ static void rsub_io(void);
 static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
 {
     struct epoll_event evs[64];
+    uint64_t kill_at = 0;
     for (;;) {
-        for (int i = 0; i < O.npubs; i++)
+        /* --kill: kill_after_s after the first event was sent */
+        if (O.kill_pid && t_pub_first && !kill_at)
+            kill_at = t_pub_first + (uint64_t)(O.kill_after_s * 1e9);
+        if (O.kill_pid && t_pub_first && !t_kill && now_ns() >= kill_at) {
+            if (kill(O.kill_pid, SIGKILL) < 0)
+                printf("kill: process %d: %s\n", O.kill_pid, strerror(errno));
+            t_kill = now_ns();
+        }
+        for (int i = 0; i < O.npubs; i++) {
+            if (pubs[i].state == P_DOWN && now_ns() >= pubs[i].retry_at
+                && pub_open(&pubs[i]) < 0)
+                pub_broken(&pubs[i], "publisher connect");
             if (pubs[i].state == P_IDLE) kick(&pubs[i]);
+        }
         if (pred()) return 0;
         if (now_ns() > deadline) return -1;
         int wait_ms = 50;
-        if (O.replay && O.interval_us) {
-            /* the next event's time, not the next 50 ms (lone events every 10 ms) */
+        if (O.interval_us || O.retry_ms) {
+            /* the next event's (or retry's) time, not the next 50 ms (lone
+             * events every 10 ms) */
             uint64_t t = now_ns(), first = t + 50000000ull;
-            for (int i = 0; i < O.npubs; i++)
-                if (pubs[i].state == P_IDLE && pub_next_at[i] > t && pub_next_at[i] < first)
-                    first = pub_next_at[i];
+            for (int i = 0; i < O.npubs; i++) {
+                uint64_t at = 0;
+                if (pubs[i].state == P_IDLE) at = pubs[i].retry ? pubs[i].retry_at : pub_next_at[i];
+                else if (pubs[i].state == P_DOWN) at = pubs[i].retry_at;
+                if (at > t && at < first) first = at;
+            }
+            if (O.kill_pid && kill_at && !t_kill && kill_at > t && kill_at < first)
+                first = kill_at;
             wait_ms = first > t ? (int)((first - t + 999999) / 1000000) : 0;
         }
         int n = epoll_wait(ep_main, evs, 64, wait_ms);
@@ -1551,7 +1639,7 @@ static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
                 int err = 0;
                 socklen_t el = sizeof(err);
                 getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-                if (err) die("publisher connection: %s", strerror(err));
+                if (err) { errno = err; pub_broken(p, "publisher connection"); continue; }
                 if (O.tls) {
                     if (!(p->ssl = tls_new(p->fd))) die("publisher: SSL_new failed");
                     p->state = P_TLS;
@@ -1567,9 +1655,10 @@ static int pub_loop(int (*pred)(void), void (*kick)(pub_t *), uint64_t deadline)
                 if (r == 0) pub_want(p, want);
                 else { p->state = P_IDLE; pub_want(p, EPOLLIN); }
             } else if (p->state == P_SENDING) {
-                if (pub_flush(p) < 0) die("publisher write: %s", strerror(errno));
-            } else if (pub_read(p) < 0) {
-                die("publisher connection closed by the server");
+                if (pub_flush(p) < 0) pub_broken(p, "publisher write");
+            } else if (p->state != P_DOWN) {
+                errno = 0;
+                if (pub_read(p) < 0) pub_broken(p, "publisher connection");
             }
         }
     }
@@ -1612,6 +1701,14 @@ static int events_answered(void)
 
 static void event_kick(pub_t *p)
 {
+    if (p->retry) {
+        /* --retry-ms: the refused event again, same channel and number */
+        if (now_ns() < p->retry_at) return;
+        p->retry = 0;
+        if (pub_send_to(p, ev_chan[p->cur], pub_seq[ev_chan[p->cur]], p->cur) < 0)
+            pub_broken(p, "publisher write");
+        return;
+    }
     int i = pub_next[p->idx];
     while (i < O.nevents && ev_chan[i] % O.npubs != p->idx)
         i++;
@@ -1623,7 +1720,7 @@ static void event_kick(pub_t *p)
         pub_next_at[p->idx] = t + (uint64_t)O.interval_us * 1000;
     }
     pub_next[p->idx] = i + 1;
-    if (pub_send_event(p, i) < 0) die("publisher write: %s", strerror(errno));
+    if (pub_send_event(p, i) < 0) pub_broken(p, "publisher write");
 }
 
 /* --replay: publisher 0 publishes the replay channel's events one by one */
@@ -1713,7 +1810,16 @@ static void usage(void)
 "      --drain S       seconds to wait for deliveries after the last answer (10)\n"
 "      --ready S       seconds allowed for connecting and registering (60)\n"
 "      --timeout S     hard limit for the whole run (300)\n"
-"      --server-pid P  root of the server's process tree: RSS, threads, CPU\n"
+"      --server-pid P  root of the server's process tree: RSS, threads, CPU (P1,P2,..:\n"
+"                      several servers, summed)\n"
+"      --redis-pid P   a process (Redis) whose CPU time in the publish phase is given apart\n"
+"      --sub-ports L   subscribers spread over these ports (P1,P2,..): each channel's in turn\n"
+"      --pub-ports L   publisher connection i to port L[i %% n] (channel counts: the first)\n"
+"      --retry-ms R    a publish refused (not 2xx, or its connection lost) is sent again R ms\n"
+"                      later, same data, until answered 2xx; refusals and duplicates reported\n"
+"      --kill PID      SIGKILL PID --kill-after seconds into the publish phase (a failover):\n"
+"                      time from it to the first publish answered 2xx, and to every port's\n"
+"      --kill-after S  (default 2)\n"
 "      --prefix STR    channel name prefix (default: unique per run)\n"
 "      --seed N        random seed (1)\n"
 "      --kv FILE       also write the results as key=value lines\n"
@@ -1764,12 +1870,30 @@ static void kv(const char *key, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A comma-separated list of positive numbers into out[MAX_PORTS]: the count. */
+static int int_list(const char *arg, int *out, const char *what)
+{
+    int n = 0;
+    for (const char *p = arg; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v <= 0 || v > 4194304 || (*end && *end != ','))
+            die("%s: a list of numbers separated by commas", what);
+        if (n == MAX_PORTS) die("%s: at most %d", what, MAX_PORTS);
+        out[n++] = (int)v;
+        p = *end ? end + 1 : end;
+    }
+    if (!n) die("%s: empty", what);
+    return n;
+}
+
 static void parse_args(int argc, char **argv)
 {
     enum { OPT_SUB = 256, OPT_PUB, OPT_INFO, OPT_BODY, OPT_RANDOM, OPT_SIZE,
            OPT_INTERVAL, OPT_PROCS, OPT_SRC, OPT_CONC, OPT_HOLD, OPT_DRAIN,
            OPT_READY, OPT_TIMEOUT, OPT_SPID, OPT_PREFIX, OPT_SEED, OPT_KV, OPT_TOTAL,
-           OPT_TLS, OPT_HUB_KEY, OPT_HUB_AUTH, OPT_HUB_TMPL, OPT_REPLAY, OPT_REPLAY_AFTER };
+           OPT_TLS, OPT_HUB_KEY, OPT_HUB_AUTH, OPT_HUB_TMPL, OPT_REPLAY, OPT_REPLAY_AFTER,
+           OPT_REDIS_PID, OPT_SUB_PORTS, OPT_PUB_PORTS, OPT_RETRY, OPT_KILL, OPT_KILL_AFTER };
     static const struct option lo[] = {
         {"target", 1, 0, 't'}, {"host", 1, 0, 'H'}, {"port", 1, 0, 'p'},
         {"mode", 1, 0, 'm'}, {"sub", 1, 0, OPT_SUB}, {"pub", 1, 0, OPT_PUB},
@@ -1783,6 +1907,9 @@ static void parse_args(int argc, char **argv)
         {"tls", 0, 0, OPT_TLS}, {"hub-key", 1, 0, OPT_HUB_KEY},
         {"hub-sub-auth", 1, 0, OPT_HUB_AUTH}, {"hub-templates", 1, 0, OPT_HUB_TMPL},
         {"replay", 1, 0, OPT_REPLAY}, {"replay-after", 1, 0, OPT_REPLAY_AFTER},
+        {"redis-pid", 1, 0, OPT_REDIS_PID}, {"sub-ports", 1, 0, OPT_SUB_PORTS},
+        {"pub-ports", 1, 0, OPT_PUB_PORTS}, {"retry-ms", 1, 0, OPT_RETRY},
+        {"kill", 1, 0, OPT_KILL}, {"kill-after", 1, 0, OPT_KILL_AFTER},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0}
     };
     const char *sub = NULL, *pub = NULL, *info = NULL, *body = NULL, *total = NULL;
@@ -1824,7 +1951,13 @@ static void parse_args(int argc, char **argv)
         case OPT_DRAIN: O.drain_s = atof(optarg); break;
         case OPT_READY: O.ready_s = atof(optarg); break;
         case OPT_TIMEOUT: O.timeout_s = atof(optarg); break;
-        case OPT_SPID: O.server_pid = atoi(optarg); break;
+        case OPT_SPID: O.nserver_pids = int_list(optarg, O.server_pids, "--server-pid"); break;
+        case OPT_REDIS_PID: O.redis_pid = atoi(optarg); break;
+        case OPT_SUB_PORTS: O.nsub_ports = int_list(optarg, O.sub_ports, "--sub-ports"); break;
+        case OPT_PUB_PORTS: O.npub_ports = int_list(optarg, O.pub_ports, "--pub-ports"); break;
+        case OPT_RETRY: O.retry_ms = atol(optarg); break;
+        case OPT_KILL: O.kill_pid = atoi(optarg); break;
+        case OPT_KILL_AFTER: O.kill_after_s = atof(optarg); break;
         case OPT_PREFIX: O.prefix = optarg; break;
         case OPT_SEED: O.seed = (unsigned)atol(optarg); break;
         case OPT_KV: O.kv_path = optarg; break;
@@ -1852,7 +1985,12 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(body, "raw")) O.body = BODY_RAW;
         else die("--body is form or raw");
     }
+    if (O.port <= 0 && O.npub_ports) O.port = O.pub_ports[0];
     if (O.port <= 0) usage();
+    if (O.retry_ms < 0 || O.retry_ms > 60000) die("--retry-ms is 0..60000");
+    if (O.kill_pid && (O.kill_pid <= 1 || O.mode != MODE_PUBLISH))
+        die("--kill takes a process id, in publish mode");
+    if (O.kill_pid && !O.kill_after_s) O.kill_after_s = 2;
     if (O.nsubs < 1 || O.nchans < 1 || O.nevents < 0 || O.npubs < 1 || O.conc < 1)
         die("bad counts");
     if (O.nchans > O.nsubs) die("more channels than subscribers");
@@ -2011,9 +2149,19 @@ int main(int argc, char **argv)
     }
 
     srvstat_t s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
-    int have_srv = srv_sample(O.server_pid, &s0) == 0;
-    if (O.server_pid && !have_srv)
-        fprintf(stderr, "ssebench: no process %d: no server figures\n", O.server_pid);
+    srvstat_t r2 = {0}, r3 = {0};
+    int have_srv = srv_sample(O.server_pids, O.nserver_pids, &s0) == 0;
+    if (O.nserver_pids && !have_srv)
+        fprintf(stderr, "ssebench: no process %d: no server figures\n", O.server_pids[0]);
+    if (O.nsub_ports || O.npub_ports) {
+        printf("ports: subscribers on");
+        for (int i = 0; i < (O.nsub_ports ? O.nsub_ports : 1); i++)
+            printf(" %d", O.nsub_ports ? O.sub_ports[i] : O.port);
+        printf(", publishers on");
+        for (int i = 0; i < (O.npub_ports ? O.npub_ports : 1); i++)
+            printf(" %d", O.npub_ports ? O.pub_ports[i] : O.port);
+        printf("\n");
+    }
 
     /* Channel sizes: subscriber g listens on channel g % C. */
     chan_expect = calloc((size_t)O.nchans, sizeof(uint32_t));
@@ -2061,7 +2209,7 @@ int main(int argc, char **argv)
     }
     double conn_s = C.t_last_open > C.t_first_start ? (double)(C.t_last_open - C.t_first_start) / 1e9 : 0;
     double conn_rate = conn_s > 0 ? C.n_ok / conn_s : 0;
-    if (have_srv) srv_sample(O.server_pid, &s1);
+    if (have_srv) srv_sample(O.server_pids, O.nserver_pids, &s1);
     printf("connect: %d of %d subscribers open in %.3f s: %.0f subscriptions/s (%d failed%s%s)\n",
            C.n_ok, O.nsubs, conn_s, conn_rate, C.n_fail,
            first_err ? ", first error: " : "",
@@ -2094,6 +2242,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; ok && i < O.npubs; i++) {
         pubs[i].idx = i;
+        pubs[i].port = O.npub_ports ? O.pub_ports[i % O.npub_ports] : O.port;
         pubs[i].info_chan = -2;
         pubs[i].resp.clen = -1;
         if (pub_open(&pubs[i]) < 0) die("publisher connect: %s", strerror(errno));
@@ -2123,7 +2272,7 @@ int main(int argc, char **argv)
     if (ok && O.mode == MODE_HOLD) {
         double left = (double)(hard_deadline - now_ns()) / 1e9 - 5;
         sleep_s(O.hold_s < left ? O.hold_s : (left > 0 ? left : 0));
-        if (have_srv) srv_sample(O.server_pid, &s2);
+        if (have_srv) srv_sample(O.server_pids, O.nserver_pids, &s2);
         kids_send(M_STOP, NULL, 0);
         kids_wait(1, now_ns() + 10000000000ull);
         int closed = 0;
@@ -2165,7 +2314,8 @@ int main(int argc, char **argv)
             kv("replay_pub_rate", "%.1f", s > 0 ? replay_ok / s : 0);
             if (replay_fail || !replay_id[0]) ok = 0;
         }
-        if (have_srv) srv_sample(O.server_pid, &s2);
+        if (have_srv) srv_sample(O.server_pids, O.nserver_pids, &s2);
+        if (O.redis_pid) srv_sample(&O.redis_pid, 1, &r2);
         uint64_t pdl = hard_deadline > now_ns() + (uint64_t)(O.drain_s * 1e9) + 5000000000ull
             ? hard_deadline - (uint64_t)(O.drain_s * 1e9) - 5000000000ull : now_ns();
         if (ok && pub_loop(events_answered, O.replay ? live_kick : event_kick, pdl) < 0)
@@ -2182,7 +2332,9 @@ int main(int argc, char **argv)
         }
         kids_send(M_EXPECT, pub_ok, (size_t)O.nchans * sizeof(uint32_t));
         kids_wait(1, now_ns() + (uint64_t)((O.drain_s + 10) * 1e9));
-        if (have_srv) srv_sample(O.server_pid, &s3);
+        if (have_srv) srv_sample(O.server_pids, O.nserver_pids, &s3);
+        /* (after a --kill, Redis is another process: no figure) */
+        if (O.redis_pid && !O.kill_pid) srv_sample(&O.redis_pid, 1, &r3);
 
         sstats_t R;
         memset(&R, 0, sizeof(R));
@@ -2250,8 +2402,78 @@ int main(int argc, char **argv)
             kv("threads", "%ld", s3.threads);
             kv("rss_kb", "%ld", s3.rss_kb);
         }
-        int good = !missing && !pubs_fail && R.deliveries == expected && !R.lost && !R.dup
-            && !R.wrongchan && !R.malformed && !R.n_closed;
+        if (O.redis_pid && r3.nproc) {
+            double cpu = r3.cpu_s - r2.cpu_s;
+            printf("  redis CPU %.3f s: %.1f us per publish\n", cpu, pubs_ok ? cpu * 1e6 / pubs_ok : 0);
+            kv("redis_cpu_s", "%.3f", cpu);
+            kv("redis_cpu_us_per_publish", "%.2f", pubs_ok ? cpu * 1e6 / pubs_ok : 0);
+        }
+        if (O.npub_ports > 1 || O.retry_ms || O.kill_pid) {
+            for (int i = 0; i < O.npubs; i++) {
+                pub_t *q = &pubs[i];
+                printf("  publisher %d (port %d): %llu answered 2xx, %llu refused", i, q->port,
+                       (unsigned long long)q->n_ok, (unsigned long long)q->n_refused);
+                if (t_kill && q->t_ok_after_kill)
+                    printf(", first 2xx %.0f ms after the kill", ms(q->t_ok_after_kill - t_kill));
+                printf("\n");
+            }
+        }
+        if (O.retry_ms) {
+            printf("retry: %llu publishes refused and sent again (%llu of them with the connection "
+                   "lost)%s\n", (unsigned long long)pubs_refused, (unsigned long long)pubs_connlost,
+                   pubs_refused ? "; first status below" : "");
+            if (pubs_refused) printf("  first refused publish: HTTP %d (0: connection lost)\n",
+                                     pub_first_status);
+            kv("refused", "%llu", (unsigned long long)pubs_refused);
+            kv("connlost", "%llu", (unsigned long long)pubs_connlost);
+        }
+        int kill_ok = 1;
+        if (O.kill_pid) {
+            /* the first 2xx to a request sent after the kill: overall, and
+             * the last port to get one (each port: its publishers' first) */
+            uint64_t first = 0, all = 0;
+            int every = t_kill != 0;
+            for (int i = 0; i < O.npubs; i++) {
+                uint64_t t = pubs[i].t_ok_after_kill;
+                if (t && (!first || t < first)) first = t;
+            }
+            for (int i = 0; every && i < O.npubs; i++) {
+                uint64_t port_first = 0;
+                for (int j = 0; j < O.npubs; j++) {
+                    uint64_t t = pubs[j].t_ok_after_kill;
+                    if (pubs[j].port == pubs[i].port && t && (!port_first || t < port_first))
+                        port_first = t;
+                }
+                if (!port_first) every = 0;
+                else if (port_first > all) all = port_first;
+            }
+            if (!t_kill) {
+                printf("kill: FAILED: publishing ended before the kill was due\n");
+            } else {
+                printf("kill: SIGKILL to %d %.3f s into publishing; publishes refused after it %llu "
+                       "(first %.0f ms, last %.0f ms after the kill)\n", O.kill_pid,
+                       (double)(t_kill - t_pub_first) / 1e9, (unsigned long long)kill_refused,
+                       t_kill_first_refused ? ms(t_kill_first_refused - t_kill) : 0.0,
+                       t_kill_last_refused ? ms(t_kill_last_refused - t_kill) : 0.0);
+                printf("kill: first publish answered 2xx %.0f ms after the kill; every port "
+                       "answered 2xx %s%.0f ms after it\n", first ? ms(first - t_kill) : -1.0,
+                       every ? "" : "(NOT: a port never did) ", every ? ms(all - t_kill) : -1.0);
+                kv("kill_at_s", "%.3f", (double)(t_kill - t_pub_first) / 1e9);
+                kv("kill_refused", "%llu", (unsigned long long)kill_refused);
+                kv("kill_first_refused_ms", "%.1f",
+                   t_kill_first_refused ? ms(t_kill_first_refused - t_kill) : -1.0);
+                kv("kill_last_refused_ms", "%.1f",
+                   t_kill_last_refused ? ms(t_kill_last_refused - t_kill) : -1.0);
+                kv("kill_first_ok_ms", "%.1f", first ? ms(first - t_kill) : -1.0);
+                kv("kill_all_ok_ms", "%.1f", every ? ms(all - t_kill) : -1.0);
+            }
+            if (!t_kill || !every) kill_ok = 0;
+        }
+        /* With --retry-ms a refused publish may have been written, so a
+         * subscriber may get it twice: reported (dup), not a failure. */
+        int good = !missing && !pubs_fail && !R.lost && !R.wrongchan && !R.malformed && !R.n_closed
+            && (O.retry_ms ? R.deliveries >= expected : R.deliveries == expected && !R.dup)
+            && kill_ok;
         if (O.replay) {
             /* the resuming stream: SS of this process */
             uint64_t want = (uint64_t)O.replay - 1;
@@ -2286,7 +2508,12 @@ int main(int argc, char **argv)
             kv("replay_verified", "%s", rgood ? "OK" : "FAILED");
             good = good && rgood;
         }
-        if (good) {
+        if (good && O.retry_ms) {
+            printf("verify: OK: all %llu deliveries of the events answered 2xx to %d subscribers "
+                   "arrived, in order; none lost; %llu received twice (refused publishes sent "
+                   "again) or out of order\n", (unsigned long long)expected, O.nsubs,
+                   (unsigned long long)R.dup);
+        } else if (good) {
             printf("verify: OK: all %llu deliveries to %d subscribers arrived once each, in order; "
                    "none lost, none duplicated\n", (unsigned long long)expected, O.nsubs);
         } else {
