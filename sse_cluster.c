@@ -59,6 +59,10 @@
 /* At most this many sentinels in a redis-sentinel:// URL. */
 #define CLUSTER_SENTINELS_MAX 16
 
+/* A server whose counts were refreshed in the last this many ms is live
+ * (it refreshes them every second). */
+#define SERVER_LIVE_MS 3000
+
 struct sse_cluster_t {
     server_rec *s;
     apr_pool_t *pool;
@@ -94,7 +98,10 @@ struct sse_cluster_t {
  * ("" = use the seq), body, history count, now, history age (ms; age 0:
  * no limit) and this build's format.  Nothing is written to keys of
  * another format.  The history is trimmed to the count, then of entries
- * older than the age (field t, the publishing server's clock). */
+ * older than the age (field t, the publishing server's clock).  ARGV 9
+ * and 10: the oldest refresh of a live server (ms) and this server's id.
+ * Returns {seq, the other live servers' streams on the channel}: the
+ * publish answer's count, in the same round trip. */
 static const char publish_lua[] =
     "local P, chan, id, body = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
     "local keep, now, age = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])\n"
@@ -135,7 +142,13 @@ static const char publish_lua[] =
     "  if gone then redis.call('SET', P .. ':gone:' .. chan, gone) end\n"
     "else redis.call('SET', P .. ':gone:' .. chan, seq) end\n"
     "redis.call('PUBLISH', P .. ':ev', seq .. ' v' .. ARGV[8] .. '\\n' .. id .. '\\n' .. chan .. '\\n' .. body)\n"
-    "return seq\n";
+    "local others = 0\n"
+    "for _, s in ipairs(redis.call('ZRANGEBYSCORE', P .. ':servers', ARGV[9], '+inf')) do\n"
+    "  if s ~= ARGV[10] then\n"
+    "    others = others + (tonumber(redis.call('HGET', P .. ':srv:' .. s, chan)) or 0)\n"
+    "  end\n"
+    "end\n"
+    "return {seq, others}\n";
 
 /* At a connect: the keys' format, set to ARGV[2] (this build's) when
  * there is none yet. */
@@ -765,12 +778,13 @@ static int cluster_confirmed(sse_cluster_t *c)
 
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
-                        unsigned age, uint64_t *seq)
+                        unsigned age, uint64_t *seq, long *others)
 {
-    char keepstr[16], nowstr[24], agestr[24], fmt[16];
-    const char *argv[11] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
-                             body, keepstr, nowstr, agestr, fmt };
-    size_t lens[11];
+    char keepstr[16], nowstr[24], agestr[24], fmt[16], live[24];
+    const char *argv[13] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
+                             body, keepstr, nowstr, agestr, fmt, live, c->sid };
+    size_t lens[13];
+    apr_int64_t now = (apr_int64_t)apr_time_as_msec(apr_time_now());
     redisReply *r;
     int i;
 
@@ -780,22 +794,27 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     }
     apr_snprintf(fmt, sizeof(fmt), "%d", SSE_CLUSTER_FORMAT);
     apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
-    apr_snprintf(nowstr, sizeof(nowstr), "%" APR_INT64_T_FMT,
-                 (apr_int64_t)apr_time_as_msec(apr_time_now()));
+    apr_snprintf(nowstr, sizeof(nowstr), "%" APR_INT64_T_FMT, now);
+    apr_snprintf(live, sizeof(live), "%" APR_INT64_T_FMT, now - SERVER_LIVE_MS);
     apr_snprintf(agestr, sizeof(agestr), "%" APR_INT64_T_FMT,
                  (apr_int64_t)age * 1000);
-    for (i = 0; i < 11; i++) {
+    for (i = 0; i < 13; i++) {
         lens[i] = strlen(argv[i]);
     }
     lens[6] = len;
-    r = cluster_cmd(c, 11, argv, lens);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
+    r = cluster_cmd(c, 13, argv, lens);
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2
+        || r->element[0]->type != REDIS_REPLY_INTEGER
+        || r->element[1]->type != REDIS_REPLY_INTEGER) {
         if (r) {
             freeReplyObject(r);
         }
         return -1;
     }
-    *seq = (uint64_t)r->integer;
+    *seq = (uint64_t)r->element[0]->integer;
+    if (others) {
+        *others = (long)r->element[1]->integer;
+    }
     freeReplyObject(r);
     return c->wait_n && !cluster_confirmed(c) ? -1 : 0;
 }
@@ -1226,7 +1245,7 @@ static int cluster_each_server(sse_cluster_t *c, cluster_server_fn *fn,
 
     apr_snprintf(zkey, sizeof(zkey), "%s:servers", c->prefix);
     apr_snprintf(min, sizeof(min), "%" APR_TIME_T_FMT,
-                 apr_time_now() / 1000 - 3000);
+                 apr_time_now() / 1000 - SERVER_LIVE_MS);
     if (!(ids = cluster_cmd(c, 4, zr, NULL))) {
         return -1;
     }

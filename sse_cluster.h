@@ -80,10 +80,12 @@ int sse_cluster_up(const sse_cluster_t *c);
  * events no older than age seconds (0: any age).  Returns 0 with *seq set,
  * or -1 (Redis unreachable, or with SSEClusterWait not confirmed by the
  * replicas in time, or refused for a second after such a failure: the
- * caller answers 503; only a publish not confirmed was written). */
+ * caller answers 503; only a publish not confirmed was written).  *others
+ * (unless NULL): the other live servers' streams on chan, from their last
+ * counts in Redis. */
 int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
-                        unsigned age, uint64_t *seq);
+                        unsigned age, uint64_t *seq, long *others);
 
 /* Read what the subscription connection has (do_read 0: only what
  * hiredis already buffered); calls fn for each event, ctl for each

@@ -70,6 +70,7 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
     const char *body;
     relay_gather_t *g;
     uint64_t seq;
+    long others;
 
     ev->id = NULL;
     body = sse_event_serialize(p, ev, &blen);
@@ -78,7 +79,7 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
         blen += strlen(pub->tail);
     }
     if (sse_cluster_publish(d->cluster, chan, id, body, blen, keep, age,
-                            &seq) < 0) {
+                            &seq, &others) < 0) {
         return -2;              /* the requester sees the close: 503 */
     }
     if (!(g = gather_new(d, c, h->seq, strdup(*id ? id
@@ -86,6 +87,7 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
         return -1;
     }
     g->pub_seq = seq;
+    g->pub_others = others;
     g->pub_chan = strdup(chan);
     g->next_pending = d->pending;
     d->pending = g;
@@ -93,11 +95,20 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
 }
 
 /* Add the other servers' streams to g's answer (cluster only): one more
- * reply, a number for a publish on chan, count lines for a list. */
+ * reply, a number for a publish on chan (given by the publish itself),
+ * count lines for a list. */
 void gather_add_remote(relay_gather_t *g, const char *chan)
 {
     sse_buf_t lines = { 0 };
 
+    if (chan && g->pub_seq) {
+        char num[24];
+        apr_snprintf(num, sizeof(num), "%ld", g->pub_others);
+        if (!sse_wire_text_add(&g->replies, num, strlen(num))) {
+            g->nreplies++;
+        }
+        return;
+    }
     if (!g->d->cluster
         || sse_cluster_get_counts(g->d->cluster, chan, &lines) < 0) {
         return;

@@ -59,6 +59,8 @@ typedef struct relay_gather_t {
     uint32_t seq;
     void (*done)(struct relay_gather_t *g); /* internal gathers: no req */
     uint64_t pub_seq;           /* cluster publish waiting for its echo */
+    long pub_others;            /* with pub_seq: the other servers' streams
+                                   on the channel, from the publish */
     char *pub_chan;             /* malloc'ed, with pub_seq; or the channel
                                    of another server's question (op) */
     struct relay_gather_t *next_pending;

@@ -95,9 +95,9 @@ int sse_cluster_tick(sse_cluster_t *c, uint64_t s) { (void)c; (void)s; no_redis(
 int sse_cluster_up(const sse_cluster_t *c) { (void)c; no_redis(__func__); return 0; }
 int sse_cluster_publish(sse_cluster_t *c, const char *ch, const char *id,
                         const char *b, size_t l, unsigned k, unsigned a,
-                        uint64_t *s)
+                        uint64_t *s, long *o)
 {
-    (void)c; (void)ch; (void)id; (void)b; (void)l; (void)k; (void)a; (void)s;
+    (void)c; (void)ch; (void)id; (void)b; (void)l; (void)k; (void)a; (void)s; (void)o;
     no_redis(__func__);
     return -1;
 }
