@@ -45,6 +45,7 @@
 #include "apr_strings.h"
 #include "apr_time.h"
 #include "apr_general.h"
+#include "apr_sha1.h"
 
 #include "sse_log.h"
 #include "sse_cluster.h"
@@ -89,6 +90,10 @@ struct sse_cluster_t {
     apr_time_t retry_at;
     apr_interval_time_t backoff;
     char sid[33];
+    /* the publish script's SHA1 (hex), sent with EVALSHA instead of the
+     * script; noscript: Redis did not have it (the last command) */
+    char publish_sha[2 * APR_SHA1_DIGESTSIZE + 1];
+    int noscript;
     /* the last other format met in the keys and in a message (0: none),
      * each logged once */
     unsigned long other_keys, other_msgs, other_ctl;
@@ -342,6 +347,16 @@ sse_cluster_t *sse_cluster_create(server_rec *s, const char *url,
     c->prefix = apr_pstrdup(p, prefix ? prefix : "sse");
     c->password = password ? apr_pstrdup(p, password) : NULL;
     c->sent_password = sent_password ? apr_pstrdup(p, sent_password) : NULL;
+    {
+        apr_sha1_ctx_t sha;
+        unsigned char dig[APR_SHA1_DIGESTSIZE];
+        apr_sha1_init(&sha);
+        apr_sha1_update(&sha, publish_lua, sizeof(publish_lua) - 1);
+        apr_sha1_final(dig, &sha);
+        for (i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
+            apr_snprintf(c->publish_sha + 2 * i, 3, "%02x", dig[i]);
+        }
+    }
     c->backoff = apr_time_from_msec(200);
     apr_generate_random_bytes(rnd, sizeof(rnd));
     for (i = 0; i < 16; i++) {
@@ -414,6 +429,9 @@ static redisReply *cluster_cmd(sse_cluster_t *c, int argc, const char **argv,
     if (r->type == REDIS_REPLY_ERROR) {
         if (!strncmp(r->str, "SSE-FORMAT ", 11)) {
             cluster_other_keys(c, r->str + 11);
+        }
+        else if (!strncmp(r->str, "NOSCRIPT", 8)) {
+            c->noscript = 1;    /* the caller sends the whole script */
         }
         else if (!strncmp(r->str, "READONLY", 8)) {
             /* a master demoted to replica under us (Sentinel failover) */
@@ -781,8 +799,9 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         unsigned age, uint64_t *seq, long *others)
 {
     char keepstr[16], nowstr[24], agestr[24], fmt[16], live[24];
-    const char *argv[13] = { "EVAL", publish_lua, "0", c->prefix, chan, id,
-                             body, keepstr, nowstr, agestr, fmt, live, c->sid };
+    const char *argv[13] = { "EVALSHA", c->publish_sha, "0", c->prefix, chan,
+                             id, body, keepstr, nowstr, agestr, fmt, live,
+                             c->sid };
     size_t lens[13];
     apr_int64_t now = (apr_int64_t)apr_time_as_msec(apr_time_now());
     redisReply *r;
@@ -802,7 +821,17 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
         lens[i] = strlen(argv[i]);
     }
     lens[6] = len;
+    c->noscript = 0;
     r = cluster_cmd(c, 13, argv, lens);
+    if (!r && c->noscript) {
+        /* Redis lacks the script (restarted, a new master, SCRIPT FLUSH):
+         * the whole of it, which also caches it there */
+        argv[0] = "EVAL";
+        argv[1] = publish_lua;
+        lens[0] = 4;
+        lens[1] = sizeof(publish_lua) - 1;
+        r = cluster_cmd(c, 13, argv, lens);
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2
         || r->element[0]->type != REDIS_REPLY_INTEGER
         || r->element[1]->type != REDIS_REPLY_INTEGER) {

@@ -98,6 +98,16 @@ ok @more == 4 && !grep({ !$_ } @more),
    'four more events published, alternating between the namespaces';
 close $_->{sock} for $os, $ls;
 
+# the publish script goes by its SHA1 (EVALSHA); a Redis that lacks it
+# (SCRIPT FLUSH, as after a restart) gets it whole, with nothing said
+like `redis-cli -p $redis_port info commandstats`, qr/^cmdstat_evalsha:calls=[1-9]/m,
+   'publishes send the script by its SHA1 (EVALSHA)';
+is `redis-cli -p $redis_port script flush`, "OK\n", 'SCRIPT FLUSH';
+my @flushed = map { scalar publish($ports[$_], "flush$nc", "f$_") } 0 .. 2;
+ok !grep({ !$_ } @flushed), 'each server publishes after it (the whole script sent again)';
+my $said = grep { /SSE00402|NOSCRIPT/ } map { open my $fh, '<', "$ENV{CLUSTER_WORK}/s$_/error.log" or die $!; <$fh> } 1 .. 3;
+is $said, 0, 'no server logged an error for it';
+
 # Redis: the history streams are P:h:KEY, KEY = namespace/name (sse_cluster.c)
 my @hkeys = sort split /\n/, `redis-cli -p $redis_port --scan --pattern '$prefix:h:*'`;
 my %hk = map { $_ => 1 } @hkeys;

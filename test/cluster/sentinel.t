@@ -269,7 +269,8 @@ for my $i (1 .. 3) {
 }
 my $c0 = log_count(qr/SSE00404:/);
 my $root = $> == 0 ? '-DRUN_AS_ROOT' : '';
-system("/usr/sbin/apache2 -f $work/s$_/httpd.conf $root -k graceful") for 1 .. 3;
+my $httpd = $ENV{CLUSTER_HTTPD} || '/usr/sbin/apache2';
+system("$httpd -f $work/s$_/httpd.conf $root -k graceful") for 1 .. 3;
 ok wait_until(15, sub { log_count(qr/SSE00404:/) >= $c0 + 3 }),
    'SSEClusterWait 1 300ms: the three relays replaced (new settings) and on the master';
 # (the replica may still be syncing after the switch back: 503 until then)
@@ -451,7 +452,7 @@ diag sprintf 'FAILOVER with SSEClusterWait 1 (two replicas): kill -> first 200: 
     close $f;
 }
 my $n436 = log_count(qr/SSE00436:/);
-system("/usr/sbin/apache2 -f $work/s3/httpd.conf $root -k graceful");
+system("$httpd -f $work/s3/httpd.conf $root -k graceful");
 ok wait_until(15, sub { log_count(qr/SSE00436: the sentinel at 127\.0\.0\.1:\d+ refused the password from SSEClusterSentinelPasswordFile: WRONGPASS/) > $n436 }),
    'a wrong SSEClusterSentinelPasswordFile: the sentinel refused it (SSE00436)';
 sleep 2.5;
@@ -459,7 +460,7 @@ is log_count(qr/SSE00436:/), $n436 + 1, '... said once, though the relay asks ev
 is publish($ports[2], 'x1')->[0], 503, 'that server refuses publishes (it cannot learn where the master is)';
 is publish($ports[0], 'x2')->[0], 200, 'the others publish';
 unlink "$work/s3/extra-spw.conf";
-system("/usr/sbin/apache2 -f $work/s3/httpd.conf $root -k graceful");
+system("$httpd -f $work/s3/httpd.conf $root -k graceful");
 ok wait_until(15, sub { publish($ports[2], 'x3')->[0] == 200 }), 'the right password back: it publishes again';
 
 diag sprintf 'FAILOVER whole test: %.1f s', time - $t0;
