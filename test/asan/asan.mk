@@ -6,6 +6,9 @@
 #   make test-asan ASAN_STRICT=0       fail only on reports that name mod_sse code
 #   make test-asan ASAN_LEAKS=1 ASAN_STRICT=0   LeakSanitizer too (httpd, OpenSSL
 #                                      and PCRE leak at exit: only mod_sse's count)
+#   make test-asan-cluster             the several-server tests (test/cluster:
+#                                      run.sh and sentinel.sh), every httpd
+#                                      under ASan + UBSan
 #   make asan-build                    only build the module
 #   make test-asan-churn               TLS streams on the event MPM (SSESuspend):
 #                                      10,000 open/close cycles, a graceful
@@ -38,7 +41,7 @@ ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lcrypto -llmdb -lz
 # -include stddef.h: apr_general.h picks offsetof for APR_OFFSETOF only when it is
 # already defined, else a NULL->field idiom that UBSan reports in every
 # APR_BRIGADE_INSERT_TAIL (the APR ring macros), which is APR's and not ours.
-ASAN_CFLAGS = -DSSE_VERSION=$(shell cat $(ASAN_TOP)/VERSION) -std=gnu99 -Wall -g -O1 -fno-omit-frame-pointer -include stddef.h \
+ASAN_CFLAGS = -DSSE_VERSION=$(shell cat $(ASAN_TOP)/VERSION) -DSSE_BUILD_STAMP=$(shell date +%s%3N) -std=gnu99 -Wall -g -O1 -fno-omit-frame-pointer -include stddef.h \
               -fsanitize=address,undefined -fsanitize-recover=address,undefined
 ASAN_PKGS  = clang-14 libclang-rt-14-dev apache2 apache2-dev libhiredis-dev libjwt-dev libjansson-dev libssl-dev liblmdb-dev
 # what `make test` needs besides mod_sse.so (targets of the top Makefile)
@@ -51,7 +54,7 @@ ASAN_CHURN_DEPS ?= deps fault-debs fault-build
 
 ASAN_SAVED_GOAL := $(.DEFAULT_GOAL)
 
-.PHONY: test-asan test-asan-churn asan-build asan-deps
+.PHONY: test-asan test-asan-churn test-asan-cluster asan-build asan-deps
 
 test-asan: $(ASAN_OUT)/mod_sse.so $(ASAN_TEST_DEPS)
 	ASAN_MODULE=$(ASAN_OUT)/mod_sse.so ASAN_MPMS="$(ASAN_MPMS)" ASAN_STRICT=$(ASAN_STRICT) \
@@ -60,6 +63,13 @@ test-asan: $(ASAN_OUT)/mod_sse.so $(ASAN_TEST_DEPS)
 test-asan-churn: $(ASAN_OUT)/mod_sse.so $(ASAN_CHURN_DEPS)
 	ASAN_MODULE=$(ASAN_OUT)/mod_sse.so ASAN_CC=$(ASAN_CC) ASAN_CHURN_CYCLES=$(ASAN_CHURN_CYCLES) \
 	    ASAN_CHURN_STREAMS=$(ASAN_CHURN_STREAMS) bash $(ASAN_SRC)/churn.sh
+
+# what test/cluster needs (Redis, Sentinel: the top Makefile's deps)
+ASAN_CLUSTER_DEPS ?= deps
+
+test-asan-cluster: $(ASAN_OUT)/mod_sse.so $(ASAN_CLUSTER_DEPS)
+	ASAN_SUITE=cluster ASAN_MODULE=$(ASAN_OUT)/mod_sse.so ASAN_STRICT=$(ASAN_STRICT) \
+	    ASAN_LEAKS=$(ASAN_LEAKS) ASAN_CC=$(ASAN_CC) bash $(ASAN_SRC)/run.sh
 
 asan-build: $(ASAN_OUT)/mod_sse.so
 

@@ -5,6 +5,9 @@
 #
 #   bash test/asan/run.sh                  every MPM, every test
 #   ASAN_MPMS=prefork bash test/asan/run.sh t/02_wire.t
+#   ASAN_SUITE=cluster bash test/asan/run.sh   the several-server tests
+#                      instead (test/cluster/run.sh and sentinel.sh: three
+#                      httpd on Redis, on Sentinel), every httpd under ASan
 #
 # httpd is started through a small wrapper (build/asan/apache2) that sets
 # LD_PRELOAD and the sanitizer options for httpd alone: the Perl test client
@@ -87,8 +90,15 @@ fi
 echo "asan: module $ASAN_MODULE"
 echo "asan: httpd $HTTPD via $wrapper (runtime $runtime)"
 echo "asan: reports in $ASAN_REPORTS"
-MPMS=$ASAN_MPMS HTTPD=$wrapper bash "$suite" "$@"
-suite_rc=$?
+if [ "${ASAN_SUITE:-}" = cluster ]; then
+    export CLUSTER_MODULE=$ASAN_MODULE CLUSTER_HTTPD=$wrapper
+    bash "$top/test/cluster/run.sh"
+    suite_rc=$?
+    bash "$top/test/cluster/sentinel.sh" || suite_rc=1
+else
+    MPMS=$ASAN_MPMS HTTPD=$wrapper bash "$suite" "$@"
+    suite_rc=$?
+fi
 [ -n "${tree:-}" ] && rm -rf "$tree"
 
 # --- the reports ------------------------------------------------------------

@@ -35,6 +35,7 @@ $SIG{PIPE} = 'IGNORE';
 my $json = JSON::PP->new->utf8;
 my $http = HTTP::Tiny->new(timeout => 10);
 my $root = $> == 0 ? '-DRUN_AS_ROOT' : '';
+my $httpd = $ENV{CLUSTER_HTTPD} || '/usr/sbin/apache2';
 my $chan = "roll$$";
 my $per_server = 10;
 
@@ -131,6 +132,7 @@ if (!$pid) {
     }
     POSIX::_exit(0);
 }
+END { kill 'TERM', $pid if $pid }      # the publisher ends with the test, a die too
 sub answered { open my $fh, '<', $answers or return (); return map { [split ' '] } <$fh> }
 
 # --- 2. one server at a time: a new build and a graceful restart ----------
@@ -151,7 +153,7 @@ for my $i (1 .. 3) {
     }
     $new_of{$i} = $new;
     my $before = () = log_lines($i, qr/SSE00404/);
-    ok system("/usr/sbin/apache2 -f $work/s$i/httpd.conf $root -k graceful >/dev/null 2>&1") == 0,
+    ok system("$httpd -f $work/s$i/httpd.conf $root -k graceful >/dev/null 2>&1") == 0,
        "server $i: build $new instead of $old, graceful restart";
     my $up = run_streams(\@streams, 20, sub {
         scalar(log_lines($i, qr/SSE00211: .*mod_sse-build $new, was mod_sse-build $old/))
