@@ -94,6 +94,7 @@ struct sse_cluster_t {
      * script; noscript: Redis did not have it (the last command) */
     char publish_sha[2 * APR_SHA1_DIGESTSIZE + 1];
     int noscript;
+    const char *why;            /* why the last publish failed */
     /* the last other format met in the keys and in a message (0: none),
      * each logged once */
     unsigned long other_keys, other_msgs, other_ctl;
@@ -809,7 +810,10 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
 
     if (c->wait_n && c->wait_failed
         && apr_time_now() - c->wait_failed < apr_time_from_sec(1)) {
-        return -1;              /* replicas failing: refused, not written */
+        /* replicas failing: refused, not written */
+        c->why = "the Redis replicas SSEClusterWait asks for did not confirm "
+                 "the last publish (SSE00434): not written";
+        return -1;
     }
     apr_snprintf(fmt, sizeof(fmt), "%d", SSE_CLUSTER_FORMAT);
     apr_snprintf(keepstr, sizeof(keepstr), "%u", keep);
@@ -838,6 +842,9 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
         if (r) {
             freeReplyObject(r);
         }
+        c->why = !c->cmd ? "Redis is not reachable (see SSE00401 in the error "
+                           "log)"
+                         : "Redis refused it (see the error log)";
         return -1;
     }
     *seq = (uint64_t)r->element[0]->integer;
@@ -845,7 +852,17 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
         *others = (long)r->element[1]->integer;
     }
     freeReplyObject(r);
-    return c->wait_n && !cluster_confirmed(c) ? -1 : 0;
+    if (c->wait_n && !cluster_confirmed(c)) {
+        c->why = "the Redis replicas SSEClusterWait asks for did not confirm "
+                 "it in time (SSE00434): written, it may still be delivered";
+        return -1;
+    }
+    return 0;
+}
+
+const char *sse_cluster_why(const sse_cluster_t *c)
+{
+    return c->why ? c->why : "Redis is not reachable";
 }
 
 /* A pub/sub message of format fmt on P:chan: 1 when it is this build's;

@@ -87,6 +87,10 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                         const char *body, size_t len, unsigned keep,
                         unsigned age, uint64_t *seq, long *others);
 
+/* Why the last sse_cluster_publish answered -1: one line for the client's
+ * 503 (a static string). */
+const char *sse_cluster_why(const sse_cluster_t *c);
+
 /* Read what the subscription connection has (do_read 0: only what
  * hiredis already buffered); calls fn for each event, ctl for each
  * control message of this format not sent by this server. */

@@ -93,7 +93,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
     apr_array_header_t *topics;
     sse_token_claims_t claims;
     sse_wire_publish_t pub;
-    sse_relay_result_t res;
+    sse_relay_result_t res = { NULL, NULL };
     const char *err = NULL, *bad;
     int none, cookie, i, private, denied;
     apr_status_t rv;
@@ -187,10 +187,7 @@ static int hub_publish(request_rec *r, const sse_dir_conf_t *dc)
                                (const char *const *)topics->elts,
                                topics->nelts);
     if ((rv = sse_relay_publish(r->pool, &pub, &res)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,
-                      "SSE00005: the relay did not answer");
-        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
-                          "the event relay is not available; try again");
+        return sse_relay_unavailable(r, rv, res.id);
     }
     ap_set_content_type(r, "text/plain; charset=utf-8");
     ap_rputs(res.id, r);

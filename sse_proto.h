@@ -73,11 +73,13 @@ enum {
                            since (sse_clock_us), u32 n, n channels: the events of a stream that began
                            while the broker was off this relay; answered
                            by REPLAYED, as a REPLAY                          */
-    SSE_OP_AFTER        /* broker -> relay, seq = the broker's token: u64
+    SSE_OP_AFTER,       /* broker -> relay, seq = the broker's token: u64
                            seq, u32 n, n channels: the events after that
                            seq (the last the broker had from the relay
                            before this one: what other servers published
                            while no relay listened); answered by REPLAYED */
+    SSE_OP_REFUSED      /* relay -> publisher, the PUBLISH's seq: why (one
+                           string); nothing was published (503)              */
 };
 
 typedef struct {

@@ -100,15 +100,6 @@ static long sse_sum(const sse_relay_result_t *res)
     return sum;
 }
 
-static int sse_relay_down(request_rec *r, apr_status_t rv)
-{
-    /* APR_EGENERAL: no answer (a timeout, a closed connection), no errno */
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,
-                  "SSE00005: the relay did not answer");
-    return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
-                      "the event relay is not available; try again");
-}
-
 static int sse_json_answer(request_rec *r, apr_array_header_t *items)
 {
     ap_set_content_type(r, "application/json");
@@ -163,10 +154,10 @@ static int sse_publish(request_rec *r, const sse_dir_conf_t *dc)
                 key, *ev, (uint32_t)SSE_OR(dc->history, SSE_DEFAULT_HISTORY),
                 (uint32_t)SSE_OR(dc->history_age, SSE_DEFAULT_HISTORY_AGE),
                 NULL };
-            sse_relay_result_t res;
+            sse_relay_result_t res = { NULL, NULL };
             apr_status_t rv = sse_relay_publish(r->pool, &pub, &res);
             if (rv != APR_SUCCESS) {
-                return sse_relay_down(r, rv);
+                return sse_relay_unavailable(r, rv, res.id);
             }
             APR_ARRAY_PUSH(items, const char *) = apr_psprintf(r->pool,
                 "{\"channel\":%s,\"id\":%s,\"subscribers\":%ld}",
@@ -404,7 +395,7 @@ static int sse_admin_list(request_rec *r, const char *ns)
     int i;
 
     if (rv != APR_SUCCESS) {
-        return sse_relay_down(r, rv);
+        return sse_relay_unavailable(r, rv, NULL);
     }
     counts = sse_relay_sum_lists(r->pool, &res, &names);
     qsort(names->elts, names->nelts, sizeof(char *), sse_cmp_str);
@@ -452,7 +443,7 @@ static int sse_admin(request_rec *r, const sse_dir_conf_t *dc)
             item = sse_admin_conns(r, chan, key, &rv);
         }
         if (rv != APR_SUCCESS) {
-            return sse_relay_down(r, rv);
+            return sse_relay_unavailable(r, rv, NULL);
         }
         APR_ARRAY_PUSH(items, const char *) = item;
     }

@@ -75,7 +75,8 @@ static int relay_read_result(apr_pool_t *p, int fd, sse_frame_hdr_t *h,
         have += (size_t)n;
     }
     got = have - sizeof(*h);
-    if (sse_frame_hdr_read(buf, h) || h->type != SSE_OP_RESULT
+    if (sse_frame_hdr_read(buf, h)
+        || (h->type != SSE_OP_RESULT && h->type != SSE_OP_REFUSED)
         || got > h->len) {
         return -1;
     }
@@ -116,6 +117,16 @@ apr_status_t sse_relay_call(apr_pool_t *p, sse_buf_t *req,
     /* res's strings point into payload, which is in p */
     rd.p = payload;
     rd.left = h.len;
+    if (h.type == SSE_OP_REFUSED) {
+        const char *why;
+        size_t len;
+        if (sse_wire_refused_get(&rd, &why, &len)) {
+            return APR_EGENERAL;
+        }
+        res->id = apr_pstrmemdup(p, why, len);
+        res->replies = NULL;
+        return SSE_RELAY_REFUSED;
+    }
     return sse_wire_result_get(p, &rd, res) ? APR_EGENERAL : APR_SUCCESS;
 }
 

@@ -80,7 +80,7 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
     }
     if (sse_cluster_publish(d->cluster, chan, id, body, blen, keep, age,
                             &seq, &others) < 0) {
-        return -2;              /* the requester sees the close: 503 */
+        return request_refuse(c, h, sse_cluster_why(d->cluster));   /* 503 */
     }
     if (!(g = gather_new(d, c, h->seq, strdup(*id ? id
                          : apr_psprintf(p, "%" APR_UINT64_T_FMT, seq))))) {

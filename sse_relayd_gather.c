@@ -47,6 +47,16 @@ void gather_answer(relay_gather_t *g)
     gather_detach(g);
 }
 
+int request_refuse(relay_conn_t *c, const sse_frame_hdr_t *h,
+                   const char *why)
+{
+    if (sse_wire_refused_put(&c->peer.out, h->seq, why)) {
+        return -2;
+    }
+    conn_queue_out(c);
+    return 0;
+}
+
 void gather_finish(relay_gather_t *g)
 {
     if (g->done) {

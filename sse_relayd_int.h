@@ -303,6 +303,12 @@ void gather_detach(relay_gather_t *g);
 /* Answer g's requester with the replies gathered so far (and detach it). */
 void gather_answer(relay_gather_t *g);
 
+/* Answer request h of requester c with REFUSED: nothing was published,
+ * why (one line, said to the client with the 503).  0, or -1 (out of
+ * memory: the connection is dropped, the requester answers 503 too). */
+int request_refuse(relay_conn_t *c, const sse_frame_hdr_t *h,
+                   const char *why);
+
 /* Run g's done, answer its requester, free g. */
 void gather_finish(relay_gather_t *g);
 

@@ -16,6 +16,7 @@
 
 #include "sse_request.h"
 #include "sse_event.h"
+#include "sse_relay.h"
 
 /* End the request with status and a one-line text reason, logged too. */
 int sse_refuse(request_rec *r, int status, const char *allow,
@@ -33,6 +34,21 @@ int sse_refuse(request_rec *r, int status, const char *allow,
     ap_set_content_type(r, "text/plain; charset=utf-8");
     ap_rprintf(r, "%s\n", reason);
     return OK;
+}
+
+int sse_relay_unavailable(request_rec *r, apr_status_t rv, const char *why)
+{
+    if (rv == SSE_RELAY_REFUSED) {
+        return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                          apr_pstrcat(r->pool, "not published: ",
+                                      why ? why : "refused by the relay",
+                                      "; try again", NULL));
+    }
+    /* APR_EGENERAL: no answer (a timeout, a closed connection), no errno */
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,
+                  "SSE00005: the relay did not answer");
+    return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
+                      "the event relay is not available; try again");
 }
 
 const char *sse_args_collect(apr_pool_t *p, const char *args,

@@ -244,6 +244,19 @@ int sse_wire_catchup_get(apr_pool_t *p, sse_rd_t *rd, uint64_t *since,
     return sse_rd_u64(rd, since) ? -1 : rd_keys(p, rd, keys, n);
 }
 
+int sse_wire_refused_put(sse_buf_t *b, uint32_t seq, const char *why)
+{
+    long off = sse_frame_begin(b, SSE_OP_REFUSED, seq);
+
+    return frame_close(b, off, off >= 0
+                               && !sse_buf_put_str(b, why, strlen(why)));
+}
+
+int sse_wire_refused_get(sse_rd_t *rd, const char **why, size_t *len)
+{
+    return sse_rd_str(rd, why, len);
+}
+
 int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,
                           const char *events, size_t len, uint64_t upto)
 {

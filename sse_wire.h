@@ -114,6 +114,11 @@ int sse_wire_catchup_put(sse_buf_t *b, uint32_t op, uint32_t seq,
 int sse_wire_catchup_get(apr_pool_t *p, sse_rd_t *rd, uint64_t *since,
                          const char ***keys, uint32_t *n);
 
+/* REFUSED (relay -> publisher, the PUBLISH's seq): why it was not
+ * published, one line. */
+int sse_wire_refused_put(sse_buf_t *b, uint32_t seq, const char *why);
+int sse_wire_refused_get(sse_rd_t *rd, const char **why, size_t *len);
+
 /* REPLAYED (relay -> broker, the REPLAY's seq): whether history was lost,
  * the events (serialized, one string) and the seq they cover up to. */
 int sse_wire_replayed_put(sse_buf_t *b, uint32_t seq, int lost,

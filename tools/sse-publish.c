@@ -193,8 +193,8 @@ static int relay_no_answer(const char *path, int e)
         return EXIT_UNREACHABLE;
     }
     say("the relay at %s closed the connection without an answer "
-        "(refused: a user other than root or the httpd user, a relay too "
-        "busy to answer in time, or, with SSECluster, Redis is down)",
+        "(refused: a user other than root or the httpd user, or a relay "
+        "too busy to answer in time)",
         path);
     return EXIT_REFUSED;
 }
@@ -222,13 +222,26 @@ static int relay_exchange(apr_pool_t *p, int fd, const char *path,
             (unsigned)sse_frame_format(&h), SSE_FRAME_FORMAT);
         return EXIT_REFUSED;
     }
-    if (h.type != SSE_OP_RESULT || h.len > MAX_ANSWER
+    if ((h.type != SSE_OP_RESULT && h.type != SSE_OP_REFUSED)
+        || h.len > MAX_ANSWER
         || sse_sock_read_all(fd, payload = apr_palloc(p, h.len + 1), h.len,
                              IO_TIMEOUT * 1000)) {
         return relay_no_answer(path, errno);
     }
     rd.p = payload;
     rd.left = h.len;
+    if (h.type == SSE_OP_REFUSED) {
+        const char *why;
+        size_t len;
+        if (sse_wire_refused_get(&rd, &why, &len)) {
+            say("the relay at %s answered with a malformed frame", path);
+        }
+        else {
+            say("the relay at %s refused the event: %.*s", path, (int)len,
+                why);
+        }
+        return EXIT_REFUSED;
+    }
     if (sse_wire_result_get(p, &rd, res)) {
         say("the relay at %s answered with a malformed frame", path);
         return EXIT_REFUSED;

@@ -219,9 +219,14 @@ my $j0 = publish($ports[0], $q, 'before');
 my($res1, $j1) = publish($ports[0], $q, 'before');
 ok $j0 && $j1, 'published before the Redis restart';
 system('redis-cli', '-p', $redis_port, 'shutdown', 'nosave') ;
-ok wait_until(5, sub { my($res) = publish($ports[1], $q, 'during');
-                       $res->{status} == 503 && ($res->{headers}{'retry-after'} // '') ne '' }),
+my $down;
+ok wait_until(5, sub { ($down) = publish($ports[1], $q, 'during');
+                       $down->{status} == 503 && ($down->{headers}{'retry-after'} // '') ne '' }),
    'Redis down: publish answers 503 with Retry-After';
+like $down->{content}, qr/^not published: Redis is not reachable \(see SSE00401 in the error log\); try again$/m,
+   '... saying why (the relay refused it: not "the relay did not answer")';
+is scalar(grep { /SSE00005/ } map { open my $fh, '<', "$ENV{CLUSTER_WORK}/s$_/error.log" or die $!; <$fh> } 1 .. 3), 0,
+   '... and no server logged SSE00005 (the relay did answer)';
 system('redis-server', '--port', $redis_port, '--bind', '127.0.0.1', '--save', '',
        '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/redis.pid",
        '--logfile', "$work/redis.log", '--dir', $work) == 0 or die 'redis restart';

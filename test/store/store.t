@@ -122,6 +122,7 @@ unlink glob "$dir/history/*";
 ok start(), 'start with an empty store (SSEHistoryMaxSize 4M)';
 my $cc = "c$run";
 my $big = 'x' x 200_000;
+my $n005 = () = log_lines(qr/SSE00005/);
 my(@full_ok, $full_code);
 for my $i (1 .. 60) {
     my($code, $id) = publish($cc, "$i $big");
@@ -130,6 +131,9 @@ for my $i (1 .. 60) {
 }
 is $full_code, 503, 'past SSEHistoryMaxSize a publish is answered 503 (after ' . scalar(@full_ok) . ' of 200 KB)';
 ok scalar(log_lines(qr/SSE00220: the history store is full/)), '... and logged (SSE00220)';
+ok scalar(log_lines(qr/SSE00001: 503 \/pub: not published: the history store cannot keep it/)),
+   '... the client told why (the relay refused it), not "the relay did not answer"';
+is scalar(() = log_lines(qr/SSE00005/)), $n005, '... and no SSE00005';
 my $fsize = -s $file;
 ok $fsize <= 4 * 1024 * 1024 + 65536, "the store stays within its size ($fsize bytes)";
 ($got) = resume($cc, $full_ok[0], scalar(@full_ok) - 1);

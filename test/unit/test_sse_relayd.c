@@ -93,6 +93,7 @@ static void no_redis(const char *fn)
 int sse_cluster_fd(const sse_cluster_t *c) { (void)c; no_redis(__func__); return -1; }
 int sse_cluster_tick(sse_cluster_t *c, uint64_t s) { (void)c; (void)s; no_redis(__func__); return 0; }
 int sse_cluster_up(const sse_cluster_t *c) { (void)c; no_redis(__func__); return 0; }
+const char *sse_cluster_why(const sse_cluster_t *c) { (void)c; no_redis(__func__); return ""; }
 int sse_cluster_publish(sse_cluster_t *c, const char *ch, const char *id,
                         const char *b, size_t l, unsigned k, unsigned a,
                         uint64_t *s, long *o)
@@ -868,9 +869,17 @@ static void test_store(apr_pool_t *p)
         memset(data, 'x', big);
         data[big] = '\0';
         sse_buf_free(&r->peer.out);
+        sse_frame_hdr_t h;
+        sse_rd_t rd;
+        const char *why = "";
+        size_t len = 0;
         publish(r, "ns/s", data, 0);
-        CHECK(r->peer.out.len == 0);            /* not answered: 503 */
+        /* refused, saying why (the publisher answers 503 with it) */
+        CHECK(frames(r, SSE_OP_REFUSED, 0, &h, &rd) == 1
+              && sse_wire_refused_get(&rd, &why, &len) == 0);
+        CHECK(len > 0 && memmem(why, len, "history store", 13) != NULL);
         CHECK(d.next_id == 1004);               /* the seq given back */
+        CHECK(!r->closed);                      /* the connection kept */
         free(data);
     }
     relayd_done(&d);
