@@ -278,6 +278,18 @@ if wanted_c && has_target modsse; then
             cl_run C1-one -p "$CL_P1" --sub-ports "$ALL3" -n "$C1_SUBS" -c "$C1_CHANS" -e "$C1_EVENTS" -P "$C1_PUBS"
             cl_run C1-rr -p "$CL_P1" --pub-ports "$ALL3" --sub-ports "$ALL3" \
                 -n "$C1_SUBS" -c "$C1_CHANS" -e "$C1_EVENTS" -P "$C1_PUBS"
+            # the same with 17 more listeners on the events' pub/sub
+            # channel (redis-cli), standing in for the relays of 17 more
+            # servers: what one publish costs Redis with 20 servers
+            lpids=""
+            for _ in $(seq 17); do
+                redis-cli -p "$CL_REDIS" subscribe "$CL_PREFIX:ev" >/dev/null 2>&1 &
+                lpids="$lpids $!"
+            done
+            sleep 1
+            cl_run C1-rr20 -p "$CL_P1" --pub-ports "$ALL3" --sub-ports "$ALL3" \
+                -n "$C1_SUBS" -c "$C1_CHANS" -e "$C1_EVENTS" -P "$C1_PUBS"
+            kill $lpids 2>/dev/null; wait $lpids 2>/dev/null || true
         fi
         wanted C2 && cl_run C2-cluster -p "$CL_P1" --sub-ports "$ALL3" -n "$C2_N" -e "$C2_EVENTS"
         if wanted C3; then
@@ -328,6 +340,8 @@ if wanted_c && has_target modsse; then
             echo "| C1 publish answer p99 (ms) | $(ck C1-single pub_p99_ms 2) | $(ck C1-one pub_p99_ms 2) | $(ck C1-rr pub_p99_ms 2) | $(cratio C1-one C1-single pub_p99_ms) / $(cratio C1-rr C1-single pub_p99_ms) |"
             echo "| C1 CPU of all httpd per publish (us) | $(ck C1-single cpu_us_per_publish 1) | $(ck C1-one cpu_us_per_publish 1) | $(ck C1-rr cpu_us_per_publish 1) | $(cratio C1-one C1-single cpu_us_per_publish) / $(cratio C1-rr C1-single cpu_us_per_publish) |"
             echo "| C1 Redis CPU per publish (us) | - | $(ck C1-one redis_cpu_us_per_publish 1) | $(ck C1-rr redis_cpu_us_per_publish 1) | - |"
+            echo "| C1 with 17 more pub/sub listeners standing in for 17 more servers (20 in all): publishes/s | - | - | $(ck C1-rr20 pub_rate) | - |"
+            echo "| C1 with 20 servers' listeners: Redis CPU per publish (us) | - | - | $(ck C1-rr20 redis_cpu_us_per_publish 1) | - |"
             echo "| C1 Redis commands per publish (INFO commandstats, a script's own included) | - | $(cper C1-one redis_calls 1) | $(cper C1-rr redis_calls 1) | - |"
             echo "| C1 Redis time inside the publish script per publish (us) | - | $(cper C1-one redis_script_usec 1) | $(cper C1-rr redis_script_usec 1) | - |"
             echo "| C1 Redis used_memory after the run, MiB (growth in it) | - | $(cmem C1-one) | $(cmem C1-rr) | - |"
