@@ -388,12 +388,27 @@ ok log_count(qr/SSE00407: the new Redis master's sequence is at \d+, this server
 is log_count(qr/SSE00405:/), $n405, '... and none said Redis lost data (SSE00405)';
 is $wstatus{after}{200} // 0, 30, '30 more events answered 200 on the new master';
 
+# the killed master comes back: the sentinels make it a replica; nothing
+# changes for the servers (no reconnect), publishes go on being confirmed
+my $c2 = log_count(qr/SSE00404:/);
+system('redis-server', '--port', $wmaster, '--bind', '127.0.0.1', '--save', '',
+       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/$pidfile{$wmaster}.pid",
+       '--logfile', "$work/$pidfile{$wmaster}.log", '--dir', $work,
+       '--dbfilename', "$pidfile{$wmaster}.rdb", '--repl-diskless-sync-delay', '0') == 0
+    or die "cannot restart the killed master";
+ok wait_until(20, sub { role($wmaster) eq 'slave'
+                        && `redis-cli -p $wmaster info replication` =~ /^master_link_status:up/m }),
+   'the killed master came back as a replica of the new one, synced';
+$wpub->('back') for 1 .. 20;
+is $wstatus{back}{200} // 0, 20, '20 more events answered 200 (confirmed) with it back';
+is log_count(qr/SSE00404:/), $c2, '... and no server reconnected';
+
 # an event answered 503 but seen live (the old master published it before
 # WAIT failed): a resume from its id, which the new master never had, is
 # told the history is lost, and goes on with what came after
 my %behind = map { $_ => 1 } @{ $wsent{behind} };
 my($seen) = grep { $behind{ $_->[1] } } @{ $live[0]{events} };
-my @after_kill = grep { my $d = $_; grep { $_ eq $d } @{ $wsent{failover} }, @{ $wsent{after} } } @acked;
+my @after_kill = grep { my $d = $_; grep { $_ eq $d } @{ $wsent{failover} }, @{ $wsent{after} }, @{ $wsent{back} } } @acked;
 my $gapped = $seen && stream_open($ports[2], "/stream?channel=$wchan", 'Last-Event-ID' => $seen->[0]);
 ok $gapped && pump_with(\&stream_read, [$gapped], 10, sub { @{ $gapped->{events} } >= @after_kill })
    && ($gapped->{head} // '') =~ /^SSE-History-Lost: true/mi
