@@ -175,24 +175,28 @@ static const char format_lua[] =
  * the jump).  So no id is given to two events.  With SSEClusterWait, after
  * a failover what the new master lacks was never answered 200 (a replica
  * had to confirm each 200, and the sentinels promote the most advanced):
- * only ids past what it has are unknown, remembered as the range P:gap
- * ("lo hi": a resume after an id in lo < id < hi reports lost history),
- * and a resume from before keeps its history.  ARGV: prefix, last seen,
+ * only ids past what it has are unknown, remembered as a range in the
+ * sorted set P:gaps (member "lo hi", score hi: a resume after an id in
+ * lo < id < hi reports lost history; one per failover, whichever relay
+ * comes first, whether it saw past the new master or not), and a resume
+ * from before keeps its history.  ARGV: prefix, last seen,
  * jump, switched (0/1), waited (0/1). */
 #define SEQ_JUMP "1000000"
 static const char bump_lua[] =
     "local P, last = ARGV[1], tonumber(ARGV[2])\n"
     "local jump, switched = tonumber(ARGV[3]), ARGV[4] == '1'\n"
     "local v = tonumber(redis.call('GET', P .. ':seq') or '0')\n"
+    "local waited = switched and ARGV[5] == '1'\n"
+    "local function gap(hi)\n"
+    "  redis.call('ZADD', P .. ':gaps', hi, v .. ' ' .. hi)\n"
+    "end\n"
     "if v < last then\n"
     "  redis.call('SET', P .. ':seq', last + jump)\n"
-    "  if switched and ARGV[5] == '1' then\n"
-    "    redis.call('SET', P .. ':gap', v .. ' ' .. (last + jump))\n"
-    "  else\n"
-    "    redis.call('SET', P .. ':floor', last + jump)\n"
-    "  end\n"
+    "  if waited then gap(last + jump)\n"
+    "  else redis.call('SET', P .. ':floor', last + jump) end\n"
     "elseif switched and last > 0 and v < last + jump / 2 then\n"
     "  redis.call('SET', P .. ':seq', v + jump)\n"
+    "  if waited then gap(v + jump) end\n"
     "end\n"
     "return v\n";
 
@@ -804,6 +808,7 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
                              id, body, keepstr, nowstr, agestr, fmt, live,
                              c->sid };
     size_t lens[13];
+    int was_up;
     apr_int64_t now = (apr_int64_t)apr_time_as_msec(apr_time_now());
     redisReply *r;
     int i;
@@ -811,8 +816,8 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     if (c->wait_n && c->wait_failed
         && apr_time_now() - c->wait_failed < apr_time_from_sec(1)) {
         /* replicas failing: refused, not written */
-        c->why = "the Redis replicas SSEClusterWait asks for did not confirm "
-                 "the last publish (SSE00434): not written";
+        c->why = "not published: the Redis replicas SSEClusterWait asks for "
+                 "did not confirm the last publish (SSE00434)";
         return -1;
     }
     apr_snprintf(fmt, sizeof(fmt), "%d", SSE_CLUSTER_FORMAT);
@@ -826,6 +831,7 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     }
     lens[6] = len;
     c->noscript = 0;
+    was_up = c->cmd != NULL;
     r = cluster_cmd(c, 13, argv, lens);
     if (!r && c->noscript) {
         /* Redis lacks the script (restarted, a new master, SCRIPT FLUSH):
@@ -842,9 +848,13 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
         if (r) {
             freeReplyObject(r);
         }
-        c->why = !c->cmd ? "Redis is not reachable (see SSE00401 in the error "
-                           "log)"
-                         : "Redis refused it (see the error log)";
+        /* down before it was sent; down after (no answer: the script
+         * may have run); or an error answer (nothing written) */
+        c->why = !was_up ? "not published: Redis is not reachable (see the "
+                           "error log)"
+                 : !c->cmd ? "Redis did not answer (see the error log): it may "
+                             "have been published"
+                 : "not published: Redis refused it (see the error log)";
         return -1;
     }
     *seq = (uint64_t)r->element[0]->integer;
@@ -853,8 +863,9 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
     }
     freeReplyObject(r);
     if (c->wait_n && !cluster_confirmed(c)) {
-        c->why = "the Redis replicas SSEClusterWait asks for did not confirm "
-                 "it in time (SSE00434): written, it may still be delivered";
+        c->why = "written but not confirmed by the Redis replicas "
+                 "SSEClusterWait asks for (SSE00434): it may still be "
+                 "delivered";
         return -1;
     }
     return 0;
@@ -862,7 +873,7 @@ int sse_cluster_publish(sse_cluster_t *c, const char *chan, const char *id,
 
 const char *sse_cluster_why(const sse_cluster_t *c)
 {
-    return c->why ? c->why : "Redis is not reachable";
+    return c->why ? c->why : "not published: Redis is not reachable";
 }
 
 /* A pub/sub message of format fmt on P:chan: 1 when it is this build's;
@@ -1189,18 +1200,22 @@ int sse_cluster_replay(sse_cluster_t *c, const char *const *chans, int n,
         }
         freeReplyObject(r);
     }
-    apr_snprintf(key, sizeof(key), "%s:gap", c->prefix);
     {
-        redisReply *r = cluster_cmd(c, 2, argv, NULL);
-        char *end;
-        if (!r) {
+        /* the failovers' gaps that end past after: lost if one begins
+         * before it (an id the new master never had) */
+        char gkey[CLUSTER_KEY_MAX], min[32];
+        const char *zr[4] = { "ZRANGEBYSCORE", gkey, min, "+inf" };
+        redisReply *r;
+        size_t k;
+        apr_snprintf(gkey, sizeof(gkey), "%s:gaps", c->prefix);
+        apr_snprintf(min, sizeof(min), "(%" APR_UINT64_T_FMT, after);
+        if (!(r = cluster_cmd(c, 4, zr, NULL))) {
             return -1;
         }
-        if (r->type == REDIS_REPLY_STRING) {
-            uint64_t lo = strtoull(r->str, &end, 10);
-            uint64_t hi = strtoull(end, NULL, 10);
-            if (after > lo && after < hi) {
-                *lost = 1;      /* an id the new master never had */
+        for (k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+            if (r->element[k]->type == REDIS_REPLY_STRING
+                && strtoull(r->element[k]->str, NULL, 10) < after) {
+                *lost = 1;
             }
         }
         freeReplyObject(r);

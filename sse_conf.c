@@ -490,6 +490,10 @@ static const char *set_cluster(cmd_parms *cmd, void *dummy, const char *arg)
         apr_file_close(f);
         buf[n] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';   /* the first line is the password */
+        if (!*buf) {
+            return apr_psprintf(cmd->pool, "%s: '%s' has no password on its "
+                                "first line", name, arg);
+        }
         if (!strcmp(name, "SSEClusterSentinelPasswordFile")) {
             sc->cluster_sent_password = buf;
         }

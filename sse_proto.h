@@ -23,7 +23,9 @@
 /* The frames' format: every frame carries it (the high 16 bits of its
  * header's type word, the op in the low 16), and a frame of another
  * format is refused, never read (sse_frame_peek answers -2).  Raise it
- * with any change to the frames below; a relay kept running across a
+ * with any change to the frames below that a peer of the previous format
+ * would misread (a new op that such a peer would only take for no answer,
+ * as REFUSED, needs none); a relay kept running across a
  * graceful restart is replaced when the new module's differs, and an
  * old child or an old sse-publish that meets the new relay is told off in
  * one log line.  Frames before formats were numbered carry 0 there. */
@@ -79,7 +81,8 @@ enum {
                            before this one: what other servers published
                            while no relay listened); answered by REPLAYED */
     SSE_OP_REFUSED      /* relay -> publisher, the PUBLISH's seq: why (one
-                           string); nothing was published (503)              */
+                           string, saying whether it was written); the
+                           publisher answers 503                             */
 };
 
 typedef struct {

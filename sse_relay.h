@@ -25,8 +25,9 @@ extern const char *sse_relay_path;
  * published nothing. */
 #define SSE_RELAY_TIMEOUT_S 5
 
-/* sse_relay_call's answer when the relay refused the request (REFUSED:
- * nothing was published); res->id then says why, in one line. */
+/* sse_relay_call's answer when the relay refused the request (REFUSED);
+ * res->id then says why, in one line (and whether the event was written:
+ * with SSECluster it may have been). */
 #define SSE_RELAY_REFUSED (APR_OS_START_USERERR + 1)
 
 /* Connect to the relay socket; returns a blocking fd with 5 s send and

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,7 +35,9 @@ typedef struct {
     apr_pool_t *pconf;          /* the current generation's, for respawns */
     server_rec *s;
     sse_cluster_conf_t cc;      /* in pconf, for the next fork */
-    char cluster[2048];         /* the running relay's cluster settings */
+    char *cluster;              /* the running relay's cluster settings
+                                   (malloc'ed: two password files of up to
+                                   4 KB each are in them), or NULL */
     char sock[1024];            /* the running relay's socket path */
     int starts, upgrades;       /* relays forked, replaced by a new build */
 } relay_state_t;
@@ -185,7 +188,7 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                                        cc->store_strict, cc->wait_replicas,
                                        cc->wait_ms), NULL);
     st->cc.handover = NULL;
-    if (st->running && strcmp(cluster, st->cluster)) {
+    if (st->running && strcmp(cluster, st->cluster ? st->cluster : "")) {
         /* Only a history in memory needs handing over: a store or Redis
          * keeps it for the next relay. */
         const char *dir = !cc->url && !cc->store_path
@@ -194,16 +197,19 @@ int sse_relay_spawn(apr_pool_t *pconf, server_rec *s,
                      "SSE00211: relay build, protocol, cluster/stats or "
                      "history store settings changed (%s, was %.*s); "
                      "replacing the relay%s", sse_build_id,
-                     (int)strcspn(st->cluster, "|"), st->cluster,
+                     st->cluster ? (int)strcspn(st->cluster, "|") : 0,
+                     st->cluster ? st->cluster : "",
                      dir ? ", which hands its history to the new one" : "");
         kill(st->proc.pid, dir ? SIGUSR2 : SIGTERM);
         waitpid(st->proc.pid, NULL, 0);
         st->running = 0;
         st->cc.handover = dir;
-        st->upgrades += strncmp(cluster, st->cluster, strcspn(st->cluster, "|")
-                                + 1) != 0;
+        st->upgrades += !st->cluster
+                        || strncmp(cluster, st->cluster,
+                                   strcspn(st->cluster, "|") + 1) != 0;
     }
-    apr_cpystrn(st->cluster, cluster, sizeof(st->cluster));
+    free(st->cluster);
+    st->cluster = strdup(cluster);
     if (!st->running && relay_fork(st) != OK) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -303,9 +303,10 @@ void gather_detach(relay_gather_t *g);
 /* Answer g's requester with the replies gathered so far (and detach it). */
 void gather_answer(relay_gather_t *g);
 
-/* Answer request h of requester c with REFUSED: nothing was published,
- * why (one line, said to the client with the 503).  0, or -1 (out of
- * memory: the connection is dropped, the requester answers 503 too). */
+/* Answer request h of requester c with REFUSED and why (one line, said
+ * to the client with the 503; it says whether the event was written).
+ * 0, or -2 (out of memory: the connection is dropped quietly, the
+ * requester answers 503 too). */
 int request_refuse(relay_conn_t *c, const sse_frame_hdr_t *h,
                    const char *why);
 

@@ -250,8 +250,9 @@ static int request_read(relay_conn_t *c, const sse_frame_hdr_t *h,
         q->chan = pub.key;
         q->body = publish_local(d, p, &pub, &q->id, &q->seq, &q->blen);
         if (!q->body) {         /* not kept (SSE00220): 503 */
-            *rc = request_refuse(c, h, "the history store cannot keep it "
-                                       "(see SSE00220 in the error log)");
+            *rc = request_refuse(c, h, "not published: the history store "
+                                       "cannot keep it (see SSE00220 in the "
+                                       "error log)");
             return 1;
         }
     }

@@ -40,9 +40,8 @@ int sse_relay_unavailable(request_rec *r, apr_status_t rv, const char *why)
 {
     if (rv == SSE_RELAY_REFUSED) {
         return sse_refuse(r, HTTP_SERVICE_UNAVAILABLE, NULL,
-                          apr_pstrcat(r->pool, "not published: ",
-                                      why ? why : "refused by the relay",
-                                      "; try again", NULL));
+                          apr_pstrcat(r->pool, why ? why : "refused by the "
+                                      "relay", "; try again", NULL));
     }
     /* APR_EGENERAL: no answer (a timeout, a closed connection), no errno */
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_EGENERAL ? 0 : rv, r,

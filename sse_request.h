@@ -11,7 +11,8 @@
 #include "sse_config.h"
 
 /* A request the relay did not answer (rv from sse_relay_call: SSE00005
- * logged) or refused (SSE_RELAY_REFUSED, why its reason): 503. */
+ * logged) or refused (SSE_RELAY_REFUSED, why its reason, which says
+ * whether the event was written): 503. */
 int sse_relay_unavailable(request_rec *r, apr_status_t rv, const char *why);
 
 /* End the request with status and a one-line text reason, logged too

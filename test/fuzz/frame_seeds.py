@@ -10,7 +10,7 @@ import os
 import struct
 
 (HELLO, PUBLISH, LIST, CONNS, CLOSE, REPLY, RESULT, REPLAY, REPLAYED, CHECK, STATS, COUNT,
- EVENT, SYNC, SYNCED) = range(1, 16)
+ EVENT, SYNC, SYNCED, CATCHUP, AFTER, REFUSED) = range(1, 19)
 MAX_FRAME = 16 * 1024 * 1024
 
 
@@ -42,6 +42,10 @@ F = {
     'replay': frame(REPLAY, 9, s(b'41') + u(2) + s(b'news') + s(b'sports')),
     'check': frame(CHECK, 0, s(b'evt-7') + u(1) + s(b'news')),
     'replayed': frame(REPLAYED, 9, u(0) + s(b'id: 42\ndata: x\n\nid: 43\ndata: y\n\n')),
+    'catchup': frame(CATCHUP, 10, struct.pack('=Q', 1796450000000000) + u(2) + s(b'news')
+                     + s(b'sports')),
+    'after': frame(AFTER, 11, struct.pack('=Q', 1000042) + u(1) + s(b'news')),
+    'refused': frame(REFUSED, 12, s(b'not published: Redis is not reachable (see the error log)')),
     'str-no-nul': frame(REPLY, 9, u(3) + b'abcd'),
     'str-len-huge': frame(REPLY, 9, u(0xffffffff) + b'ab\0'),
     'oversized': struct.pack('=III', PUBLISH, 1, MAX_FRAME + 1) + b'xx',

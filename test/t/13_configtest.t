@@ -31,6 +31,7 @@ my @cases = (
     [ 'SSEClusterWait 1 10s', qr/SSEClusterWait: '10s' is not a duration from 1ms to 5s/ ],
     [ "<Location /x>\nSSEClusterWait 1\n</Location>", qr/SSEClusterWait cannot occur within|not allowed/ ],
     [ 'SSEClusterPasswordFile /nonexistent/pass', qr/cannot read/ ],
+    [ 'SSEClusterSentinelPasswordFile /dev/null', qr{SSEClusterSentinelPasswordFile: '/dev/null' has no password on its first line} ],
     [ 'SSEClusterSentinelPasswordFile /nonexistent/pass', qr/SSEClusterSentinelPasswordFile: cannot read '\/nonexistent\/pass'/ ],
     [ 'SSENamespace "a/b"', qr{SSENamespace: 'a/b' is not a valid namespace} ],
     [ "<Location /x>\nSSENamespace x;y\n</Location>", qr/SSENamespace: 'x;y' is not a valid namespace/ ],
