@@ -1339,37 +1339,26 @@ static int counts_of(sse_cluster_t *c, const char *sid, const char *key,
                      void *ctx)
 {
     counts_ctx_t *x = ctx;
+    const char *argv[2] = { "HGETALL", key };
     redisReply *r;
+    size_t k;
     int rc = 0;
 
     (void)sid;
-    if (x->chan) {
-        const char *argv[3] = { "HGET", key, x->chan };
-        if (!(r = cluster_cmd(c, 3, argv, NULL))) {
-            return -1;
-        }
-        if (r->type == REDIS_REPLY_STRING) {
-            rc = put_pair(x->out, x->chan, strlen(x->chan), r->str, r->len);
-        }
+    if (!(r = cluster_cmd(c, 2, argv, NULL))) {
+        return -1;
     }
-    else {
-        const char *argv[2] = { "HGETALL", key };
-        size_t k;
-        if (!(r = cluster_cmd(c, 2, argv, NULL))) {
-            return -1;
-        }
-        for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
-            rc |= put_pair(x->out, r->element[k]->str, r->element[k]->len,
-                           r->element[k + 1]->str, r->element[k + 1]->len);
-        }
+    for (k = 0; r->type == REDIS_REPLY_ARRAY && k + 1 < r->elements; k += 2) {
+        rc |= put_pair(x->out, r->element[k]->str, r->element[k]->len,
+                       r->element[k + 1]->str, r->element[k + 1]->len);
     }
     freeReplyObject(r);
     return rc;
 }
 
-int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out)
+int sse_cluster_get_counts(sse_cluster_t *c, sse_buf_t *out)
 {
-    counts_ctx_t x = { chan, out };
+    counts_ctx_t x = { NULL, out };
 
     return cluster_each_server(c, counts_of, &x);
 }

@@ -132,8 +132,9 @@ int sse_cluster_fill(sse_cluster_t *c, const char *const *chans, int n,
 /* Store this server's counts ("chan\tcount\n" lines); 0 or -1. */
 int sse_cluster_put_counts(sse_cluster_t *c, const char *lines, size_t len);
 
-/* The other live servers' counts as "chan\tcount\n" lines (all channels,
- * or only chan when not NULL), appended to out; 0 or -1. */
-int sse_cluster_get_counts(sse_cluster_t *c, const char *chan, sse_buf_t *out);
+/* The other live servers' counts as "chan\tcount\n" lines (all
+ * channels), appended to out; 0 or -1.  (A publish's count of them comes
+ * back with the publish: sse_cluster_publish.) */
+int sse_cluster_get_counts(sse_cluster_t *c, sse_buf_t *out);
 
 #endif

@@ -94,44 +94,14 @@ int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
     return 0;
 }
 
-/* Add the other servers' streams to g's answer (cluster only): one more
- * reply, a number for a publish on chan (given by the publish itself),
- * count lines for a list. */
-void gather_add_remote(relay_gather_t *g, const char *chan)
+void gather_add_remote(relay_gather_t *g)
 {
     sse_buf_t lines = { 0 };
 
-    if (chan && g->pub_seq) {
-        char num[24];
-        apr_snprintf(num, sizeof(num), "%ld", g->pub_others);
-        if (!sse_wire_text_add(&g->replies, num, strlen(num))) {
-            g->nreplies++;
-        }
+    if (!g->d->cluster || sse_cluster_get_counts(g->d->cluster, &lines) < 0) {
         return;
     }
-    if (!g->d->cluster
-        || sse_cluster_get_counts(g->d->cluster, chan, &lines) < 0) {
-        return;
-    }
-    if (chan) {
-        char num[24];
-        long sum = 0;
-        size_t i = 0;
-        while (i < lines.len) {
-            const char *tab = memchr(lines.data + i, '\t', lines.len - i);
-            const char *nl = memchr(lines.data + i, '\n', lines.len - i);
-            if (!tab || !nl) {
-                break;
-            }
-            sum += strtol(tab + 1, NULL, 10);
-            i = (size_t)(nl - lines.data) + 1;
-        }
-        apr_snprintf(num, sizeof(num), "%ld", sum);
-        sse_wire_text_add(&g->replies, num, strlen(num));
-    }
-    else {
-        sse_wire_text_add(&g->replies, lines.data ? lines.data : "", lines.len);
-    }
+    sse_wire_text_add(&g->replies, lines.data ? lines.data : "", lines.len);
     g->nreplies++;
     sse_buf_free(&lines);
 }

@@ -235,8 +235,8 @@ void event_out(sse_relayd_t *d, relay_gather_t *g, const char *chan,
     }
     if (g->req) {
         char num[24];
-        gather_add_remote(g, chan);
-        apr_snprintf(num, sizeof(num), "%ld", total);
+        /* with the other servers' streams (a cluster publish: from Redis) */
+        apr_snprintf(num, sizeof(num), "%ld", total + g->pub_others);
         if (!sse_wire_text_add(&g->replies, num, strlen(num))) {
             g->nreplies++;
         }

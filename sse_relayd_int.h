@@ -60,7 +60,7 @@ typedef struct relay_gather_t {
     void (*done)(struct relay_gather_t *g); /* internal gathers: no req */
     uint64_t pub_seq;           /* cluster publish waiting for its echo */
     long pub_others;            /* with pub_seq: the other servers' streams
-                                   on the channel, from the publish */
+                                   on the channel, from the publish; else 0 */
     char *pub_chan;             /* malloc'ed, with pub_seq; or the channel
                                    of another server's question (op) */
     struct relay_gather_t *next_pending;
@@ -395,8 +395,9 @@ int check_answer(relay_conn_t *c, const sse_frame_hdr_t *h, sse_rd_t *rd);
 int publish_cluster(relay_conn_t *c, const sse_frame_hdr_t *h, apr_pool_t *p,
                     sse_wire_publish_t *pub);
 
-/* Add the other servers' streams to g's answer (cluster only). */
-void gather_add_remote(relay_gather_t *g, const char *chan);
+/* Add the other servers' streams on every channel to a LIST's answer
+ * (cluster only): one more reply, count lines. */
+void gather_add_remote(relay_gather_t *g);
 
 /* Cluster only (else nothing): ask the other servers CONNS or CLOSE (op)
  * on chan for g, which then waits for their answers (at most

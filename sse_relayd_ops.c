@@ -210,7 +210,7 @@ static void list_answer(relay_gather_t *g, apr_pool_t *p)
 {
     sse_buf_t lines = { 0 };
 
-    gather_add_remote(g, NULL);
+    gather_add_remote(g);
     census_lines(g->d, p, &lines);
     if (!sse_wire_text_add(&g->replies, lines.data ? lines.data : "",
                          lines.len)) {

@@ -149,9 +149,9 @@ int sse_cluster_put_counts(sse_cluster_t *c, const char *l, size_t n)
     no_redis(__func__);
     return -1;
 }
-int sse_cluster_get_counts(sse_cluster_t *c, const char *ch, sse_buf_t *o)
+int sse_cluster_get_counts(sse_cluster_t *c, sse_buf_t *o)
 {
-    (void)c; (void)ch; (void)o;
+    (void)c; (void)o;
     no_redis(__func__);
     return -1;
 }
