@@ -6,7 +6,6 @@
 use strict;
 use warnings FATAL => 'all';
 use Test::More;
-use IO::Socket::INET ();
 use IO::Select ();
 use HTTP::Tiny ();
 use JSON::PP ();
@@ -15,7 +14,7 @@ use Digest::SHA qw(hmac_sha256);
 use Time::HiRes qw(time sleep);
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use ClusterPump qw(pump_with wait_until);   # its own Mercure reader
+use ClusterPump qw(pump_with wait_until stream_open stream_head);   # its own Mercure reader
 
 my @ports = split ' ', $ENV{CLUSTER_PORTS} || '';
 plan skip_all => 'run by test/cluster/run.sh' unless @ports == 3 && $ENV{REDIS_PORT};
@@ -59,27 +58,18 @@ sub publish {
 sub subscribe {
     my($port, $topics, %o) = @_;
     my $q = join '&', (map { 'topic=' . esc($_) } @$topics), @{ $o{query} || [] };
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                                  Proto => 'tcp', Timeout => 5) or die "connect: $!";
-    binmode $s;
-    my $req = "GET $HUB?$q HTTP/1.1\r\nHost: 127.0.0.1:$port\r\n";
-    my @h = @{ $o{headers} || [] };
-    while (my($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
-    syswrite $s, "$req\r\n";
-    return { sock => $s, buf => '', raw => '', head => undef, events => [], port => $port };
+    my $st = stream_open($port, "$HUB?$q", @{ $o{headers} || [] }) or die "connect: $!";
+    $st->{raw} = '';
+    return $st;
 }
 
 # read what is there; the head, then each complete block (a comment or an
 # update, the latter as a hash of its fields)
 sub stream_read {
     my $st = shift;
-    my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
-    $st->{eof} = 1 if !$n;
-    if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
-        $st->{head} = substr $st->{buf}, 0, $i + 4, '';
-        if ($st->{head} =~ /^Transfer-Encoding: chunked/mi) { $st->{chunked} = 1; $st->{cbuf} = '' }
-    }
-    return unless defined $st->{head};
+    return unless stream_head($st);
+    $st->{chunked} //= $st->{head} =~ /^Transfer-Encoding: chunked/mi ? 1 : 0;
+    $st->{cbuf} //= '';
     if ($st->{chunked}) {           # undo the chunking
         $st->{cbuf} .= $st->{buf};
         $st->{buf} = '';

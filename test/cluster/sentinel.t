@@ -44,6 +44,16 @@ sub publish {
     return [$res->{status}, time - $t, $res->{headers}{'retry-after'}];
 }
 
+# One private redis-server on $port, its files $work/$name.*, as
+# sentinel.sh starts them (@more: more options); dies when it cannot.
+sub redis_start {
+    my($port, $name, @more) = @_;
+    system('redis-server', '--port', $port, '--bind', '127.0.0.1', '--save', '',
+           '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/$name.pid",
+           '--logfile', "$work/$name.log", '--dir', $work, '--dbfilename', "$name.rdb",
+           '--repl-diskless-sync-delay', '0', @more) == 0
+        or die "cannot start redis-server $name on port $port";
+}
 sub role { my $r = `redis-cli -p $_[0] role 2>/dev/null`; ($r =~ /^(\w+)/)[0] // '' }
 my $scli = "redis-cli --no-auth-warning -a $ENV{SENTINEL_PASSWORD}";     # the sentinels'
 sub sentinel_master { (split ' ', `$scli -p $sentinels[$_[0] // 0] sentinel get-master-addr-by-name $name 2>/dev/null`)[1] // '' }
@@ -146,11 +156,7 @@ is $status{settled}{200} // 0, 60, '60 more events answered 200 after the failov
 
 # --- the old master comes back: sentinel makes it a replica; nothing changes
 my $connects = log_count(qr/SSE00404:/);
-system('redis-server', '--port', $master, '--bind', '127.0.0.1', '--save', '',
-       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/master.pid",
-       '--logfile', "$work/master.log", '--dir', $work, '--dbfilename', 'master.rdb',
-       '--repl-diskless-sync-delay', '0') == 0
-    or die "cannot restart the old master";
+redis_start($master, 'master');
 my $trestart = time;
 ok wait_until(20, sub { role($master) eq 'slave'
                         && `redis-cli -p $master info replication` =~ /^master_link_status:up/m }),
@@ -303,11 +309,7 @@ is log_count(qr/SSE00435:/) - $n435, 1, 'said once (SSE00435)';
 # the failover, must reach every stream once and in order.
 close $_->{sock}, $_->{eof} = 1 for @subs;
 my $replica2 = $master + 5;
-system('redis-server', '--port', $replica2, '--bind', '127.0.0.1', '--save', '',
-       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/replica2.pid",
-       '--logfile', "$work/replica2.log", '--dir', $work, '--dbfilename', 'replica2.rdb',
-       '--repl-diskless-sync-delay', '0', '--replicaof', '127.0.0.1', $master) == 0
-    or die "cannot start a second replica";
+redis_start($replica2, 'replica2', '--replicaof', '127.0.0.1', $master);
 ok wait_until(30, sub {
         `redis-cli -p $replica2 info replication` =~ /^master_link_status:up/m
         && (() = `$scli -p $sentinels[0] sentinel replicas $name 2>/dev/null` =~ /^ip$/mg) == 2 }),
@@ -391,11 +393,7 @@ is $wstatus{after}{200} // 0, 30, '30 more events answered 200 on the new master
 # the killed master comes back: the sentinels make it a replica; nothing
 # changes for the servers (no reconnect), publishes go on being confirmed
 my $c2 = log_count(qr/SSE00404:/);
-system('redis-server', '--port', $wmaster, '--bind', '127.0.0.1', '--save', '',
-       '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', "$work/$pidfile{$wmaster}.pid",
-       '--logfile', "$work/$pidfile{$wmaster}.log", '--dir', $work,
-       '--dbfilename', "$pidfile{$wmaster}.rdb", '--repl-diskless-sync-delay', '0') == 0
-    or die "cannot restart the killed master";
+redis_start($wmaster, $pidfile{$wmaster});
 ok wait_until(20, sub { role($wmaster) eq 'slave'
                         && `redis-cli -p $wmaster info replication` =~ /^master_link_status:up/m }),
    'the killed master came back as a replica of the new one, synced';

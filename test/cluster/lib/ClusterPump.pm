@@ -13,6 +13,7 @@ use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(stream_open stream_read pump_with wait_until);
+our @EXPORT_OK = qw(stream_head);
 
 # A stream on $port: GET $path with headers @h (name, value, ...); a hash
 # for stream_read, or undef when the connection failed.
@@ -27,16 +28,23 @@ sub stream_open {
     return { sock => $s, buf => '', head => undef, events => [], port => $port };
 }
 
-# Read what is there: the head into {head}, ": ok" sets {ok}, each event
-# with an id onto {events} as [id, data]; {eof} at the end.
-sub stream_read {
+# Read what is there into {buf}, {eof} at the end, the head (once whole)
+# into {head}: true once the head is there.  For a reader of the body.
+sub stream_head {
     my $st = shift;
     my $n = sysread $st->{sock}, $st->{buf}, 65536, length $st->{buf};
     $st->{eof} = 1 if !$n;
     if (!defined $st->{head} && (my $i = index $st->{buf}, "\r\n\r\n") >= 0) {
         $st->{head} = substr $st->{buf}, 0, $i + 4, '';
     }
-    return unless defined $st->{head};
+    return defined $st->{head};
+}
+
+# Read what is there: the head into {head}, ": ok" sets {ok}, each event
+# with an id onto {events} as [id, data]; {eof} at the end.
+sub stream_read {
+    my $st = shift;
+    return unless stream_head($st);
     while ((my $i = index $st->{buf}, "\n\n") >= 0) {
         my $blk = substr $st->{buf}, 0, $i + 2, '';
         $st->{ok} = 1 if $blk eq ": ok\n\n";
