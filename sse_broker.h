@@ -27,10 +27,10 @@ apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s);
  * stream (sse_suspend.c), whose socket is a socketpair to the thread that
  * encrypts.  When nothing waits in the subscriber's queue, the broker
  * first offers an event to deliver(); only when that declines does it go
- * through the socket as for any stream.  Not in a burst (a fan-out that
- * more than one event has joined): then the socket takes them, and the
- * sink's own thread writes what piled up at once.   Called on the broker thread,
- * except release. */
+ * through the socket as for any stream.  Not for a write of several
+ * events (the stream is behind): then the socket takes them, and the
+ * sink's own thread writes what piled up at once.  Called on the broker
+ * thread, except release. */
 typedef struct {
     /* Write the len bytes to the client now, all of them (1), or none and
      * decline (0): the broker then writes them to the socket.  It must

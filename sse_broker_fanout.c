@@ -250,7 +250,10 @@ static void lap_run(sse_broker_t *b, size_t *pos, unsigned *writes)
             continue;
         }
         if (msg) {
-            b->burst = L->k > 1;
+            /* only a stream that is behind is sent a burst: one lap of
+             * a fan-out that a second event joined writes most streams
+             * one event each, and those go direct (sse_sub_send) */
+            b->burst = nev > 1;
             sse_sub_send(b, sub, msg, nev);
             sse_msg_unref(msg);
         }

@@ -153,8 +153,9 @@ typedef struct sse_broker_t {
     uint32_t next_token;
     sse_replay_t *replays, *replays_tail;
     sse_lap_t lap;
-    int burst;                  /* the fan-out under way has more than one
-                                   event: no direct writes (sse_sub_send) */
+    int burst;                  /* the message being sent carries more
+                                   than one event: the stream is behind,
+                                   no direct write (sse_sub_send) */
     /* A graceful restart's spread (SSERestartSpread, sse_broker_spread):
      * each stream is sent "retry: R" (R uniform over the window) and is
      * closed R after the start, in slices of SSE_SPREAD_SLICE.

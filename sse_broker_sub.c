@@ -277,8 +277,9 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
     sub->events += nevents;
     if (!sub->out_head) {
         ssize_t n;
-        /* a sink's direct write, but not in a burst: there the pair lets
-         * what piles up go out in one write per stream, on other threads */
+        /* a sink's direct write, but not of several events at once: a
+         * stream that is behind takes the pair, which lets what piles up
+         * go out in one write, on other threads */
         if (sub->sink && !b->burst
             && sub->sink->deliver(sub->sink_ctx, msg->data, msg->len)) {
             n = (ssize_t)msg->len;      /* written to the client directly */
