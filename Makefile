@@ -26,8 +26,8 @@ ifeq ($(strip $(MERCURE_KEY)),)
 MERCURE_KEY = $(MERCURE_DEMO_KEY)
 endif
 export MERCURE_KEY
-SRCS      = mod_sse.c sse_conf.c sse_request.c sse_stream.c sse_publish.c sse_broker.c sse_broker_sub.c sse_broker_fanout.c sse_broker_link.c sse_loop.c sse_peer.c sse_chan.c sse_relay_client.c sse_relayd.c sse_relayd_ops.c sse_relayd_gather.c sse_relayd_flow.c sse_relayd_hist.c sse_relayd_cluster.c sse_relay_spawn.c sse_wire.c sse_proto.c sse_buf.c sse_sock.c sse_event.c sse_hist.c sse_held.c sse_suspend.c sse_spread.c sse_cluster.c sse_count.c sse_client.c sse_status.c sse_census.c sse_trim.c sse_hub.c sse_auth.c sse_broker_hub.c sse_update.c sse_topic.c sse_token.c sse_store.c
-HDRS      = sse_version.h sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_spread.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
+SRCS      = mod_sse.c sse_conf.c sse_request.c sse_stream.c sse_publish.c sse_broker.c sse_broker_sub.c sse_broker_fanout.c sse_broker_link.c sse_loop.c sse_peer.c sse_chan.c sse_relay_client.c sse_relayd.c sse_relayd_ops.c sse_relayd_gather.c sse_relayd_flow.c sse_relayd_hist.c sse_relayd_cluster.c sse_relay_spawn.c sse_wire.c sse_proto.c sse_buf.c sse_sock.c sse_event.c sse_hist.c sse_held.c sse_suspend.c sse_spread.c sse_cluster.c sse_count.c sse_client.c sse_status.c sse_census.c sse_trim.c sse_tls.c sse_hub.c sse_auth.c sse_broker_hub.c sse_update.c sse_topic.c sse_token.c sse_store.c
+HDRS      = sse_version.h sse_config.h sse_conf.h sse_request.h sse_handlers.h sse_log.h sse_broker.h sse_broker_int.h sse_loop.h sse_peer.h sse_chan.h sse_relay.h sse_relayd.h sse_relayd_int.h sse_wire.h sse_proto.h sse_buf.h sse_sock.h sse_event.h sse_hist.h sse_held.h sse_suspend.h sse_spread.h sse_cluster.h sse_count.h sse_client.h sse_status.h sse_census.h sse_trim.h sse_tls.h sse_update.h sse_topic.h sse_token.h sse_auth.h sse_store.h
 WARN      = -Wc,-Wall -Wc,-Wextra -Wc,-std=gnu99
 EXTRA_CFLAGS ?=
 # The sse-publish command: the module's own event checks and relay framing.
@@ -160,7 +160,7 @@ test-deb: deb
 # Fuzzing (make fuzz, make fuzz-smoke), the sanitizer runs (make test-asan,
 # make test-asan-churn: TLS stream churn on the event MPM),
 # the benchmark beside Nchan (make bench) and the fault/reliability runs.
-MOD_LIBS = -lhiredis -ljwt -ljansson -lcrypto -llmdb -lz
+MOD_LIBS = -lhiredis -ljwt -ljansson -lssl -lcrypto -llmdb -lz
 ASAN_MOD_LIBS ?= $(MOD_LIBS)
 ASAN_TEST_DEPS ?= deps test/t/conf/tls/localhost.key
 include test/fuzz/fuzz.mk

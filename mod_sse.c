@@ -36,6 +36,7 @@
 #include "sse_relay.h"
 #include "sse_relayd.h"
 #include "sse_suspend.h"
+#include "sse_tls.h"
 #include "sse_held.h"
 #include "sse_count.h"
 #include "sse_client.h"
@@ -240,6 +241,7 @@ static void sse_register_hooks(apr_pool_t *p)
 {
     sse_status_register_hooks(p);
     sse_trim_register_hooks(p);
+    sse_tls_register_hooks();
     ap_hook_child_stopping(sse_child_stopping, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_status(sse_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(sse_check_config, NULL, NULL, APR_HOOK_MIDDLE);

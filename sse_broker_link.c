@@ -22,6 +22,7 @@
 #include "sse_relay.h"
 #include "sse_wire.h"
 #include "sse_client.h"
+#include "sse_suspend.h"
 
 /* Note that name gained or lost a stream; sent by census_flush().  Without
  * a relay nothing is noted: the whole table goes when it is back. */
@@ -230,6 +231,7 @@ static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
         "bytes %" APR_UINT64_T_FMT "\ndropped_slow %" APR_UINT64_T_FMT "\n"
         "opened %" APR_UINT64_T_FMT "\nclosed %" APR_UINT64_T_FMT "\n"
         "joined %" APR_UINT64_T_FMT "\nrefused_limit %" APR_UINT64_T_FMT "\n"
+        "tls_direct %" APR_UINT64_T_FMT "\n"
         /* the server's, not this child's: the same in every reply */
         "client_refused %" APR_UINT64_T_FMT "\nclients_at_cap %u\n",
         (int)b->pid, b->st.opened - b->st.closed, b->st.held,
@@ -237,7 +239,7 @@ static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
         b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
         b->st.opened, b->st.closed, b->st.joined,
         (apr_uint64_t)__atomic_load_n(&b->st.refused_limit, __ATOMIC_RELAXED),
-        refused, at_cap);
+        sse_suspend_tls_direct(), refused, at_cap);
 
     (void)rd;
     return sse_buf_put(txt, line, (size_t)len);

@@ -41,7 +41,7 @@ typedef struct {
 enum {
     SSE_F_STREAMS, SSE_F_HELD, SSE_F_CHANNELS, SSE_F_PUBLISHED, SSE_F_DELIVERED,
     SSE_F_BYTES, SSE_F_DROPPED, SSE_F_OPENED, SSE_F_CLOSED, SSE_F_JOINED,
-    SSE_F_REFUSED, SSE_F_N
+    SSE_F_REFUSED, SSE_F_TLS_DIRECT, SSE_F_N
 };
 
 static const sse_status_field_t sse_status_fields[SSE_F_N] = {
@@ -75,6 +75,11 @@ static const sse_status_field_t sse_status_fields[SSE_F_N] = {
       "StreamsRefusedLimit", "streams_refused_limit_total", 1,
       "New streams refused with 503 at SSEMaxSubscribers or "
       "SSEMaxHeldStreams (429s per client address: client_refused)" },
+    [SSE_F_TLS_DIRECT] = { "tls_direct", "TLS direct", "TLSWritesDirect",
+      "tls_direct_writes_total", 1,
+      "Events written to suspended TLS streams as one TLS record each, "
+      "straight to the client's socket (the others, through mod_ssl's and "
+      "the core's filters)" },
 };
 
 /* The relay's counters of what was lost (since it started; its starts

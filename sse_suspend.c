@@ -68,6 +68,7 @@
 #include "sse_suspend.h"
 #include "sse_count.h"
 #include "sse_trim.h"
+#include "sse_tls.h"
 
 struct sse_susp_t {
     request_rec *r;             /* NULL once the watcher ended it */
@@ -88,6 +89,13 @@ struct sse_susp_t {
     apr_uint32_t pair_read;     /* bytes taken out of it (under mx) */
     apr_size_t room;            /* send buffer the direct writes may still
                                    fill without asking (under mx) */
+    void *tls;                  /* mod_ssl's SSL object, when the direct
+                                   writes may bypass the filters
+                                   (sse_tls.c); set before it is watched */
+    int core_held;              /* the core's filter set bytes aside at the
+                                   last pass (c->data_in_output_filters,
+                                   kept here so that a direct write need
+                                   not read the connection; under mx) */
     apr_uint32_t refs;          /* the stream's, and the broker's */
     volatile int stop;          /* the child is stopping: end it */
     struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
@@ -106,6 +114,8 @@ static struct {
     volatile int stopping;      /* the child is stopping: end every stream */
     volatile int quit;          /* the watcher thread is to return */
     int ready;                  /* the watcher runs */
+    apr_uint64_t tls_direct;    /* events written with sse_tls_write (the
+                                   broker thread's) */
 } W = { .ep = -1, .wakefd = -1 };
 
 static char tag_wake;
@@ -241,6 +251,7 @@ static apr_status_t susp_write(sse_susp_t *s, const char *buf, apr_size_t len)
     APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_flush_create(ba));
     rv = ap_pass_brigade(s->c->output_filters, s->bb);
     apr_brigade_cleanup(s->bb);
+    s->core_held = s->c->data_in_output_filters;
     return rv;
 }
 
@@ -377,6 +388,7 @@ static void susp_round(void *baton)
     pthread_mutex_lock(&s->mx);
     s->room = 0;                /* it writes too: ask again */
     why = s->failed ? "write failed" : susp_pump(s);
+    s->core_held = s->c->data_in_output_filters;    /* a read may write */
     s->ended = why != NULL;     /* no direct write from now on */
     pthread_mutex_unlock(&s->mx);
     if (why) {
@@ -523,7 +535,14 @@ static int susp_deliver(void *ctx, const char *data, size_t len)
     }
     if (!s->ended && !s->failed && s->room >= cost) {
         s->room -= cost;
-        done = susp_write(s, data, len) == APR_SUCCESS && !s->c->aborted;
+        if (s->tls && !s->core_held) {
+            done = sse_tls_write(s->tls, s->client, data, len) == APR_SUCCESS;
+            s->c->aborted |= !done;     /* no more TLS writes: see sse_tls.h */
+            W.tls_direct += (apr_uint64_t)done;
+        }
+        else {
+            done = susp_write(s, data, len) == APR_SUCCESS && !s->c->aborted;
+        }
         s->failed = !done;
     }
     pthread_mutex_unlock(&s->mx);
@@ -600,6 +619,7 @@ static void susp_end_request(sse_susp_t *s)
         rv = APR_EGENERAL;
     }
     apr_brigade_cleanup(bb);    /* an EOR an error left: r freed here */
+    s->core_held = s->c->data_in_output_filters;
     s->r = NULL;
     s->failed = rv != APR_SUCCESS || s->c->aborted;   /* its first round ends it */
 }
@@ -641,6 +661,7 @@ static int watcher_tidy(int *ended)
         settled = s->next_arm;
         susp_end_request(s);
         sse_trim_suspended(s->c);
+        s->tls = s->failed ? NULL : sse_tls_direct(s->c);
         apr_atomic_set32(&s->queued, 0);
         susp_watch(s);                  /* ready ones fire at once */
         apr_atomic_set32(&s->watched, 1);
@@ -723,6 +744,11 @@ apr_status_t sse_suspend_start(apr_pool_t *pchild)
     }
     W.ready = 1;
     apr_pool_pre_cleanup_register(pchild, NULL, watcher_stop);
+    if ((rv = sse_tls_start(pchild)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, ap_server_conf,
+                     "SSE00314: cannot make the TLS writer; suspended "
+                     "streams' events go through mod_ssl's filters");
+    }
     return APR_SUCCESS;
 }
 
@@ -782,21 +808,27 @@ void sse_suspend_serve(sse_susp_t *s, int pair)
     /* Watched only once the MPM has suspended the connection (the
      * suspend_connection hook): a round must not finish it while the
      * worker that ran the handler still looks at it. */
-    ap_set_module_config(c->conn_config, &sse_module, s);
+    sse_conn_get(c, 1)->susp = s;
 }
 
 void sse_suspend_connection(conn_rec *c, request_rec *r)
 {
-    sse_susp_t *s = ap_get_module_config(c->conn_config, &sse_module);
+    sse_conn_t *k = sse_conn_get(c, 0);
+    sse_susp_t *s = k ? k->susp : NULL;
 
     (void)r;
     if (!s) {
         return;
     }
-    ap_set_module_config(c->conn_config, &sse_module, NULL);
+    k->susp = NULL;
     apr_thread_mutex_lock(W.mx);
     s->next_arm = W.arm;
     W.arm = s;
     apr_thread_mutex_unlock(W.mx);
     susp_wake();
+}
+
+apr_uint64_t sse_suspend_tls_direct(void)
+{
+    return W.tls_direct;
 }

@@ -17,7 +17,7 @@ use SSETest;
 use Time::HiRes qw(time);
 use File::Spec ();
 
-plan tests => 33;
+plan tests => 34;
 
 my $port = Apache::Test::config()->{vhosts}{sse_tls_suspend}{port};
 my $defines = Apache::Test::vars('defines') // '';
@@ -87,6 +87,21 @@ is $logged, 1, 'event MPM: its request is logged (200) while the stream goes on'
 is status_field('SSEStreamsHeld'), ($event ? 0 : 1),
    $event ? 'event MPM: it holds no worker thread (not counted as held)'
           : 'worker/prefork: it is held, as before';
+
+# 1a. Its small events are written by the broker as TLS records straight
+#     to the socket (sse_tls.c), not through mod_ssl's filters: counted in
+#     SSETLSWritesDirect (event MPM; held streams have none), and received
+#     byte for byte, in order.
+my $direct0 = status_field('SSETLSWritesDirect');
+my @sent = map { (publish($c, data => "direct $_"))[1] } 1 .. 5;
+my @recv = map { $s ? $s->next_event(5) : undef } @sent;
+my $direct = status_field('SSETLSWritesDirect') - $direct0;
+my $dwant = join '', map { ev(id => $sent[$_]{id}, data => 'direct ' . ($_ + 1)) } 0 .. 4;
+my $dgot = join '', map { $_ // '(none)' } @recv;
+ok $dgot eq $dwant && ($event ? $direct >= 1 : $direct == 0),
+   $event ? 'event MPM: its events go out as TLS records the broker writes itself'
+          : 'worker/prefork: no direct TLS writes'
+   or diag "direct writes: $direct; got: " . show($dgot);
 
 # 2. More TLS streams than the server has worker threads (50 in all), each
 #    receiving: only possible when they hold none.

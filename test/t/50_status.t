@@ -60,7 +60,8 @@ my @pids = split ' ', $base->{SSEChildPids} // '';
 ok @pids && $base->{SSEChildren} == @pids,
    "SSEChildren ($base->{SSEChildren}) is the number of SSEChildPids (@pids)";
 my @keys = qw(Streams Channels EventsPublished EventsDelivered BytesSent
-              DroppedSlow StreamsOpened StreamsClosed EventsJoined);
+              DroppedSlow StreamsOpened StreamsClosed EventsJoined
+              TLSWritesDirect);
 my @short = grep { scalar(split ' ', $base->{"SSEChild$_"} // '') != @pids } @keys;
 ok !@short, 'every SSEChild... line has one value per child' or diag "@short";
 ok !(grep { ($base->{"SSE$_"} // '') !~ /^\d+\z/ }

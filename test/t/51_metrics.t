@@ -86,6 +86,7 @@ my %want = (
     mod_sse_streams_closed_total => 'counter',
     mod_sse_events_joined_total => 'counter',
     mod_sse_streams_refused_limit_total => 'counter',
+    mod_sse_tls_direct_writes_total => 'counter',
     mod_sse_child_streams => 'gauge',
     mod_sse_child_events_delivered_total => 'counter',
     mod_sse_resumes_history_lost_total => 'counter',
@@ -150,7 +151,7 @@ my @per = grep {
     $t != $v2->{"mod_sse_$name"};
 } qw(events_delivered_total events_published_total sent_bytes_total
      streams_opened_total streams_closed_total dropped_slow_total
-     events_joined_total streams_refused_limit_total);
+     events_joined_total streams_refused_limit_total tls_direct_writes_total);
 ok !@per, 'each per-child counter adds up to its total' or diag "@per";
 my @fell = grep { $type->{$_} eq 'counter' && exists $v1->{$_}
                   && $v2->{$_} < $v1->{$_} } keys %$v2;

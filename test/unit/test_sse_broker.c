@@ -26,6 +26,7 @@
 #include "sse_sock.h"
 #include "sse_wire.h"
 #include "sse_client.h"
+#include "sse_suspend.h"
 
 module AP_MODULE_DECLARE_DATA sse_module;
 
@@ -40,6 +41,13 @@ void sse_client_stats(apr_uint64_t *refused, unsigned *at_cap)
     *refused = 0;
     *at_cap = 0;
 }
+
+/* No suspended streams here (sse_suspend.c needs httpd's event MPM). */
+apr_uint64_t sse_suspend_tls_direct(void)
+{
+    return 0;
+}
+
 static char last_log[1024];
 
 AP_DECLARE(void) ap_log_error_(const char *file, int line, int module_index,
