@@ -36,7 +36,7 @@ ASAN_LEAKS ?= 0
 # file is read). It links with what `make` links.
 ASAN_MOD_SRCS = $(if $(SRCS),$(addprefix $(ASAN_TOP)/,$(SRCS)),$(wildcard $(ASAN_TOP)/*.c))
 ASAN_MOD_DEPS = $(wildcard $(ASAN_TOP)/*.c $(ASAN_TOP)/*.h)
-ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lcrypto -llmdb -lz
+ASAN_MOD_LIBS ?= -lhiredis -ljwt -ljansson -lssl -lcrypto -llmdb -lz
 # -fsanitize-recover: a report does not end the process, so one run shows them all.
 # -include stddef.h: apr_general.h picks offsetof for APR_OFFSETOF only when it is
 # already defined, else a NULL->field idiom that UBSan reports in every
