@@ -79,7 +79,7 @@ ok !(grep { ($relay->{$_} // '') !~ /^\d+\z/ } @losses) && $relay->{relay_starts
 my @kids = ref $first->{children} eq 'ARRAY' ? @{ $first->{children} } : ();
 is scalar(@kids), $relay->{brokers} // -1, 'one children entry per broker';
 my @keys = sort qw(pid streams held channels published delivered bytes
-                   dropped_slow opened closed joined refused_limit
+                   dropped_slow opened closed joined refused_limit tls_direct
                    client_refused clients_at_cap);
 ok @kids && !(grep { join(',', sort keys %$_) ne join(',', @keys)
                      || grep { !/^\d+\z/ } values %$_ } @kids),
