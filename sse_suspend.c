@@ -70,34 +70,37 @@
 #include "sse_trim.h"
 #include "sse_tls.h"
 
+/* The fields a direct write reads come first, with the mutex right after
+ * them: with 10,000 streams each is cold when its turn comes, and every
+ * cache line it touches is a miss (perf: most of susp_deliver's time). */
 struct sse_susp_t {
-    request_rec *r;             /* NULL once the watcher ended it */
-    conn_rec *c;
-    apr_bucket_brigade *bb;     /* in c->pool */
-    int pair;                   /* our end; the broker writes the other */
+    volatile int stop;          /* the child is stopping: end it */
     int client;                 /* the client's socket (the MPM's) */
-    int want_out;               /* the client socket was full */
-    apr_uint32_t queued;        /* a round is queued or running */
-    apr_uint32_t again;         /* ready while a round was queued: another */
-    pthread_mutex_t mx;         /* a round, or a direct write, at a time */
-    int failed;                 /* a write failed: end it (under mx) */
-    int ended;                  /* its last round began: r and c are gone
-                                   or going (under mx) */
     apr_uint32_t watched;       /* the watcher watches it: direct writes
                                    may begin */
     apr_uint32_t pair_sent;     /* bytes the broker put in the pair */
     apr_uint32_t pair_read;     /* bytes taken out of it (under mx) */
+    int failed;                 /* a write failed: end it (under mx) */
+    int ended;                  /* its last round began: r and c are gone
+                                   or going (under mx) */
+    int core_held;              /* the core's filter set bytes aside at the
+                                   last pass (c->data_in_output_filters,
+                                   kept here so that a direct write need
+                                   not read the connection; under mx) */
     apr_size_t room;            /* send buffer the direct writes may still
                                    fill without asking (under mx) */
     void *tls;                  /* mod_ssl's SSL object, when the direct
                                    writes may bypass the filters
                                    (sse_tls.c); set before it is watched */
-    int core_held;              /* the core's filter set bytes aside at the
-                                   last pass (c->data_in_output_filters,
-                                   kept here so that a direct write need
-                                   not read the connection; under mx) */
+    pthread_mutex_t mx;         /* a round, or a direct write, at a time */
+    conn_rec *c;
+    request_rec *r;             /* NULL once the watcher ended it */
+    apr_bucket_brigade *bb;     /* in c->pool */
+    int pair;                   /* our end; the broker writes the other */
+    int want_out;               /* the client socket was full */
+    apr_uint32_t queued;        /* a round is queued or running */
+    apr_uint32_t again;         /* ready while a round was queued: another */
     apr_uint32_t refs;          /* the stream's, and the broker's */
-    volatile int stop;          /* the child is stopping: end it */
     struct sse_susp_t *next, *prev;     /* W.all, or W.dead */
     struct sse_susp_t *next_arm;        /* W.arm */
     apr_time_t settled;         /* when the MPM was seen done suspending */

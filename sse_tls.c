@@ -194,11 +194,10 @@ apr_status_t sse_tls_write(void *ssl_, int fd, const char *data,
     BIO_up_ref(theirs);         /* kept while ours is in place */
     BIO_up_ref(T.bio);          /* the one SSL_set0_wbio takes */
     SSL_set0_wbio(ssl, T.bio);
-    ERR_clear_error();
-    n = SSL_write(ssl, data, (int)len);
+    n = SSL_write(ssl, data, (int)len);     /* no SSL_get_error: see below */
     SSL_set0_wbio(ssl, theirs); /* and drops ours */
     if (n != (int)len) {
-        ERR_clear_error();
+        ERR_clear_error();      /* the queue stays empty for mod_ssl */
         return APR_EGENERAL;
     }
     return APR_SUCCESS;
