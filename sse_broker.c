@@ -22,6 +22,7 @@
 
 #include "sse_log.h"
 #include "sse_broker_int.h"
+#include "sse_tls.h"
 #include "sse_count.h"
 #include "sse_client.h"
 
@@ -49,6 +50,96 @@ apr_status_t sse_broker_park(sse_sub_t *sub)
                      "SSE00107: cannot wake the broker");
     }
     return APR_SUCCESS;
+}
+
+/* A stream a sink's owner hands over (sse_broker_adopt), queued. */
+typedef struct sse_adopt_t {
+    const sse_sink_t *sink;
+    void *ctx;                  /* a reference of the job's own */
+    int fd, drain_fd;
+    void *tls;
+    struct sse_adopt_t *next;
+} sse_adopt_t;
+
+/* The job is done or cannot be: its descriptors and SSL object, if still
+ * the job's, and its reference to ctx let go. */
+static void adopt_free(sse_adopt_t *a)
+{
+    if (a->tls) {
+        sse_tls_close(a->tls);
+    }
+    if (a->fd >= 0) {
+        close(a->fd);
+    }
+    if (a->drain_fd >= 0) {
+        close(a->drain_fd);
+    }
+    a->sink->release(a->ctx);
+    free(a);
+}
+
+void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
+                      int drain_fd)
+{
+    sse_adopt_t *a = malloc(sizeof(*a)), *head;
+    uint64_t one = 1;
+
+    if (!a) {
+        if (tls) {
+            sse_tls_close(tls);
+        }
+        close(fd);
+        close(drain_fd);
+        sink->release(ctx);
+        return;
+    }
+    a->sink = sink;
+    a->ctx = ctx;
+    a->fd = fd;
+    a->drain_fd = drain_fd;
+    a->tls = tls;
+    if (!B.running || sse_loop_stopping(B.loop)) {
+        adopt_free(a);
+        return;
+    }
+    head = __atomic_load_n(&B.adopt, __ATOMIC_RELAXED);
+    do {
+        a->next = head;
+    } while (!__atomic_compare_exchange_n(&B.adopt, &head, a, 1,
+                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+    if (!head && write(B.wake.fd, &one, sizeof(one)) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
+                     "SSE00107: cannot wake the broker");
+    }
+}
+
+/* The adoptions queued, oldest first: each to its subscriber if it lives
+ * (the sink's bind told the ctx which). */
+static void adopt_drain(sse_broker_t *b)
+{
+    sse_adopt_t *q, *rev = NULL;
+
+    if (!__atomic_load_n(&b->adopt, __ATOMIC_RELAXED)) {
+        return;
+    }
+    q = __atomic_exchange_n(&b->adopt, NULL, __ATOMIC_ACQUIRE);
+    while (q) {
+        sse_adopt_t *next = q->next;
+        q->next = rev;
+        rev = q;
+        q = next;
+    }
+    while ((q = rev) != NULL) {
+        sse_sub_t *sub = q->sink->bound(q->ctx);
+
+        rev = q->next;
+        if (sub && !sub->dead) {
+            sse_sub_adopt(b, sub, q->fd, q->tls, q->drain_fd);
+            q->fd = q->drain_fd = -1;
+            q->tls = NULL;
+        }
+        adopt_free(q);
+    }
 }
 
 /* Take every parked stream the workers queued: all on their channels, the
@@ -102,6 +193,7 @@ static void before_wait(sse_loop_t *loop, void *data)
 
     (void)loop;
     queue_drain(b);
+    adopt_drain(b);
     sse_broker_spread_poll(b);
     sse_subs_reap(b);
     sse_link_census_flush(b);
@@ -289,6 +381,7 @@ static void broker_close_all(sse_broker_t *b)
         sse_sub_free(q);
         q = next;
     }
+    adopt_drain(b);             /* no subscriber is left: each job let go */
 }
 
 static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)

@@ -40,7 +40,25 @@ typedef struct {
     void (*sent)(void *ctx, size_t n);
     /* The broker is done with ctx (the subscriber is freed). */
     void (*release)(void *ctx);
+    /* ctx's subscriber is sub from now on (NULL: freed, before release),
+     * and which it is; what sse_broker_adopt() finds it by.  Both or
+     * neither may be NULL. */
+    void (*bind)(void *ctx, sse_sub_t *sub);
+    sse_sub_t *(*bound)(void *ctx);
 } sse_sink_t;
+
+/* A sink's stream leaves its thread for the client's own socket: from the
+ * broker's next pass the subscriber bound to ctx writes fd itself, each
+ * write a TLS record of tls (an SSL object made ready by sse_tls_adopt,
+ * sse_tls.c), reads it for the client's hang-up, and closes both when it
+ * ends.  What it had written to its old socket and drain_fd (that
+ * socket's other end) still holds goes out first; then the old socket,
+ * drain_fd and the sink are let go (release).  The call takes a
+ * reference to ctx of its own (released there too), and fd, tls and
+ * drain_fd: if the stream has ended meanwhile, or no broker runs, they
+ * are closed and freed.  Any thread. */
+void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
+                      int drain_fd);
 
 /* What a new stream is: everything the broker needs after the request is
  * gone. */

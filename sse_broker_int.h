@@ -64,6 +64,9 @@ struct sse_sub_t {
     sse_hub_sub_t *hub;         /* a hub's stream: what it may get
                                    (sse_broker_hub.c), owned; else NULL */
     void *sink_ctx;
+    void *tls;                  /* adopted (sse_broker_adopt): io.fd is the
+                                   client's socket, written through this
+                                   SSL object (sse_tls.c), owned; else NULL */
     apr_time_t last_write;
     uint64_t after_seq;         /* its replay covered events up to here */
     uint64_t off_since;         /* began while the broker was off the relay,
@@ -130,6 +133,7 @@ typedef struct sse_broker_t {
     sse_sub_t *queue;           /* parked, not yet taken by the loop: a
                                    lock-free stack (atomic push, the loop
                                    takes it whole) */
+    struct sse_adopt_t *adopt;  /* sse_broker_adopt's, the same way */
 
     apr_hash_t *chans;
     apr_hash_t *hubs;           /* hub channel key -> its index
@@ -175,6 +179,8 @@ typedef struct sse_broker_t {
     struct {
         apr_uint64_t published, delivered, bytes, dropped_slow, opened, closed;
         apr_uint64_t joined;    /* events that joined a fan-out under way */
+        apr_uint64_t tls_direct;    /* TLS records written to adopted
+                                   streams (sse_broker_adopt) */
         apr_uint64_t held;      /* open held streams */
         apr_uint64_t refused_limit; /* streams refused 503 at a limit
                                    (worker threads: atomics) */
@@ -232,6 +238,9 @@ void sse_sub_send_history(sse_broker_t *b, sse_sub_t *sub, const char *data,
 /* End the stream: logged now, skipped by delivery, freed by
  * sse_subs_reap() after the current pass. */
 void sse_sub_kill(sse_broker_t *b, sse_sub_t *sub, const char *why);
+/* sse_broker_adopt's work for a live subscriber (sse_broker.h). */
+void sse_sub_adopt(sse_broker_t *b, sse_sub_t *sub, int fd, void *tls,
+                   int drain_fd);
 void sse_subs_reap(sse_broker_t *b);
 
 /* --- sse_broker_fanout.c ------------------------------------------------- */

@@ -22,7 +22,6 @@
 #include "sse_relay.h"
 #include "sse_wire.h"
 #include "sse_client.h"
-#include "sse_suspend.h"
 
 /* Note that name gained or lost a stream; sent by census_flush().  Without
  * a relay nothing is noted: the whole table goes when it is back. */
@@ -239,7 +238,7 @@ static int op_stats(sse_broker_t *b, sse_rd_t *rd, sse_buf_t *txt)
         b->st.published, b->st.delivered, b->st.bytes, b->st.dropped_slow,
         b->st.opened, b->st.closed, b->st.joined,
         (apr_uint64_t)__atomic_load_n(&b->st.refused_limit, __ATOMIC_RELAXED),
-        sse_suspend_tls_direct(), refused, at_cap);
+        b->st.tls_direct, refused, at_cap);
 
     (void)rd;
     return sse_buf_put(txt, line, (size_t)len);

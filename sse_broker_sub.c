@@ -24,6 +24,7 @@
 #include "sse_broker_int.h"
 #include "sse_count.h"
 #include "sse_client.h"
+#include "sse_tls.h"
 
 sse_msg_t *sse_msg_new(size_t len)
 {
@@ -112,14 +113,28 @@ sse_sub_t *sse_sub_create(int fd, const sse_sub_spec_t *spec)
     return sub;
 }
 
+/* The sink is let go: unbound, released. */
+static void sub_unsink(sse_sub_t *sub)
+{
+    if (sub->sink) {
+        if (sub->sink->bind) {
+            sub->sink->bind(sub->sink_ctx, NULL);
+        }
+        sub->sink->release(sub->sink_ctx);
+        sub->sink = NULL;
+        sub->sink_ctx = NULL;
+    }
+}
+
 void sse_sub_free(sse_sub_t *sub)
 {
+    if (sub->tls) {
+        sse_tls_close(sub->tls);        /* its close_notify, if it can */
+    }
     if (sub->io.fd >= 0) {
         close(sub->io.fd);
     }
-    if (sub->sink) {
-        sub->sink->release(sub->sink_ctx);
-    }
+    sub_unsink(sub);
     sse_hub_sub_free(sub->hub);
     free(sub);
 }
@@ -213,10 +228,47 @@ static void sub_sent(sse_sub_t *sub, size_t n)
     }
 }
 
+/* An adopted stream's queue, a TLS record per message (sse_tls_send: all
+ * of it, or nothing taken and the same bytes to be offered again, which
+ * the queue's head is); 0, or -1 when the subscriber was killed. */
+static int sub_flush_tls(sse_broker_t *b, sse_sub_t *sub)
+{
+    sse_out_t *o;
+
+    while ((o = sub->out_head) != NULL) {
+        size_t len = o->msg->len - sub->out_off;
+        ssize_t n = sse_tls_send(sub->tls, o->msg->data + sub->out_off, len);
+
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                return 0;
+            }
+            sse_sub_kill(b, sub, "write failed");
+            return -1;
+        }
+        b->st.tls_direct++;
+        sub->backlog -= len;
+        sub->last_write = sse_loop_now(b->loop);
+        b->st.bytes += len;
+        sub->bytes += len;
+        sub->out_head = o->next;
+        sub->out_off = 0;
+        sse_msg_unref(o->msg);
+        free(o);
+    }
+    sub->out_tail = NULL;
+    sub_want_out(b, sub, 0);
+    sub->backlog_extra = 0;
+    return 0;
+}
+
 /* Write what is queued, up to 16 messages a call; returns 0, or -1 when
  * the subscriber was killed. */
 static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
 {
+    if (sub->tls) {
+        return sub_flush_tls(b, sub);
+    }
     while (sub->out_head) {
         struct iovec iov[16];
         sse_out_t *o = sub->out_head;
@@ -280,7 +332,14 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
         /* a sink's direct write, but not of several events at once: a
          * stream that is behind takes the pair, which lets what piles up
          * go out in one write, on other threads */
-        if (sub->sink && !b->burst
+        if (sub->tls) {
+            n = sse_tls_send(sub->tls, msg->data, msg->len);
+            if (n < 0 && errno == EAGAIN) {
+                n = 0;          /* queued whole: the same bytes again */
+            }
+            b->st.tls_direct += (uint64_t)(n > 0);
+        }
+        else if (sub->sink && !b->burst
             && sub->sink->deliver(sub->sink_ctx, msg->data, msg->len)) {
             n = (ssize_t)msg->len;      /* written to the client directly */
         }
@@ -430,6 +489,9 @@ void sse_sub_register(sse_broker_t *b, sse_sub_t *sub)
         sse_sub_free(sub);
         return;
     }
+    if (sub->sink && sub->sink->bind) {
+        sub->sink->bind(sub->sink_ctx, sub);
+    }
     b->st.opened++;
     b->st.held += (apr_uint64_t)(sub->held == 1);
     sub->prev = NULL;
@@ -468,5 +530,77 @@ void sse_sub_start(sse_broker_t *b, sse_sub_t *sub)
     sub->events = 0;            /* the preamble is not an event */
     if (sub->last_id && !sub->dead) {
         sse_replay_request(b, sub);
+    }
+}
+
+/* sse_broker_adopt, on the broker thread, for a live sub: what sub wrote
+ * to its old socket and the other end (drain_fd) still holds goes first,
+ * then the unsent rest of the queue's head (which the old socket took a
+ * part of); then sub reads and writes fd. */
+void sse_sub_adopt(sse_broker_t *b, sse_sub_t *sub, int fd, void *tls,
+                   int drain_fd)
+{
+    sse_buf_t old = { 0 };
+    char buf[16384];
+    ssize_t n;
+    int oom = 0;
+
+    do {
+        n = recv(drain_fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0 && sse_buf_put(&old, buf, (size_t)n) < 0) {
+            oom = 1;
+        }
+    } while (!oom && (n > 0 || (n < 0 && errno == EINTR)));
+    close(drain_fd);
+    if (!oom && old.len && sub->out_head
+        && sse_buf_put(&old, sub->out_head->msg->data + sub->out_off,
+                       sub->out_head->msg->len - sub->out_off) < 0) {
+        oom = 1;
+    }
+    sse_loop_del(b->loop, &sub->io);
+    close(sub->io.fd);
+    sub->io.fd = fd;            /* closed with sub, after tls's close */
+    sub->tls = tls;
+    sub_unsink(sub);
+    if (sse_loop_add(b->loop, &sub->io, SSE_IO_IN) < 0) {
+        oom = -1;
+    }
+    if (!oom && old.len) {
+        sse_msg_t *m = sse_msg_make(old.data, old.len);
+        sse_out_t *o = m ? malloc(sizeof(*o)) : NULL;
+
+        if (o) {
+            o->msg = m;
+            o->next = NULL;
+            if (sub->out_head) {    /* its unsent rest is in m */
+                sse_out_t *h = sub->out_head;
+                sub->backlog -= h->msg->len - sub->out_off;
+                o->next = h->next;
+                sse_msg_unref(h->msg);
+                free(h);
+            }
+            if (!o->next) {
+                sub->out_tail = o;
+            }
+            sub->out_head = o;
+            sub->out_off = 0;
+            sub->backlog += m->len;
+        }
+        else {
+            if (m) {
+                sse_msg_unref(m);
+            }
+            oom = 1;
+        }
+    }
+    sse_buf_free(&old);
+    if (oom) {
+        sse_sub_kill(b, sub, oom < 0 ? "cannot watch stream socket"
+                                     : "out of memory");
+        return;
+    }
+    if (sub->out_head) {
+        sub_want_out(b, sub, 1);
+        sub_flush(b, sub);
     }
 }

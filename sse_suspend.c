@@ -83,15 +83,10 @@ struct sse_susp_t {
     int failed;                 /* a write failed: end it (under mx) */
     int ended;                  /* its last round began: r and c are gone
                                    or going (under mx) */
-    int core_held;              /* the core's filter set bytes aside at the
-                                   last pass (c->data_in_output_filters,
-                                   kept here so that a direct write need
-                                   not read the connection; under mx) */
     apr_size_t room;            /* send buffer the direct writes may still
                                    fill without asking (under mx) */
-    void *tls;                  /* mod_ssl's SSL object, when the direct
-                                   writes may bypass the filters
-                                   (sse_tls.c); set before it is watched */
+    sse_sub_t *sub;             /* the broker's subscriber (its thread's:
+                                   the sink's bind) */
     pthread_mutex_t mx;         /* a round, or a direct write, at a time */
     conn_rec *c;
     request_rec *r;             /* NULL once the watcher ended it */
@@ -117,8 +112,6 @@ static struct {
     volatile int stopping;      /* the child is stopping: end every stream */
     volatile int quit;          /* the watcher thread is to return */
     int ready;                  /* the watcher runs */
-    apr_uint64_t tls_direct;    /* events written with sse_tls_write (the
-                                   broker thread's) */
 } W = { .ep = -1, .wakefd = -1 };
 
 static char tag_wake;
@@ -254,7 +247,6 @@ static apr_status_t susp_write(sse_susp_t *s, const char *buf, apr_size_t len)
     APR_BRIGADE_INSERT_TAIL(s->bb, apr_bucket_flush_create(ba));
     rv = ap_pass_brigade(s->c->output_filters, s->bb);
     apr_brigade_cleanup(s->bb);
-    s->core_held = s->c->data_in_output_filters;
     return rv;
 }
 
@@ -338,6 +330,21 @@ static const char *susp_pump(sse_susp_t *s)
     return NULL;
 }
 
+/* Take s off W.all (W.mx held). */
+static void susp_unlist(sse_susp_t *s)
+{
+    if (s->prev) {
+        s->prev->next = s->next;
+    }
+    else {
+        W.all = s->next;
+    }
+    if (s->next) {
+        s->next->prev = s->prev;
+    }
+    s->next = s->prev = NULL;
+}
+
 /* The stream's last round: its descriptors unwatched, the broker told
  * (the pair closed), the connection shut and freed; s goes to the watcher
  * to be freed. */
@@ -354,15 +361,7 @@ static void susp_finish(sse_susp_t *s, const char *why)
     c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
     apr_pool_destroy(c->pool);
     apr_thread_mutex_lock(W.mx);
-    if (s->prev) {
-        s->prev->next = s->next;
-    }
-    else {
-        W.all = s->next;
-    }
-    if (s->next) {
-        s->next->prev = s->prev;
-    }
+    susp_unlist(s);
     s->next = W.dead;
     W.dead = s;
     apr_thread_mutex_unlock(W.mx);
@@ -391,7 +390,6 @@ static void susp_round(void *baton)
     pthread_mutex_lock(&s->mx);
     s->room = 0;                /* it writes too: ask again */
     why = s->failed ? "write failed" : susp_pump(s);
-    s->core_held = s->c->data_in_output_filters;    /* a read may write */
     s->ended = why != NULL;     /* no direct write from now on */
     pthread_mutex_unlock(&s->mx);
     if (why) {
@@ -538,14 +536,7 @@ static int susp_deliver(void *ctx, const char *data, size_t len)
     }
     if (!s->ended && !s->failed && s->room >= cost) {
         s->room -= cost;
-        if (s->tls && !s->core_held) {
-            done = sse_tls_write(s->tls, s->client, data, len) == APR_SUCCESS;
-            s->c->aborted |= !done;     /* no more TLS writes: see sse_tls.h */
-            W.tls_direct += (apr_uint64_t)done;
-        }
-        else {
-            done = susp_write(s, data, len) == APR_SUCCESS && !s->c->aborted;
-        }
+        done = susp_write(s, data, len) == APR_SUCCESS && !s->c->aborted;
         s->failed = !done;
     }
     pthread_mutex_unlock(&s->mx);
@@ -564,7 +555,18 @@ static void susp_release(void *ctx)
     sse_suspend_unref(ctx);
 }
 
-const sse_sink_t sse_suspend_sink = { susp_deliver, susp_sent, susp_release };
+static void susp_bind(void *ctx, sse_sub_t *sub)
+{
+    ((sse_susp_t *)ctx)->sub = sub;
+}
+
+static sse_sub_t *susp_bound(void *ctx)
+{
+    return ((sse_susp_t *)ctx)->sub;
+}
+
+const sse_sink_t sse_suspend_sink = { susp_deliver, susp_sent, susp_release,
+                                      susp_bind, susp_bound };
 
 /* The suspend_connection hook runs inside the event MPM's notify_suspend(),
  * which after the hooks clears c->sbh and marks the connection suspended
@@ -622,9 +624,52 @@ static void susp_end_request(sse_susp_t *s)
         rv = APR_EGENERAL;
     }
     apr_brigade_cleanup(bb);    /* an EOR an error left: r freed here */
-    s->core_held = s->c->data_in_output_filters;
     s->r = NULL;
     s->failed = rv != APR_SUCCESS || s->c->aborted;   /* its first round ends it */
+}
+
+/* A stream whose connection would add nothing to its TLS records
+ * (sse_tls_direct: mod_ssl's and the core's filters, nothing set aside)
+ * leaves httpd when the watcher takes it, its request ended: the broker
+ * writes its TLS records to its socket from then on (sse_broker_adopt), as
+ * it writes a parked stream's bytes, and the connection, its pools, mod_ssl's
+ * state for it and its place among the MPM's suspended connections are
+ * given back, as at a stream's end (susp_finish) but with no close: the
+ * SSL object and a duplicate of the socket live on in the broker.  What
+ * that costs and saves: bench/README.md, "TLS results".  The watcher alone
+ * uses the connection here (see susp_end_request); 1 if s left. */
+static int susp_adopt(sse_susp_t *s)
+{
+    conn_rec *c = s->c;
+    void *ssl = sse_tls_direct(c), *taken;
+    int fd, fl;
+
+    if (!ssl || (fd = fcntl(s->client, F_DUPFD_CLOEXEC, 0)) < 0) {
+        return 0;
+    }
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0
+        || !(taken = sse_tls_take(ssl))) {
+        close(fd);
+        return 0;
+    }
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
+                  "SSE00315: suspended stream handed to the broker");
+    c->aborted = 1;             /* its descriptor closed, the socket kept */
+    ap_start_lingering_close(c);
+    c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
+    apr_pool_destroy(c->pool);  /* mod_ssl lets go of ssl */
+    sse_tls_adopt(ssl, taken, fd);
+    apr_thread_mutex_lock(W.mx);
+    susp_unlist(s);
+    apr_thread_mutex_unlock(W.mx);
+    s->c = NULL;
+    s->ended = 1;
+    apr_atomic_inc32(&s->refs);                 /* the adoption's */
+    sse_broker_adopt(&sse_suspend_sink, s, fd, ssl, s->pair);
+    s->pair = -1;
+    sse_suspend_unref(s);                       /* the stream's */
+    return 1;
 }
 
 /* Watch the streams the MPM has suspended, free what finished; when the
@@ -664,7 +709,9 @@ static int watcher_tidy(int *ended)
         settled = s->next_arm;
         susp_end_request(s);
         sse_trim_suspended(s->c);
-        s->tls = s->failed ? NULL : sse_tls_direct(s->c);
+        if (!stopped && !s->failed && susp_adopt(s)) {
+            continue;                   /* the broker's alone now */
+        }
         apr_atomic_set32(&s->queued, 0);
         susp_watch(s);                  /* ready ones fire at once */
         apr_atomic_set32(&s->watched, 1);
@@ -831,7 +878,3 @@ void sse_suspend_connection(conn_rec *c, request_rec *r)
     susp_wake();
 }
 
-apr_uint64_t sse_suspend_tls_direct(void)
-{
-    return W.tls_direct;
-}

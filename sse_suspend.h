@@ -42,10 +42,6 @@ void sse_suspend_unref(sse_susp_t *s);
  * any, is watched from now on. */
 void sse_suspend_connection(conn_rec *c, request_rec *r);
 
-/* Events the broker wrote to suspended streams as TLS records straight
- * to their sockets (sse_tls.c), in this child.  The broker thread only. */
-apr_uint64_t sse_suspend_tls_direct(void);
-
 /* child_stopping: end every suspended stream (a graceful restart waits
  * for them). */
 void sse_suspend_stop(void);

@@ -59,8 +59,7 @@
 typedef int ssl_HOOK_pre_handshake_t(conn_rec *c, SSL *ssl, int is_proxy);
 
 static struct {
-    BIO_METHOD *meth;
-    BIO *bio;                   /* the broker thread's; its data: the fd */
+    BIO_METHOD *meth;           /* the stream socket BIO's */
 } T;
 
 sse_conn_t *sse_conn_get(conn_rec *c, int create)
@@ -109,7 +108,7 @@ void *sse_tls_direct(conn_rec *c)
     ap_filter_t *f;
     int seen_ssl = 0;
 
-    if (!ssl || !T.bio || !SSL_is_init_finished(ssl)
+    if (!ssl || !T.meth || !SSL_is_init_finished(ssl)
         || SSL_want(ssl) != SSL_NOTHING || !SSL_get_wbio(ssl)
         || c->data_in_output_filters) {
         return NULL;
@@ -158,9 +157,7 @@ static int tls_bio_create(BIO *b)
 static apr_status_t tls_stop(void *data)
 {
     (void)data;
-    BIO_free(T.bio);
     BIO_meth_free(T.meth);
-    T.bio = NULL;
     T.meth = NULL;
     return APR_SUCCESS;
 }
@@ -171,8 +168,7 @@ apr_status_t sse_tls_start(apr_pool_t *pchild)
                           "mod_sse stream socket");
     if (!T.meth || !BIO_meth_set_write(T.meth, tls_bio_write)
         || !BIO_meth_set_ctrl(T.meth, tls_bio_ctrl)
-        || !BIO_meth_set_create(T.meth, tls_bio_create)
-        || !(T.bio = BIO_new(T.meth))) {
+        || !BIO_meth_set_create(T.meth, tls_bio_create)) {
         tls_stop(NULL);
         return APR_ENOMEM;
     }
@@ -180,25 +176,77 @@ apr_status_t sse_tls_start(apr_pool_t *pchild)
     return APR_SUCCESS;
 }
 
-apr_status_t sse_tls_write(void *ssl_, int fd, const char *data,
-                           apr_size_t len)
+static void tls_info_none(const SSL *ssl, int where, int ret)
+{
+    (void)ssl;
+    (void)where;
+    (void)ret;
+}
+
+void *sse_tls_take(void *ssl_)
 {
     SSL *ssl = ssl_;
-    BIO *theirs = SSL_get_wbio(ssl);
+    BIO *theirs = SSL_get_wbio(ssl), *mine = T.meth ? BIO_new(T.meth) : NULL;
+
+    if (!mine || !theirs) {
+        BIO_free(mine);
+        return NULL;
+    }
+    BIO_set_data(mine, (void *)(intptr_t)-1);      /* writes fail */
+    SSL_set_quiet_shutdown(ssl, 1);     /* and a close tries none: a failed
+                                           one would stay queued, sent
+                                           before the next record */
+    SSL_up_ref(ssl);
+    BIO_up_ref(theirs);         /* mod_ssl's filter may still name it */
+    SSL_set0_wbio(ssl, mine);   /* SSL's reference to theirs dropped */
+    return theirs;
+}
+
+void sse_tls_adopt(void *ssl_, void *theirs, int fd)
+{
+    SSL *ssl = ssl_;
+    BIO *mine = SSL_get_wbio(ssl);
+
+    BIO_free(theirs);           /* mod_ssl is gone: the last reference */
+    SSL_set_quiet_shutdown(ssl, 0);
+    SSL_set_shutdown(ssl, 0);   /* mod_ssl's close set both */
+    SSL_set_app_data(ssl, NULL);            /* its conn_rec is freed */
+    SSL_set_info_callback(ssl, tls_info_none);
+    SSL_clear_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    BIO_set_data(mine, (void *)(intptr_t)fd);
+    BIO_up_ref(mine);
+    SSL_set0_rbio(ssl, mine);   /* mod_ssl's input BIO freed */
+    ERR_clear_error();
+}
+
+ssize_t sse_tls_send(void *ssl_, const char *data, size_t len)
+{
+    SSL *ssl = ssl_;
     int n;
 
-    if (!T.bio || !theirs || len == 0 || len > INT_MAX) {
-        return APR_EINVAL;
+    if (len > INT_MAX) {
+        len = INT_MAX;
     }
-    BIO_set_data(T.bio, (void *)(intptr_t)fd);
-    BIO_up_ref(theirs);         /* kept while ours is in place */
-    BIO_up_ref(T.bio);          /* the one SSL_set0_wbio takes */
-    SSL_set0_wbio(ssl, T.bio);
-    n = SSL_write(ssl, data, (int)len);     /* no SSL_get_error: see below */
-    SSL_set0_wbio(ssl, theirs); /* and drops ours */
-    if (n != (int)len) {
-        ERR_clear_error();      /* the queue stays empty for mod_ssl */
-        return APR_EGENERAL;
+    n = SSL_write(ssl, data, (int)len);
+    if (n > 0) {
+        return n;
     }
-    return APR_SUCCESS;
+    if (BIO_should_retry(SSL_get_wbio(ssl))) {
+        errno = EAGAIN;         /* the same bytes again, later */
+    }
+    else {
+        ERR_clear_error();
+        errno = EPIPE;
+    }
+    return -1;
+}
+
+void sse_tls_close(void *ssl_)
+{
+    SSL *ssl = ssl_;
+
+    SSL_shutdown(ssl);          /* close_notify, if the socket takes it */
+    ERR_clear_error();
+    SSL_free(ssl);              /* and its BIO */
 }

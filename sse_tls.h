@@ -9,6 +9,7 @@
 #ifndef SSE_TLS_H
 #define SSE_TLS_H
 
+#include <sys/types.h>
 #include "httpd.h"
 
 /* What mod_sse keeps on a connection (its conn_config), in the
@@ -34,15 +35,29 @@ void sse_tls_register_hooks(void);
  * watches a stream), after sse_trim_suspended. */
 void *sse_tls_direct(conn_rec *c);
 
-/* child_init: the writer's socket BIO (freed with pchild). */
+/* child_init: the BIO method of the streams' sockets (freed with
+ * pchild). */
 apr_status_t sse_tls_start(apr_pool_t *pchild);
 
-/* Encrypt len bytes with ssl (from sse_tls_direct) and send the record to
- * fd without waiting: APR_SUCCESS when the socket took all of it, else an
- * error, and then the connection must end without another TLS write (its
- * record may be half sent).  One thread only (the broker's), and nothing
- * else may use ssl meanwhile. */
-apr_status_t sse_tls_write(void *ssl, int fd, const char *data,
-                           apr_size_t len);
+/* Take ssl (from sse_tls_direct) from mod_ssl, in two steps around the
+ * destruction of its connection, on a thread that alone uses the
+ * connection.  Before: sse_tls_take makes a reference to ssl the
+ * caller's and gives ssl a write BIO that fails, so that nothing mod_ssl
+ * writes as it lets go (a close_notify) reaches the client; it returns
+ * what sse_tls_adopt needs, NULL if it could not (nothing changed).
+ * After (mod_ssl has let go of ssl): sse_tls_adopt forgets mod_ssl's
+ * state on ssl and gives it a BIO on fd, which the caller keeps (and
+ * closes after sse_tls_close). */
+void *sse_tls_take(void *ssl);
+void sse_tls_adopt(void *ssl, void *taken, int fd);
+
+/* Write up to len bytes as TLS records to ssl's socket without waiting:
+ * how many (all of them), or -1 with errno EAGAIN when the socket is full
+ * (nothing taken: the same bytes must be offered again), or another
+ * errno (the stream is over).  One thread at a time. */
+ssize_t sse_tls_send(void *ssl, const char *data, size_t len);
+
+/* Send a close_notify if the socket takes it, and free ssl. */
+void sse_tls_close(void *ssl);
 
 #endif

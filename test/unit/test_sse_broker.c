@@ -26,7 +26,7 @@
 #include "sse_sock.h"
 #include "sse_wire.h"
 #include "sse_client.h"
-#include "sse_suspend.h"
+#include "sse_tls.h"
 
 module AP_MODULE_DECLARE_DATA sse_module;
 
@@ -42,10 +42,20 @@ void sse_client_stats(apr_uint64_t *refused, unsigned *at_cap)
     *at_cap = 0;
 }
 
-/* No suspended streams here (sse_suspend.c needs httpd's event MPM). */
-apr_uint64_t sse_suspend_tls_direct(void)
+/* No TLS here (sse_tls.c needs OpenSSL and mod_ssl): no stream is adopted,
+ * so these are never reached. */
+ssize_t sse_tls_send(void *ssl, const char *data, size_t len)
 {
-    return 0;
+    (void)ssl;
+    (void)data;
+    (void)len;
+    errno = EPIPE;
+    return -1;
+}
+
+void sse_tls_close(void *ssl)
+{
+    (void)ssl;
 }
 
 static char last_log[1024];
