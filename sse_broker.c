@@ -29,26 +29,32 @@
 /* The child's broker: its thread owns everything in it but queue. */
 static sse_broker_t B = { .wake = { .fd = -1 }, .relay = { .io = { .fd = -1 } } };
 
-apr_status_t sse_broker_park(sse_sub_t *sub)
+/* Push item (its link at *next) on the lock-free stack *top, which the
+ * loop takes whole before each wait.  Only the one that made the stack
+ * non-empty wakes the loop (which reads the wake-up before it takes the
+ * stack); the loop also looks every second, should a wake-up be lost. */
+static void broker_push(void **top, void *item, void **next)
 {
     uint64_t one = 1;
-    sse_sub_t *head;
+    void *head = __atomic_load_n(top, __ATOMIC_RELAXED);
 
-    if (!B.running || sse_loop_stopping(B.loop)) {
-        return APR_EINVAL;
-    }
-    head = __atomic_load_n(&B.queue, __ATOMIC_RELAXED);
     do {
-        sub->next = head;
-    } while (!__atomic_compare_exchange_n(&B.queue, &head, sub, 1,
+        *next = head;
+    } while (!__atomic_compare_exchange_n(top, &head, item, 1,
                                           __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    /* Queued: the broker owns sub now.  Only the one that made the queue
-     * non-empty wakes the loop (which reads the wake-up before it takes the
-     * queue); the loop also looks every second, should a wake-up be lost. */
     if (!head && write(B.wake.fd, &one, sizeof(one)) < 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
                      "SSE00107: cannot wake the broker");
     }
+}
+
+apr_status_t sse_broker_park(sse_sub_t *sub)
+{
+    if (!B.running || sse_loop_stopping(B.loop)) {
+        return APR_EINVAL;
+    }
+    /* queued: the broker owns sub now */
+    broker_push((void **)&B.queue, sub, (void **)&sub->next);
     return APR_SUCCESS;
 }
 
@@ -81,8 +87,7 @@ static void adopt_free(sse_adopt_t *a)
 void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
                       int drain_fd)
 {
-    sse_adopt_t *a = malloc(sizeof(*a)), *head;
-    uint64_t one = 1;
+    sse_adopt_t *a = malloc(sizeof(*a));
 
     if (!a) {
         if (tls) {
@@ -102,15 +107,7 @@ void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
         adopt_free(a);
         return;
     }
-    head = __atomic_load_n(&B.adopt, __ATOMIC_RELAXED);
-    do {
-        a->next = head;
-    } while (!__atomic_compare_exchange_n(&B.adopt, &head, a, 1,
-                                          __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    if (!head && write(B.wake.fd, &one, sizeof(one)) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, B.s,
-                     "SSE00107: cannot wake the broker");
-    }
+    broker_push((void **)&B.adopt, a, (void **)&a->next);
 }
 
 /* The adoptions queued, oldest first: each to its subscriber if it lives

@@ -25,7 +25,7 @@ apr_status_t sse_broker_start(apr_pool_t *pchild, server_rec *s);
 
 /* A stream the broker may write to without its socket: a suspended TLS
  * stream (sse_suspend.c), whose socket is a socketpair to the thread that
- * encrypts.  When nothing waits in the subscriber's queue, the broker
+ * encrypts, until it leaves httpd (sse_broker_adopt).  When nothing waits in the subscriber's queue, the broker
  * first offers an event to deliver(); only when that declines does it go
  * through the socket as for any stream.  Not for a write of several
  * events (the stream is behind): then the socket takes them, and the

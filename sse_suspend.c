@@ -24,6 +24,15 @@
  * before the MPM has finished suspending the connection, so the request's
  * own thread (r->invoke_mtx, which mod_dialup takes) is done with it.
  *
+ * Most streams do not stay: when the watcher takes one (the MPM done, its
+ * request ended) and its connection's filters would add nothing to its
+ * TLS records, it leaves httpd (susp_adopt): the broker adopts its SSL
+ * object and a duplicate of its socket (sse_tls.c, sse_broker_adopt) and
+ * writes its records as it writes a parked stream's bytes, and the
+ * connection is destroyed as at a stream's end, without a close.  What
+ * this file does for the others (other connection filters, a failed
+ * write before the watcher took it) is the fallback.
+ *
  * Ending a stream has no API in httpd 2.4.  From its sources: finish the
  * response (ap_finalize_request_protocol), let the EOR bucket log it and
  * free the request (ap_process_request_after_handler), flush and shut
@@ -35,8 +44,9 @@
  * Memory: an sse_susp_t is malloc'ed when the stream starts, with two
  * references: the stream's, dropped by the watcher thread after the
  * stream's last round (the watcher may still hold it from an epoll
- * batch), and the broker's subscriber's, dropped when the broker frees
- * it.  The last one frees it.
+ * batch) or once it left (susp_adopt), and the broker's subscriber's,
+ * dropped when the broker frees it or adopts the stream; an adoption
+ * holds a third until the broker has done it.  The last one frees it.
  */
 #include <errno.h>
 #include <fcntl.h>

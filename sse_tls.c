@@ -1,40 +1,49 @@
 /*
- * sse_tls.c: a suspended stream's TLS records written straight to its
- * socket (see sse_tls.h).
+ * sse_tls.c: a TLS stream that leaves httpd for the broker (see sse_tls.h).
  *
- * The broker writes most events of a suspended TLS stream itself
- * (sse_suspend.c, its sink).  Through the connection's output filters
- * that is a brigade, two buckets, mod_ssl's filter, SSL_write into
- * mod_ssl's BIO, which passes another brigade to the core's filter, which
- * writes it: measured with perf over 10,000 streams of lone events, a
- * fifth of the server's CPU per delivery went to that machinery, around
- * the encryption and the one writev.  nginx encrypts into the socket.  So
- * does this: for the length of one SSL_write the SSL object's write BIO is
- * ours, a BIO that send()s to the stream's socket without waiting, and
- * then mod_ssl's again.  Nothing else changes: mod_ssl still reads the
- * client's records, and writes the stream's other bytes (the rounds, its
- * close_notify at the end) through its BIO as before.
+ * A suspended TLS stream (sse_suspend.c) kept its whole connection while
+ * it was open: httpd's connection pool and bucket allocator, mod_ssl's
+ * filters and their 8 KB input buffer, a place among the event MPM's
+ * suspended connections, a socketpair to the broker and the watcher's
+ * rounds, and every event went through mod_ssl's and the core's filters
+ * (a brigade, buckets, mod_ssl's BIO, the core's writev).  Measured over
+ * 10,000 streams: about 37.5 KB a stream, and a fifth of the CPU of a
+ * delivery in that machinery.  What the stream needs once its request is
+ * over is its TLS session and its socket.  So, when the watcher takes it
+ * (its request ended, no other thread on the connection), the stream
+ * leaves: the broker adopts mod_ssl's SSL object and a duplicate of the
+ * socket, and from then on encrypts each write into the socket itself, as
+ * nginx does, reading the socket only for the client's hang-up as for any
+ * parked stream; the connection is then destroyed as at a stream's end,
+ * without a close (sse_suspend.c, susp_adopt).  About 16.5 KB a stream
+ * remain, nearly all OpenSSL's.
  *
  * What that rests on.  mod_ssl hands each connection's SSL object to its
  * optional pre_handshake hook, public in httpd 2.4 (mod_ssl_openssl.h,
  * which Debian's apache2-dev does not ship: the hook's type is declared
- * here, as that header does).  SSL_set0_wbio takes a reference to the BIO
- * it is given and drops one from the BIO it replaces, so both BIOs are
- * given an extra reference first and each survives the swap.  A record is
- * encrypted and sent whole by one SSL_write (at most 16 KB; the broker
- * writes at most 4 KB this way) when the socket takes it, which the
- * caller's room budget sees to; when it does not, part of the record may
- * be sent, and the connection must have no other TLS write (sse_tls.h).
- * Bypassing the filters is safe only when they would do nothing else: the
- * chain must be mod_ssl's filter and the core's, with at most filters
- * that leave the bytes alone (filter_passive: mod_reqtimeout's, which
- * Debian enables, and mod_logio's), and the core must hold no set-aside
- * bytes, which would then be sent after newer ones (the caller checks
- * c->data_in_output_filters before each write).
+ * here, as that header does).  SSL objects are reference counted
+ * (SSL_up_ref): mod_ssl's SSL_free when its connection goes drops its
+ * reference, not the object.  While the connection is destroyed mod_ssl
+ * may still try a close (its EOC, its pool cleanup): the SSL object's
+ * write BIO is then one whose writes fail, and quiet shutdown is on, so
+ * that no close_notify reaches the client nor stays queued for the next
+ * record; mod_ssl's own BIOs are kept alive until it has let go (their
+ * destroy does not read their filter contexts, which die with the pool).
+ * Then the object forgets mod_ssl: no conn_rec as its app data, no info
+ * callback of mod_ssl's (it would read that conn_rec), its BIO ours on
+ * the socket for reading and writing, no partial writes (a write takes
+ * all it is given or nothing, and after a full socket the same bytes are
+ * offered again, ACCEPT_MOVING_WRITE_BUFFER since they may move).  The
+ * handshake's callbacks (SNI, ALPN, tickets, client certificates) are done
+ * with by then.  Only when the filters would do nothing else: the chain
+ * must be mod_ssl's filter and the core's, with at most filters that leave
+ * the bytes alone (filter_passive: mod_reqtimeout's, which Debian enables,
+ * and mod_logio's), and the core must hold no set-aside bytes.
  *
  * Memory: a small record per TLS connection in its pool (the SSL object
- * and the stream being suspended, see sse_conn_t); one BIO method and one
- * BIO per child, freed with the child's pool.
+ * and the stream being suspended, see sse_conn_t); one BIO method per
+ * child, freed with the child's pool; an adopted stream's BIO belongs to
+ * its SSL object, which the broker's subscriber owns (sse_tls_close).
  */
 #include <errno.h>
 #include <stdint.h>

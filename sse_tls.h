@@ -1,10 +1,9 @@
 /*
- * sse_tls.h: a suspended stream's TLS records written straight to its
- * socket (see sse_tls.c).  mod_ssl's SSL object of each connection is
- * recorded when mod_ssl makes it (its pre_handshake hook); the broker's
- * direct writes to a suspended stream encrypt with it and send the record
- * in one system call, as nginx does, instead of passing a brigade through
- * mod_ssl's and the core's output filters.
+ * sse_tls.h: a suspended TLS stream leaves httpd for the broker (see
+ * sse_tls.c).  mod_ssl's SSL object of each connection is recorded when
+ * mod_ssl makes it (its pre_handshake hook); when a stream's connection
+ * would add nothing to its records, the broker takes that object and the
+ * socket, and writes the stream's TLS records itself, as nginx does.
  */
 #ifndef SSE_TLS_H
 #define SSE_TLS_H
@@ -27,12 +26,13 @@ sse_conn_t *sse_conn_get(conn_rec *c, int create);
  * loaded). */
 void sse_tls_register_hooks(void);
 
-/* The SSL object of c, if its records may be written straight to its
- * socket from now on, else NULL: mod_ssl made one for c, its handshake is
- * done, and c's output filters are mod_ssl's and the core's (with at most
- * mod_reqtimeout's and mod_logio's, which leave the bytes alone), nothing
- * set aside in them.  Call once nothing else writes on c (the watcher, before it
- * watches a stream), after sse_trim_suspended. */
+/* The SSL object of c, if its stream may leave c for the broker (its
+ * records written straight to the socket from then on), else NULL:
+ * mod_ssl made one for c, its handshake is done, and c's output filters
+ * are mod_ssl's and the core's (with at most mod_reqtimeout's and
+ * mod_logio's, which leave the bytes alone), nothing set aside in them.
+ * Call once nothing else uses c (the watcher, before it watches a
+ * stream), after sse_trim_suspended. */
 void *sse_tls_direct(conn_rec *c);
 
 /* child_init: the BIO method of the streams' sockets (freed with
