@@ -478,9 +478,10 @@ $md .= <<'EOT';
 - *TLS, ConnsTotal*: after a TLS churn the event MPM's `ConnsTotal` (mod_status) has read 0 at
   once in some runs and only after 5-6 s in others (connections the clients ended abruptly, still
   in lingering close); the row fails only when it is not 0 within 10 s.
-- *TLS, stop and graceful*: on a graceful restart every suspended stream is ended with a TLS
-  close_notify, about 1.1 s after the signal; on a stop the children exit and the clients see the
-  TCP connection close without one (an EventSource reconnects either way).
+- *TLS, stop and graceful*: a TLS stream that has left httpd for the broker is ended with a TLS
+  close_notify on a graceful restart (about 1.1 s after the signal) and on a stop (the broker
+  closes its streams as the child exits); before streams left httpd, a stop ended them without
+  one (an EventSource reconnects either way).
 - *TLS, busy workers*: while thousands of TLS streams open (200 handshakes at a time) nearly every
   worker thread is busy, with handshakes and first rounds; once open, the streams take none between
   events and at most a few while an event goes out to all of them.
