@@ -110,14 +110,16 @@ void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
     broker_push((void **)&B.adopt, a, (void **)&a->next);
 }
 
-/* The adoptions queued, oldest first: each to its subscriber if it lives
- * (the sink's bind told the ctx which). */
-static void adopt_drain(sse_broker_t *b)
+/* Take the adoptions queued, oldest first.  Before the parked streams
+ * are taken (queue_drain): a stream is parked before its adoption is
+ * queued, so every adoption taken here finds its subscriber registered
+ * once queue_drain has run, unless it has ended. */
+static sse_adopt_t *adopt_take(sse_broker_t *b)
 {
     sse_adopt_t *q, *rev = NULL;
 
     if (!__atomic_load_n(&b->adopt, __ATOMIC_RELAXED)) {
-        return;
+        return NULL;
     }
     q = __atomic_exchange_n(&b->adopt, NULL, __ATOMIC_ACQUIRE);
     while (q) {
@@ -126,16 +128,24 @@ static void adopt_drain(sse_broker_t *b)
         rev = q;
         q = next;
     }
-    while ((q = rev) != NULL) {
+    return rev;
+}
+
+/* Each adoption to its subscriber if it lives (the sink's bind told the
+ * ctx which), else let go. */
+static void adopt_run(sse_broker_t *b, sse_adopt_t *q)
+{
+    while (q) {
+        sse_adopt_t *next = q->next;
         sse_sub_t *sub = q->sink->bound(q->ctx);
 
-        rev = q->next;
         if (sub && !sub->dead) {
             sse_sub_adopt(b, sub, q->fd, q->tls, q->drain_fd);
             q->fd = q->drain_fd = -1;
             q->tls = NULL;
         }
         adopt_free(q);
+        q = next;
     }
 }
 
@@ -187,10 +197,11 @@ static void wake_io(sse_loop_t *loop, sse_io_t *io, unsigned events)
 static void before_wait(sse_loop_t *loop, void *data)
 {
     sse_broker_t *b = data;
+    sse_adopt_t *adopt = adopt_take(b);     /* first: see adopt_take */
 
     (void)loop;
     queue_drain(b);
-    adopt_drain(b);
+    adopt_run(b, adopt);
     sse_broker_spread_poll(b);
     sse_subs_reap(b);
     sse_link_census_flush(b);
@@ -378,7 +389,7 @@ static void broker_close_all(sse_broker_t *b)
         sse_sub_free(q);
         q = next;
     }
-    adopt_drain(b);             /* no subscriber is left: each job let go */
+    adopt_run(b, adopt_take(b));    /* no subscriber left: each let go */
 }
 
 static void *APR_THREAD_FUNC broker_main(apr_thread_t *thd, void *data)
