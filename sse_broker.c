@@ -68,8 +68,8 @@ typedef struct sse_adopt_t {
 } sse_adopt_t;
 
 /* The job is done or cannot be: its descriptors and SSL object, if still
- * the job's, and its reference to ctx let go. */
-static void adopt_free(sse_adopt_t *a)
+ * the job's, and its reference to ctx let go (not a itself). */
+static void adopt_let_go(sse_adopt_t *a)
 {
     if (a->tls) {
         sse_tls_close(a->tls);
@@ -81,32 +81,20 @@ static void adopt_free(sse_adopt_t *a)
         close(a->drain_fd);
     }
     a->sink->release(a->ctx);
-    free(a);
 }
 
 void sse_broker_adopt(const sse_sink_t *sink, void *ctx, int fd, void *tls,
                       int drain_fd)
 {
-    sse_adopt_t *a = malloc(sizeof(*a));
+    sse_adopt_t job = { sink, ctx, fd, drain_fd, tls, NULL };
+    sse_adopt_t *a;
 
-    if (!a) {
-        if (tls) {
-            sse_tls_close(tls);
-        }
-        close(fd);
-        close(drain_fd);
-        sink->release(ctx);
+    if (!B.running || sse_loop_stopping(B.loop)
+        || !(a = malloc(sizeof(*a)))) {
+        adopt_let_go(&job);
         return;
     }
-    a->sink = sink;
-    a->ctx = ctx;
-    a->fd = fd;
-    a->drain_fd = drain_fd;
-    a->tls = tls;
-    if (!B.running || sse_loop_stopping(B.loop)) {
-        adopt_free(a);
-        return;
-    }
+    *a = job;
     broker_push((void **)&B.adopt, a, (void **)&a->next);
 }
 
@@ -144,7 +132,8 @@ static void adopt_run(sse_broker_t *b, sse_adopt_t *q)
             q->fd = q->drain_fd = -1;
             q->tls = NULL;
         }
-        adopt_free(q);
+        adopt_let_go(q);
+        free(q);
         q = next;
     }
 }

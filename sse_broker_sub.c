@@ -228,47 +228,30 @@ static void sub_sent(sse_sub_t *sub, size_t n)
     }
 }
 
-/* An adopted stream's queue, a TLS record per message (sse_tls_send: all
- * of it, or nothing taken and the same bytes to be offered again, which
- * the queue's head is); 0, or -1 when the subscriber was killed. */
-static int sub_flush_tls(sse_broker_t *b, sse_sub_t *sub)
+/* Write the first cnt of iov to sub's socket: writev() (send() for one),
+ * or for an adopted
+ * stream (sub->tls) the first one as TLS records (sse_tls_send: all of
+ * it, or -1 with EAGAIN and the same bytes to be offered again, which the
+ * queue's head or the caller's message is).  writev()'s result and errno. */
+static ssize_t sub_write(sse_broker_t *b, sse_sub_t *sub,
+                         const struct iovec *iov, int cnt)
 {
-    sse_out_t *o;
+    ssize_t n;
 
-    while ((o = sub->out_head) != NULL) {
-        size_t len = o->msg->len - sub->out_off;
-        ssize_t n = sse_tls_send(sub->tls, o->msg->data + sub->out_off, len);
-
-        if (n < 0) {
-            if (errno == EAGAIN) {
-                return 0;
-            }
-            sse_sub_kill(b, sub, "write failed");
-            return -1;
-        }
-        b->st.tls_direct++;
-        sub->backlog -= len;
-        sub->last_write = sse_loop_now(b->loop);
-        b->st.bytes += len;
-        sub->bytes += len;
-        sub->out_head = o->next;
-        sub->out_off = 0;
-        sse_msg_unref(o->msg);
-        free(o);
+    if (!sub->tls) {
+        return cnt == 1 ? send(sub->io.fd, iov[0].iov_base, iov[0].iov_len,
+                               MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : writev(sub->io.fd, iov, cnt);
     }
-    sub->out_tail = NULL;
-    sub_want_out(b, sub, 0);
-    sub->backlog_extra = 0;
-    return 0;
+    n = sse_tls_send(sub->tls, iov[0].iov_base, iov[0].iov_len);
+    b->st.tls_direct += (uint64_t)(n > 0);
+    return n;
 }
 
 /* Write what is queued, up to 16 messages a call; returns 0, or -1 when
  * the subscriber was killed. */
 static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
 {
-    if (sub->tls) {
-        return sub_flush_tls(b, sub);
-    }
     while (sub->out_head) {
         struct iovec iov[16];
         sse_out_t *o = sub->out_head;
@@ -280,7 +263,7 @@ static int sub_flush(sse_broker_t *b, sse_sub_t *sub)
             iov[cnt].iov_base = o->msg->data + off;
             iov[cnt].iov_len = o->msg->len - off;
         }
-        n = writev(sub->io.fd, iov, cnt);
+        n = sub_write(b, sub, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -332,20 +315,14 @@ void sse_sub_send(sse_broker_t *b, sse_sub_t *sub, sse_msg_t *msg,
         /* a sink's direct write, but not of several events at once: a
          * stream that is behind takes the pair, which lets what piles up
          * go out in one write, on other threads */
-        if (sub->tls) {
-            n = sse_tls_send(sub->tls, msg->data, msg->len);
-            if (n < 0 && errno == EAGAIN) {
-                n = 0;          /* queued whole: the same bytes again */
-            }
-            b->st.tls_direct += (uint64_t)(n > 0);
-        }
-        else if (sub->sink && !b->burst
+        if (sub->sink && !b->burst
             && sub->sink->deliver(sub->sink_ctx, msg->data, msg->len)) {
             n = (ssize_t)msg->len;      /* written to the client directly */
         }
         else {
+            struct iovec iov = { msg->data, msg->len };
             do {
-                n = send(sub->io.fd, msg->data, msg->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                n = sub_write(b, sub, &iov, 1);
             } while (n < 0 && errno == EINTR);
             sub_sent(sub, n > 0 ? (size_t)n : 0);
         }

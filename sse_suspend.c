@@ -340,6 +340,16 @@ static const char *susp_pump(sse_susp_t *s)
     return NULL;
 }
 
+/* Close c (with mod_ssl's close_notify, unless c->aborted: then only its
+ * descriptor), count it out of the MPM's suspended connections (its pool
+ * cleanup does, for a connection marked suspended) and free it. */
+static void susp_conn_destroy(conn_rec *c)
+{
+    ap_start_lingering_close(c);
+    c->cs->state = CONN_STATE_SUSPENDED;
+    apr_pool_destroy(c->pool);
+}
+
 /* Take s off W.all (W.mx held). */
 static void susp_unlist(sse_susp_t *s)
 {
@@ -367,9 +377,7 @@ static void susp_finish(sse_susp_t *s, const char *why)
     close(s->pair);
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
                   "SSE00310: suspended stream ended: %s", why);
-    ap_start_lingering_close(c);
-    c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
-    apr_pool_destroy(c->pool);
+    susp_conn_destroy(c);
     apr_thread_mutex_lock(W.mx);
     susp_unlist(s);
     s->next = W.dead;
@@ -666,9 +674,7 @@ static int susp_adopt(sse_susp_t *s)
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c,
                   "SSE00315: suspended stream handed to the broker");
     c->aborted = 1;             /* its descriptor closed, the socket kept */
-    ap_start_lingering_close(c);
-    c->cs->state = CONN_STATE_SUSPENDED;        /* as the MPM counts it */
-    apr_pool_destroy(c->pool);  /* mod_ssl lets go of ssl */
+    susp_conn_destroy(c);       /* mod_ssl lets go of ssl */
     sse_tls_adopt(ssl, taken, fd);
     apr_thread_mutex_lock(W.mx);
     susp_unlist(s);
